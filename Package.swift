@@ -1,0 +1,105 @@
+// swift-tools-version:6.2
+//
+// opsd / opsctl: a supervisor daemon and its CLI for small SQLite-backed applications.
+//
+// Modules, in the order data flows through them:
+//   OpsConfig     YAML → typed, validated configuration (every problem at once, with key path and line)
+//   OpsLogging    swift-log handlers: journald (native protocol), JSON lines, human
+//   Systemd       sd_notify: readiness, status, reload, stopping, and the progress-gated watchdog
+//   ControlPlane  HTTP/1.1 + JSON over the unix control socket: server for opsd, client for opsctl
+//   Checks        health checks (disk, memory, sqlite, queue, http, command)
+//   Backup        SQLite snapshots committed to git with libgit2
+//   OpsDaemon     opsd's services, wired together by the thin `opsd` composition root
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "opsd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "opsd", targets: ["opsd"]),
+        .executable(name: "opsctl", targets: ["opsctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: libsystemd-dev, libgit2-dev, libsqlite3-dev).
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        .target(
+            name: "OpsConfig",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "OpsLogging",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Systemd",
+            dependencies: [
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "Checks", dependencies: ["OpsConfig"], swiftSettings: strict),
+        .target(name: "Backup", dependencies: ["OpsConfig", "CGit2", "CSQLite"], swiftSettings: strict),
+        .target(
+            name: "OpsDaemon",
+            dependencies: [
+                "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Checks", "Backup",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "opsd",
+            dependencies: [
+                "OpsDaemon", "OpsConfig", "OpsLogging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "opsctl",
+            dependencies: [
+                "OpsConfig", "ControlPlane", "Checks", "Backup",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig"], swiftSettings: strict),
+        .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig"], swiftSettings: strict),
+        .testTarget(name: "SystemdTests", dependencies: [], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,362 @@
+// The typed configuration of opsd, as decoded from `ops.yaml`.
+//
+// Every value here has already been validated: paths are absolute (relative ones are resolved
+// against the directory of the config file), names are unique, durations are positive. Code that
+// receives a `Configuration` never re-checks what the loader promised.
+
+/// The whole configuration file: one daemon, its workers, checks, backup and alert routes.
+public struct Configuration: Sendable, Equatable {
+    /// Where the daemon keeps its socket and state.
+    public var daemon: DaemonSettings
+    /// Processes that opsd launches and keeps running, in start order.
+    public var workers: [WorkerSpec]
+    /// Health checks run on their own intervals.
+    public var checks: [CheckSpec]
+    /// The git-backed backup of databases and files, if configured.
+    public var backup: BackupSpec?
+    /// Where state changes of checks and workers are reported.
+    public var alerts: [AlertSpec]
+
+    /// Creates a configuration; the defaults describe a daemon with nothing to do.
+    public init(
+        daemon: DaemonSettings = DaemonSettings(),
+        workers: [WorkerSpec] = [],
+        checks: [CheckSpec] = [],
+        backup: BackupSpec? = nil,
+        alerts: [AlertSpec] = []
+    ) {
+        self.daemon = daemon
+        self.workers = workers
+        self.checks = checks
+        self.backup = backup
+        self.alerts = alerts
+    }
+}
+
+/// The `daemon:` section.
+public struct DaemonSettings: Sendable, Equatable {
+    /// The control socket `opsctl` talks to.
+    public var socket: String
+    /// opsd's own state (check history, job runs, backup bookkeeping).
+    public var stateDirectory: String
+    /// The optional TCP listener for `/metrics` and `/healthz`.
+    public var listen: ListenAddress?
+    /// The lowest log level written (`info` unless set).
+    public var logLevel: LogLevelName
+
+    /// The socket used when neither the config nor the command line names one.
+    public static let defaultSocket = "/run/ops/opsd.sock"
+    /// The state directory used when the config names none.
+    public static let defaultStateDirectory = "/var/lib/ops"
+
+    /// Creates daemon settings with the packaged defaults.
+    public init(
+        socket: String = DaemonSettings.defaultSocket,
+        stateDirectory: String = DaemonSettings.defaultStateDirectory,
+        listen: ListenAddress? = nil,
+        logLevel: LogLevelName = .info
+    ) {
+        self.socket = socket
+        self.stateDirectory = stateDirectory
+        self.listen = listen
+        self.logLevel = logLevel
+    }
+}
+
+/// A log level as written in the config (`trace` … `critical`).
+public enum LogLevelName: String, Sendable, Equatable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+/// A TCP address to listen on, such as `127.0.0.1:9110`.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    /// The host or IP address to bind.
+    public var host: String
+    /// The TCP port, 1–65535.
+    public var port: Int
+    /// Creates a listen address.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    /// `host:port`, with brackets around IPv6 addresses.
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// One entry of `workers:`: a long-running process under opsd's supervision.
+public struct WorkerSpec: Sendable, Equatable {
+    /// A unique name; it appears in logs (`OPS_WORKER`) and in `opsctl workers …`.
+    public var name: String
+    /// The program and its arguments, executed directly (no shell).
+    public var command: [String]
+    /// The working directory, if not opsd's own.
+    public var workingDirectory: String?
+    /// Variables added to (or overriding) the environment opsd inherited.
+    public var environment: [String: String]
+    /// The user to run as (needs opsd to run as root or with CAP_SETUID).
+    public var user: String?
+    /// The group to run as.
+    public var group: String?
+    /// The file mode creation mask, e.g. `0o027`.
+    public var umask: UInt32?
+    /// When and how fast to restart.
+    public var restart: RestartPolicy
+    /// How to stop it.
+    public var stop: StopPolicy
+    /// Whether the worker speaks the sd_notify protocol (READY=1 gates "running").
+    public var notify: Bool
+    /// With `notify`, the longest gap between WATCHDOG=1 pings before the worker counts as hung.
+    public var watchdog: Duration?
+    /// How long the worker may take to become ready (to send READY=1, with `notify`).
+    public var startTimeout: Duration
+
+    /// Creates a worker spec with the defaults of the config file.
+    public init(
+        name: String,
+        command: [String],
+        workingDirectory: String? = nil,
+        environment: [String: String] = [:],
+        user: String? = nil,
+        group: String? = nil,
+        umask: UInt32? = nil,
+        restart: RestartPolicy = RestartPolicy(),
+        stop: StopPolicy = StopPolicy(),
+        notify: Bool = false,
+        watchdog: Duration? = nil,
+        startTimeout: Duration = .seconds(30)
+    ) {
+        self.name = name
+        self.command = command
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+        self.user = user
+        self.group = group
+        self.umask = umask
+        self.restart = restart
+        self.stop = stop
+        self.notify = notify
+        self.watchdog = watchdog
+        self.startTimeout = startTimeout
+    }
+}
+
+/// `restart:` of a worker.
+public struct RestartPolicy: Sendable, Equatable {
+    /// When a worker that ended is started again.
+    public enum Mode: String, Sendable, Equatable, CaseIterable {
+        /// After any exit.
+        case always
+        /// After a non-zero exit or death by a signal.
+        case onFailure = "on-failure"
+        /// Never.
+        case never
+    }
+    /// When to restart.
+    public var mode: Mode
+    /// The delay before a restart grows from `backoff.lowerBound` to `backoff.upperBound`.
+    public var backoff: DurationRange
+    /// More starts than this within its window make the worker `fatal`.
+    public var burst: BurstLimit
+    /// A worker that stayed up this long starts over at the initial backoff.
+    public var resetAfter: Duration
+
+    /// Creates a restart policy: on-failure, 1s..60s, 5 starts in 60s, reset after 60s.
+    public init(
+        mode: Mode = .onFailure,
+        backoff: DurationRange = DurationRange(lowerBound: .seconds(1), upperBound: .seconds(60)),
+        burst: BurstLimit = BurstLimit(count: 5, window: .seconds(60)),
+        resetAfter: Duration = .seconds(60)
+    ) {
+        self.mode = mode
+        self.backoff = backoff
+        self.burst = burst
+        self.resetAfter = resetAfter
+    }
+}
+
+/// `stop:` of a worker.
+public struct StopPolicy: Sendable, Equatable {
+    /// The signal sent to the worker's process group first.
+    public var signal: StopSignal
+    /// How long to wait after it before SIGKILL.
+    public var timeout: Duration
+    /// Creates a stop policy: SIGTERM, then SIGKILL after 10 s.
+    public init(signal: StopSignal = .term, timeout: Duration = .seconds(10)) {
+        self.signal = signal
+        self.timeout = timeout
+    }
+}
+
+/// A signal a worker may be asked to stop with.
+public enum StopSignal: String, Sendable, Equatable, CaseIterable {
+    case term = "TERM", int = "INT", quit = "QUIT", hup = "HUP", kill = "KILL", usr1 = "USR1", usr2 = "USR2"
+
+    /// The signal's number on Linux.
+    public var number: Int32 {
+        switch self {
+        case .hup: 1
+        case .int: 2
+        case .quit: 3
+        case .kill: 9
+        case .usr1: 10
+        case .usr2: 12
+        case .term: 15
+        }
+    }
+}
+
+/// One entry of `checks:`.
+public struct CheckSpec: Sendable, Equatable {
+    /// A unique name (`OPS_CHECK` in logs, `opsctl health NAME`).
+    public var name: String
+    /// What is measured.
+    public var kind: CheckKind
+    /// The level at which the check reports WARN.
+    public var warn: Threshold?
+    /// The level at which the check reports CRIT.
+    public var crit: Threshold?
+    /// How often it runs.
+    public var every: Duration
+    /// How long one run may take before it counts as UNKNOWN.
+    public var timeout: Duration
+
+    /// Creates a check spec.
+    public init(
+        name: String,
+        kind: CheckKind,
+        warn: Threshold? = nil,
+        crit: Threshold? = nil,
+        every: Duration = .seconds(60),
+        timeout: Duration = .seconds(10)
+    ) {
+        self.name = name
+        self.kind = kind
+        self.warn = warn
+        self.crit = crit
+        self.every = every
+        self.timeout = timeout
+    }
+}
+
+/// What a check measures; exactly one kind key per check.
+public enum CheckKind: Sendable, Equatable {
+    /// Used space of the filesystems holding these paths.
+    case disk(paths: [String])
+    /// Memory use (MemAvailable-based, and the cgroup's limit when there is one).
+    case memory
+    /// Health of a SQLite database file.
+    case sqlite(path: String)
+    /// Backlog of a queue.
+    case queue(QueueSource)
+    /// Reachability of an HTTP endpoint.
+    case http(url: String, expectStatus: [Int])
+    /// A Nagios-compatible plugin; its exit code is the state.
+    case command([String])
+
+    /// The config key that selects this kind.
+    public var key: String {
+        switch self {
+        case .disk: "disk"
+        case .memory: "memory"
+        case .sqlite: "sqlite"
+        case .queue: "queue"
+        case .http: "http"
+        case .command: "command"
+        }
+    }
+}
+
+/// Where a queue check counts pending work.
+public enum QueueSource: Sendable, Equatable {
+    /// `LLEN key` on a Redis server (`redis://host:port/db` or `unix:///path`).
+    case redis(url: String, key: String)
+    /// A SQL query returning one number, on a SQLite database.
+    case sqlite(path: String, query: String)
+    /// Files in a spool directory (count and age of the oldest).
+    case spool(directory: String)
+}
+
+/// `backup:`: what is backed up, where, and when.
+public struct BackupSpec: Sendable, Equatable {
+    /// The local git repository (bare) that receives the commits.
+    public var repository: String
+    /// Where commits are pushed, if anywhere.
+    public var remote: RemoteSpec?
+    /// SQLite databases, snapshotted with the online backup API.
+    public var databases: [String]
+    /// Other files (configs), taken as they are.
+    public var files: [String]
+    /// Glob patterns of files to leave out.
+    public var exclude: [String]
+    /// When the daemon takes a backup on its own (a cron expression), if at all.
+    public var schedule: String?
+    /// The IANA time zone the schedule is read in; the host's if not set.
+    public var timezone: String?
+
+    /// Creates a backup spec.
+    public init(
+        repository: String,
+        remote: RemoteSpec? = nil,
+        databases: [String] = [],
+        files: [String] = [],
+        exclude: [String] = [],
+        schedule: String? = nil,
+        timezone: String? = nil
+    ) {
+        self.repository = repository
+        self.remote = remote
+        self.databases = databases
+        self.files = files
+        self.exclude = exclude
+        self.schedule = schedule
+        self.timezone = timezone
+    }
+}
+
+/// `backup.remote:`. Secrets live in files named here, never in the config itself.
+public struct RemoteSpec: Sendable, Equatable {
+    /// A path, an SSH address (`git@host:repo.git`, `ssh://…`) or an HTTPS URL, without credentials.
+    public var url: String
+    /// The branch commits go to; `{hostname}` is replaced by the host's name.
+    public var branch: String
+    /// The SSH private key file.
+    public var sshKey: String?
+    /// The known_hosts file the server's host key is checked against.
+    public var knownHosts: String?
+    /// A file holding the HTTPS token.
+    public var tokenFile: String?
+
+    /// Creates a remote spec.
+    public init(url: String, branch: String = "{hostname}", sshKey: String? = nil, knownHosts: String? = nil, tokenFile: String? = nil) {
+        self.url = url
+        self.branch = branch
+        self.sshKey = sshKey
+        self.knownHosts = knownHosts
+        self.tokenFile = tokenFile
+    }
+}
+
+/// One entry of `alerts:`: where to send state changes.
+public struct AlertSpec: Sendable, Equatable {
+    /// How the alert is delivered.
+    public enum Target: Sendable, Equatable {
+        /// An HTTP POST of a JSON body.
+        case webhook(url: String)
+        /// A command run with OPS_CHECK, OPS_STATE, OPS_MESSAGE in its environment.
+        case exec([String])
+    }
+    /// The state changes that trigger an alert.
+    public enum Event: String, Sendable, Equatable, CaseIterable {
+        case warn, crit, unknown, recover
+    }
+    /// Where the alert goes.
+    public var target: Target
+    /// Which changes are sent.
+    public var on: [Event]
+
+    /// Creates an alert route.
+    public init(target: Target, on: [Event] = Event.allCases) {
+        self.target = target
+        self.on = on
+    }
+}
