@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import Logging
+
+/// Where log records go, chosen once at start-up.
+public enum LogOutput: String, Sendable, CaseIterable {
+    /// journald's native protocol: MESSAGE, PRIORITY, CODE_* and OPS_* fields.
+    case journal
+    /// One JSON object per line on stderr (time, level, message, fields).
+    case json
+    /// A short human line on stderr, for a terminal.
+    case human
+
+    /// The output the environment asks for.
+    ///
+    /// An explicit `OPS_LOG_FORMAT` wins. Otherwise journald is used only when stderr *is* the
+    /// journal stream: systemd sets `JOURNAL_STREAM=dev:inode` for it, and the variable is trusted
+    /// only if it matches stderr, because a child started from such a service inherits the
+    /// variable with its stderr redirected elsewhere. A terminal gets the human format; anything
+    /// else (a pipe, a file) gets JSON lines.
+    public static func detect(environment: [String: String]) -> LogOutput {
+        if let explicit = environment["OPS_LOG_FORMAT"].flatMap(LogOutput.init(rawValue:)) { return explicit }
+        if let stream = environment["JOURNAL_STREAM"], stderrIsJournalStream(stream) { return .journal }
+        return isatty(STDERR_FILENO) == 1 ? .human : .json
+    }
+
+    static func stderrIsJournalStream(_ value: String) -> Bool {
+        let parts = value.split(separator: ":")
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
+        var info = stat()
+        guard fstat(STDERR_FILENO, &info) == 0 else { return false }
+        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+    }
+
+    /// Bootstraps swift-log with this output. Call once, first thing in `main`.
+    public func bootstrap(identifier: String, level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            var handler = self.makeHandler(identifier: identifier, label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
+    /// A handler for this output.
+    public func makeHandler(identifier: String, label: String) -> any LogHandler {
+        switch self {
+        case .journal: JournalLogHandler(identifier: identifier)
+        case .json: StderrLogHandler(format: .json)
+        case .human: StderrLogHandler(format: .human)
+        }
+    }
+}
