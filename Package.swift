@@ -82,9 +82,11 @@ let package = Package(
         .executableTarget(
             name: "opsd",
             dependencies: [
-                "OpsDaemon", "OpsConfig", "OpsLogging",
+                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

@@ -1,0 +1,129 @@
+public import Foundation
+
+/// `GET /v1/status`: everything `opsctl status` shows.
+public struct StatusReport: Codable, Sendable {
+    /// opsd's version.
+    public var version: String
+    /// opsd's process id.
+    public var pid: Int32
+    /// When opsd started.
+    public var startedAt: Date
+    /// Seconds since start.
+    public var uptimeSeconds: Double
+    /// The configuration file in force.
+    public var configPath: String
+    /// When that file was last loaded successfully.
+    public var configLoadedAt: Date
+    /// Successful reloads since start.
+    public var reloads: Int
+    /// The problems of the last rejected reload, if the last reload was rejected.
+    public var lastReloadErrors: [String]?
+    /// The control socket.
+    public var socket: String
+    /// opsd's state directory.
+    public var stateDirectory: String
+    /// The configured workers and their states.
+    public var workers: [WorkerStatus]
+    /// The configured checks and their latest results.
+    public var checks: [CheckStatus]
+    /// The backup, if configured.
+    public var backup: BackupStatus?
+
+    /// Creates a report.
+    public init(
+        version: String, pid: Int32, startedAt: Date, uptimeSeconds: Double, configPath: String, configLoadedAt: Date,
+        reloads: Int, lastReloadErrors: [String]?, socket: String, stateDirectory: String,
+        workers: [WorkerStatus], checks: [CheckStatus], backup: BackupStatus?
+    ) {
+        self.version = version
+        self.pid = pid
+        self.startedAt = startedAt
+        self.uptimeSeconds = uptimeSeconds
+        self.configPath = configPath
+        self.configLoadedAt = configLoadedAt
+        self.reloads = reloads
+        self.lastReloadErrors = lastReloadErrors
+        self.socket = socket
+        self.stateDirectory = stateDirectory
+        self.workers = workers
+        self.checks = checks
+        self.backup = backup
+    }
+}
+
+/// One worker in `StatusReport`.
+public struct WorkerStatus: Codable, Sendable {
+    /// The worker's name.
+    public var name: String
+    /// `configured` until supervision runs it; then starting, running, backoff, stopping, stopped, exited, fatal.
+    public var state: String
+    /// The command line.
+    public var command: [String]
+
+    /// Creates a worker status.
+    public init(name: String, state: String, command: [String]) {
+        self.name = name
+        self.state = state
+        self.command = command
+    }
+}
+
+/// One check in `StatusReport`.
+public struct CheckStatus: Codable, Sendable {
+    /// The check's name.
+    public var name: String
+    /// disk, memory, sqlite, queue, http or command.
+    public var kind: String
+    /// `pending` until the check has run; then ok, warn, crit, unknown.
+    public var state: String
+    /// How often it runs, e.g. `1m`.
+    public var every: String
+
+    /// Creates a check status.
+    public init(name: String, kind: String, state: String, every: String) {
+        self.name = name
+        self.kind = kind
+        self.state = state
+        self.every = every
+    }
+}
+
+/// The backup in `StatusReport`.
+public struct BackupStatus: Codable, Sendable {
+    /// The local repository.
+    public var repository: String
+    /// The remote, without credentials.
+    public var remote: String?
+    /// The cron schedule, if the daemon takes backups on its own.
+    public var schedule: String?
+    /// When the last backup was committed, if ever.
+    public var lastBackupAt: Date?
+
+    /// Creates a backup status.
+    public init(repository: String, remote: String?, schedule: String?, lastBackupAt: Date?) {
+        self.repository = repository
+        self.remote = remote
+        self.schedule = schedule
+        self.lastBackupAt = lastBackupAt
+    }
+}
+
+/// `POST /v1/reload`: what a reload did.
+public struct ReloadReport: Codable, Sendable {
+    /// Whether the new configuration is now in force.
+    public var applied: Bool
+    /// The problems that made it rejected (empty when applied).
+    public var problems: [String]
+    /// The sections that changed (`workers`, `checks`, …), when applied.
+    public var changedSections: [String]
+    /// Changes that need a restart of opsd to take effect (e.g. the socket path).
+    public var needsRestart: [String]
+
+    /// Creates a reload report.
+    public init(applied: Bool, problems: [String], changedSections: [String], needsRestart: [String]) {
+        self.applied = applied
+        self.problems = problems
+        self.changedSections = changedSections
+        self.needsRestart = needsRestart
+    }
+}

@@ -1,0 +1,116 @@
+public import ControlPlane
+import Foundation
+public import Logging
+public import OpsConfig
+
+/// What opsd knows about itself: the configuration in force and how it got there.
+///
+/// An actor, so a reload (from SIGHUP or `opsctl reload`) and a status request never see half a
+/// configuration; the watchdog's `StateProbe` calls into it to prove the actor is not stuck.
+public actor DaemonState {
+    /// The configuration in force.
+    public private(set) var configuration: Configuration
+    private let configPath: String
+    private let startedAt = Date()
+    private let startedInstant = ContinuousClock.now
+    private var loadedAt = Date()
+    private var reloads = 0
+    private var lastReloadErrors: [String]?
+    private let logger: Logger
+
+    /// Creates the state for a daemon started with `configuration`, read from `configPath`.
+    public init(configuration: Configuration, configPath: String, logger: Logger) {
+        self.configuration = configuration
+        self.configPath = configPath
+        self.logger = logger
+    }
+
+    /// Everything `opsctl status` shows.
+    public func status() -> StatusReport {
+        let uptime = ContinuousClock.now - startedInstant
+        return StatusReport(
+            version: opsVersion,
+            pid: getpid(),
+            startedAt: startedAt,
+            uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18,
+            configPath: configPath,
+            configLoadedAt: loadedAt,
+            reloads: reloads,
+            lastReloadErrors: lastReloadErrors,
+            socket: configuration.daemon.socket,
+            stateDirectory: configuration.daemon.stateDirectory,
+            workers: configuration.workers.map { WorkerStatus(name: $0.name, state: "configured", command: $0.command) },
+            checks: configuration.checks.map {
+                CheckStatus(name: $0.name, kind: $0.kind.key, state: "pending", every: DurationText.format($0.every))
+            },
+            backup: configuration.backup.map {
+                BackupStatus(repository: $0.repository, remote: $0.remote?.url, schedule: $0.schedule, lastBackupAt: nil)
+            }
+        )
+    }
+
+    /// The one-line summary for systemd's STATUS=.
+    public func summary() -> String {
+        var parts = [
+            Self.count(configuration.workers.count, "worker"),
+            Self.count(configuration.checks.count, "check"),
+            configuration.backup == nil ? "no backup" : "backup configured",
+        ]
+        if let errors = lastReloadErrors {
+            parts.append("last reload rejected (\(Self.count(errors.count, "problem")); previous config in force)")
+        }
+        return "Running: " + parts.joined(separator: ", ")
+    }
+
+    /// Re-reads the configuration file; applies it only if it is valid in full.
+    public func reload() -> ReloadReport {
+        let result = ConfigLoader.read(path: configPath)
+        guard result.diagnostics.isEmpty else {
+            let problems = result.diagnostics.map(\.description)
+            lastReloadErrors = problems
+            logger.error("configuration reload rejected; the previous configuration stays in force", metadata: [
+                "config": "\(configPath)", "problems": "\(problems.joined(separator: "; "))",
+            ])
+            return ReloadReport(applied: false, problems: problems, changedSections: [], needsRestart: [])
+        }
+        let new = result.configuration
+        let old = configuration
+        var changed: [String] = []
+        if old.daemon != new.daemon { changed.append("daemon") }
+        if old.workers != new.workers { changed.append("workers") }
+        if old.checks != new.checks { changed.append("checks") }
+        if old.backup != new.backup { changed.append("backup") }
+        if old.alerts != new.alerts { changed.append("alerts") }
+        var needsRestart: [String] = []
+        // The socket and state directory are taken at start-up; moving them live would strand clients.
+        if old.daemon.socket != new.daemon.socket { needsRestart.append("daemon.socket") }
+        if old.daemon.stateDirectory != new.daemon.stateDirectory { needsRestart.append("daemon.state_dir") }
+        if old.daemon.logLevel != new.daemon.logLevel { needsRestart.append("daemon.log_level") }
+        configuration = new
+        configuration.daemon.socket = old.daemon.socket
+        configuration.daemon.stateDirectory = old.daemon.stateDirectory
+        loadedAt = Date()
+        reloads += 1
+        lastReloadErrors = nil
+        logger.notice("configuration reloaded", metadata: [
+            "config": "\(configPath)", "changed": "\(changed.isEmpty ? "nothing" : changed.joined(separator: ", "))",
+        ])
+        if !needsRestart.isEmpty {
+            logger.warning("some changes take effect only after a restart of opsd", metadata: ["settings": "\(needsRestart.joined(separator: ", "))"])
+        }
+        return ReloadReport(applied: true, problems: [], changedSections: changed, needsRestart: needsRestart)
+    }
+
+    /// Does nothing, on the actor: answering at all is the proof of liveness.
+    public func heartbeat() {}
+
+    /// Blocks the actor's thread, to prove in tests that the watchdog notices a stuck daemon.
+    func stallForTesting(seconds: Int) {
+        logger.warning("test hook: stalling the daemon state", metadata: ["seconds": "\(seconds)"])
+        sleep(UInt32(seconds))
+    }
+
+    private static func count(_ number: Int, _ noun: String) -> String {
+        "\(number) \(noun)\(number == 1 ? "" : "s")"
+    }
+}

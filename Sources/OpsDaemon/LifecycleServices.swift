@@ -1,0 +1,90 @@
+public import ControlPlane
+public import Logging
+public import ServiceLifecycle
+public import Systemd
+import UnixSignals
+
+/// Tells systemd READY=1 once the group runs, and STOPPING=1 when shutdown begins.
+///
+/// It is the last service of the group, so it starts after every listener is bound (they bind
+/// before the group starts) and, shutdown running in reverse order, it is the first to stop.
+public struct ReadinessService: Service {
+    let state: DaemonState
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    /// Creates the service.
+    public init(state: DaemonState, notifier: SystemdNotifier, logger: Logger) {
+        self.state = state
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    /// Sends READY=1, waits for graceful shutdown, sends STOPPING=1.
+    public func run() async throws {
+        let summary = await state.summary()
+        notifier.ready(status: summary)
+        logger.notice("opsd is ready", metadata: ["status": "\(summary)"])
+        try await gracefulShutdown()
+        notifier.stopping(status: "Stopping")
+        logger.notice("opsd is stopping")
+    }
+}
+
+/// Reloads the configuration on SIGHUP (what `systemctl reload opsd` sends).
+public struct ReloadSignalService: Service {
+    let reloader: Reloader
+
+    /// Creates the service.
+    public init(reloader: Reloader) {
+        self.reloader = reloader
+    }
+
+    /// Handles SIGHUP until graceful shutdown.
+    public func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            _ = await reloader.reload(trigger: "SIGHUP")
+        }
+    }
+}
+
+/// Proves the control socket serves requests end to end: accept loop, HTTP, routing.
+public struct ControlSocketProbe: LivenessProbe {
+    let client: ControlClient
+
+    /// Creates the probe.
+    public init(client: ControlClient) {
+        self.client = client
+    }
+
+    /// "control socket"
+    public var name: String { "control socket" }
+
+    /// Sends `GET /v1/ping`.
+    public func probe() async throws {
+        let response = try await client.send(ControlRequest(method: "GET", path: "/v1/ping"))
+        guard response.status == 200 else { throw ProbeError(description: "answered \(response.status)") }
+    }
+}
+
+/// Proves the daemon state actor is not stuck.
+public struct StateProbe: LivenessProbe {
+    let state: DaemonState
+
+    /// Creates the probe.
+    public init(state: DaemonState) {
+        self.state = state
+    }
+
+    /// "daemon state"
+    public var name: String { "daemon state" }
+
+    /// Calls into the actor.
+    public func probe() async throws {
+        await state.heartbeat()
+    }
+}
+
+struct ProbeError: Error, CustomStringConvertible {
+    let description: String
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import OpsConfig
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Work with configuration files.",
+        subcommands: [Check.self]
+    )
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a configuration file exactly as opsd would, listing every problem.",
+            discussion: """
+                Each problem names its key path and line, e.g.
+                  checks[2].warn: "eighty" is not a percentage or a number; write e.g. 80% or 100 (line 14)
+                Exit status: 0 when the file is valid, 1 when it is not.
+                """
+        )
+
+        @Argument(help: ArgumentHelp("The file to check (default: --config, $OPS_CONFIG, or \(ConfigLoader.defaultPath)).", valueName: "file"))
+        var file: String?
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file, when FILE is not given.", valueName: "path"))
+        var config: String?
+
+        @Flag(help: "Print the result as JSON: {file, valid, problems: [{path, line, message}]}.")
+        var json = false
+
+        func run() throws {
+            let path = file ?? config ?? ProcessInfo.processInfo.environment["OPS_CONFIG"] ?? ConfigLoader.defaultPath
+            let result = ConfigLoader.read(path: path)
+            if json {
+                let problems = result.diagnostics.map { Problem(path: $0.path, line: $0.line, message: $0.message) }
+                let data = try JSONEncoder.sortedPretty.encode(Report(file: result.path, valid: problems.isEmpty, problems: problems))
+                print(String(decoding: data, as: UTF8.self))
+            } else if result.diagnostics.isEmpty {
+                print("\(result.path): valid (\(summary(result.configuration)))")
+            } else {
+                printError(ConfigError(file: result.path, diagnostics: result.diagnostics).description)
+            }
+            if !result.diagnostics.isEmpty { throw ExitCode.failure }
+        }
+
+        func summary(_ config: Configuration) -> String {
+            func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+            return [
+                count(config.workers.count, "worker"), count(config.checks.count, "check"),
+                config.backup == nil ? "no backup" : "backup", count(config.alerts.count, "alert route"),
+            ].joined(separator: ", ")
+        }
+
+        struct Report: Encodable {
+            let file: String
+            let valid: Bool
+            let problems: [Problem]
+        }
+
+        struct Problem: Encodable {
+            let path: String
+            let line: Int?
+            let message: String
+        }
+    }
+}
+
+extension JSONEncoder {
+    static var sortedPretty: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return encoder
+    }
+}

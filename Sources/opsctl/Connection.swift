@@ -1,0 +1,88 @@
+import ArgumentParser
+import ControlPlane
+import Foundation
+import OpsConfig
+
+/// Options shared by the commands that talk to opsd.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file that names the socket.", valueName: "path"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("The control socket, overriding the configuration.", valueName: "path"))
+    var socket: String?
+
+    /// The config file to read: --config, else $OPS_CONFIG, else the default.
+    var configPath: String {
+        config ?? ProcessInfo.processInfo.environment["OPS_CONFIG"] ?? ConfigLoader.defaultPath
+    }
+
+    /// The socket to use. A config with errors elsewhere still names its socket, so opsctl can
+    /// reach the daemon while the operator is fixing the file; it says so on stderr.
+    func socketPath() throws -> String {
+        if let socket { return socket }
+        let result = ConfigLoader.read(path: configPath)
+        let fileMissing = !FileManager.default.fileExists(atPath: result.path)
+        if fileMissing, config == nil, ProcessInfo.processInfo.environment["OPS_CONFIG"] == nil {
+            return DaemonSettings.defaultSocket
+        }
+        if fileMissing {
+            throw Failure("\(result.path): no such file; pass --config PATH or --socket PATH")
+        }
+        if !result.diagnostics.isEmpty {
+            printError("opsctl: note: \(result.path) has \(result.diagnostics.count) problem(s) (see `opsctl config check`); using its daemon.socket \(result.configuration.daemon.socket)")
+        }
+        return result.configuration.daemon.socket
+    }
+
+    func client(timeout: Duration = .seconds(30)) throws -> ControlClient {
+        ControlClient(socketPath: try socketPath(), timeout: timeout)
+    }
+}
+
+/// A failure that opsctl reports as one line on stderr, with an exit status.
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    let exitCode: Int32
+
+    init(_ description: String, exitCode: Int32 = 1) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Runs a command body, turning failures into one line on stderr and an exit status.
+func reportingFailures(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let failure as Failure {
+        printError("opsctl: \(failure.description)")
+        throw ExitCode(failure.exitCode)
+    } catch let error as ControlClientError {
+        printError("opsctl: \(error.description)")
+        switch error {
+        case .notRunning, .staleSocket: throw ExitCode(3)
+        default: throw ExitCode.failure
+        }
+    }
+}
+
+extension ControlResponse {
+    /// The body as `T` if the request succeeded; otherwise the daemon's error as a `Failure`.
+    func decoded<T: Decodable>(_ type: T.Type) throws -> T {
+        guard (200..<300).contains(status) else {
+            let message = (try? decode(ErrorBody.self).error) ?? "opsd answered with status \(status)"
+            throw Failure(message)
+        }
+        do {
+            return try decode(type)
+        } catch {
+            throw Failure("opsd sent an answer this opsctl cannot read (\(error)); are opsd and opsctl the same version?")
+        }
+    }
+
+    var jsonText: String { String(decoding: body, as: UTF8.self) }
+}

@@ -1,0 +1,22 @@
+import ArgumentParser
+import OpsConfig
+
+@main
+struct Opsctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "opsctl",
+        abstract: "Control opsd and inspect what it supervises.",
+        discussion: """
+            opsctl finds opsd's control socket through the configuration file (--config, or \
+            $OPS_CONFIG, or \(ConfigLoader.defaultPath)); --socket names it directly.
+
+            Exit status: 0 on success; 1 when the request failed or the configuration is invalid; \
+            `status` exits 3 when opsd is not running, like `systemctl status`.
+            """,
+        version: opsVersion,
+        subcommands: [Status.self, Reload.self, ConfigCommand.self]
+    )
+
+    // Declared here too so that `opsctl --config FILE status` works as well as `opsctl status --config FILE`.
+    @OptionGroup var connection: ConnectionOptions
+}

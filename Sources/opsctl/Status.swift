@@ -1,0 +1,83 @@
+import ArgumentParser
+import ControlPlane
+import Foundation
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show opsd's state: version, uptime, configuration, workers, checks and backup.",
+        discussion: "Exits 0 when opsd answers, 3 when it is not running."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "Print the status as JSON (snake_case keys, ISO-8601 times).")
+    var json = false
+
+    func run() async throws {
+        try await reportingFailures {
+            let response = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/status"))
+            let report = try response.decoded(StatusReport.self)
+            print(json ? response.jsonText : StatusText.render(report), terminator: json ? "\n" : "")
+        }
+    }
+}
+
+/// The human form of a `StatusReport`.
+enum StatusText {
+    static func render(_ report: StatusReport) -> String {
+        var lines = ["opsd \(report.version) is running (pid \(report.pid), up \(duration(report.uptimeSeconds)))"]
+        let reloads = report.reloads == 1 ? "1 reload" : "\(report.reloads) reloads"
+        lines.append("  config  \(report.configPath) (loaded \(time(report.configLoadedAt)), \(reloads))")
+        lines.append("  socket  \(report.socket)")
+        lines.append("  state   \(report.stateDirectory)")
+        if let errors = report.lastReloadErrors {
+            lines.append("")
+            lines.append("The last reload was rejected; the configuration above stays in force. Problems:")
+            lines += errors.map { "  \($0)" }
+        }
+        lines.append("")
+        lines.append("Workers (\(report.workers.count))")
+        if report.workers.isEmpty { lines.append("  none configured") }
+        lines += table(report.workers.map { [$0.name, $0.state, $0.command.joined(separator: " ")] })
+        lines.append("")
+        lines.append("Checks (\(report.checks.count))")
+        if report.checks.isEmpty { lines.append("  none configured") }
+        lines += table(report.checks.map { [$0.name, $0.kind, $0.state, "every \($0.every)"] })
+        lines.append("")
+        if let backup = report.backup {
+            lines.append("Backup")
+            lines.append("  repository  \(backup.repository)")
+            lines.append("  remote      \(backup.remote ?? "none")")
+            lines.append("  schedule    \(backup.schedule ?? "none (run `opsctl backup`)")")
+            lines.append("  last        \(backup.lastBackupAt.map(time) ?? "never")")
+        } else {
+            lines.append("Backup: not configured")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func table(_ rows: [[String]]) -> [String] {
+        guard let columns = rows.first?.count else { return [] }
+        let widths = (0..<columns).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            "  " + row.enumerated().map { index, cell in
+                index == columns - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 2)
+            }.joined()
+        }
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        var rest = Int(seconds)
+        var parts: [String] = []
+        for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] where rest >= size {
+            parts.append("\(rest / size)\(unit)")
+            rest %= size
+        }
+        if parts.count < 2 { parts.append("\(rest)s") }
+        return parts.joined(separator: " ")
+    }
+
+    static func time(_ date: Date) -> String {
+        date.ISO8601Format()
+    }
+}

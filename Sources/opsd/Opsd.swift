@@ -1,0 +1,95 @@
+// opsd's composition root: read the configuration, set up logging, bind the control socket, and
+// run the daemon's services in one ServiceGroup. Everything with behaviour lives in a module;
+// this file only decides what runs, in which order.
+import ArgumentParser
+import ControlPlane
+import Foundation
+import Logging
+import NIOPosix
+import OpsConfig
+import OpsDaemon
+import OpsLogging
+import ServiceLifecycle
+import Systemd
+
+@main
+struct Opsd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "opsd",
+        abstract: "The ops daemon: supervises the application's workers, runs its checks and backups.",
+        discussion: """
+            Normally started by systemd (deploy/systemd/opsd.service). Run in the foreground for a \
+            try-out: `opsd --config examples/demo/ops.yaml`, then `opsctl --config examples/demo/ops.yaml status` \
+            in another terminal.
+
+            Signals: SIGTERM or SIGINT stop it gracefully; SIGHUP reloads the configuration (a file \
+            with errors is rejected and the running configuration stays in force).
+
+            Exit status: 0 after a clean stop, 78 when the configuration is invalid \
+            (check it with `opsctl config check`), 1 on any other start-up failure.
+            """,
+        version: opsVersion
+    )
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file.", valueName: "path"))
+    var config: String = ProcessInfo.processInfo.environment["OPS_CONFIG"] ?? ConfigLoader.defaultPath
+
+    @Option(help: ArgumentHelp("Where logs go: auto, journal, json or human. auto picks journald under systemd, human on a terminal, json otherwise.", valueName: "format"))
+    var logFormat: String = "auto"
+
+    func validate() throws {
+        guard logFormat == "auto" || LogOutput(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format must be auto, journal, json or human, not \"\(logFormat)\"")
+        }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let loaded = ConfigLoader.read(path: config)
+        let output = LogOutput(rawValue: logFormat) ?? LogOutput.detect(environment: environment)
+        output.bootstrap(identifier: "opsd", level: Logger.Level(rawValue: loaded.configuration.daemon.logLevel.rawValue) ?? .info)
+        let logger = Logger(label: "opsd")
+
+        guard loaded.diagnostics.isEmpty else {
+            logger.critical("\(ConfigError(file: loaded.path, diagnostics: loaded.diagnostics)); fix it and start opsd again (`opsctl config check` lists the problems)")
+            throw ExitCode(78)
+        }
+        let configuration = loaded.configuration
+        logger.info("opsd \(opsVersion) starting", metadata: ["config": "\(loaded.path)", "pid": "\(getpid())"])
+
+        let notifier = SystemdNotifier(environment: environment)
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let state = DaemonState(configuration: configuration, configPath: loaded.path, logger: logger)
+        let reloader = Reloader(state: state, notifier: notifier, logger: logger)
+        let routes = ControlRoutes(state: state, reloader: reloader, testHooks: environment["OPSD_TEST_HOOKS"] == "1")
+
+        let server: ControlServer
+        do {
+            server = try await ControlServer.bind(path: configuration.daemon.socket, handler: routes, group: eventLoops, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode.failure
+        }
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server, serviceName: "control-server"),
+            .init(service: ReloadSignalService(reloader: reloader), serviceName: "reload-on-sighup"),
+        ]
+        if let interval = SystemdNotifier.watchdogInterval() {
+            let probes: [any LivenessProbe] = [
+                ControlSocketProbe(client: ControlClient(socketPath: server.path, timeout: interval / 4, group: eventLoops)),
+                StateProbe(state: state),
+            ]
+            let watchdog = WatchdogService(interval: interval, probes: probes, notifier: notifier, logger: logger)
+            services.append(.init(service: watchdog, serviceName: "watchdog"))
+        }
+        services.append(.init(service: ReadinessService(state: state, notifier: notifier, logger: logger), serviceName: "readiness"))
+
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        ))
+        try await group.run()
+        try await eventLoops.shutdownGracefully()
+        logger.info("opsd stopped")
+    }
+}
