@@ -22,13 +22,19 @@ public struct WatchdogService: Service {
     private let interval: Duration
     private let probes: [any LivenessProbe]
     private let notifier: SystemdNotifier
+    private let healthyStatus: @Sendable () async -> String
     private let logger: Logger
 
-    /// Creates the service. `interval` is systemd's `WATCHDOG_USEC`.
-    public init(interval: Duration, probes: [any LivenessProbe], notifier: SystemdNotifier, logger: Logger) {
+    /// Creates the service. `interval` is systemd's `WATCHDOG_USEC`; `healthyStatus` gives the
+    /// STATUS= line to restore once the probes answer again.
+    public init(
+        interval: Duration, probes: [any LivenessProbe], notifier: SystemdNotifier,
+        healthyStatus: @escaping @Sendable () async -> String, logger: Logger
+    ) {
         self.interval = interval
         self.probes = probes
         self.notifier = notifier
+        self.healthyStatus = healthyStatus
         self.logger = logger
     }
 
@@ -40,8 +46,11 @@ public struct WatchdogService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let failures = await checkProbes(deadline: period / 2)
             if failures.isEmpty {
+                if !wasHealthy {
+                    logger.notice("watchdog: every probe answers again; pinging resumed")
+                    notifier.status(await healthyStatus())
+                }
                 notifier.watchdogPing()
-                if !wasHealthy { logger.notice("watchdog: every probe answers again; pinging resumed") }
             } else {
                 // Say why before systemd acts, so the journal explains the restart.
                 logger.error("watchdog: not pinging systemd", metadata: ["failures": "\(failures.joined(separator: "; "))"])

@@ -80,7 +80,9 @@ struct Opsd: AsyncParsableCommand {
                 ControlSocketProbe(client: ControlClient(socketPath: server.path, timeout: interval / 4, group: eventLoops)),
                 StateProbe(state: state),
             ]
-            let watchdog = WatchdogService(interval: interval, probes: probes, notifier: notifier, logger: logger)
+            let watchdog = WatchdogService(
+                interval: interval, probes: probes, notifier: notifier, healthyStatus: { await state.summary() }, logger: logger
+            )
             services.append(.init(service: watchdog, serviceName: "watchdog"))
         }
         services.append(.init(service: ReadinessService(state: state, notifier: notifier, logger: logger), serviceName: "readiness"))
