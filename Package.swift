@@ -101,7 +101,9 @@ let package = Package(
 
         .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig"], swiftSettings: strict),
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig"], swiftSettings: strict),
-        .testTarget(name: "SystemdTests", dependencies: [], swiftSettings: strict),
+        // Shared by the test targets that drive the built executables: paths and a command runner.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -44,6 +44,11 @@ struct Opsd: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // systemd's watchdog ends a hung opsd with SIGABRT. Swift's crash backtracer catches that
+        // signal, and where it cannot run (the hardened unit forbids its executable stack) the
+        // process lived on until the 45 s stop timeout. Swift's own traps arrive as SIGILL/SIGTRAP,
+        // so crash backtraces are unaffected.
+        signal(SIGABRT, SIG_DFL)
         let environment = ProcessInfo.processInfo.environment
         let loaded = ConfigLoader.read(path: config)
         let output = LogOutput(rawValue: logFormat) ?? LogOutput.detect(environment: environment)

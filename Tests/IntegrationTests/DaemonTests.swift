@@ -1,6 +1,7 @@
 import ControlPlane
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("opsd as a process: readiness, control socket, reload, shutdown")
 struct DaemonTests {

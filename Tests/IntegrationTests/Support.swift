@@ -1,14 +1,7 @@
 import ControlPlane
 import Foundation
 import Testing
-
-/// The directory holding the built `opsd` and `opsctl` (the test bundle sits beside them).
-let binDirectory: String = {
-    if let explicit = ProcessInfo.processInfo.environment["OPS_BIN_DIR"] { return explicit }
-    return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
-}()
-
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+import TestSupport
 
 /// A scratch directory with a short path (unix socket paths are limited to 107 bytes).
 struct Scratch {
@@ -37,11 +30,6 @@ struct Scratch {
     }
 
     var socket: String { "\(path)/opsd.sock" }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// The receiving end of the sd_notify protocol, as systemd has it: a datagram socket whose path
@@ -133,40 +121,5 @@ final class Daemon: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-}
-
-/// The result of running a command to completion.
-struct CommandResult {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-}
-
-/// Runs one of the built executables (or any program by absolute path) and collects its output.
-func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : "\(binDirectory)/\(program)")
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env.removeValue(forKey: "OPS_CONFIG")
-    for (key, value) in environment { env[key] = value }
-    process.environment = env
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    return await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-            let stdout = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            continuation.resume(returning: CommandResult(
-                status: process.terminationStatus,
-                stdout: String(decoding: stdout, as: UTF8.self),
-                stderr: String(decoding: stderr, as: UTF8.self)
-            ))
-        }
     }
 }
