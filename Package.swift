@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "OpsDaemon",
             dependencies: [
-                "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Checks", "Backup",
+                "OpsConfig", "OpsLogging", "Systemd", "ControlPlane",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "opsd",
             dependencies: [
-                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane",
+                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Backup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -93,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "ControlPlane", "Checks", "Backup",
+                "OpsConfig", "ControlPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

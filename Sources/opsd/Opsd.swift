@@ -2,6 +2,7 @@
 // run the daemon's services in one ServiceGroup. Everything with behaviour lives in a module;
 // this file only decides what runs, in which order.
 import ArgumentParser
+import Backup
 import ControlPlane
 import Foundation
 import Logging
@@ -60,7 +61,10 @@ struct Opsd: AsyncParsableCommand {
             throw ExitCode(78)
         }
         let configuration = loaded.configuration
-        logger.info("opsd \(opsVersion) starting", metadata: ["config": "\(loaded.path)", "pid": "\(getpid())"])
+        logger.info("opsd \(opsVersion) starting", metadata: [
+            "config": "\(loaded.path)", "pid": "\(getpid())",
+            "libgit2": "\(BackupLibraries.libgit2)", "sqlite": "\(BackupLibraries.sqlite)",
+        ])
 
         let notifier = SystemdNotifier(environment: environment)
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)

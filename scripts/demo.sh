@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs opsd in the foreground on the demo configuration (examples/demo/ops.yaml). Everything it
+# writes stays under examples/demo/run/. No root needed once the build libraries are installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+swift build --product opsd
+swift build --product opsctl
+bin=$(swift build --show-bin-path)
+cat >&2 <<TEXT
+
+  opsd is starting in the foreground on examples/demo/ops.yaml. In another terminal, try:
+    $bin/opsctl --config examples/demo/ops.yaml status
+    $bin/opsctl --config examples/demo/ops.yaml reload
+    $bin/opsctl config check examples/demo/ops.yaml
+  Ctrl-C stops it (gracefully, like systemctl stop).
+
+TEXT
+exec "$bin/opsd" --config examples/demo/ops.yaml

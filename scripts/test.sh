@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: install what is needed, build, boot a real
+# systemd in a throw-away container, run every test, tear the container down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sandbox="$(cd .. && pwd)/shared/tools/systemd-sandbox"
+
+[ "$(id -u)" -eq 0 ] || { echo "test: run as root: the systemd tests boot a container (systemd-nspawn)" >&2; exit 1; }
+[ -x "$sandbox" ] || { echo "test: $sandbox is missing; the shared/ folder must sit beside this repository" >&2; exit 1; }
+
+scripts/setup.sh
+swift build --build-tests
+
+# opsd in the container is the debug build, whose Swift runtime lives in /opt/swift.
+SANDBOX_NSPAWN_ARGS=--bind-ro=/opt/swift "$sandbox" up
+trap '"$sandbox" down >/dev/null 2>&1 || true' EXIT
+
+OPS_SYSTEMD_TESTS=1 swift test
