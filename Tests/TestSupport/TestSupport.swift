@@ -21,6 +21,9 @@ public struct CommandResult: Sendable {
 }
 
 /// Runs one of the built executables (or any program by absolute path) and collects its output.
+///
+/// Output goes to files, not pipes: a command that leaves a background child holding its stdout
+/// (`systemd-sandbox up` starts systemd-nspawn) would otherwise keep a pipe reader waiting forever.
 public func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : "\(binDirectory)/\(program)")
@@ -29,21 +32,26 @@ public func run(_ program: String, _ arguments: [String], environment: [String: 
     env.removeValue(forKey: "OPS_CONFIG")
     for (key, value) in environment { env[key] = value }
     process.environment = env
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
+    let base = NSTemporaryDirectory() + "ops-run-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
+    process.standardError = FileHandle(forWritingAtPath: base + ".err")
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    return await withCheckedContinuation { continuation in
+    let status: Int32 = await withCheckedContinuation { continuation in
         DispatchQueue.global().async {
-            let stdout = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = err.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            continuation.resume(returning: CommandResult(
-                status: process.terminationStatus,
-                stdout: String(decoding: stdout, as: UTF8.self),
-                stderr: String(decoding: stderr, as: UTF8.self)
-            ))
+            continuation.resume(returning: process.terminationStatus)
         }
     }
+    return CommandResult(
+        status: status,
+        stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+    )
 }
