@@ -36,6 +36,8 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // fork/exec with setsid and a parent-death signal: the child side must be async-signal-safe C.
+        .target(name: "CSpawn"),
 
         .target(
             name: "OpsConfig",
@@ -67,12 +69,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "ProcessControl", dependencies: ["CSpawn"], swiftSettings: strict),
+        .target(
+            name: "Supervisor",
+            dependencies: [
+                "OpsConfig", "ProcessControl", "CSpawn", "CSystemd", "ControlPlane", "Systemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "Checks", dependencies: ["OpsConfig"], swiftSettings: strict),
         .target(name: "Backup", dependencies: ["OpsConfig", "CGit2", "CSQLite"], swiftSettings: strict),
         .target(
             name: "OpsDaemon",
             dependencies: [
-                "OpsConfig", "OpsLogging", "Systemd", "ControlPlane",
+                "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -82,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "opsd",
             dependencies: [
-                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Backup",
+                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Backup", "Supervisor", "ProcessControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -100,10 +113,11 @@ let package = Package(
         ),
 
         .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig"], swiftSettings: strict),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "OpsConfig"], swiftSettings: strict),
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig", "TestSupport"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig", "TestSupport", "CSpawn"], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "TestSupport"], swiftSettings: strict),
     ]
 )

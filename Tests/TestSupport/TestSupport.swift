@@ -1,3 +1,4 @@
+import CSpawn
 import Foundation
 
 /// The directory holding the built `opsd` and `opsctl` (the test bundle sits beside them).
@@ -22,31 +23,51 @@ public struct CommandResult: Sendable {
 
 /// Runs one of the built executables (or any program by absolute path) and collects its output.
 ///
-/// Output goes to files, not pipes: a command that leaves a background child holding its stdout
-/// (`systemd-sandbox up` starts systemd-nspawn) would otherwise keep a pipe reader waiting forever.
+/// Not Foundation's `Process`: on Linux its exit detection missed the end of a command that leaves
+/// a background child behind (`systemd-sandbox up` starts systemd-nspawn), and waited forever.
+/// This uses opsd's own spawner and a plain blocking `waitpid`. Output goes to files, not pipes,
+/// for the same reason: the background child would hold a pipe open.
 public func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : "\(binDirectory)/\(program)")
-    process.arguments = arguments
+    let path = program.hasPrefix("/") ? program : "\(binDirectory)/\(program)"
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "OPS_CONFIG")
     for (key, value) in environment { env[key] = value }
-    process.environment = env
     let base = NSTemporaryDirectory() + "ops-run-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
-    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    let out = open(base + ".out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    let err = open(base + ".err", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
     defer {
-        try? FileManager.default.removeItem(atPath: base + ".out")
-        try? FileManager.default.removeItem(atPath: base + ".err")
+        [out, err, null].forEach { close($0) }
+        unlink(base + ".out")
+        unlink(base + ".err")
     }
-    process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
-    process.standardError = FileHandle(forWritingAtPath: base + ".err")
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { (argv + envp).forEach { free($0) } }
+
+    var attr = ops_spawn_attr()
+    attr.stdin_fd = null
+    attr.stdout_fd = out
+    attr.stderr_fd = err
+    var pid: Int32 = 0
+    let error: Int32 = path.withCString { cPath in
+        argv.withUnsafeBufferPointer { argvBuffer in
+            envp.withUnsafeBufferPointer { envpBuffer in
+                attr.path = cPath
+                attr.argv = argvBuffer.baseAddress
+                attr.envp = envpBuffer.baseAddress
+                return ops_spawn(&attr, &pid)
+            }
+        }
+    }
+    guard error == 0 else { throw TestFailure("cannot run \(path): \(String(cString: strerror(error)))") }
+    let child = pid
     let status: Int32 = await withCheckedContinuation { continuation in
         DispatchQueue.global().async {
-            process.waitUntilExit()
-            continuation.resume(returning: process.terminationStatus)
+            var raw: Int32 = 0
+            while waitpid(child, &raw, 0) < 0 && errno == EINTR {}
+            let signal = raw & 0x7f
+            continuation.resume(returning: signal == 0 ? (raw >> 8) & 0xff : 128 + signal)
         }
     }
     return CommandResult(

@@ -1,0 +1,40 @@
+// Process spawning for opsd: the part between fork() and exec() has to be async-signal-safe C,
+// which is why it lives here and not in Swift.
+#pragma once
+#include <sys/types.h>
+
+typedef struct ops_spawn_attr {
+    const char *path;          // the executable, already resolved to a path
+    char *const *argv;         // NULL-terminated
+    char *const *envp;         // NULL-terminated
+    const char *cwd;           // NULL: inherit
+    int stdin_fd;              // descriptors for the child's 0, 1, 2
+    int stdout_fd;
+    int stderr_fd;
+    int set_ids;               // when nonzero, switch to gid then uid (needs privileges)
+    uid_t uid;
+    gid_t gid;
+    int set_umask;
+    mode_t umask;
+    int death_signal;          // sent to the child when the spawning thread dies; 0 for none
+} ops_spawn_attr;
+
+/// Forks and execs `attr->path` as the leader of a new session and process group (setsid), with
+/// all signals reset to their defaults and unblocked. Returns 0 and the pid, or an errno value
+/// (from fork, or from the child's chdir/setuid/execve, reported back over a close-on-exec pipe).
+/// The failed child has exited with status 127; whoever reaps children will see it.
+int ops_spawn(const ops_spawn_attr *attr, pid_t *pid_out);
+
+/// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
+int ops_set_child_subreaper(void);
+
+/// pidfd_open(2), for waiting on a process that is not our child. Returns -1 and sets errno on failure.
+int ops_pidfd_open(pid_t pid);
+
+/// Creates an AF_UNIX datagram socket bound at `path` (removing a stale file first) that receives
+/// senders' credentials (SO_PASSCRED), for workers' sd_notify messages. Returns the fd or -errno.
+int ops_notify_socket(const char *path);
+
+/// Receives one datagram into `buffer` (NUL-terminated) and the sender's pid from SCM_CREDENTIALS
+/// (0 if none came). Blocks. Returns the byte count, or -errno.
+int ops_notify_receive(int fd, char *buffer, int capacity, pid_t *sender);

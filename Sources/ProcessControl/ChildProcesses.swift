@@ -1,0 +1,206 @@
+import CSpawn
+import Foundation
+import Synchronization
+
+/// What to start: a program, its arguments and its surroundings.
+public struct SpawnRequest: Sendable {
+    /// The executable's path (resolve PATH lookups before, with `ChildProcesses.resolve`).
+    public var executable: String
+    /// The full argv, including argv[0].
+    public var arguments: [String]
+    /// The complete environment.
+    public var environment: [String: String]
+    /// The working directory, if not opsd's.
+    public var workingDirectory: String?
+    /// User and group to switch to, if any.
+    public var credentials: (uid: UInt32, gid: UInt32)?
+    /// The file mode creation mask, if set.
+    public var umask: UInt32?
+    /// Where the child's stdout and stderr go (the caller keeps ownership); nil means /dev/null.
+    public var output: Int32?
+
+    /// Creates a request.
+    public init(
+        executable: String, arguments: [String], environment: [String: String], workingDirectory: String? = nil,
+        credentials: (uid: UInt32, gid: UInt32)? = nil, umask: UInt32? = nil, output: Int32? = nil
+    ) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.credentials = credentials
+        self.umask = umask
+        self.output = output
+    }
+}
+
+/// Why a child could not be started; one sentence with the cause.
+public struct SpawnError: Error, CustomStringConvertible, Sendable {
+    /// The errno value from fork, chdir, setuid or execve.
+    public let code: Int32
+    /// What was being started.
+    public let executable: String
+
+    /// `cannot start /srv/app/run: No such file or directory`
+    public var description: String { "cannot start \(executable): \(String(cString: strerror(code)))" }
+}
+
+/// The one owner of opsd's child processes: it starts them and reaps every one of them.
+///
+/// Two threads, each blocked in the kernel when there is nothing to do (no timers, no polling):
+/// - the spawner forks. A child's parent-death signal fires when the *thread* that forked it
+///   exits, so forking must happen on a thread that lives as long as opsd, never on a pool thread;
+/// - the reaper waits in `waitpid(-1)`. It reaps every child, including orphans re-parented to
+///   opsd (a child subreaper), so no zombie can pile up. Nothing else in opsd may wait for
+///   children, or it would steal their exit statuses.
+public final class ChildProcesses: Sendable {
+    private struct Pending: Sendable {
+        let request: SpawnRequest
+        let deathSignal: Int32
+        let onExit: @Sendable (ExitStatus) -> Void
+        let reply: @Sendable (Result<Int32, SpawnError>) -> Void
+    }
+
+    private let queue = Mutex<[Pending]>([])
+    private let work = DispatchSemaphore(value: 0)
+    /// Exit handlers by pid; a pid is registered under this lock in the same step as the fork, so
+    /// the reaper can never see an exit before its handler exists.
+    private let handlers = Mutex<[Int32: @Sendable (ExitStatus) -> Void]>([:])
+    private let childrenMayExist = DispatchSemaphore(value: 0)
+    private let orphansReaped = Atomic<Int>(0)
+
+    /// Starts the spawner and reaper threads and makes opsd a child subreaper.
+    public init() {
+        _ = ops_set_child_subreaper()
+        let spawner = Thread { [self] in spawnLoop() }
+        spawner.name = "opsd-spawner"
+        spawner.start()
+        let reaper = Thread { [self] in reapLoop() }
+        reaper.name = "opsd-reaper"
+        reaper.start()
+    }
+
+    /// Starts a child; `onExit` is called once, on the reaper thread, when it ends.
+    ///
+    /// With `deathSignal` (e.g. SIGKILL) the kernel signals the child if opsd dies, even by SIGKILL.
+    public func spawn(
+        _ request: SpawnRequest, deathSignal: Int32 = 9, onExit: @escaping @Sendable (ExitStatus) -> Void
+    ) async throws(SpawnError) -> Int32 {
+        let result: Result<Int32, SpawnError> = await withCheckedContinuation { continuation in
+            queue.withLock { $0.append(Pending(request: request, deathSignal: deathSignal, onExit: onExit) { continuation.resume(returning: $0) }) }
+            work.signal()
+        }
+        return try result.get()
+    }
+
+    /// Returns after a round trip through the spawner thread: proof for the watchdog that it is not stuck.
+    public func ping() async {
+        let request = SpawnRequest(executable: "", arguments: [], environment: [:])
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.withLock { $0.append(Pending(request: request, deathSignal: 0, onExit: { _ in }) { _ in continuation.resume() }) }
+            work.signal()
+        }
+    }
+
+    /// How many orphaned descendants (not direct children) the reaper has collected.
+    public var orphanCount: Int { orphansReaped.load(ordering: .relaxed) }
+
+    /// The path of `program`: as given when it contains a slash, else found along `searchPath`.
+    public static func resolve(_ program: String, searchPath: String?) -> String? {
+        if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
+        for directory in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(directory)/\(program)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    // MARK: Threads
+
+    private func spawnLoop() {
+        while true {
+            work.wait()
+            guard let next = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { continue }
+            if next.request.executable.isEmpty {
+                next.reply(.failure(SpawnError(code: 0, executable: "")))
+                continue
+            }
+            next.reply(fork(next))
+        }
+    }
+
+    private func fork(_ pending: Pending) -> Result<Int32, SpawnError> {
+        let request = pending.request
+        let argv = CStringArray(request.arguments)
+        let envp = CStringArray(request.environment.map { "\($0.key)=\($0.value)" }.sorted())
+        let strings = CStringArray([request.executable, request.workingDirectory ?? ""])
+        let nullDevice = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { if nullDevice >= 0 { close(nullDevice) } }
+
+        var attr = ops_spawn_attr()
+        attr.path = UnsafePointer(strings.pointer[0])
+        attr.argv = UnsafePointer(argv.pointer)
+        attr.envp = UnsafePointer(envp.pointer)
+        attr.cwd = request.workingDirectory == nil ? nil : UnsafePointer(strings.pointer[1])
+        attr.stdin_fd = nullDevice
+        attr.stdout_fd = request.output ?? nullDevice
+        attr.stderr_fd = request.output ?? nullDevice
+        if let credentials = request.credentials {
+            attr.set_ids = 1
+            attr.uid = credentials.uid
+            attr.gid = credentials.gid
+        }
+        if let mask = request.umask {
+            attr.set_umask = 1
+            attr.umask = mask
+        }
+        attr.death_signal = pending.deathSignal
+
+        var pid: Int32 = 0
+        var error: Int32 = 0
+        let onExit = pending.onExit
+        let ignore: @Sendable (ExitStatus) -> Void = { _ in }
+        handlers.withLock { (table: inout [Int32: @Sendable (ExitStatus) -> Void]) in
+            error = ops_spawn(&attr, &pid)
+            // A child that failed to exec still exits (127) and is reaped; its status is dropped.
+            if pid > 0 { table[pid] = error == 0 ? onExit : ignore }
+        }
+        if pid > 0 { childrenMayExist.signal() }
+        return error == 0 ? .success(pid) : .failure(SpawnError(code: error, executable: request.executable))
+    }
+
+    private func reapLoop() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, 0)
+            if pid > 0 {
+                let handler = handlers.withLock { $0.removeValue(forKey: pid) }
+                if let handler {
+                    handler(ExitStatus(waitStatus: status))
+                } else {
+                    orphansReaped.add(1, ordering: .relaxed)
+                }
+            } else if errno == ECHILD {
+                childrenMayExist.wait()
+            }
+        }
+    }
+}
+
+/// A NULL-terminated `char *const *` that owns its strings.
+private final class CStringArray {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    private let count: Int
+
+    init(_ strings: [String]) {
+        count = strings.count
+        pointer = .allocate(capacity: strings.count + 1)
+        for (index, string) in strings.enumerated() { pointer[index] = strdup(string) }
+        pointer[strings.count] = nil
+    }
+
+    deinit {
+        for index in 0..<count { free(pointer[index]) }
+        pointer.deallocate()
+    }
+}
