@@ -55,16 +55,43 @@ public struct StatusReport: Codable, Sendable {
 public struct WorkerStatus: Codable, Sendable {
     /// The worker's name.
     public var name: String
-    /// `configured` until supervision runs it; then starting, running, backoff, stopping, stopped, exited, fatal.
+    /// starting, running, backoff, stopping, stopped, exited or fatal.
     public var state: String
     /// The command line.
     public var command: [String]
+    /// The process id while it runs.
+    public var pid: Int32?
+    /// Seconds since the current process started.
+    public var uptimeSeconds: Double?
+    /// Starts after the first.
+    public var restarts: Int
+    /// How the last process ended: `exit 1`, `signal 9 (KILL)`.
+    public var lastExit: String?
+    /// The worker's own STATUS= line (notify workers).
+    public var statusText: String?
+    /// Resident memory of the worker's main process.
+    public var rssBytes: UInt64?
+    /// CPU time of the worker's main process.
+    public var cpuSeconds: Double?
+    /// Why it is down, when it is fatal or could not start.
+    public var message: String?
 
     /// Creates a worker status.
-    public init(name: String, state: String, command: [String]) {
+    public init(
+        name: String, state: String, command: [String], pid: Int32? = nil, uptimeSeconds: Double? = nil, restarts: Int = 0,
+        lastExit: String? = nil, statusText: String? = nil, rssBytes: UInt64? = nil, cpuSeconds: Double? = nil, message: String? = nil
+    ) {
         self.name = name
         self.state = state
         self.command = command
+        self.pid = pid
+        self.uptimeSeconds = uptimeSeconds
+        self.restarts = restarts
+        self.lastExit = lastExit
+        self.statusText = statusText
+        self.rssBytes = rssBytes
+        self.cpuSeconds = cpuSeconds
+        self.message = message
     }
 }
 

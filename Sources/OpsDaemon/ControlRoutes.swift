@@ -1,4 +1,5 @@
 public import ControlPlane
+public import Supervisor
 
 /// The control API: what each path of the socket does.
 ///
@@ -7,15 +8,18 @@ public import ControlPlane
 /// | GET | /v1/status | `StatusReport` |
 /// | GET | /v1/ping | `{"ok": true}` (used by the watchdog) |
 /// | POST | /v1/reload | `ReloadReport`; 200 when applied, 422 when the file was rejected |
+/// | POST | /v1/workers/NAME/start, …/stop, …/restart | the worker's `WorkerStatus`; 404 for an unknown name |
 /// | POST | /v1/debug/stall?seconds=N | only with `OPSD_TEST_HOOKS=1`: blocks the daemon state |
 public struct ControlRoutes: ControlHandler {
     let state: DaemonState
+    let supervisor: Supervisor
     let reloader: Reloader
     let testHooks: Bool
 
     /// Creates the routes; `testHooks` enables the endpoints that exist only for tests.
-    public init(state: DaemonState, reloader: Reloader, testHooks: Bool) {
+    public init(state: DaemonState, supervisor: Supervisor, reloader: Reloader, testHooks: Bool) {
         self.state = state
+        self.supervisor = supervisor
         self.reloader = reloader
         self.testHooks = testHooks
     }
@@ -24,7 +28,11 @@ public struct ControlRoutes: ControlHandler {
     public func handle(_ request: ControlRequest) async -> ControlResponse {
         switch (request.method, request.path) {
         case ("GET", "/v1/status"):
-            return .json(await state.status())
+            var report = await state.status()
+            report.workers = await supervisor.status()
+            return .json(report)
+        case ("POST", let path) where path.hasPrefix("/v1/workers/"):
+            return await workerAction(path.dropFirst("/v1/workers/".count).split(separator: "/").map(String.init))
         case ("GET", "/v1/ping"):
             return .json(["ok": true])
         case ("POST", "/v1/reload"):
@@ -39,5 +47,25 @@ public struct ControlRoutes: ControlHandler {
         default:
             return .error("no such endpoint: \(request.method) \(request.path)", status: 404)
         }
+    }
+
+    private func workerAction(_ parts: [String]) async -> ControlResponse {
+        guard parts.count == 2, let name = parts.first, let action = parts.last else {
+            return .error("expected /v1/workers/NAME/start, /stop or /restart", status: 404)
+        }
+        do {
+            switch action {
+            case "start": try await supervisor.start(name)
+            case "stop": try await supervisor.stop(name)
+            case "restart": try await supervisor.restart(name)
+            default: return .error("unknown worker action \"\(action)\"; use start, stop or restart", status: 404)
+            }
+        } catch {
+            return .error(error.description, status: 404)
+        }
+        guard let status = await supervisor.status().first(where: { $0.name == name }) else {
+            return .error("worker \(name) disappeared", status: 500)
+        }
+        return .json(status)
     }
 }

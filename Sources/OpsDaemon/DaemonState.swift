@@ -39,7 +39,7 @@ public actor DaemonState {
             lastReloadErrors: lastReloadErrors,
             socket: configuration.daemon.socket,
             stateDirectory: configuration.daemon.stateDirectory,
-            workers: configuration.workers.map { WorkerStatus(name: $0.name, state: "configured", command: $0.command) },
+            workers: [],  // the supervisor fills these in (ControlRoutes)
             checks: configuration.checks.map {
                 CheckStatus(name: $0.name, kind: $0.kind.key, state: "pending", every: DurationText.format($0.every))
             },
@@ -49,10 +49,10 @@ public actor DaemonState {
         )
     }
 
-    /// The one-line summary for systemd's STATUS=.
-    public func summary() -> String {
+    /// The one-line summary for systemd's STATUS=; `workers` is the supervisor's part.
+    public func summary(workers: String? = nil) -> String {
         var parts = [
-            Self.count(configuration.workers.count, "worker"),
+            workers ?? Self.count(configuration.workers.count, "worker"),
             Self.count(configuration.checks.count, "check"),
             configuration.backup == nil ? "no backup" : "backup configured",
         ]

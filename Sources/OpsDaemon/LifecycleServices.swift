@@ -9,20 +9,23 @@ import UnixSignals
 /// It is the last service of the group, so it starts after every listener is bound (they bind
 /// before the group starts) and, shutdown running in reverse order, it is the first to stop.
 public struct ReadinessService: Service {
-    let state: DaemonState
+    let summary: @Sendable () async -> String
+    let gates: [Latch]
     let notifier: SystemdNotifier
     let logger: Logger
 
-    /// Creates the service.
-    public init(state: DaemonState, notifier: SystemdNotifier, logger: Logger) {
-        self.state = state
+    /// Creates the service; READY=1 waits until every gate is open (e.g. the workers launched).
+    public init(summary: @escaping @Sendable () async -> String, gates: [Latch], notifier: SystemdNotifier, logger: Logger) {
+        self.summary = summary
+        self.gates = gates
         self.notifier = notifier
         self.logger = logger
     }
 
-    /// Sends READY=1, waits for graceful shutdown, sends STOPPING=1.
+    /// Sends READY=1 once the gates are open, waits for graceful shutdown, sends STOPPING=1.
     public func run() async throws {
-        let summary = await state.summary()
+        for gate in gates { await gate.wait() }
+        let summary = await self.summary()
         notifier.ready(status: summary)
         logger.notice("opsd is ready", metadata: ["status": "\(summary)"])
         try await gracefulShutdown()

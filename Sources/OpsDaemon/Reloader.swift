@@ -1,5 +1,6 @@
 public import ControlPlane
 public import Logging
+public import OpsConfig
 public import Systemd
 
 /// Reloads the configuration and tells systemd: RELOADING=1, then READY=1 with the new status.
@@ -7,12 +8,19 @@ public import Systemd
 /// SIGHUP and `opsctl reload` both come through here, so they behave identically.
 public struct Reloader: Sendable {
     let state: DaemonState
+    let apply: @Sendable (Configuration) async -> Void
+    let summary: @Sendable () async -> String
     let notifier: SystemdNotifier
     let logger: Logger
 
-    /// Creates a reloader.
-    public init(state: DaemonState, notifier: SystemdNotifier, logger: Logger) {
+    /// Creates a reloader; `apply` hands an accepted configuration to the running services.
+    public init(
+        state: DaemonState, apply: @escaping @Sendable (Configuration) async -> Void,
+        summary: @escaping @Sendable () async -> String, notifier: SystemdNotifier, logger: Logger
+    ) {
         self.state = state
+        self.apply = apply
+        self.summary = summary
         self.notifier = notifier
         self.logger = logger
     }
@@ -22,7 +30,8 @@ public struct Reloader: Sendable {
         logger.info("reloading configuration", metadata: ["trigger": "\(trigger)"])
         notifier.reloading()
         let report = await state.reload()
-        notifier.ready(status: await state.summary())
+        if report.applied { await apply(await state.configuration) }
+        notifier.ready(status: await summary())
         return report
     }
 }

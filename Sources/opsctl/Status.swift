@@ -38,7 +38,15 @@ enum StatusText {
         lines.append("")
         lines.append("Workers (\(report.workers.count))")
         if report.workers.isEmpty { lines.append("  none configured") }
-        lines += table(report.workers.map { [$0.name, $0.state, $0.command.joined(separator: " ")] })
+        if !report.workers.isEmpty {
+            lines += table([["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "RSS", "CPU", "STATUS"]] + report.workers.map { worker in
+                [
+                    worker.name, worker.state, worker.pid.map(String.init) ?? "-", worker.uptimeSeconds.map(duration) ?? "-",
+                    String(worker.restarts), worker.lastExit ?? "-", worker.rssBytes.map(megabytes) ?? "-",
+                    worker.cpuSeconds.map { String(format: "%.2fs", $0) } ?? "-", worker.message ?? worker.statusText ?? "",
+                ]
+            })
+        }
         lines.append("")
         lines.append("Checks (\(report.checks.count))")
         if report.checks.isEmpty { lines.append("  none configured") }
@@ -64,6 +72,10 @@ enum StatusText {
                 index == columns - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 2)
             }.joined()
         }
+    }
+
+    static func megabytes(_ bytes: UInt64) -> String {
+        String(format: "%.1fM", Double(bytes) / 1_048_576)
     }
 
     static func duration(_ seconds: Double) -> String {

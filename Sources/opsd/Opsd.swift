@@ -10,7 +10,9 @@ import NIOPosix
 import OpsConfig
 import OpsDaemon
 import OpsLogging
+import ProcessControl
 import ServiceLifecycle
+import Supervisor
 import Systemd
 
 @main
@@ -69,8 +71,23 @@ struct Opsd: AsyncParsableCommand {
         let notifier = SystemdNotifier(environment: environment)
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = DaemonState(configuration: configuration, configPath: loaded.path, logger: logger)
-        let reloader = Reloader(state: state, notifier: notifier, logger: logger)
-        let routes = ControlRoutes(state: state, reloader: reloader, testHooks: environment["OPSD_TEST_HOOKS"] == "1")
+        let children = ChildProcesses()
+        let supervisor: Supervisor
+        do {
+            let socketDirectory = (configuration.daemon.socket as NSString).deletingLastPathComponent
+            supervisor = try Supervisor(
+                specs: configuration.workers, children: children, notifySocket: "\(socketDirectory)/workers.notify",
+                useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, logger: logger
+            )
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode.failure
+        }
+        let summary: @Sendable () async -> String = { await state.summary(workers: await supervisor.summary()) }
+        let reloader = Reloader(
+            state: state, apply: { _ = await supervisor.apply($0.workers) }, summary: summary, notifier: notifier, logger: logger
+        )
+        let routes = ControlRoutes(state: state, supervisor: supervisor, reloader: reloader, testHooks: environment["OPSD_TEST_HOOKS"] == "1")
 
         let server: ControlServer
         do {
@@ -80,21 +97,27 @@ struct Opsd: AsyncParsableCommand {
             throw ExitCode.failure
         }
 
+        // Shutdown runs in reverse: readiness (STOPPING=1), watchdog, workers, reload, and the
+        // control socket last, so `opsctl status` answers while workers stop.
+        let supervision = SupervisorService(supervisor: supervisor)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server, serviceName: "control-server"),
             .init(service: ReloadSignalService(reloader: reloader), serviceName: "reload-on-sighup"),
+            .init(service: supervision, serviceName: "supervisor"),
         ]
         if let interval = SystemdNotifier.watchdogInterval() {
             let probes: [any LivenessProbe] = [
                 ControlSocketProbe(client: ControlClient(socketPath: server.path, timeout: interval / 4, group: eventLoops)),
                 StateProbe(state: state),
+                SupervisorProbe(supervisor: supervisor, children: children),
             ]
             let watchdog = WatchdogService(
-                interval: interval, probes: probes, notifier: notifier, healthyStatus: { await state.summary() }, logger: logger
+                interval: interval, probes: probes, notifier: notifier, healthyStatus: summary, logger: logger
             )
             services.append(.init(service: watchdog, serviceName: "watchdog"))
         }
-        services.append(.init(service: ReadinessService(state: state, notifier: notifier, logger: logger), serviceName: "readiness"))
+        let readiness = ReadinessService(summary: summary, gates: [supervision.launched], notifier: notifier, logger: logger)
+        services.append(.init(service: readiness, serviceName: "readiness"))
 
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger

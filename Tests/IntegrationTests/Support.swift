@@ -78,17 +78,130 @@ final class NotifyListener: @unchecked Sendable {
     }
 }
 
+/// One line of opsd's JSON log.
+struct LogLine: Sendable {
+    let level: String
+    let message: String
+    let fields: [String: String]
+
+    init?(_ text: String) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let level = object["level"] as? String, let message = object["message"] as? String else { return nil }
+        self.level = level
+        self.message = message
+        self.fields = (object["fields"] as? [String: Any])?.compactMapValues { $0 as? String } ?? [:]
+    }
+}
+
+/// opsd's stderr, read as it is written: tests wait for the log line that reports an event
+/// instead of sleeping.
+final class LogStream: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raw: [String] = []
+    private var parsed: [LogLine?] = []
+    private var ended = false
+    private var waiters: [UUID: () -> Void] = [:]
+
+    init(reading handle: FileHandle) {
+        let thread = Thread { [self] in
+            var pending = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                    pending.removeSubrange(pending.startIndex...newline)
+                    append(line)
+                }
+            }
+            lock.lock()
+            ended = true
+            let all = waiters.values
+            lock.unlock()
+            all.forEach { $0() }
+        }
+        thread.start()
+    }
+
+    private func append(_ line: String) {
+        lock.lock()
+        raw.append(line)
+        parsed.append(LogLine(line))
+        let all = waiters.values
+        lock.unlock()
+        all.forEach { $0() }
+    }
+
+    /// The number of lines so far: a mark to wait for events after.
+    var count: Int { lock.withLock { raw.count } }
+
+    var text: String { lock.withLock { raw.joined(separator: "\n") } }
+
+    var lines: [LogLine] { lock.withLock { parsed.compactMap { $0 } } }
+
+    /// The first line at or after `mark` that satisfies `predicate`; fails after `limit` (a safety net).
+    /// The predicate runs under the stream's lock: it must not call back into the stream.
+    func first(after mark: Int = 0, limit: Duration = .seconds(30), where predicate: @escaping @Sendable (LogLine) -> Bool) async throws -> LogLine {
+        try await nth(1, after: mark, limit: limit, where: predicate)
+    }
+
+    /// The `n`-th line at or after `mark` that satisfies `predicate`.
+    func nth(_ n: Int, after mark: Int = 0, limit: Duration = .seconds(30), where predicate: @escaping @Sendable (LogLine) -> Bool) async throws -> LogLine {
+        let id = UUID()
+        let deadline = ContinuousClock.now + limit
+        while true {
+            let (found, isEnded): (LogLine?, Bool) = lock.withLock {
+                let matches = parsed[min(mark, parsed.count)...].compactMap { $0 }.filter(predicate)
+                return (matches.count >= n ? matches[n - 1] : nil, ended)
+            }
+            if let found { return found }
+            if isEnded { throw TestFailure("opsd's log ended without the expected line; log:\n\(text)") }
+            if ContinuousClock.now >= deadline { throw TestFailure("no expected log line within \(limit); log:\n\(text)") }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let once = ResumeOnce(continuation)
+                lock.withLock { waiters[id] = { once.resume() } }
+                // Re-check the deadline now and then even if nothing is written.
+                DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { once.resume() }
+            }
+            lock.withLock { _ = waiters.removeValue(forKey: id) }
+        }
+    }
+
+    /// Waits until the stream has ended (opsd exited and closed stderr).
+    func waitForEnd() async {
+        _ = try? await first(limit: .seconds(60)) { _ in false }
+    }
+}
+
+/// Resumes a continuation at most once, whichever caller comes first.
+final class ResumeOnce: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Void, Never>?
+
+    init(_ continuation: CheckedContinuation<Void, Never>) {
+        self.continuation = continuation
+    }
+
+    func resume() {
+        lock.withLock {
+            continuation?.resume()
+            continuation = nil
+        }
+    }
+}
+
 /// A running opsd process.
 final class Daemon: @unchecked Sendable {
     let process = Process()
-    let stderrPath: String
+    let logStream: LogStream
     let notify: NotifyListener
 
     /// Starts opsd on `config` and waits for READY=1.
     init(config: String, scratch: Scratch, environment: [String: String] = [:], waitForReady: Bool = true) async throws {
         notify = try NotifyListener(directory: scratch.path)
-        stderrPath = "\(scratch.path)/opsd-\(UUID().uuidString.prefix(8)).log"
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        let stderr = Pipe()
+        logStream = LogStream(reading: stderr.fileHandleForReading)
         process.executableURL = URL(fileURLWithPath: "\(binDirectory)/opsd")
         process.arguments = ["--config", config]
         var env = ProcessInfo.processInfo.environment
@@ -98,23 +211,26 @@ final class Daemon: @unchecked Sendable {
         for (key, value) in environment { env[key] = value }
         process.environment = env
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        process.standardError = stderr
         try process.run()
+        try? stderr.fileHandleForWriting.close()
         if waitForReady { _ = try await notify.next { $0.contains("READY=1") } }
     }
 
     var pid: Int32 { process.processIdentifier }
 
-    var log: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+    var log: String { logStream.text }
 
-    /// Waits for the process to exit and returns its status.
+    /// Waits for the process to exit (and its log to be read to the end) and returns its status.
     func exitStatus() async -> Int32 {
-        await withCheckedContinuation { continuation in
+        let status: Int32 = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 self.process.waitUntilExit()
                 continuation.resume(returning: self.process.terminationStatus)
             }
         }
+        await logStream.waitForEnd()
+        return status
     }
 
     func signal(_ number: Int32) { kill(pid, number) }

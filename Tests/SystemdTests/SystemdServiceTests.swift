@@ -16,7 +16,7 @@ struct SystemdServiceTests {
           socket: /run/ops/opsd.sock
           state_dir: /var/lib/ops
         workers:
-          - {name: app, command: [/bin/sleep, "1000"]}
+          - {name: app, command: [/bin/sh, -c, "echo app says hello; exec sleep 1000"]}
         checks:
           - {name: root, disk: /, warn: 80%, crit: 90%}
         """
@@ -64,15 +64,15 @@ struct SystemdServiceTests {
     func statusAndJournal() async throws {
         let cursor = try await Sandbox.cursor()
         #expect(try await Sandbox.exec("systemctl", "start", "opsd.service").status == 0)
-        #expect(try await Sandbox.property("StatusText") == "Running: 1 worker, 1 check, no backup")
+        #expect(try await Sandbox.property("StatusText") == "Running: 1/1 workers running, 1 check, no backup")
         let shown = try await Sandbox.exec("systemctl", "status", "--no-pager", "opsd.service")
-        #expect(shown.stdout.contains(#"Status: "Running: 1 worker, 1 check, no backup""#), "\(shown.stdout)")
+        #expect(shown.stdout.contains(#"Status: "Running: 1/1 workers running, 1 check, no backup""#), "\(shown.stdout)")
 
         let entries = try await Sandbox.journal(after: cursor, match: "SYSLOG_IDENTIFIER=opsd")
         let ready = try #require(entries.first { $0["MESSAGE"] == "opsd is ready" })
         #expect(ready["_TRANSPORT"] == "journal")
         #expect(ready["PRIORITY"] == "5")
-        #expect(ready["OPS_STATUS"] == "Running: 1 worker, 1 check, no backup")
+        #expect(ready["OPS_STATUS"] == "Running: 1/1 workers running, 1 check, no backup")
         #expect(ready["CODE_FILE"]?.hasSuffix("LifecycleServices.swift") == true)
         #expect(ready["CODE_LINE"].flatMap(Int.init) != nil)
         #expect(ready["CODE_FUNC"]?.contains("run") == true)
@@ -80,12 +80,18 @@ struct SystemdServiceTests {
         // Everything opsd says goes through the native protocol. One exception is not opsd's own:
         // libdispatch's "Failed to set thread priority" (see LimitNICE= in the unit), which this
         // sandbox cannot silence because the host lacks CAP_SYS_RESOURCE to grant the nice limit.
-        let stray = try await Sandbox.journal(after: cursor, match: "_SYSTEMD_UNIT=opsd.service").filter {
+        let mainPID = try await Sandbox.property("MainPID")
+        let stray = try await Sandbox.journal(after: cursor, match: "_PID=\(mainPID)").filter {
             $0["_TRANSPORT"] != "journal" && $0["MESSAGE"]?.hasPrefix("Failed to set thread priority for worker thread") != true
         }
         #expect(stray.isEmpty, "opsd wrote to stdout/stderr under systemd: \(stray.compactMap { $0["MESSAGE"] })")
         let socket = entries.first { $0["MESSAGE"] == "control socket ready" }
         #expect(socket?["OPS_SOCKET"] == "/run/ops/opsd.sock")
+        // A worker writes to its own journal stream, under its own name, inside opsd's unit.
+        try await Sandbox.waitForJournal("app says hello", after: cursor)
+        let said = try await Sandbox.journal(after: cursor, match: "SYSLOG_IDENTIFIER=app").first { $0["MESSAGE"] == "app says hello" }
+        #expect(said?["_TRANSPORT"] == "stdout")
+        #expect(said?["_SYSTEMD_UNIT"] == "opsd.service")
         // Queryable by field, as an operator would.
         let byField = try await Sandbox.exec("journalctl", "--no-pager", "-o", "cat", "OPS_SOCKET=/run/ops/opsd.sock")
         #expect(byField.stdout.contains("control socket ready"))
@@ -99,7 +105,7 @@ struct SystemdServiceTests {
         try await Sandbox.install(config: Self.goodConfig + "\n  - {name: mem, memory: {}, warn: 90%}\n")
         #expect(try await Sandbox.exec("systemctl", "reload", "opsd.service").status == 0)
         try await Sandbox.waitForJournal("configuration reloaded", after: cursor)
-        #expect(try await Sandbox.property("StatusText") == "Running: 1 worker, 2 checks, no backup")
+        #expect(try await Sandbox.property("StatusText") == "Running: 1/1 workers running, 2 checks, no backup")
 
         cursor = try await Sandbox.cursor()
         try await Sandbox.install(config: Self.goodConfig + "\n  - {name: mem, memory: {}, warn: lots}\n")
@@ -144,6 +150,23 @@ struct SystemdServiceTests {
         #expect(unit.contains { $0.contains("Main process exited, code=killed, status=6/ABRT") }, "\(unit)")
         #expect(try await Sandbox.exec("systemctl", "start", "opsd.service").status == 0)
         #expect(try await Sandbox.property("MainPID") != pid)
+    }
+
+    @Test("opsd killed with SIGKILL under systemd: its workers go too, and systemd restarts it")
+    func sigkillTakesWorkers() async throws {
+        #expect(try await Sandbox.exec("systemctl", "start", "opsd.service").status == 0)
+        let status = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "status", "--json")
+        let report = try ControlJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
+        let worker = try #require(report.workers.first?.pid)
+        let cursor = try await Sandbox.cursor()
+        #expect(try await Sandbox.exec("kill", "-KILL", try await Sandbox.property("MainPID")).status == 0)
+        try await Sandbox.waitForJournal("Scheduled restart job", after: cursor)
+        #expect(try await Sandbox.exec("test", "-e", "/proc/\(worker)").status != 0, "worker \(worker) outlived opsd")
+        #expect(try await Sandbox.exec("systemctl", "start", "opsd.service").status == 0)
+        let again = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "status", "--json")
+        let restarted = try ControlJSON.decoder.decode(StatusReport.self, from: Data(again.stdout.utf8))
+        #expect(restarted.workers.first?.state == "running")
+        #expect(restarted.workers.first?.pid != worker)
     }
 
     @Test("systemctl stop: STOPPING=1, a clean exit well within the timeout")

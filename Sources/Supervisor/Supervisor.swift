@@ -1,0 +1,453 @@
+public import ControlPlane
+import Foundation
+public import Logging
+public import NIOCore
+public import OpsConfig
+public import ProcessControl
+public import Systemd
+
+/// Launches the configured workers, restarts them by their policy, and stops them cleanly.
+///
+/// One actor owns every worker's state; the threads of `ChildProcesses` and `NotifyListener`
+/// only deliver events into it. Every timer and every exit carries the worker's generation (which
+/// grows with each start), so an event from an earlier run can never act on the current one.
+public actor Supervisor {
+    /// A worker's lifecycle state, as `opsctl status` shows it.
+    public enum State: String, Sendable {
+        case starting, running, backoff, stopping, stopped, exited, fatal
+    }
+
+    private struct Worker {
+        var spec: WorkerSpec
+        var state: State = .stopped
+        var generation = 0
+        var pid: Int32?
+        var startedAt: ContinuousClock.Instant?
+        var restarts = 0
+        var starts = 0
+        var lastExit: ExitStatus?
+        var statusText: String?
+        var message: String?
+        var plan: RestartPlan
+        /// Set when the current stop is ours (opsctl, reload, shutdown): the exit is not a failure.
+        var stopRequested = false
+        /// Set when opsd gave up on the process (never READY, watchdog): the exit is a failure.
+        var failed = false
+        /// After this stop, start again (restart, changed definition).
+        var startAfterStop = false
+        var lastPing: ContinuousClock.Instant?
+        /// An exit that arrived while `launch` was still waiting for the spawner to return the pid
+        /// (the actor is reentrant across that await, and a child may exit at once).
+        var earlyExit: ExitStatus?
+        var timer: Task<Void, Never>?
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+
+        init(spec: WorkerSpec) {
+            self.spec = spec
+            plan = RestartPlan(policy: spec.restart)
+        }
+    }
+
+    private var workers: [String: Worker] = [:]
+    /// Start order; shutdown goes in reverse.
+    private var order: [String] = []
+    private let children: ChildProcesses
+    private let output: WorkerOutput
+    private let notifier: SystemdNotifier
+    private let logger: Logger
+    private let listener: NotifyListener
+    private let notifications: AsyncStream<(group: Int32, fields: [String: String])>
+    private let epoch = ContinuousClock.now
+
+    /// Creates a supervisor for `specs`; nothing starts before `startAll()`.
+    public init(
+        specs: [WorkerSpec], children: ChildProcesses, notifySocket: String, useJournal: Bool,
+        eventLoops: any EventLoopGroup, notifier: SystemdNotifier, logger: Logger
+    ) throws {
+        self.children = children
+        self.output = WorkerOutput(useJournal: useJournal, eventLoops: eventLoops, logger: logger)
+        self.notifier = notifier
+        self.logger = logger
+        for spec in specs {
+            workers[spec.name] = Worker(spec: spec)
+            order.append(spec.name)
+        }
+        // Created even when no worker uses it yet, so that a reload can add a notify worker.
+        let (stream, continuation) = AsyncStream.makeStream(of: (group: Int32, fields: [String: String]).self)
+        notifications = stream
+        listener = try NotifyListener(path: notifySocket) { group, fields in continuation.yield((group, fields)) }
+    }
+
+    // MARK: Control
+
+    /// Starts every worker, in configuration order, and begins taking their sd_notify messages.
+    public func startAll() async {
+        let messages = notifications
+        Task { [weak self] in
+            for await message in messages {
+                guard let self else { return }
+                await self.received(message.fields, fromGroup: message.group)
+            }
+        }
+        for name in order { await launch(name) }
+    }
+
+    /// Stops every worker in reverse start order, each within its own stop timeout.
+    public func stopAll() async {
+        for name in order.reversed() {
+            guard let worker = workers[name], worker.pid != nil || worker.state == .backoff else {
+                workers[name]?.state = .stopped
+                continue
+            }
+            // Ask systemd for the time this stop may take, so a long stop is not cut short.
+            notifier.extendTimeout(by: worker.spec.stop.timeout + .seconds(5))
+            await stopWorker(name)
+        }
+    }
+
+    /// Starts a worker that is down (`opsctl workers start`); a fatal worker gets a fresh history.
+    public func start(_ name: String) async throws(SupervisorError) {
+        guard var worker = workers[name] else { throw .unknownWorker(name, known: order) }
+        guard worker.pid == nil else { return }
+        worker.plan.reset()
+        worker.timer?.cancel()
+        workers[name] = worker
+        await launch(name)
+    }
+
+    /// Stops a worker and keeps it down (`opsctl workers stop`).
+    public func stop(_ name: String) async throws(SupervisorError) {
+        guard workers[name] != nil else { throw .unknownWorker(name, known: order) }
+        await stopWorker(name)
+    }
+
+    /// Stops a worker if it runs, then starts it (`opsctl workers restart`).
+    public func restart(_ name: String) async throws(SupervisorError) {
+        guard workers[name] != nil else { throw .unknownWorker(name, known: order) }
+        await stopWorker(name)
+        workers[name]?.plan.reset()
+        await launch(name)
+    }
+
+    /// Applies a changed `workers:` section: removed workers stop, new ones start, changed ones
+    /// restart with their new definition, and unchanged ones are not touched.
+    public func apply(_ specs: [WorkerSpec]) async -> [String] {
+        var touched: [String] = []
+        let newNames = specs.map(\.name)
+        for name in order where !newNames.contains(name) {
+            await stopWorker(name)
+            workers[name] = nil
+            touched.append(name)
+        }
+        order.removeAll { !newNames.contains($0) }
+        for spec in specs {
+            if let existing = workers[spec.name] {
+                guard existing.spec != spec else { continue }
+                await stopWorker(spec.name)
+                workers[spec.name] = Worker(spec: spec)
+                await launch(spec.name)
+            } else {
+                workers[spec.name] = Worker(spec: spec)
+                await launch(spec.name)
+            }
+            touched.append(spec.name)
+        }
+        order = newNames
+        if !touched.isEmpty { logger.notice("workers changed by reload", metadata: ["workers": "\(touched.joined(separator: ", "))"]) }
+        return touched
+    }
+
+    /// The state of every worker, in start order.
+    public func status() -> [WorkerStatus] {
+        order.compactMap { name in
+            guard let worker = workers[name] else { return nil }
+            let stats = worker.pid.flatMap(ProcessStats.read)
+            let uptime = worker.startedAt.map { ContinuousClock.now - $0 }
+            return WorkerStatus(
+                name: name, state: worker.state.rawValue, command: worker.spec.command, pid: worker.pid,
+                uptimeSeconds: worker.pid == nil ? nil : uptime.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 },
+                restarts: max(0, worker.starts - 1), lastExit: worker.lastExit?.description, statusText: worker.statusText,
+                rssBytes: stats?.residentBytes, cpuSeconds: stats?.cpuSeconds, message: worker.message
+            )
+        }
+    }
+
+    /// One-line summary for systemd's STATUS=.
+    public func summary() -> String {
+        guard !workers.isEmpty else { return "no workers" }
+        let running = workers.values.filter { $0.state == .running }.count
+        let fatal = workers.values.filter { $0.state == .fatal }.map(\.spec.name).sorted()
+        return "\(running)/\(workers.count) workers running" + (fatal.isEmpty ? "" : ", fatal: \(fatal.joined(separator: ", "))")
+    }
+
+    /// Answers at once: proof for the watchdog that the actor is not stuck.
+    public func heartbeat() {}
+
+    // MARK: Starting
+
+    private func launch(_ name: String) async {
+        guard var worker = workers[name] else { return }
+        worker.timer?.cancel()
+        worker.generation += 1
+        worker.stopRequested = false
+        worker.failed = false
+        worker.startAfterStop = false
+        worker.message = nil
+        worker.statusText = nil
+        worker.earlyExit = nil
+        let generation = worker.generation
+        let spec = worker.spec
+
+        var environment = ProcessInfo.processInfo.environment
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "INVOCATION_ID"] {
+            environment.removeValue(forKey: key)
+        }
+        environment.merge(spec.environment) { $1 }
+        if spec.notify { environment["NOTIFY_SOCKET"] = listener.path }
+        if let watchdog = spec.watchdog { environment["WATCHDOG_USEC"] = "\(Self.microseconds(watchdog))" }
+
+        worker.plan.started(at: ContinuousClock.now - epoch)
+        guard let executable = ChildProcesses.resolve(spec.command[0], searchPath: environment["PATH"]) else {
+            worker.message = "cannot start: \(spec.command[0]) is not an executable file (nor found on PATH)"
+            workers[name] = worker
+            failedToStart(name, generation: generation)
+            return
+        }
+        var credentials: (uid: UInt32, gid: UInt32)?
+        if spec.user != nil || spec.group != nil {
+            guard let ids = Self.credentials(user: spec.user, group: spec.group) else {
+                worker.message = "cannot start: no such user or group (\(spec.user ?? "-"):\(spec.group ?? "-"))"
+                workers[name] = worker
+                failedToStart(name, generation: generation)
+                return
+            }
+            credentials = ids
+        }
+        let outputDescriptor = output.descriptor(for: name)
+        defer { if let outputDescriptor { close(outputDescriptor) } }
+        let request = SpawnRequest(
+            executable: executable, arguments: spec.command, environment: environment, workingDirectory: spec.workingDirectory,
+            credentials: credentials, umask: spec.umask, output: outputDescriptor
+        )
+        worker.starts += 1
+        workers[name] = worker
+        do {
+            let pid = try await children.spawn(request) { [weak self] status in
+                guard let self else { return }
+                Task { await self.exited(name, generation: generation, status: status) }
+            }
+            guard workers[name]?.generation == generation else { return }
+            workers[name]?.pid = pid
+            workers[name]?.startedAt = .now
+            workers[name]?.lastPing = .now
+            workers[name]?.state = spec.notify ? .starting : .running
+            logger.info("worker started", metadata: ["worker": "\(name)", "pid": "\(pid)"])
+            if let status = workers[name]?.earlyExit {
+                workers[name]?.earlyExit = nil
+                return exited(name, generation: generation, status: status)
+            }
+            if spec.notify {
+                arm(name, after: spec.startTimeout) { await $0.startTimedOut(name, generation: generation) }
+            }
+        } catch {
+            workers[name]?.message = error.description
+            failedToStart(name, generation: generation)
+        }
+    }
+
+    private func failedToStart(_ name: String, generation: Int) {
+        guard let worker = workers[name] else { return }
+        logger.error("worker could not be started", metadata: ["worker": "\(name)", "reason": "\(worker.message ?? "")"])
+        decideAfterExit(name, success: false, ranFor: .zero)
+    }
+
+    // MARK: Exits
+
+    private func exited(_ name: String, generation: Int, status: ExitStatus) {
+        guard var worker = workers[name], worker.generation == generation else { return }
+        guard let pid = worker.pid else {
+            workers[name]?.earlyExit = status
+            return
+        }
+        // Whatever the worker left in its process group goes with it: grandchildren never outlive it.
+        kill(-pid, SIGKILL)
+        worker.timer?.cancel()
+        worker.pid = nil
+        worker.lastExit = status
+        let ranFor = worker.startedAt.map { ContinuousClock.now - $0 } ?? .zero
+        let waiters = worker.stopWaiters
+        worker.stopWaiters = []
+        workers[name] = worker
+        waiters.forEach { $0.resume() }
+
+        if worker.stopRequested {
+            logger.info("worker stopped", metadata: ["worker": "\(name)", "exit": "\(status)"])
+            workers[name]?.state = .stopped
+            if worker.startAfterStop { Task { await self.launch(name) } }
+            return
+        }
+        let success = status.isSuccess && !worker.failed
+        logger.log(level: success ? .info : .warning, "worker exited", metadata: ["worker": "\(name)", "exit": "\(status)", "pid": "\(pid)"])
+        decideAfterExit(name, success: success, ranFor: ranFor)
+    }
+
+    private func decideAfterExit(_ name: String, success: Bool, ranFor: Duration) {
+        guard var worker = workers[name] else { return }
+        let now = ContinuousClock.now - epoch
+        let decision = worker.plan.decide(success: success, startedAt: now - ranFor, at: now)
+        let generation = worker.generation
+        switch decision {
+        case .stayDown:
+            worker.state = .exited
+            workers[name] = worker
+        case .fatal:
+            worker.state = .fatal
+            worker.message = "failed \(worker.spec.restart.burst.count) starts within \(DurationText.format(worker.spec.restart.burst.window)); fix the cause, then `opsctl workers start \(name)`"
+            workers[name] = worker
+            logger.error("worker is fatal: it keeps failing, so opsd stopped restarting it", metadata: [
+                "worker": "\(name)", "last_exit": "\(worker.lastExit?.description ?? "none")",
+            ])
+        case .restart(let delay) where delay == .zero:
+            workers[name] = worker
+            Task { await self.launch(name) }
+        case .restart(let delay):
+            worker.state = .backoff
+            workers[name] = worker
+            logger.info("worker restarts after a delay", metadata: ["worker": "\(name)", "delay": "\(DurationText.format(delay))"])
+            arm(name, after: delay) { supervisor in
+                guard await supervisor.isCurrent(name, generation: generation, state: .backoff) else { return }
+                await supervisor.launch(name)
+            }
+        }
+    }
+
+    // MARK: Stopping
+
+    /// Sends the stop signal to the worker's process group and waits for its exit; SIGKILL after
+    /// the stop timeout.
+    private func stopWorker(_ name: String) async {
+        guard var worker = workers[name] else { return }
+        worker.timer?.cancel()
+        guard let pid = worker.pid else {
+            worker.generation += 1  // cancels a pending backoff restart
+            worker.state = .stopped
+            workers[name] = worker
+            return
+        }
+        worker.stopRequested = true
+        worker.state = .stopping
+        workers[name] = worker
+        kill(-pid, worker.spec.stop.signal.number)
+        let generation = worker.generation
+        let timeout = worker.spec.stop.timeout
+        arm(name, after: timeout) { supervisor in await supervisor.killIfStill(name, generation: generation, reason: "did not stop within \(DurationText.format(timeout))") }
+        await withCheckedContinuation { continuation in
+            if workers[name]?.pid == nil { continuation.resume() } else { workers[name]?.stopWaiters.append(continuation) }
+        }
+    }
+
+    private func killIfStill(_ name: String, generation: Int, reason: String) {
+        guard let worker = workers[name], worker.generation == generation, let pid = worker.pid else { return }
+        logger.warning("worker killed: \(reason)", metadata: ["worker": "\(name)", "pid": "\(pid)"])
+        kill(-pid, SIGKILL)
+    }
+
+    // MARK: sd_notify
+
+    private func received(_ fields: [String: String], fromGroup group: Int32) {
+        guard let name = order.first(where: { workers[$0]?.pid == group }), let worker = workers[name], worker.spec.notify else { return }
+        if let status = fields["STATUS"] { workers[name]?.statusText = status }
+        if fields["READY"] == "1", worker.state == .starting {
+            workers[name]?.state = .running
+            workers[name]?.timer?.cancel()
+            logger.info("worker is ready", metadata: ["worker": "\(name)"])
+            armWatchdog(name)
+        }
+        if fields["WATCHDOG"] == "1" {
+            workers[name]?.lastPing = .now
+        }
+    }
+
+    private func armWatchdog(_ name: String) {
+        guard let worker = workers[name], let timeout = worker.spec.watchdog, let last = worker.lastPing else { return }
+        let generation = worker.generation
+        let deadline = last + timeout
+        arm(name, after: deadline - .now) { await $0.watchdogCheck(name, generation: generation) }
+    }
+
+    private func watchdogCheck(_ name: String, generation: Int) {
+        guard var worker = workers[name], worker.generation == generation, worker.state == .running, let pid = worker.pid,
+              let timeout = worker.spec.watchdog, let last = worker.lastPing else { return }
+        guard ContinuousClock.now - last >= timeout else { return armWatchdog(name) }
+        // Hung: abort it (a core dump shows where), SIGKILL if that does not end it, then the policy decides.
+        logger.error("worker is hung: no WATCHDOG=1 within its watchdog timeout; aborting it", metadata: [
+            "worker": "\(name)", "timeout": "\(DurationText.format(timeout))",
+        ])
+        worker.failed = true
+        worker.state = .stopping
+        workers[name] = worker
+        kill(-pid, SIGABRT)
+        let grace = worker.spec.stop.timeout
+        arm(name, after: grace) { await $0.killIfStill(name, generation: generation, reason: "did not end after SIGABRT") }
+    }
+
+    private func startTimedOut(_ name: String, generation: Int) {
+        guard var worker = workers[name], worker.generation == generation, worker.state == .starting, let pid = worker.pid else { return }
+        logger.error("worker did not send READY=1 within its start timeout; stopping it", metadata: [
+            "worker": "\(name)", "timeout": "\(DurationText.format(worker.spec.startTimeout))",
+        ])
+        worker.failed = true
+        worker.state = .stopping
+        workers[name] = worker
+        kill(-pid, worker.spec.stop.signal.number)
+        let timeout = worker.spec.stop.timeout
+        arm(name, after: timeout) { await $0.killIfStill(name, generation: generation, reason: "did not stop within \(DurationText.format(timeout))") }
+    }
+
+    // MARK: Helpers
+
+    private func isCurrent(_ name: String, generation: Int, state: State) -> Bool {
+        workers[name]?.generation == generation && workers[name]?.state == state
+    }
+
+    /// Runs `action` after `delay` unless the worker's timer is replaced or cancelled first.
+    private func arm(_ name: String, after delay: Duration, _ action: @escaping @Sendable (Supervisor) async -> Void) {
+        workers[name]?.timer?.cancel()
+        workers[name]?.timer = Task { [weak self] in
+            guard (try? await Task.sleep(for: delay)) != nil, let self else { return }
+            await action(self)
+        }
+    }
+
+    static func microseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
+    }
+
+    static func credentials(user: String?, group: String?) -> (uid: UInt32, gid: UInt32)? {
+        var uid = getuid(), gid = getgid()
+        if let user {
+            guard let entry = getpwnam(user) else { return nil }
+            uid = entry.pointee.pw_uid
+            gid = entry.pointee.pw_gid
+        }
+        if let group {
+            guard let entry = getgrnam(group) else { return nil }
+            gid = entry.pointee.gr_gid
+        }
+        return (uid, gid)
+    }
+}
+
+/// A control request about workers that cannot be carried out.
+public enum SupervisorError: Error, CustomStringConvertible, Equatable {
+    /// No worker has this name.
+    case unknownWorker(String, known: [String])
+
+    /// One sentence that says what is wrong and what to do.
+    public var description: String {
+        switch self {
+        case .unknownWorker(let name, let known):
+            "no worker is named \"\(name)\"; configured workers: \(known.isEmpty ? "none" : known.joined(separator: ", "))"
+        }
+    }
+}

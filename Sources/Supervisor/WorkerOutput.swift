@@ -1,0 +1,59 @@
+import CSystemd
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Where a worker's stdout and stderr go.
+///
+/// Under journald each worker gets its own journal stream (`sd_journal_stream_fd`) with its name
+/// as SYSLOG_IDENTIFIER: the worker writes straight to journald, opsd never copies a byte, and a
+/// stuck opsd cannot block a chatty worker. Elsewhere (a terminal, a pipe) opsd relays each line
+/// into its own log format with a `worker` field.
+struct WorkerOutput: Sendable {
+    let useJournal: Bool
+    let eventLoops: any EventLoopGroup
+    let logger: Logger
+
+    /// The descriptor to give the child as stdout and stderr; the caller closes it after spawning.
+    func descriptor(for worker: String) -> Int32? {
+        if useJournal {
+            // LOG_INFO, and "<N>" prefixes in the output set a line's priority (level_prefix).
+            let fd = sd_journal_stream_fd(worker, 6, 1)
+            if fd >= 0 { return fd }
+            logger.warning("cannot open a journal stream for a worker; its output is relayed instead", metadata: ["worker": "\(worker)"])
+        }
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { return nil }
+        _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+        let relay = LineRelay(worker: worker, logger: logger)
+        _ = NIOPipeBootstrap(group: eventLoops)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(relay) }
+            }
+            .takingOwnershipOfDescriptor(input: ends[0])
+        return ends[1]
+    }
+}
+
+/// Logs each line read from a worker's output pipe.
+final class LineRelay: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let worker: String
+    let logger: Logger
+
+    init(worker: String, logger: Logger) {
+        self.worker = worker
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        // A pipe delivers at most 64 KiB at a time; a partial last line is logged as it is.
+        let text = buffer.readString(length: buffer.readableBytes) ?? ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            logger.info("\(line)", metadata: ["worker": "\(worker)", "stream": "output"])
+        }
+    }
+}
