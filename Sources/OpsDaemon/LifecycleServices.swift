@@ -25,6 +25,8 @@ public struct ReadinessService: Service {
     /// Sends READY=1 once the gates are open, waits for graceful shutdown, sends STOPPING=1.
     public func run() async throws {
         for gate in gates { await gate.wait() }
+        // Cancelled while waiting: start-up failed, so READY=1 must not be sent.
+        guard !Task.isCancelled else { return }
         let summary = await self.summary()
         notifier.ready(status: summary)
         logger.notice("opsd is ready", metadata: ["status": "\(summary)"])

@@ -19,7 +19,7 @@ public struct SupervisorService: Service {
 
     /// Starts the workers, waits for graceful shutdown, stops the workers.
     public func run() async throws {
-        await supervisor.startAll()
+        try await supervisor.startAll()
         launched.open()
         try? await gracefulShutdown()
         await supervisor.stopAll()
@@ -28,32 +28,43 @@ public struct SupervisorService: Service {
 
 /// A one-way gate: `wait()` returns once `open()` has been called, at once thereafter.
 public final class Latch: Sendable {
-    private let state = Mutex<(isOpen: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Mutex<(isOpen: Bool, waiters: [(id: ObjectIdentifier, continuation: CheckedContinuation<Void, Never>)])>((false, []))
 
     /// Creates a closed latch.
     public init() {}
 
     /// Opens the latch and releases every waiter.
     public func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = state.withLock { state -> [(id: ObjectIdentifier, continuation: CheckedContinuation<Void, Never>)] in
             state.isOpen = true
             defer { state.waiters = [] }
             return state.waiters
         }
-        waiters.forEach { $0.resume() }
+        waiters.forEach { $0.continuation.resume() }
     }
 
-    /// Returns once the latch is open.
+    /// Returns once the latch is open, or when the task is cancelled (check `Task.isCancelled`).
     public func wait() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.isOpen { return true }
-                state.waiters.append(continuation)
-                return false
+        let id = ObjectIdentifier(Box())
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.isOpen { return true }
+                    state.waiters.append((id, continuation))
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if resumeNow { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index).continuation
+            }
+            waiter?.resume()
         }
     }
+
+    private final class Box {}
 }
 
 /// Proves the supervisor's actor and the spawner thread both answer.

@@ -55,15 +55,19 @@ public actor Supervisor {
     private let output: WorkerOutput
     private let notifier: SystemdNotifier
     private let logger: Logger
-    private let listener: NotifyListener
+    /// Created in `startAll()`, after opsd holds its socket lock: a second opsd that fails to
+    /// start must not replace the running one's socket.
+    private var listener: NotifyListener?
+    private let notifySocket: String
     private let notifications: AsyncStream<(group: Int32, fields: [String: String])>
+    private let deliver: AsyncStream<(group: Int32, fields: [String: String])>.Continuation
     private let epoch = ContinuousClock.now
 
     /// Creates a supervisor for `specs`; nothing starts before `startAll()`.
     public init(
         specs: [WorkerSpec], children: ChildProcesses, notifySocket: String, useJournal: Bool,
         eventLoops: any EventLoopGroup, notifier: SystemdNotifier, logger: Logger
-    ) throws {
+    ) {
         self.children = children
         self.output = WorkerOutput(useJournal: useJournal, eventLoops: eventLoops, logger: logger)
         self.notifier = notifier
@@ -72,16 +76,17 @@ public actor Supervisor {
             workers[spec.name] = Worker(spec: spec)
             order.append(spec.name)
         }
-        // Created even when no worker uses it yet, so that a reload can add a notify worker.
-        let (stream, continuation) = AsyncStream.makeStream(of: (group: Int32, fields: [String: String]).self)
-        notifications = stream
-        listener = try NotifyListener(path: notifySocket) { group, fields in continuation.yield((group, fields)) }
+        self.notifySocket = notifySocket
+        (notifications, deliver) = AsyncStream.makeStream(of: (group: Int32, fields: [String: String]).self)
     }
 
     // MARK: Control
 
-    /// Starts every worker, in configuration order, and begins taking their sd_notify messages.
-    public func startAll() async {
+    /// Opens the workers' notify socket (even when no worker uses it yet, so that a reload can add
+    /// one), then starts every worker in configuration order.
+    public func startAll() async throws {
+        let deliver = self.deliver
+        listener = try NotifyListener(path: notifySocket) { group, fields in deliver.yield((group, fields)) }
         let messages = notifications
         Task { [weak self] in
             for await message in messages {
@@ -203,7 +208,7 @@ public actor Supervisor {
             environment.removeValue(forKey: key)
         }
         environment.merge(spec.environment) { $1 }
-        if spec.notify { environment["NOTIFY_SOCKET"] = listener.path }
+        if spec.notify { environment["NOTIFY_SOCKET"] = notifySocket }
         if let watchdog = spec.watchdog { environment["WATCHDOG_USEC"] = "\(Self.microseconds(watchdog))" }
 
         worker.plan.started(at: ContinuousClock.now - epoch)

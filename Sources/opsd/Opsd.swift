@@ -72,17 +72,11 @@ struct Opsd: AsyncParsableCommand {
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = DaemonState(configuration: configuration, configPath: loaded.path, logger: logger)
         let children = ChildProcesses()
-        let supervisor: Supervisor
-        do {
-            let socketDirectory = (configuration.daemon.socket as NSString).deletingLastPathComponent
-            supervisor = try Supervisor(
-                specs: configuration.workers, children: children, notifySocket: "\(socketDirectory)/workers.notify",
-                useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, logger: logger
-            )
-        } catch {
-            logger.critical("\(error)")
-            throw ExitCode.failure
-        }
+        let socketDirectory = (configuration.daemon.socket as NSString).deletingLastPathComponent
+        let supervisor = Supervisor(
+            specs: configuration.workers, children: children, notifySocket: "\(socketDirectory)/workers.notify",
+            useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, logger: logger
+        )
         let summary: @Sendable () async -> String = { await state.summary(workers: await supervisor.summary()) }
         let reloader = Reloader(
             state: state, apply: { _ = await supervisor.apply($0.workers) }, summary: summary, notifier: notifier, logger: logger

@@ -33,13 +33,33 @@ struct DaemonTests {
         #expect(report.checks.map(\.name) == ["root"])
     }
 
+    @Test("a socket directory that does not exist yet is created (0750), workers and all")
+    func missingSocketDirectory() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.write("ops.yaml", """
+            daemon: {socket: run/sub/opsd.sock, state_dir: state}
+            workers:
+              - {name: w, command: [/bin/sleep, "1000"]}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        defer { withExtendedLifetime(daemon) {} }
+        let attributes = try FileManager.default.attributesOfItem(atPath: "\(scratch.path)/run/sub")
+        #expect((attributes[.posixPermissions] as? Int) == 0o750)
+        let status = try await run("opsctl", ["status", "--json", "--config", config])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(FileManager.default.fileExists(atPath: "\(scratch.path)/run/sub/workers.notify"))
+    }
+
     @Test("a second opsd on the same socket refuses to start and names the first")
     func secondInstance() async throws {
         let scratch = try Scratch()
         let config = try scratch.config()
         let first = try await Daemon(config: config, scratch: scratch)
+        let notifySocket = try FileManager.default.attributesOfItem(atPath: "\(scratch.path)/workers.notify")[.systemFileNumber] as? Int
         let second = try await run("opsd", ["--config", config], environment: ["OPS_LOG_FORMAT": "human"])
         #expect(second.status == 1)
+        // The refused one touched nothing of the running one's: its workers' notify socket is the same file.
+        #expect(try FileManager.default.attributesOfItem(atPath: "\(scratch.path)/workers.notify")[.systemFileNumber] as? Int == notifySocket)
         #expect(second.stderr.contains("another opsd (pid \(first.pid)) is already serving \(scratch.socket); stop it first"))
         // The first one is unharmed.
         #expect(try await run("opsctl", ["status", "--socket", scratch.socket]).status == 0)

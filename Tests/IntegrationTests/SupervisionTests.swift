@@ -214,6 +214,25 @@ struct SupervisionTests {
         #expect(after[2].state == "running")
     }
 
+    @Test("user, group, umask, cwd and environment reach the worker", .enabled(if: getuid() == 0, "switching users needs root"))
+    func surroundings() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - name: who
+                command: [/bin/sh, -c, "echo uid=$(id -u) gid=$(id -g) umask=$(umask) cwd=$(pwd) greeting=$GREETING notify=${NOTIFY_SOCKET:-none}; exec sleep 1000"]
+                user: nobody
+                group: nogroup
+                umask: "0027"
+                cwd: /tmp
+                environment: {GREETING: hello}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let line = try await daemon.logStream.first { $0.fields["worker"] == "who" && $0.message.hasPrefix("uid=") }
+        // Not a notify worker: opsd's own NOTIFY_SOCKET (from the test, like systemd's) is not passed on.
+        #expect(line.message == "uid=65534 gid=65534 umask=0027 cwd=/tmp greeting=hello notify=none")
+    }
+
     @Test("on shutdown, workers stop in reverse start order")
     func reverseStopOrder() async throws {
         let scratch = try Scratch()
