@@ -149,7 +149,10 @@ public actor Supervisor {
             if let existing = workers[spec.name] {
                 guard existing.spec != spec else { continue }
                 await stopWorker(spec.name)
-                workers[spec.name] = Worker(spec: spec)
+                var replacement = Worker(spec: spec)
+                // Generations keep growing, so no event of the old definition can match the new one.
+                replacement.generation = workers[spec.name]?.generation ?? existing.generation
+                workers[spec.name] = replacement
                 await launch(spec.name)
             } else {
                 workers[spec.name] = Worker(spec: spec)
