@@ -18,6 +18,21 @@ static void report_and_exit(int pipe_fd, int error) {
     _exit(127);
 }
 
+static int close_from_to(unsigned first, unsigned last) {
+    return (int)syscall(SYS_close_range, first, last, 0);
+}
+
+// Closes every descriptor from 3 up, except `keep`. close_range(2) where the kernel has it (5.9+),
+// else one close per possible descriptor; both are async-signal-safe.
+static void close_others(int keep) {
+    int done = keep < 3 ? close_from_to(3, ~0U) == 0
+        : (keep == 3 || close_from_to(3, (unsigned)keep - 1) == 0) && close_from_to((unsigned)keep + 1, ~0U) == 0;
+    if (done) return;
+    long limit = sysconf(_SC_OPEN_MAX);
+    if (limit < 0 || limit > 65536) limit = 65536;
+    for (int fd = 3; fd < limit; fd++) if (fd != keep) close(fd);
+}
+
 static int move_fd(int from, int to) {
     if (from == to) {
         int flags = fcntl(from, F_GETFD);
@@ -64,6 +79,10 @@ int ops_spawn(const ops_spawn_attr *attr, pid_t *pid_out) {
         for (int i = 0; i < 3; i++) {
             if (fds[i] >= 0 && move_fd(fds[i], i) != 0) report_and_exit(report[1], errno);
         }
+        // Nothing of opsd's but 0-2 reaches the worker: a descriptor opened without O_CLOEXEC
+        // (an accepted control connection, a library's socket) would otherwise stay open in it.
+        // The report pipe is close-on-exec and still needed, so it is kept until execve.
+        close_others(report[1]);
         if (attr->cwd && chdir(attr->cwd) != 0) report_and_exit(report[1], errno);
         if (attr->set_ids) {
             if (setgroups(0, NULL) != 0 && errno != EPERM) report_and_exit(report[1], errno);

@@ -27,10 +27,12 @@ struct WorkerOutput: Sendable {
         guard pipe(&ends) == 0 else { return nil }
         _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
-        let relay = LineRelay(worker: worker, logger: logger)
+        let logger = self.logger
         _ = NIOPipeBootstrap(group: eventLoops)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(relay) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(LineRelay(worker: worker, logger: logger))
+                }
             }
             .takingOwnershipOfDescriptor(input: ends[0])
         return ends[1]
@@ -38,10 +40,16 @@ struct WorkerOutput: Sendable {
 }
 
 /// Logs each line read from a worker's output pipe.
-final class LineRelay: ChannelInboundHandler, Sendable {
+///
+/// A write is not a line: a program may write one line in several pieces (an unbuffered Python
+/// `print`), or several lines at once. Incomplete text waits for its newline, or for the end of
+/// the stream, and a line longer than 64 KiB is logged in pieces rather than held forever.
+final class LineRelay: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    let worker: String
-    let logger: Logger
+    private let worker: String
+    private let logger: Logger
+    private var pending: [UInt8] = []
+    private static let longestLine = 65536
 
     init(worker: String, logger: Logger) {
         self.worker = worker
@@ -50,10 +58,25 @@ final class LineRelay: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        // A pipe delivers at most 64 KiB at a time; a partial last line is logged as it is.
-        let text = buffer.readString(length: buffer.readableBytes) ?? ""
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            logger.info("\(line)", metadata: ["worker": "\(worker)", "stream": "output"])
+        pending += buffer.readBytes(length: buffer.readableBytes) ?? []
+        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            emit(pending[..<newline])
+            pending.removeSubrange(...newline)
         }
+        if pending.count >= Self.longestLine {
+            emit(pending[...])
+            pending.removeAll()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !pending.isEmpty { emit(pending[...]) }
+        pending.removeAll()
+        context.fireChannelInactive()
+    }
+
+    private func emit(_ bytes: ArraySlice<UInt8>) {
+        guard !bytes.isEmpty else { return }
+        logger.info("\(String(decoding: bytes, as: UTF8.self))", metadata: ["worker": "\(worker)", "stream": "output"])
     }
 }

@@ -233,6 +233,31 @@ struct SupervisionTests {
         #expect(line.message == "uid=65534 gid=65534 umask=0027 cwd=/tmp greeting=hello notify=none")
     }
 
+    @Test("a worker inherits no descriptor of opsd's, not even one opened while it is spawned")
+    func noLeakedDescriptors() async throws {
+        let scratch = try Scratch()
+        let script = try scratch.write("fds.py", """
+            import os, time
+            sockets = []
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                        sockets.append(fd)
+                except OSError:
+                    pass  # listdir's own descriptor, closed by now
+            print("sockets:", sorted(sockets), flush=True)
+            time.sleep(1000)
+            """)
+        let config = try scratch.config()
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        // Added by a reload, the worker is spawned while opsctl's control connection is open in opsd.
+        _ = try scratch.config(extra: "workers:\n  - {name: fds, command: [python3, \(script)]}\n")
+        let reload = try await run("opsctl", ["reload", "--config", config])
+        #expect(reload.status == 0, "\(reload.stderr)")
+        let line = try await daemon.logStream.first { $0.fields["worker"] == "fds" && $0.message.hasPrefix("sockets:") }
+        #expect(line.message == "sockets: []")
+    }
+
     @Test("on shutdown, workers stop in reverse start order")
     func reverseStopOrder() async throws {
         let scratch = try Scratch()
