@@ -1,8 +1,4 @@
 import Foundation
-public import NIOCore
-import NIOHTTP1
-import NIOPosix
-import Synchronization
 
 /// Why a control request failed. Each case reads as one sentence with a remedy.
 public enum ControlClientError: Error, CustomStringConvertible, Equatable {
@@ -39,18 +35,21 @@ public enum ControlClientError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Sends requests to opsd over its control socket; one connection per request.
+///
+/// Plain blocking socket I/O on a short-lived thread, not an event loop: opsctl makes one request
+/// and exits, and setting up NIO cost about 4 ms of its 9.5 ms `status` (curl: 5.5 ms). The
+/// thread keeps the blocking calls off Swift's cooperative pool; SO_SNDTIMEO/SO_RCVTIMEO bound
+/// them, so a stuck opsd cannot hold the thread past the timeout.
 public struct ControlClient: Sendable {
     /// The socket path.
     public let socketPath: String
     /// How long a request may take, connection included.
     public let timeout: Duration
-    private let group: any EventLoopGroup
 
-    /// Creates a client. The default event loop group is NIO's shared one.
-    public init(socketPath: String, timeout: Duration = .seconds(30), group: (any EventLoopGroup)? = nil) {
+    /// Creates a client.
+    public init(socketPath: String, timeout: Duration = .seconds(30)) {
         self.socketPath = socketPath
         self.timeout = timeout
-        self.group = group ?? MultiThreadedEventLoopGroup.singleton
     }
 
     /// Sends `request` and returns opsd's response, whatever its status code.
@@ -60,60 +59,102 @@ public struct ControlClient: Sendable {
             throw errno == EACCES ? .permissionDenied(socket: socketPath) : .notRunning(socket: socketPath)
         }
         guard info.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path: socketPath) }
-
-        let connection: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
-        do {
-            connection = try await ClientBootstrap(group: group)
-                .connectTimeout(.nanoseconds(Self.nanoseconds(timeout)))
-                .connect(unixDomainSocketPath: socketPath) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw Self.connectError(error, socket: socketPath)
+        let result: Result<ControlResponse, ControlClientError> = await withCheckedContinuation { continuation in
+            let thread = Thread { [self] in continuation.resume(returning: exchange(request)) }
+            thread.start()
         }
-
-        // The deadline closes the channel from its event loop; the read below then ends.
-        let expired = Mutex(false)
-        let deadline = connection.channel.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(timeout))) { [channel = connection.channel] in
-            expired.withLock { $0 = true }
-            channel.close(promise: nil)
-        }
-        defer { deadline.cancel() }
-
-        do {
-            return try await connection.executeThenClose { inbound, outbound in
-                var headers = HTTPHeaders()
-                headers.add(name: "Host", value: "opsd")
-                headers.add(name: "Content-Type", value: "application/json")
-                headers.add(name: "Content-Length", value: "\(request.body.count)")
-                headers.add(name: "Connection", value: "close")
-                let uri = request.path + Self.queryString(request.query)
-                try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: uri, headers: headers)))
-                if !request.body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: request.body)))) }
-                try await outbound.write(.end(nil))
-
-                var status: Int?
-                var body: [UInt8] = []
-                for try await part in inbound {
-                    switch part {
-                    case .head(let head): status = Int(head.status.code)
-                    case .body(var buffer): body += buffer.readBytes(length: buffer.readableBytes) ?? []
-                    case .end: if let status { return ControlResponse(status: status, body: body) }
-                    }
-                }
-                throw ChannelError.eof
-            }
-        } catch {
-            if expired.withLock({ $0 }) { throw .timedOut(socket: socketPath, after: timeout) }
-            throw .failed(socket: socketPath, reason: "\(error)")
-        }
+        return try result.get()
     }
 
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    /// Connects, writes the request, reads the response to the end.
+    private func exchange(_ request: ControlRequest) -> Result<ControlResponse, ControlClientError> {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return .failure(.failed(socket: socketPath, reason: String(cString: strerror(errno)))) }
+        defer { close(descriptor) }
+        var limit = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(socketPath.utf8)
+        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            return .failure(.failed(socket: socketPath, reason: "the socket path is longer than 107 bytes"))
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in pathBytes.enumerated() { buffer[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            switch errno {
+            case ECONNREFUSED: return .failure(.staleSocket(socket: socketPath))
+            case EACCES, EPERM: return .failure(.permissionDenied(socket: socketPath))
+            case ENOENT: return .failure(.notRunning(socket: socketPath))
+            default: return .failure(.failed(socket: socketPath, reason: String(cString: strerror(errno))))
+            }
+        }
+
+        let uri = request.path + Self.queryString(request.query)
+        var message = Array("\(request.method) \(uri) HTTP/1.1\r\nHost: opsd\r\nContent-Type: application/json\r\nContent-Length: \(request.body.count)\r\nConnection: close\r\n\r\n".utf8)
+        message += request.body
+        var sent = 0
+        while sent < message.count {
+            let count = message[sent...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return .failure(failure(errno)) }
+            sent += count
+        }
+
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        // Until the end of the body by Content-Length, or the end of the stream.
+        while !Self.isComplete(received) {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 { return .failure(failure(errno)) }
+            if count == 0 { break }
+            received += buffer[..<count]
+        }
+        return Self.parse(received).map { .success($0) } ?? .failure(.failed(socket: socketPath, reason: "opsd sent an answer that is not HTTP"))
+    }
+
+    private func failure(_ code: Int32) -> ControlClientError {
+        code == EAGAIN || code == EWOULDBLOCK
+            ? .timedOut(socket: socketPath, after: timeout)
+            : .failed(socket: socketPath, reason: String(cString: strerror(code)))
+    }
+
+    /// True once the head and a Content-Length's worth of body have arrived.
+    static func isComplete(_ bytes: [UInt8]) -> Bool {
+        guard let headerEnd = bytes.firstRange(of: [13, 10, 13, 10]),
+              let length = contentLength(String(decoding: bytes[..<headerEnd.lowerBound], as: UTF8.self).lowercased()) else { return false }
+        return bytes.count - headerEnd.upperBound >= length
+    }
+
+    private static func contentLength(_ head: String) -> Int? {
+        for line in head.components(separatedBy: "\r\n") where line.hasPrefix("content-length:") {
+            return Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+        }
+        return nil
+    }
+
+    /// `HTTP/1.1 200 OK\r\n…\r\n\r\nbody`: the status code and the body (Content-Length bytes, or the rest).
+    static func parse(_ bytes: [UInt8]) -> ControlResponse? {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let headerEnd = bytes.firstRange(of: separator) else { return nil }
+        let head = String(decoding: bytes[..<headerEnd.lowerBound], as: UTF8.self)
+        let lines = head.components(separatedBy: "\r\n")
+        let statusLine = lines[0].split(separator: " ")
+        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]) else { return nil }
+        var body = Array(bytes[headerEnd.upperBound...])
+        for line in lines.dropFirst() where line.lowercased().hasPrefix("content-length:") {
+            if let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)), length <= body.count {
+                body = Array(body[..<length])
+            }
+        }
+        return ControlResponse(status: status, body: body)
     }
 
     static func queryString(_ query: [String: String]) -> String {
@@ -121,16 +162,5 @@ public struct ControlClient: Sendable {
         var components = URLComponents()
         components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
         return "?" + (components.percentEncodedQuery ?? "")
-    }
-
-    static func connectError(_ error: any Error, socket: String) -> ControlClientError {
-        let code: Int32? = (error as? IOError)?.errnoCode
-            ?? (error as? NIOConnectionError)?.connectionErrors.compactMap { ($0.error as? IOError)?.errnoCode }.first
-        switch code {
-        case ECONNREFUSED: return .staleSocket(socket: socket)
-        case EACCES, EPERM: return .permissionDenied(socket: socket)
-        case ENOENT: return .notRunning(socket: socket)
-        default: return .failed(socket: socket, reason: "\(error)")
-        }
     }
 }

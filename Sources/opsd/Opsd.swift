@@ -101,7 +101,7 @@ struct Opsd: AsyncParsableCommand {
         ]
         if let interval = SystemdNotifier.watchdogInterval() {
             let probes: [any LivenessProbe] = [
-                ControlSocketProbe(client: ControlClient(socketPath: server.path, timeout: interval / 4, group: eventLoops)),
+                ControlSocketProbe(client: ControlClient(socketPath: server.path, timeout: interval / 4)),
                 StateProbe(state: state),
                 SupervisorProbe(supervisor: supervisor, children: children),
             ]
