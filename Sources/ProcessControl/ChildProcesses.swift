@@ -67,7 +67,6 @@ public final class ChildProcesses: Sendable {
     /// the reaper can never see an exit before its handler exists.
     private let handlers = Mutex<[Int32: @Sendable (ExitStatus) -> Void]>([:])
     private let childrenMayExist = DispatchSemaphore(value: 0)
-    private let orphansReaped = Atomic<Int>(0)
 
     /// Starts the spawner and reaper threads and makes opsd a child subreaper.
     public init() {
@@ -101,9 +100,6 @@ public final class ChildProcesses: Sendable {
             work.signal()
         }
     }
-
-    /// How many orphaned descendants (not direct children) the reaper has collected.
-    public var orphanCount: Int { orphansReaped.load(ordering: .relaxed) }
 
     /// The path of `program`: as given when it contains a slash, else found along `searchPath`.
     public static func resolve(_ program: String, searchPath: String?) -> String? {
@@ -174,12 +170,9 @@ public final class ChildProcesses: Sendable {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, 0)
             if pid > 0 {
+                // No handler: an orphan re-parented to opsd, reaped and nothing more.
                 let handler = handlers.withLock { $0.removeValue(forKey: pid) }
-                if let handler {
-                    handler(ExitStatus(waitStatus: status))
-                } else {
-                    orphansReaped.add(1, ordering: .relaxed)
-                }
+                handler?(ExitStatus(waitStatus: status))
             } else if errno == ECHILD {
                 childrenMayExist.wait()
             }
