@@ -50,9 +50,9 @@ public actor DaemonState {
     }
 
     /// The one-line summary for systemd's STATUS=; `workers` is the supervisor's part.
-    public func summary(workers: String? = nil) -> String {
+    public func summary(workers: String) -> String {
         var parts = [
-            workers ?? Self.count(configuration.workers.count, "worker"),
+            workers,
             Self.count(configuration.checks.count, "check"),
             configuration.backup == nil ? "no backup" : "backup configured",
         ]

@@ -212,7 +212,7 @@ public actor Supervisor {
         }
         environment.merge(spec.environment) { $1 }
         if spec.notify { environment["NOTIFY_SOCKET"] = notifySocket }
-        if let watchdog = spec.watchdog { environment["WATCHDOG_USEC"] = "\(Self.microseconds(watchdog))" }
+        if let watchdog = spec.watchdog { environment["WATCHDOG_USEC"] = "\(SystemdNotifier.microseconds(watchdog))" }
 
         worker.plan.started(at: ContinuousClock.now - epoch)
         guard let executable = ChildProcesses.resolve(spec.command[0], searchPath: environment["PATH"]) else {
@@ -425,10 +425,6 @@ public actor Supervisor {
             guard (try? await Task.sleep(for: delay)) != nil, let self else { return }
             await action(self)
         }
-    }
-
-    static func microseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
     }
 
     static func credentials(user: String?, group: String?) -> (uid: UInt32, gid: UInt32)? {

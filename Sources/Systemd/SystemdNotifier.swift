@@ -46,8 +46,12 @@ public struct SystemdNotifier: Sendable {
 
     /// Asks for more time for the current start or stop.
     public func extendTimeout(by duration: Duration) {
-        let microseconds = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
-        send("EXTEND_TIMEOUT_USEC=\(microseconds)")
+        send("EXTEND_TIMEOUT_USEC=\(Self.microseconds(duration))")
+    }
+
+    /// A duration in the protocol's unit, for EXTEND_TIMEOUT_USEC= and WATCHDOG_USEC=.
+    public static func microseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
     }
 
     /// The watchdog interval systemd expects pings within, if the watchdog is enabled for this process.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlPlane
 import Foundation
+import OpsConfig
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -78,15 +79,9 @@ enum StatusText {
         String(format: "%.1fM", Double(bytes) / 1_048_576)
     }
 
+    /// Whole seconds in the config's own duration form (`3m12s`).
     static func duration(_ seconds: Double) -> String {
-        var rest = Int(seconds)
-        var parts: [String] = []
-        for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] where rest >= size {
-            parts.append("\(rest / size)\(unit)")
-            rest %= size
-        }
-        if parts.count < 2 { parts.append("\(rest)s") }
-        return parts.joined(separator: " ")
+        DurationText.format(.seconds(Int64(seconds)))
     }
 
     static func time(_ date: Date) -> String {
