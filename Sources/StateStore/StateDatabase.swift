@@ -1,0 +1,38 @@
+/// opsd's own state: job runs, check history, backup records, in one SQLite file in the state
+/// directory (`state.db`). Each module owns its tables and declares them as named migrations,
+/// so no module needs to know another's schema.
+public enum StateDatabase {
+    /// The file name inside `daemon.state_dir`.
+    public static let fileName = "state.db"
+
+    /// The path of the state database for a state directory.
+    public static func path(in stateDirectory: String) -> String {
+        stateDirectory.hasSuffix("/") ? stateDirectory + fileName : stateDirectory + "/" + fileName
+    }
+
+    /// Opens (creating when missing) the state database in WAL mode, so opsd and an in-process
+    /// `opsctl` can read and write it at the same time.
+    public static func open(stateDirectory: String) throws(SQLiteError) -> Database {
+        let database = try Database(path: path(in: stateDirectory), mode: .readWriteCreate, busyTimeout: .seconds(10))
+        try database.execute("""
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = NORMAL;
+            PRAGMA foreign_keys = ON;
+            CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);
+            """)
+        return database
+    }
+}
+
+extension Database {
+    /// Applies `sql` once per database under `name` (e.g. "scheduler.1"); later calls are no-ops.
+    /// Migrations are append-only: change a schema with a new name, never by editing an old one.
+    public func migrate(_ name: String, _ sql: String) throws {
+        try transaction {
+            let done = try scalar("SELECT 1 FROM schema_migrations WHERE name = ?", name)
+            guard done == .null else { return }
+            try execute(sql)
+            try run("INSERT INTO schema_migrations (name, applied_at) VALUES (?, strftime('%s','now'))", name)
+        }
+    }
+}
