@@ -8,6 +8,7 @@
 //   Systemd       sd_notify: readiness, status, reload, stopping, and the progress-gated watchdog
 //   ControlPlane  HTTP/1.1 + JSON over the unix control socket: server for opsd, client for opsctl
 //   StateStore    opsd's SQLite state database (job runs, check history, backups) and the SQLite wrapper
+//   Scheduling    cron/interval triggers with time zones, and the job runner (catch-up, no overlap, retries)
 //   Checks        health checks (disk, memory, sqlite, queue, http, command)
 //   Backup        SQLite snapshots committed to git with libgit2
 //   OpsDaemon     opsd's services, wired together by the thin `opsd` composition root
@@ -83,6 +84,8 @@ let package = Package(
         ),
         // opsd's state database (job runs, check history, backups) and a small SQLite wrapper.
         .target(name: "StateStore", dependencies: ["CSQLite"], swiftSettings: strict),
+        // Cron expressions, intervals and time zones → fire times; the job runner on top of them.
+        .target(name: "Scheduling", dependencies: ["OpsConfig", "StateStore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "Checks", dependencies: ["OpsConfig"], swiftSettings: strict),
         .target(name: "Backup", dependencies: ["OpsConfig", "CGit2", "CSQLite"], swiftSettings: strict),
         .target(
@@ -117,6 +120,7 @@ let package = Package(
 
         .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig"], swiftSettings: strict),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "OpsConfig"], swiftSettings: strict),
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.
