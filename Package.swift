@@ -3,12 +3,12 @@
 // opsd / opsctl: a supervisor daemon and its CLI for small SQLite-backed applications.
 //
 // Modules, in the order data flows through them:
+//   Scheduling    the schedule language: durations, cron expressions, intervals, time zones → fire times
 //   OpsConfig     YAML → typed, validated configuration (every problem at once, with key path and line)
 //   OpsLogging    swift-log handlers: journald (native protocol), JSON lines, human
 //   Systemd       sd_notify: readiness, status, reload, stopping, and the progress-gated watchdog
 //   ControlPlane  HTTP/1.1 + JSON over the unix control socket: server for opsd, client for opsctl
 //   StateStore    opsd's SQLite state database (job runs, check history, backups) and the SQLite wrapper
-//   Scheduling    cron/interval triggers with time zones, and the job runner (catch-up, no overlap, retries)
 //   Checks        health checks (disk, memory, sqlite, queue, http, command)
 //   Backup        SQLite snapshots committed to git with libgit2
 //   OpsDaemon     opsd's services, wired together by the thin `opsd` composition root
@@ -41,9 +41,11 @@ let package = Package(
         // fork/exec with setsid and a parent-death signal: the child side must be async-signal-safe C.
         .target(name: "CSpawn"),
 
+        // The schedule language: durations, cron expressions, intervals and time zones → fire times.
+        .target(name: "Scheduling", swiftSettings: strict),
         .target(
             name: "OpsConfig",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["Scheduling", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .target(
@@ -75,7 +77,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "OpsConfig", "ProcessControl", "CSpawn", "CSystemd", "ControlPlane", "Systemd",
+                "OpsConfig", "Scheduling", "ProcessControl", "CSpawn", "CSystemd", "ControlPlane", "Systemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -84,14 +86,12 @@ let package = Package(
         ),
         // opsd's state database (job runs, check history, backups) and a small SQLite wrapper.
         .target(name: "StateStore", dependencies: ["CSQLite"], swiftSettings: strict),
-        // Cron expressions, intervals and time zones → fire times; the job runner on top of them.
-        .target(name: "Scheduling", dependencies: ["OpsConfig", "StateStore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "Checks", dependencies: ["OpsConfig"], swiftSettings: strict),
         .target(name: "Backup", dependencies: ["OpsConfig", "CGit2", "CSQLite"], swiftSettings: strict),
         .target(
             name: "OpsDaemon",
             dependencies: [
-                "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl",
+                "OpsConfig", "Scheduling", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -112,13 +112,13 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "ControlPlane",
+                "OpsConfig", "Scheduling", "ControlPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
 
-        .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig"], swiftSettings: strict),
+        .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig", "Scheduling"], swiftSettings: strict),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "OpsConfig"], swiftSettings: strict),

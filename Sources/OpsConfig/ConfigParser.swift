@@ -9,7 +9,7 @@ import Yams
 struct ConfigParser {
     let reader: NodeReader
 
-    static let topLevelKeys = ["daemon", "workers", "checks", "backup", "alerts"]
+    static let topLevelKeys = ["daemon", "workers", "checks", "jobs", "backup", "alerts"]
 
     func configuration(from root: Node) -> Configuration {
         var config = Configuration()
@@ -21,6 +21,7 @@ struct ConfigParser {
         if let node = top["daemon"] { config.daemon = daemon(node, at: "daemon") }
         if let node = top["workers"] { config.workers = uniqueNames(list(node, at: "workers", worker), kind: "worker") }
         if let node = top["checks"] { config.checks = uniqueNames(list(node, at: "checks", check), kind: "check") }
+        if let node = top["jobs"] { config.jobs = uniqueNames(list(node, at: "jobs", job), kind: "job") }
         if let node = top["backup"] { config.backup = backup(node, at: "backup") }
         if let node = top["alerts"] { config.alerts = list(node, at: "alerts", alert) }
         return config
@@ -86,7 +87,7 @@ struct ConfigParser {
         return name == nil || command == nil ? nil : spec
     }
 
-    private func command(_ node: Node, at path: String) -> [String]? {
+    func command(_ node: Node, at path: String) -> [String]? {
         if case .scalar = node, !NodeReader.isNull(node) {
             let text = reader.string(node, at: path) ?? ""
             let example = text.split(separator: " ").map(String.init).joined(separator: ", ")
@@ -101,7 +102,7 @@ struct ConfigParser {
         return words
     }
 
-    private func environment(_ node: Node, at path: String) -> [String: String]? {
+    func environment(_ node: Node, at path: String) -> [String: String]? {
         guard case .mapping(let mapping) = node else {
             reader.report(path, "expected a mapping of NAME: value, found \(NodeReader.describe(node))", at: node)
             return nil
@@ -158,7 +159,7 @@ struct ConfigParser {
         return policy
     }
 
-    private func durationRange(_ node: Node, at path: String) -> DurationRange? {
+    func durationRange(_ node: Node, at path: String) -> DurationRange? {
         guard let text = reader.string(node, at: path) else { return nil }
         guard let range = DurationRange.parse(text) else {
             reader.report(path, "\(NodeReader.quote(text)) is not a delay range; write e.g. 1s..60s (the first delay, then the largest)", at: node)
@@ -278,8 +279,11 @@ struct ConfigParser {
         spec.databases = fields.optional("databases") { reader.paths($0, at: $1) } ?? []
         spec.files = fields.optional("files") { reader.paths($0, at: $1) } ?? []
         spec.exclude = fields.optional("exclude") { reader.strings($0, at: $1) } ?? []
-        spec.schedule = fields.optional("schedule", schedule)
-        spec.timezone = fields.optional("timezone", timezone)
+        let zone = fields.optional("timezone", zoneNamed)
+        spec.timezone = zone?.identifier
+        if let node = fields["schedule"], trigger(node, at: fields.keyPath("schedule"), zone: zone ?? TimeZone(identifier: "UTC") ?? .current) != nil {
+            spec.schedule = reader.string(node, at: fields.keyPath("schedule"))
+        }
         return repository == nil ? nil : spec
     }
 
@@ -306,26 +310,6 @@ struct ConfigParser {
         if url.contains("://") { return false }
         guard let colon = url.firstIndex(of: ":") else { return true }
         return url[..<colon].contains("/")
-    }
-
-    private func schedule(_ node: Node, at path: String) -> String? {
-        guard let text = reader.nonEmptyString(node, at: path) else { return nil }
-        let keywords = ["@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]
-        let fieldCount = text.split(separator: " ", omittingEmptySubsequences: true).count
-        guard keywords.contains(text) || (!text.hasPrefix("@") && fieldCount == 5) else {
-            reader.report(path, "\(NodeReader.quote(text)) is not a cron expression; write five fields (minute hour day month weekday), e.g. \"0 3 * * *\", or @daily", at: node)
-            return nil
-        }
-        return text
-    }
-
-    private func timezone(_ node: Node, at path: String) -> String? {
-        guard let text = reader.nonEmptyString(node, at: path) else { return nil }
-        guard TimeZone(identifier: text) != nil else {
-            reader.report(path, "\(NodeReader.quote(text)) is not a known time zone; use an IANA name such as Europe/Berlin or UTC", at: node)
-            return nil
-        }
-        return text
     }
 
     // MARK: alerts
@@ -358,7 +342,7 @@ struct ConfigParser {
 
     // MARK: shared
 
-    private func name(_ node: Node, at path: String) -> String? {
+    func name(_ node: Node, at path: String) -> String? {
         guard let text = reader.nonEmptyString(node, at: path) else { return nil }
         let allowed = text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
         guard allowed, text.count <= 64, text.first?.isLetter == true || text.first?.isNumber == true else {
@@ -368,12 +352,12 @@ struct ConfigParser {
         return text
     }
 
-    private func list<T>(_ node: Node, at path: String, _ read: (Node, String) -> T?) -> [T] {
+    func list<T>(_ node: Node, at path: String, _ read: (Node, String) -> T?) -> [T] {
         reader.items(node, at: path)?.compactMap { read($0.node, $0.path) } ?? []
     }
 
     /// Drops and reports entries whose name was already used: names are how operators address them.
-    private func uniqueNames<T>(_ items: [T], kind: String) -> [T] where T: Named {
+    func uniqueNames<T>(_ items: [T], kind: String) -> [T] where T: Named {
         var seen = Set<String>()
         return items.filter { item in
             guard seen.insert(item.name).inserted else {

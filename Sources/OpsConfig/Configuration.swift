@@ -12,6 +12,8 @@ public struct Configuration: Sendable, Equatable {
     public var workers: [WorkerSpec]
     /// Health checks run on their own intervals.
     public var checks: [CheckSpec]
+    /// Periodic jobs run by opsd's scheduler.
+    public var jobs: [JobSpec]
     /// The git-backed backup of databases and files, if configured.
     public var backup: BackupSpec?
     /// Where state changes of checks and workers are reported.
@@ -22,12 +24,14 @@ public struct Configuration: Sendable, Equatable {
         daemon: DaemonSettings = DaemonSettings(),
         workers: [WorkerSpec] = [],
         checks: [CheckSpec] = [],
+        jobs: [JobSpec] = [],
         backup: BackupSpec? = nil,
         alerts: [AlertSpec] = []
     ) {
         self.daemon = daemon
         self.workers = workers
         self.checks = checks
+        self.jobs = jobs
         self.backup = backup
         self.alerts = alerts
     }
@@ -290,7 +294,7 @@ public struct BackupSpec: Sendable, Equatable {
     public var exclude: [String]
     /// When the daemon takes a backup on its own (a cron expression), if at all.
     public var schedule: String?
-    /// The IANA time zone the schedule is read in; the host's if not set.
+    /// The IANA time zone the schedule is read in; UTC if not set.
     public var timezone: String?
 
     /// Creates a backup spec.

@@ -1,5 +1,4 @@
 public import Foundation
-import OpsConfig
 
 /// When a job fires: a calendar (cron expression in a zone), a fixed interval, or once at start.
 public enum Trigger: Sendable, Equatable, CustomStringConvertible {

@@ -5,6 +5,7 @@ public import NIOCore
 public import OpsConfig
 public import ProcessControl
 public import Systemd
+import Scheduling
 
 /// Launches the configured workers, restarts them by their policy, and stops them cleanly.
 ///

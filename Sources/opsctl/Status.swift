@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlPlane
 import Foundation
 import OpsConfig
+import Scheduling
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
