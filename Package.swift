@@ -73,7 +73,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "ProcessControl", dependencies: ["CSpawn"], swiftSettings: strict),
+        .target(
+            name: "ProcessControl",
+            dependencies: [
+                "CSpawn", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "Supervisor",
             dependencies: [
