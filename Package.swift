@@ -9,6 +9,7 @@
 //   Systemd       sd_notify: readiness, status, reload, stopping, and the progress-gated watchdog
 //   ControlPlane  HTTP/1.1 + JSON over the unix control socket: server for opsd, client for opsctl
 //   StateStore    opsd's SQLite state database (job runs, check history, backups) and the SQLite wrapper
+//   Jobs          the scheduler (no overlap, coalescing, catch-up, retries) and its jobs
 //   Checks        health checks (disk, memory, sqlite, queue, http, command)
 //   Backup        SQLite snapshots committed to git with libgit2
 //   OpsDaemon     opsd's services, wired together by the thin `opsd` composition root
@@ -95,12 +96,22 @@ let package = Package(
         ),
         // opsd's state database (job runs, check history, backups) and a small SQLite wrapper.
         .target(name: "StateStore", dependencies: ["CSQLite"], swiftSettings: strict),
+        // The scheduler and its job kinds: command, SQLite maintenance, history pruning.
+        .target(
+            name: "Jobs",
+            dependencies: [
+                "OpsConfig", "Scheduling", "StateStore", "ProcessControl", "ControlPlane", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "Checks", dependencies: ["OpsConfig"], swiftSettings: strict),
         .target(name: "Backup", dependencies: ["OpsConfig", "CGit2", "CSQLite"], swiftSettings: strict),
         .target(
             name: "OpsDaemon",
             dependencies: [
-                "OpsConfig", "Scheduling", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl",
+                "OpsConfig", "Scheduling", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -110,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "opsd",
             dependencies: [
-                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Backup", "Supervisor", "ProcessControl",
+                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Backup", "Supervisor", "ProcessControl", "Jobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -121,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "Scheduling", "ControlPlane",
+                "OpsConfig", "Scheduling", "ControlPlane", "Jobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -130,6 +141,7 @@ let package = Package(
         .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig", "Scheduling"], swiftSettings: strict),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "OpsConfig", "Scheduling", "StateStore"], swiftSettings: strict),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "OpsConfig"], swiftSettings: strict),
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.

@@ -24,6 +24,9 @@ struct ConfigParser {
         if let node = top["jobs"] { config.jobs = uniqueNames(list(node, at: "jobs", job), kind: "job") }
         if let node = top["backup"] { config.backup = backup(node, at: "backup") }
         if let node = top["alerts"] { config.alerts = list(node, at: "alerts", alert) }
+        if config.backup == nil, let index = config.jobs.firstIndex(where: { $0.action == .backup }) {
+            reader.report("jobs[\(index)].backup", "takes a backup as the backup: section describes, but there is none; add a backup: section", at: top["jobs"])
+        }
         return config
     }
 

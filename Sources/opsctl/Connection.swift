@@ -86,3 +86,18 @@ extension ControlResponse {
 
     var jsonText: String { String(decoding: body, as: UTF8.self) }
 }
+
+/// `value` as opsctl prints JSON: the control API's encoding (snake_case keys, ISO-8601 dates).
+func jsonText<T: Encodable>(_ value: T) throws -> String {
+    String(decoding: try ControlJSON.encoder.encode(value), as: UTF8.self)
+}
+
+extension ControlClientError {
+    /// True when no opsd answers at all, so commands that can work alone should.
+    var isNotRunning: Bool {
+        switch self {
+        case .notRunning, .staleSocket: return true
+        default: return false
+        }
+    }
+}

@@ -5,6 +5,7 @@ import ArgumentParser
 import Backup
 import ControlPlane
 import Foundation
+import Jobs
 import Logging
 import NIOPosix
 import OpsConfig
@@ -77,11 +78,32 @@ struct Opsd: AsyncParsableCommand {
             specs: configuration.workers, children: children, notifySocket: "\(socketDirectory)/workers.notify",
             useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, logger: logger
         )
+        let store: JobRunStore
+        do {
+            try FileManager.default.createDirectory(
+                atPath: configuration.daemon.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+            store = try JobRunStore(stateDirectory: configuration.daemon.stateDirectory)
+        } catch {
+            logger.critical("cannot open the state database in \(configuration.daemon.stateDirectory): \(error); check that the directory is writable by opsd")
+            throw ExitCode.failure
+        }
+        let catalog = JobCatalog(
+            children: children, output: ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job"),
+            store: store, backup: nil
+        )
+        let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger)
         let summary: @Sendable () async -> String = { await state.summary(workers: await supervisor.summary()) }
         let reloader = Reloader(
-            state: state, apply: { _ = await supervisor.apply($0.workers) }, summary: summary, notifier: notifier, logger: logger
+            state: state,
+            apply: {
+                _ = await supervisor.apply($0.workers)
+                _ = await scheduler.apply(catalog.jobs(for: $0))
+            },
+            summary: summary, notifier: notifier, logger: logger
         )
-        let routes = ControlRoutes(state: state, supervisor: supervisor, reloader: reloader, testHooks: environment["OPSD_TEST_HOOKS"] == "1")
+        let routes = ControlRoutes(
+            state: state, supervisor: supervisor, scheduler: scheduler, reloader: reloader, testHooks: environment["OPSD_TEST_HOOKS"] == "1"
+        )
 
         let server: ControlServer
         do {
@@ -91,13 +113,14 @@ struct Opsd: AsyncParsableCommand {
             throw ExitCode.failure
         }
 
-        // Shutdown runs in reverse: readiness (STOPPING=1), watchdog, workers, reload, and the
-        // control socket last, so `opsctl status` answers while workers stop.
+        // Shutdown runs in reverse: readiness (STOPPING=1), watchdog, scheduled jobs, workers,
+        // reload, and the control socket last, so `opsctl status` answers while workers stop.
         let supervision = SupervisorService(supervisor: supervisor)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server, serviceName: "control-server"),
             .init(service: ReloadSignalService(reloader: reloader), serviceName: "reload-on-sighup"),
             .init(service: supervision, serviceName: "supervisor"),
+            .init(service: scheduler, serviceName: "scheduler"),
         ]
         if let interval = SystemdNotifier.watchdogInterval() {
             let probes: [any LivenessProbe] = [
