@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.
         .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig", "TestSupport", "CSpawn"], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig", "Jobs", "TestSupport", "CSpawn"], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -150,7 +150,9 @@ public actor JobScheduler: Service {
             return
         }
         let now = Date()
-        if spec.catchUp, let previous, let due = spec.trigger.next(after: previous, previous: previous), due <= now {
+        if spec.catchUp, let previous, let due = spec.trigger.latestDue(since: previous, upTo: now) {
+            // One run for however many fire times passed; recorded under the latest of them, so a
+            // restart right after it finds nothing left to catch up.
             log.notice("catching up a run missed while opsd was down", metadata: ["scheduled": "\(ISOTime.format(due, in: .gmt))"])
             await fire(job, scheduled: due, logger: log)
         }

@@ -131,6 +131,12 @@ public struct TimeWindow: Sendable, Equatable, CustomStringConvertible {
     /// End (exclusive), minutes after midnight.
     public var end: Int
 
+    /// The window from `start` to `end`, in minutes after midnight.
+    public init(start: Int, end: Int) {
+        self.start = start
+        self.end = end
+    }
+
     /// Parses `HH:MM-HH:MM`.
     public static func parse(_ text: String) -> TimeWindow? {
         let parts = text.split(separator: "-")

@@ -55,6 +55,25 @@ public enum Trigger: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The latest fire time in `(previous, now]`, or nil when none passed: the one run that
+    /// stands for all the fire times missed since `previous` (coalescing).
+    public func latestDue(since previous: Date, upTo now: Date) -> Date? {
+        if case .interval(let every) = self {
+            let step = Self.seconds(every)
+            guard step > 0, now.timeIntervalSince(previous) >= step else { return nil }
+            return previous.addingTimeInterval((now.timeIntervalSince(previous) / step).rounded(.down) * step)
+        }
+        var latest: Date?
+        var cursor = previous
+        // Calendar fire times are at least a minute apart; a year of minutes bounds the walk.
+        for _ in 0..<530_000 {
+            guard let fire = next(after: cursor, previous: cursor), fire <= now else { break }
+            latest = fire
+            cursor = fire
+        }
+        return latest
+    }
+
     /// The next `count` fire times after `instant` (empty for `@reboot`).
     public func upcoming(after instant: Date, count: Int) -> [Date] {
         var result: [Date] = []

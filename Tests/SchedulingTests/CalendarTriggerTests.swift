@@ -98,6 +98,15 @@ import Testing
         #expect(try Trigger.parse("90s") == .interval(.seconds(90)))
     }
 
+    @Test func missedFireTimesCoalesceIntoTheLatest() throws {
+        let start = try #require(ISOTime.parse("2026-01-01T00:00:00Z", zone: .gmt))
+        let now = try #require(ISOTime.parse("2026-01-01T05:30:00Z", zone: .gmt))
+        let hourly = try Trigger.parse("0 * * * *")
+        #expect(hourly.latestDue(since: start, upTo: now).map { ISOTime.format($0, in: .gmt) } == "2026-01-01T05:00:00Z")
+        #expect(try Trigger.parse("every 2h").latestDue(since: start, upTo: now).map { ISOTime.format($0, in: .gmt) } == "2026-01-01T04:00:00Z")
+        #expect(try Trigger.parse("@daily").latestDue(since: start, upTo: now) == nil)
+    }
+
     @Test(arguments: [
         ("* * * *", "5 fields"),
         ("60 * * * *", "minute field has `60`"),
