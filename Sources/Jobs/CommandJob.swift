@@ -9,12 +9,15 @@ import Synchronization
 public struct CommandJob: JobWork {
     let spec: CommandSpec
     let children: ChildProcesses
-    let output: ChildOutput?
+    let output: @Sendable (String) -> Int32?
     let stopGrace: Duration
 
-    /// A job running `spec` through `children`; `output` names where stdout/stderr go (nil: /dev/null).
+    /// A job running `spec` through `children`; `output` gives the descriptor for stdout and
+    /// stderr (closed after spawning; nil: /dev/null), e.g. `ChildOutput.descriptor(for:)`.
     /// On timeout or shutdown the group gets SIGTERM, then SIGKILL after `stopGrace`.
-    public init(spec: CommandSpec, children: ChildProcesses, output: ChildOutput?, stopGrace: Duration = .seconds(5)) {
+    public init(
+        spec: CommandSpec, children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, stopGrace: Duration = .seconds(5)
+    ) {
         self.spec = spec
         self.children = children
         self.output = output
@@ -36,7 +39,7 @@ public struct CommandJob: JobWork {
             }
             credentials = ids
         }
-        let descriptor = output?.descriptor(for: context.job)
+        let descriptor = output(context.job)
         defer { if let descriptor { close(descriptor) } }
         let exit = ExitLatch()
         let pid = try await children.spawn(

@@ -11,7 +11,7 @@ struct JobRun {
     let store: JobRunStore
     let logger: Logger
 
-    func perform() async {
+    func perform() async -> RunRecord {
         let spec = job.spec
         let start = Date()
         let id = try? await store.started(spec.name, scheduled: scheduled, at: start)
@@ -53,6 +53,7 @@ struct JobRun {
         default:
             logger.error("run failed after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(message)", metadata: metadata)
         }
+        return RunRecord(scheduledAt: scheduled, startedAt: start, finishedAt: end, result: result, attempts: attempt, message: message)
     }
 
     /// One attempt, bounded by the job's timeout.

@@ -192,12 +192,35 @@ public actor JobScheduler: Service {
         startRun(job, scheduled: scheduled, logger: log)
     }
 
-    private func startRun(_ job: ScheduledJob, scheduled: Date, logger log: Logger) {
+    @discardableResult
+    private func startRun(_ job: ScheduledJob, scheduled: Date, logger log: Logger) -> Task<RunRecord, Never> {
         let name = job.spec.name
-        runs[name] = Task {
-            await JobRun(job: job, scheduled: scheduled, store: store, logger: log).perform()
+        let run = Task {
+            let record = await JobRun(job: job, scheduled: scheduled, store: store, logger: log).perform()
             self.runFinished(name)
+            return record
         }
+        runs[name] = Task { _ = await run.value }
+        return run
+    }
+
+    /// Runs `name` now, outside its schedule (`opsctl jobs run`), and returns its record once it
+    /// ends. The no-overlap rule holds here too: a job that is running already is refused.
+    public func runNow(_ name: String) async throws(JobFailure) -> RunRecord {
+        guard let loop = loops[name] else {
+            throw JobFailure("no job named \(name); `opsctl jobs` lists them")
+        }
+        guard runs[name] == nil else {
+            throw JobFailure("\(name) is running already; wait for it to finish (`opsctl jobs show \(name)`)")
+        }
+        logger.with(job: name).notice("run requested by opsctl")
+        return await startRun(loop.job, scheduled: Date(), logger: logger.with(job: name)).value
+    }
+
+    /// Runs `job` once in this process, with its timeout and retries, recording into `store`:
+    /// how `opsctl jobs run` works when opsd is not running.
+    public static func runOnce(_ job: ScheduledJob, store: JobRunStore, logger: Logger) async -> RunRecord {
+        await JobRun(job: job, scheduled: Date(), store: store, logger: logger.with(job: job.spec.name)).perform()
     }
 
     private func runFinished(_ name: String) { runs[name] = nil }

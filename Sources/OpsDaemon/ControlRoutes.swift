@@ -13,6 +13,7 @@ public import Supervisor
 /// | POST | /v1/workers/NAME/start, …/stop, …/restart | the worker's `WorkerStatus`; 404 for an unknown name |
 /// | GET | /v1/jobs | `[JobStatus]` |
 /// | GET | /v1/jobs/NAME/runs?limit=N | `[JobRunStatus]`, newest first; 404 for an unknown name |
+/// | POST | /v1/jobs/NAME/run | runs the job now; its `JobRunStatus` when it ends; 409 if it is running already |
 /// | POST | /v1/debug/stall?seconds=N | only with `OPSD_TEST_HOOKS=1`: blocks the daemon state |
 public struct ControlRoutes: ControlHandler {
     let state: DaemonState
@@ -55,6 +56,16 @@ public struct ControlRoutes: ControlHandler {
                 return .json(try await scheduler.history(of: name, limit: limit).map(JobRunStatus.init))
             } catch {
                 return .error("cannot read the job history: \(error)", status: 500)
+            }
+        case ("POST", let path) where path.hasPrefix("/v1/jobs/") && path.hasSuffix("/run"):
+            let name = String(path.dropFirst("/v1/jobs/".count).dropLast("/run".count))
+            guard await scheduler.snapshot().contains(where: { $0.spec.name == name }) else {
+                return .error("no job named \(name); `opsctl jobs` lists them", status: 404)
+            }
+            do {
+                return .json(JobRunStatus(try await scheduler.runNow(name)))
+            } catch {
+                return .error(error.description, status: 409)
             }
         case ("GET", "/v1/ping"):
             return .json(["ok": true])

@@ -14,7 +14,12 @@ public enum StateDatabase {
 
     /// Opens (creating when missing) the state database in WAL mode, so opsd and an in-process
     /// `opsctl` can read and write it at the same time.
+    /// The directory is created (mode 0750) when missing.
     public static func open(stateDirectory: String) throws(SQLiteError) -> Database {
+        if !FileManager.default.fileExists(atPath: stateDirectory) {
+            try? FileManager.default.createDirectory(
+                atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        }
         let database = try Database(path: path(in: stateDirectory), mode: .readWriteCreate, busyTimeout: .seconds(10))
         try database.execute("""
             PRAGMA journal_mode = WAL;

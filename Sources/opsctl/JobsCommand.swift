@@ -2,122 +2,198 @@ import ArgumentParser
 import ControlPlane
 import Foundation
 import Jobs
+import Logging
 import OpsConfig
+import ProcessControl
 import Scheduling
 
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
-        abstract: "List the scheduled jobs: trigger, last run, next run. With a NAME, that job's recent runs.",
+        abstract: "Scheduled jobs: list them, show a job's runs, run one now.",
         discussion: """
             Jobs come from the configuration's `jobs:` section, plus a job named `backup` when \
-            `backup.schedule` is set. Results: ok, failed, skipped (the previous run was still going), \
-            missed (later than misfire_grace), interrupted (opsd stopped during the run).
+            `backup.schedule` is set. Run results: ok, failed, skipped (the previous run was still \
+            going), missed (later than misfire_grace), interrupted (opsd stopped during the run).
 
-            When opsd is not running, the list is computed from the configuration and the state \
-            database, and says so.
-
-            Exit status: 0 on success, 1 for an unknown job or an unreadable configuration.
-            """
+            When opsd is not running, `list` and `show` read the configuration and the state \
+            database, and `run` runs the job in this process; each says so.
+            """,
+        subcommands: [List.self, Show.self, Run.self],
+        defaultSubcommand: List.self
     )
 
-    @Argument(help: ArgumentHelp("A job's name: show its recent runs instead of the list.", valueName: "name"))
-    var name: String?
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List every job with its trigger, last run and next run (the default).",
+            discussion: "Exit status: 0 on success, 1 when the configuration cannot be read.")
 
-    @Option(help: "How many runs to show with NAME.")
-    var limit = 20
+        @Flag(help: "Print JSON instead of a table.")
+        var json = false
 
-    @Flag(help: "Print JSON instead of a table.")
-    var json = false
+        @OptionGroup var connection: ConnectionOptions
 
-    @OptionGroup var connection: ConnectionOptions
+        func run() async throws {
+            try await reportingFailures {
+                let jobs: [JobStatus]
+                var note: String?
+                do {
+                    jobs = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/jobs")).decoded([JobStatus].self)
+                } catch let error as ControlClientError where error.isNotRunning {
+                    (jobs, note) = try await offline()
+                }
+                if json {
+                    print(try jsonText(jobs))
+                    return
+                }
+                if let note { printError("opsctl: \(note)") }
+                guard !jobs.isEmpty else {
+                    print("no jobs are scheduled (add some under jobs: in the configuration)")
+                    return
+                }
+                let rows = jobs.map { job -> [String] in
+                    let last = job.lastRun.map { run in
+                        "\(run.result) \(ISOTime.format(run.startedAt ?? run.scheduledAt, in: .current))" + (run.durationSeconds.map { " (\(seconds($0)))" } ?? "")
+                    } ?? "never"
+                    let next = job.running ? "running now" : (job.nextRun.map { ISOTime.format($0, in: .current) } ?? "-")
+                    return [job.name, job.kind, job.trigger, last, next]
+                }
+                StatusText.table([["JOB", "KIND", "TRIGGER", "LAST RUN", "NEXT RUN"]] + rows).forEach { print($0) }
+            }
+        }
 
-    func run() async throws {
-        try await reportingFailures {
-            if let name { try await runs(of: name) } else { try await list() }
+        /// The list without a daemon: next runs from the config, last runs from the state database.
+        private func offline() async throws -> ([JobStatus], String) {
+            let config = try loadConfiguration(connection.configPath)
+            let store = try? JobRunStore(stateDirectory: config.daemon.stateDirectory)
+            var jobs: [JobStatus] = []
+            let now = Date()
+            for spec in config.scheduledJobs {
+                let previous = try? await store?.lastFire(of: spec.name)
+                let last = try? await store?.lastRun(of: spec.name)
+                let next = spec.trigger.next(after: max(now, previous ?? .distantPast), previous: previous)
+                jobs.append(JobStatus(spec: spec, nextRun: next, running: false, lastRun: last))
+            }
+            let note = "opsd is not running; next runs are computed from \(connection.configPath)"
+                + (store == nil ? " (its state database is not readable, so last runs are unknown)" : "")
+            return (jobs, note)
         }
     }
 
-    private func list() async throws {
-        let jobs: [JobStatus]
-        var note: String?
-        do {
-            jobs = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/jobs")).decoded([JobStatus].self)
-        } catch let error as ControlClientError where error.isNotRunning {
-            (jobs, note) = try await offline()
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a job's recent runs, newest first.",
+            discussion: "Exit status: 0 on success, 1 for an unknown job.")
+
+        @Argument(help: ArgumentHelp("The job's name (see `opsctl jobs`).", valueName: "name"))
+        var name: String
+
+        @Option(help: "How many runs to show.")
+        var limit = 20
+
+        @Flag(help: "Print JSON instead of a table.")
+        var json = false
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingFailures {
+                let runs: [JobRunStatus]
+                do {
+                    runs = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/jobs/\(name)/runs", query: ["limit": "\(limit)"]))
+                        .decoded([JobRunStatus].self)
+                } catch let error as ControlClientError where error.isNotRunning {
+                    let config = try loadConfiguration(connection.configPath)
+                    guard config.scheduledJobs.contains(where: { $0.name == name }) else {
+                        throw Failure("no job named \(name) in \(connection.configPath); `opsctl jobs` lists them")
+                    }
+                    do {
+                        runs = try await JobRunStore(stateDirectory: config.daemon.stateDirectory).history(of: name, limit: limit).map(JobRunStatus.init)
+                    } catch {
+                        throw Failure("cannot read the state database in \(config.daemon.stateDirectory): \(error); run as a user that may read it (e.g. ops)")
+                    }
+                    if !json { printError("opsctl: opsd is not running; these runs come from its state database") }
+                }
+                if json {
+                    print(try jsonText(runs))
+                    return
+                }
+                guard !runs.isEmpty else {
+                    print("\(name) has not run yet")
+                    return
+                }
+                let rows = runs.map { run in
+                    [ISOTime.format(run.scheduledAt, in: .current), run.result, "\(run.attempts)", run.durationSeconds.map(seconds) ?? "-", run.message ?? ""]
+                }
+                StatusText.table([["SCHEDULED", "RESULT", "ATTEMPTS", "DURATION", "MESSAGE"]] + rows).forEach { print($0) }
+            }
         }
-        if json {
-            print(try jsonText(jobs))
-            return
-        }
-        if let note { printError("opsctl: \(note)") }
-        guard !jobs.isEmpty else {
-            print("no jobs are scheduled (add some under jobs: in the configuration)")
-            return
-        }
-        let rows = jobs.map { job -> [String] in
-            let last = job.lastRun.map { run in
-                "\(run.result) \(ISOTime.format(run.startedAt ?? run.scheduledAt, in: .current))" + (run.durationSeconds.map { " (\(Self.seconds($0)))" } ?? "")
-            } ?? "never"
-            let next = job.running ? "running now" : (job.nextRun.map { ISOTime.format($0, in: .current) } ?? "-")
-            return [job.name, job.kind, job.trigger, last, next]
-        }
-        StatusText.table([["JOB", "KIND", "TRIGGER", "LAST RUN", "NEXT RUN"]] + rows).forEach { print($0) }
     }
 
-    private func runs(of name: String) async throws {
-        let runs: [JobRunStatus]
-        do {
-            runs = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/jobs/\(name)/runs", query: ["limit": "\(limit)"]))
-                .decoded([JobRunStatus].self)
-        } catch let error as ControlClientError where error.isNotRunning {
-            let config = try loadConfiguration()
-            guard config.scheduledJobs.contains(where: { $0.name == name }) else {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a job now, outside its schedule, and wait for it to end.",
+            discussion: """
+                Through opsd when it runs (its scheduler refuses a job that is running already, so a \
+                cron line and the daemon never overlap); otherwise in this process, with the job's \
+                timeout and retries, its output on stdout, and the run recorded in the state database. \
+                This is what deploy/cron/ops calls.
+
+                Exit status: 0 when the run succeeded, 1 when it failed or could not start.
+                """)
+
+        @Argument(help: ArgumentHelp("The job's name (see `opsctl jobs`).", valueName: "name"))
+        var name: String
+
+        @Flag(help: "Print the run's record as JSON.")
+        var json = false
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingFailures {
+                let record: JobRunStatus
+                do {
+                    record = try await connection.client(timeout: .seconds(86400))
+                        .send(ControlRequest(method: "POST", path: "/v1/jobs/\(name)/run")).decoded(JobRunStatus.self)
+                } catch let error as ControlClientError where error.isNotRunning {
+                    record = try await inProcess()
+                }
+                if json {
+                    print(try jsonText(record))
+                } else {
+                    print("\(name): \(record.result)" + (record.durationSeconds.map { " in \(seconds($0))" } ?? "") + (record.message.map { ": \($0)" } ?? ""))
+                }
+                if record.result != "ok" { throw ExitCode.failure }
+            }
+        }
+
+        private func inProcess() async throws -> JobRunStatus {
+            let config = try loadConfiguration(connection.configPath)
+            guard let spec = config.scheduledJobs.first(where: { $0.name == name }) else {
                 throw Failure("no job named \(name) in \(connection.configPath); `opsctl jobs` lists them")
             }
-            runs = try await JobRunStore(stateDirectory: config.daemon.stateDirectory).history(of: name, limit: limit).map(JobRunStatus.init)
-            if !json { printError("opsctl: opsd is not running; these runs come from its state database") }
+            printError("opsctl: opsd is not running; running \(name) in this process")
+            let store: JobRunStore
+            do { store = try JobRunStore(stateDirectory: config.daemon.stateDirectory) } catch {
+                throw Failure("cannot open the state database in \(config.daemon.stateDirectory): \(error); run as a user that may write there (e.g. ops)")
+            }
+            let catalog = JobCatalog(children: ChildProcesses(), output: { _ in dup(STDOUT_FILENO) }, store: store, backup: nil)
+            guard let job = catalog.jobs(for: Configuration(jobs: [spec])).first else { throw Failure("\(name) cannot run here") }
+            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            return JobRunStatus(await JobScheduler.runOnce(job, store: store, logger: Logger(label: "opsctl")))
         }
-        if json {
-            print(try jsonText(runs))
-            return
-        }
-        guard !runs.isEmpty else {
-            print("\(name) has not run yet")
-            return
-        }
-        let rows = runs.map { run in
-            [ISOTime.format(run.scheduledAt, in: .current), run.result, "\(run.attempts)", run.durationSeconds.map(Self.seconds) ?? "-", run.message ?? ""]
-        }
-        StatusText.table([["SCHEDULED", "RESULT", "ATTEMPTS", "DURATION", "MESSAGE"]] + rows).forEach { print($0) }
     }
+}
 
-    /// The list without a daemon: next runs from the config, last runs from the state database.
-    private func offline() async throws -> ([JobStatus], String) {
-        let config = try loadConfiguration()
-        let store = try? JobRunStore(stateDirectory: config.daemon.stateDirectory)
-        var jobs: [JobStatus] = []
-        let now = Date()
-        for spec in config.scheduledJobs {
-            let previous = try? await store?.lastFire(of: spec.name)
-            let last = try? await store?.lastRun(of: spec.name)
-            let next = spec.trigger.next(after: max(now, previous ?? .distantPast), previous: previous)
-            jobs.append(JobStatus(spec: spec, nextRun: next, running: false, lastRun: last))
-        }
-        let note = "opsd is not running; next runs are computed from \(connection.configPath)"
-            + (store == nil ? " (its state database is not readable, so last runs are unknown)" : "")
-        return (jobs, note)
+private func loadConfiguration(_ path: String) throws -> Configuration {
+    do { return try ConfigLoader.load(path: path) } catch {
+        throw Failure("\(error)")
     }
+}
 
-    private func loadConfiguration() throws -> Configuration {
-        do { return try ConfigLoader.load(path: connection.configPath) } catch {
-            throw Failure("\(error)")
-        }
-    }
-
-    static func seconds(_ value: Double) -> String {
-        value < 10 ? String(format: "%.2fs", value) : DurationText.format(.seconds(Int64(value.rounded())))
-    }
+private func seconds(_ value: Double) -> String {
+    value < 10 ? String(format: "%.2fs", value) : DurationText.format(.seconds(Int64(value.rounded())))
 }
 
 struct ScheduleCommand: AsyncParsableCommand {

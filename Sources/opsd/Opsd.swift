@@ -80,17 +80,13 @@ struct Opsd: AsyncParsableCommand {
         )
         let store: JobRunStore
         do {
-            try FileManager.default.createDirectory(
-                atPath: configuration.daemon.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
             store = try JobRunStore(stateDirectory: configuration.daemon.stateDirectory)
         } catch {
             logger.critical("cannot open the state database in \(configuration.daemon.stateDirectory): \(error); check that the directory is writable by opsd")
             throw ExitCode.failure
         }
-        let catalog = JobCatalog(
-            children: children, output: ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job"),
-            store: store, backup: nil
-        )
+        let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
+        let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, backup: nil)
         let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger)
         let summary: @Sendable () async -> String = { await state.summary(workers: await supervisor.summary()) }
         let reloader = Reloader(

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 func jobRuns(_ name: String, _ config: String) async throws -> [JobRunStatus] {
-    let result = try await run("opsctl", ["jobs", name, "--json", "--config", config])
+    let result = try await run("opsctl", ["jobs", "show", name, "--json", "--config", config])
     guard result.status == 0 else { throw TestFailure("opsctl jobs \(name) failed: \(result.stderr)") }
     return try ControlJSON.decoder.decode([JobRunStatus].self, from: Data(result.stdout.utf8))
 }
@@ -156,6 +156,52 @@ struct SchedulerTests {
         #expect(bad.stderr.hasPrefix("opsctl: invalid cron expression \"61 * * * *\": the minute field has `61`"))
         let badZone = try await run("opsctl", ["schedule", "preview", "@daily", "--tz", "Mars/Base"])
         #expect(badZone.status == 1 && badZone.stderr.contains("is not a time zone"))
+    }
+}
+
+@Suite("opsctl jobs run")
+struct RunNowTests {
+    @Test("through opsd: runs now, returns the record, and refuses a job that is running already")
+    func throughDaemon() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            jobs:
+              - {name: manual, every: 1h, command: [/bin/sh, -c, "echo ran >> \(scratch.path)/manual.out"]}
+              - {name: busy, schedule: "@reboot", command: [/bin/sleep, "3"]}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let result = try await run("opsctl", ["jobs", "run", "manual", "--json", "--config", config])
+        #expect(result.status == 0)
+        let record = try ControlJSON.decoder.decode(JobRunStatus.self, from: Data(result.stdout.utf8))
+        #expect(record.result == "ok" && record.attempts == 1)
+        #expect(lines("\(scratch.path)/manual.out") == ["ran"])
+
+        _ = try await daemon.logStream.first { $0.message == "run started" && $0.fields["job"] == "busy" }
+        let refused = try await run("opsctl", ["jobs", "run", "busy", "--config", config])
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "opsctl: busy is running already; wait for it to finish (`opsctl jobs show busy`)\n")
+        let unknown = try await run("opsctl", ["jobs", "run", "nope", "--config", config])
+        #expect(unknown.status == 1 && unknown.stderr.contains("no job named nope"))
+        daemon.signal(SIGTERM)
+        _ = await daemon.exitStatus()
+    }
+
+    @Test("without opsd: runs in-process, says so, prints the output and records the run")
+    func inProcess() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            jobs:
+              - {name: manual, every: 1h, command: [/bin/sh, -c, "echo hello from the job"]}
+              - {name: broken, every: 1h, command: [/bin/sh, -c, "exit 4"]}
+            """)
+        let result = try await run("opsctl", ["jobs", "run", "manual", "--config", config])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("opsd is not running; running manual in this process"))
+        #expect(result.stdout.contains("hello from the job\n"))
+        #expect(result.stdout.contains("manual: ok"))
+        #expect(try await jobRuns("manual", config).map(\.result) == ["ok"])
+        let broken = try await run("opsctl", ["jobs", "run", "broken", "--config", config])
+        #expect(broken.status == 1 && broken.stdout.contains("broken: failed") && broken.stdout.contains("exit 4"))
     }
 }
 

@@ -1,5 +1,4 @@
 import Foundation
-public import Jobs
 public import OpsConfig
 public import ProcessControl
 import Scheduling
@@ -8,14 +7,15 @@ import Scheduling
 /// place that knows which `JobWork` serves which kind of job.
 public struct JobCatalog: Sendable {
     let children: ChildProcesses
-    let output: ChildOutput
+    let output: @Sendable (String) -> Int32?
     let store: JobRunStore
     let backup: (@Sendable (JobContext) async throws -> String)?
 
-    /// A catalog whose command jobs spawn through `children`, write to `output`, and whose
-    /// prune jobs trim `store`; `backup` takes one backup (nil while backups are unavailable).
+    /// A catalog whose command jobs spawn through `children` with stdout and stderr on the
+    /// descriptor `output` returns for the job's name (the job closes it after spawning), and
+    /// whose prune jobs trim `store`; `backup` takes one backup (nil while backups are unavailable).
     public init(
-        children: ChildProcesses, output: ChildOutput, store: JobRunStore,
+        children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, store: JobRunStore,
         backup: (@Sendable (JobContext) async throws -> String)?
     ) {
         self.children = children
