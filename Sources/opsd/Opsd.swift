@@ -123,6 +123,7 @@ struct Opsd: AsyncParsableCommand {
                 ControlSocketProbe(client: ControlClient(socketPath: server.path, timeout: interval / 4)),
                 StateProbe(state: state),
                 SupervisorProbe(supervisor: supervisor, children: children),
+                SchedulerProbe(scheduler: scheduler),
             ]
             let watchdog = WatchdogService(
                 interval: interval, probes: probes, notifier: notifier, healthyStatus: summary, logger: logger
