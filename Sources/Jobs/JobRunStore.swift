@@ -46,6 +46,8 @@ public struct RunRecord: Sendable, Equatable {
 /// that was due while it was down.
 public actor JobRunStore {
     private let database: Database
+    /// Records kept per job whatever the prune job does: an every-second job cannot fill the disk.
+    public static let recordsPerJob = 1000
 
     /// Opens the job tables in the state database of `stateDirectory`, creating them when missing.
     public init(stateDirectory: String) throws {
@@ -88,6 +90,7 @@ public actor JobRunStore {
             try database.run(
                 "INSERT INTO job_state (job, last_fire) VALUES (?, ?) ON CONFLICT (job) DO UPDATE SET last_fire = excluded.last_fire",
                 job, scheduled.timeIntervalSince1970)
+            try trim(job)
             return id
         }
     }
@@ -104,6 +107,13 @@ public actor JobRunStore {
         try database.run(
             "INSERT INTO job_runs (job, scheduled_at, result, message) VALUES (?, ?, ?, ?)",
             job, scheduled.timeIntervalSince1970, result.rawValue, reason)
+        try trim(job)
+    }
+
+    private func trim(_ job: String) throws {
+        try database.run(
+            "DELETE FROM job_runs WHERE job = ? AND id <= (SELECT id FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            job, job, Self.recordsPerJob)
     }
 
     /// The newest run of `job` that started, if any.

@@ -94,6 +94,7 @@ public actor JobScheduler: Service {
             if !touched.contains(job.spec.name) { touched.append(job.spec.name) }
         }
         order = jobs.map(\.spec.name)
+        if !touched.isEmpty { logger.notice("jobs changed by reload", metadata: ["jobs": "\(touched.joined(separator: ", "))"]) }
         return touched
     }
 

@@ -159,6 +159,43 @@ struct SchedulerTests {
     }
 }
 
+@Suite("Reloading jobs")
+struct JobReloadTests {
+    func jobs(_ config: String) async throws -> [JobStatus] {
+        let result = try await run("opsctl", ["jobs", "--json", "--config", config])
+        return try ControlJSON.decoder.decode([JobStatus].self, from: Data(result.stdout.utf8))
+    }
+
+    @Test("a reload restarts only the jobs whose definition changed; the others keep their next run")
+    func reloadTouchesOnlyChangedJobs() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            jobs:
+              - {name: a, every: 1h, command: [/bin/true]}
+              - {name: b, every: 1h, command: [/bin/true]}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let before = try await jobs(config)
+        #expect(before.map(\.name) == ["a", "b"] && before.allSatisfy { $0.nextRun != nil })
+        _ = try scratch.config(extra: """
+            jobs:
+              - {name: a, every: 1h, command: [/bin/true]}
+              - {name: b, every: 2h, command: [/bin/true]}
+              - {name: c, schedule: "0 3 * * *", command: [/bin/true]}
+            """)
+        let reload = try await run("opsctl", ["reload", "--config", config])
+        #expect(reload.status == 0, "\(reload.stderr)")
+        let changed = try await daemon.logStream.first { $0.message == "jobs changed by reload" }
+        #expect(changed.fields["jobs"] == "b, c")
+        let after = try await jobs(config)
+        #expect(after.map(\.name) == ["a", "b", "c"])
+        #expect(after[0].nextRun == before[0].nextRun)
+        #expect(after[1].trigger == "every 2h" && after[2].trigger == "0 3 * * *")
+        daemon.signal(SIGTERM)
+        _ = await daemon.exitStatus()
+    }
+}
+
 @Suite("opsctl jobs run")
 struct RunNowTests {
     @Test("through opsd: runs now, returns the record, and refuses a job that is running already")

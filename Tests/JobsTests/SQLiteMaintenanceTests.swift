@@ -65,3 +65,19 @@ import Testing
         #expect(error?.description == "/nonexistent/app.db does not exist; fix the path in the job's sqlite.databases")
     }
 }
+
+@Suite struct JobRunStoreTests {
+    @Test func historyIsBoundedPerJob() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("runs-\(UUID().uuidString)").path
+        let store = try JobRunStore(stateDirectory: dir)
+        let now = Date()
+        for i in 0..<(JobRunStore.recordsPerJob + 5) {
+            try await store.notStarted("busy", scheduled: now.addingTimeInterval(Double(i)), result: .skipped, reason: "test")
+        }
+        try await store.notStarted("quiet", scheduled: now, result: .skipped, reason: "test")
+        let busy = try await store.history(of: "busy", limit: 5000)
+        #expect(busy.count == JobRunStore.recordsPerJob)
+        #expect(busy.first?.scheduledAt == now.addingTimeInterval(Double(JobRunStore.recordsPerJob + 4)))
+        #expect(try await store.history(of: "quiet", limit: 10).count == 1)
+    }
+}
