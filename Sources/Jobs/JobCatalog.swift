@@ -9,14 +9,15 @@ public struct JobCatalog: Sendable {
     let children: ChildProcesses
     let output: @Sendable (String) -> Int32?
     let store: JobRunStore
-    let backup: (@Sendable (JobContext) async throws -> String)?
+    let backup: (@Sendable (Configuration, JobContext) async throws -> String)?
 
     /// A catalog whose command jobs spawn through `children` with stdout and stderr on the
     /// descriptor `output` returns for the job's name (the job closes it after spawning), and
-    /// whose prune jobs trim `store`; `backup` takes one backup (nil while backups are unavailable).
+    /// whose prune jobs trim `store`; `backup` takes one backup of the configuration it is given
+    /// (nil where backups are unavailable).
     public init(
         children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, store: JobRunStore,
-        backup: (@Sendable (JobContext) async throws -> String)?
+        backup: (@Sendable (Configuration, JobContext) async throws -> String)?
     ) {
         self.children = children
         self.output = output
@@ -26,10 +27,10 @@ public struct JobCatalog: Sendable {
 
     /// Every scheduled job of `configuration`, in config order, the backup schedule last.
     public func jobs(for configuration: Configuration) -> [ScheduledJob] {
-        configuration.scheduledJobs.map { ScheduledJob(spec: $0, work: work(for: $0)) }
+        configuration.scheduledJobs.map { ScheduledJob(spec: $0, work: work(for: $0, in: configuration)) }
     }
 
-    private func work(for spec: JobSpec) -> any JobWork {
+    private func work(for spec: JobSpec, in configuration: Configuration) -> any JobWork {
         switch spec.action {
         case .command(let command):
             return CommandJob(spec: command, children: children, output: output)
@@ -43,7 +44,7 @@ public struct JobCatalog: Sendable {
             guard let backup else {
                 return ClosureJob { _ in throw JobFailure("backups are not available in this build of opsd") }
             }
-            return ClosureJob(backup)
+            return ClosureJob { try await backup(configuration, $0) }
         }
     }
 }
