@@ -51,7 +51,7 @@ public actor JobScheduler: Service {
     private var loops: [String: Loop] = [:]
     private var order: [String] = []
     private var nextRuns: [String: Date] = [:]
-    private var runs: [String: Task<Void, Never>] = [:]
+    private var runs: [String: Task<RunRecord, Never>] = [:]
     private var started = false
     private var pending: [ScheduledJob]
 
@@ -133,7 +133,7 @@ public actor JobScheduler: Service {
         loop.task.cancel()
         runs[name]?.cancel()
         await loop.task.value
-        await runs[name]?.value
+        _ = await runs[name]?.value
         nextRuns[name] = nil
     }
 
@@ -201,7 +201,7 @@ public actor JobScheduler: Service {
             self.runFinished(name)
             return record
         }
-        runs[name] = Task { _ = await run.value }
+        runs[name] = run
         return run
     }
 

@@ -133,6 +133,22 @@ struct SchedulerTests {
         _ = await daemon.exitStatus()
     }
 
+    @Test("stopping opsd stops a running job's processes and records the run as interrupted")
+    func shutdownInterruptsRuns() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            jobs:
+              - {name: long, schedule: "@reboot", command: [/bin/sh, -c, "sleep 1000 & echo $! > \(scratch.path)/child.pid; echo started; wait"]}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        _ = try await daemon.logStream.first { $0.message == "started" && $0.fields["job"] == "long" }
+        let child = try #require(Int32(lines("\(scratch.path)/child.pid").first ?? ""))
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+        #expect(waitForExit(of: child, limit: 1000))
+        #expect(try await jobRuns("long", config).first?.result == "interrupted")
+    }
+
     @Test("opsctl jobs works without a daemon and says so; schedule preview prints DST-aware times")
     func opsctlWithoutDaemon() async throws {
         let scratch = try Scratch()
