@@ -220,7 +220,7 @@ struct RunNowTests {
         let config = try scratch.config(extra: """
             jobs:
               - {name: manual, every: 1h, command: [/bin/sh, -c, "echo ran >> \(scratch.path)/manual.out"]}
-              - {name: busy, schedule: "@reboot", command: [/bin/sleep, "3"]}
+              - {name: busy, schedule: "@reboot", command: [/bin/sleep, "600"]}
             """)
         let daemon = try await Daemon(config: config, scratch: scratch)
         let result = try await run("opsctl", ["jobs", "run", "manual", "--json", "--config", config])

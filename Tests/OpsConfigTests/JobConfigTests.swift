@@ -39,6 +39,7 @@ struct JobConfigTests {
               - {name: prune, every: 1d, prune: {keep: 30d}}
               - {name: nightly-backup, schedule: "0 0 * * *", backup: {}}
               - {name: warmup, schedule: "@reboot", command: [true]}
+            backup: {repository: backup.git}
             """, baseDirectory: "/srv")
         #expect(config.diagnostics.isEmpty)
         let jobs = config.configuration.jobs
@@ -70,6 +71,9 @@ struct JobConfigTests {
         ])
         #expect(problems("jobs: [{name: a, every: 1h, command: [x]}, {name: a, every: 2h, command: [y]}]") == [#"two jobs are named "a"; names must be unique"#])
         #expect(problems("backup: {repository: /r, schedule: \"0 0 31 2 *\"}").first?.contains("never fires") == true)
+        #expect(problems("jobs: [{name: b, schedule: \"@daily\", backup: {}}]") == [
+            "jobs[0].backup: takes a backup as the backup: section describes, but there is none; add a backup: section (line 1)",
+        ])
     }
 
     @Test("time windows wrap midnight")
