@@ -76,7 +76,7 @@ struct BrokenConfigTests {
               - name: disk
                 disk: /
                 warn: eighty
-            """) == [#"checks[0].warn: "eighty" is not a percentage or a number; write e.g. 80% or 100 (line 4)"#])
+            """) == [#"checks[0].warn: "eighty" is not a threshold; write a number (100), a percentage (80%) or a Nagios range (10:, ~:50, @10:20) (line 4)"#])
         #expect(problems("workers: [{name: app, command: [a], notify: yes}]") == [
             #"workers[0].notify: "yes" is not a boolean; write true or false (line 1)"#,
         ])
