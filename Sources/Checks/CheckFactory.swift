@@ -12,9 +12,9 @@ public struct CheckEnvironment: Sendable {
     /// Variables `env:` header values are read from.
     public let variables: [String: String]
 
-    /// Creates the shared parts.
-    public init(children: ChildProcesses, httpClients: HTTPClients = HTTPClients(), variables: [String: String]? = nil) {
-        self.commands = CommandRunner(children: children)
+    /// Creates the shared parts; opsd passes its `ChildProcesses`, opsctl a `DirectSpawner`.
+    public init(spawner: any ProcessSpawner, httpClients: HTTPClients = HTTPClients(), variables: [String: String]? = nil) {
+        self.commands = CommandRunner(spawner: spawner)
         self.httpClients = httpClients
         self.variables = variables ?? ProcessInfo.processInfo.environment
     }

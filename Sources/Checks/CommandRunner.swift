@@ -5,9 +5,10 @@ import Synchronization
 
 /// Runs a short-lived command (a plugin, an alert hook) to completion and collects its output.
 ///
-/// It spawns through `ChildProcesses`, whose reaper owns `waitpid(-1)` in opsd; nothing here
-/// waits for children itself. The command leads its own process group, so a timeout or a
-/// cancelled task ends the whole group, including anything the plugin started.
+/// It spawns through a `ProcessSpawner`: in opsd `ChildProcesses`, whose reaper owns
+/// `waitpid(-1)`; in opsctl a `DirectSpawner`. Nothing here waits for children itself. The
+/// command leads its own process group, so a timeout or a cancelled task ends the whole group,
+/// including anything the plugin started.
 public struct CommandRunner: Sendable {
     /// What a finished command left behind.
     public struct Outcome: Sendable {
@@ -20,11 +21,11 @@ public struct CommandRunner: Sendable {
     /// Output beyond this is read and dropped, so a chatty plugin cannot fill opsd's memory.
     static let outputLimit = 64 * 1024
 
-    private let children: ChildProcesses
+    private let spawner: any ProcessSpawner
 
-    /// Creates a runner that spawns through `children`.
-    public init(children: ChildProcesses) {
-        self.children = children
+    /// Creates a runner that spawns through `spawner`.
+    public init(spawner: any ProcessSpawner) {
+        self.spawner = spawner
     }
 
     /// Runs `arguments` (argv[0] resolved along PATH) with `environment` added to opsd's own.
@@ -47,7 +48,7 @@ public struct CommandRunner: Sendable {
         let exit = ExitSignal()
         let pid: Int32
         do {
-            pid = try await children.spawn(request, onExit: { exit.finish($0) })
+            pid = try await spawner.launch(request, onExit: { exit.finish($0) })
         } catch {
             close(readEnd)
             close(writeEnd)

@@ -41,7 +41,7 @@ struct HTTPCheckTests {
             headers: [HeaderSpec(name: "Authorization", value: .file(token))]
         )))
         #expect(fromFile.state == .ok, "\(fromFile.message)")
-        let withKey = CheckEnvironment(children: children, variables: ["API_KEY": "k-42"])
+        let withKey = CheckEnvironment(spawner: spawner, variables: ["API_KEY": "k-42"])
         let fromEnvironment = await withKey.check(for: spec("env", .http(HTTPCheckSpec(
             url: server.url("/echo-header/X-Api-Key"), bodyContains: "k-42", headers: [HeaderSpec(name: "X-Api-Key", value: .environment("API_KEY"))]
         )))).run()

@@ -121,10 +121,11 @@ func freePort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// The one spawner of this test process (its reaper owns waitpid(-1), as in opsd).
-let children = ChildProcesses()
+/// Spawns and waits for its own children only: this test process also runs tests whose
+/// helpers wait for theirs, and a waitpid(-1) reaper would steal their exit statuses.
+let spawner = DirectSpawner()
 /// Check kinds' shared parts, as opsd makes them.
-let environment = CheckEnvironment(children: children)
+let environment = CheckEnvironment(spawner: spawner)
 
 /// A spec of `kind` with thresholds, for tests.
 func spec(_ name: String, _ kind: CheckKind, warn: String? = nil, crit: String? = nil, timeout: Duration = .seconds(10)) -> CheckSpec {
