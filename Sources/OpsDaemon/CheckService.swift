@@ -19,7 +19,10 @@ public final class CheckService: Service, Sendable {
     public let monitor: CheckMonitor
     private let environment: CheckEnvironment
     private let alerts: CurrentAlerts
-    private let tasks = Mutex<(runner: Task<Void, Never>?, alerts: Task<Void, Never>?)>((nil, nil))
+    /// The running checks and alert delivery; nil until `run()` starts them.
+    private let tasks = Mutex<(runner: Task<Void, Never>?, alerts: Task<Void, Never>?)?>(nil)
+    /// The checks in force, started by `run()` and replaced by `apply(_:)`.
+    private let specs: Mutex<[CheckSpec]>
     private let logger: Logger
 
     /// Creates the service for `configuration`; history lives in the state directory's database.
@@ -45,19 +48,23 @@ public final class CheckService: Service, Sendable {
         self.alerts = alerts
         self.environment = environment
         self.logger = logger
+        self.specs = Mutex(configuration.checks)
         self.monitor = CheckMonitor(
             specs: configuration.checks, history: history, seed: seed, logger: logger,
             onChange: { change in alerts.current.send(change) }, restartWorker: restartWorker
         )
-        start(checks: configuration.checks)
     }
 
-    /// Runs until graceful shutdown, then stops the checks and closes their HTTP clients.
+    /// Runs the checks until graceful shutdown, then stops them and closes their HTTP clients.
     public func run() async throws {
+        start(checks: specs.withLock { $0 }, force: true)
         try? await gracefulShutdown()
-        let running = tasks.withLock { $0 }
-        running.runner?.cancel()
-        running.alerts?.cancel()
+        let running = tasks.withLock { tasks in
+            defer { tasks = nil }
+            return tasks
+        }
+        running?.runner?.cancel()
+        running?.alerts?.cancel()
         await environment.shutdown()
     }
 
@@ -65,7 +72,8 @@ public final class CheckService: Service, Sendable {
     public func apply(_ configuration: Configuration) async {
         await monitor.update(specs: configuration.checks)
         alerts.replace(with: AlertDispatcher(routes: configuration.alerts, environment: environment, logger: logger))
-        start(checks: configuration.checks)
+        specs.withLock { $0 = configuration.checks }
+        start(checks: configuration.checks, force: false)
     }
 
     /// The reports of the named checks (all when empty), in config order.
@@ -83,17 +91,20 @@ public final class CheckService: Service, Sendable {
         }
     }
 
-    private func start(checks specs: [CheckSpec]) {
+    /// Starts (or restarts) the runner and alert delivery; a reload before `run()` only records
+    /// the new checks, and one after shutdown starts nothing.
+    private func start(checks specs: [CheckSpec], force: Bool) {
         let runner = CheckRunner(checks: specs.map(environment.check(for:))) { [monitor] name, result in
             await monitor.record(name, result)
         }
         let dispatcher = alerts.current
-        let previous = tasks.withLock { tasks in
+        let previous = tasks.withLock { tasks -> (runner: Task<Void, Never>?, alerts: Task<Void, Never>?)? in
+            guard force || tasks != nil else { return nil }
             defer { tasks = (Task { await runner.run() }, Task { await dispatcher.run() }) }
             return tasks
         }
-        previous.runner?.cancel()
-        previous.alerts?.cancel()
+        previous?.runner?.cancel()
+        previous?.alerts?.cancel()
     }
 }
 

@@ -22,7 +22,7 @@ public struct HealthEndpoints: ControlHandler {
     /// Answers one request.
     public func handle(_ request: ControlRequest) async -> ControlResponse {
         switch (request.method, request.path) {
-        case ("GET", "/healthz"), ("HEAD", "/healthz"):
+        case ("GET", "/healthz"):
             let reports = await checks.reports()
             let document = HealthDocument(reports: reports, version: opsVersion, description: "checks run by opsd")
             return ControlResponse(

@@ -6,16 +6,17 @@ import OpsConfig
 
 @Suite("alerts reach real receivers")
 struct AlertTests {
-    @Test("a webhook receiver gets exactly one POST per state change, retried when it first answers 500")
+    @Test("a webhook receiver gets exactly one POST per state change, retried when it first answers 500; the URL's secret stays out of the logs")
     func webhook() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let record = scratch.file("hooks.jsonl")
         let server = try await FixtureServer(scratch: scratch, extra: ["--record", record, "--fail-first", "1"])
         defer { server.stop() }
+        let logs = RecordingLogHandler.Store()
         let alerts = AlertDispatcher(
-            routes: [AlertSpec(target: .webhook(url: server.url("/hook?token=secret")), on: [.crit, .recover])],
-            environment: environment, logger: Logger(label: "test"), retryDelays: [.milliseconds(10), .milliseconds(10)], hostname: "testhost"
+            routes: [AlertSpec(target: .webhook(url: server.url("/hook/T0-SECRET-PATH?token=s3cret")), on: [.crit, .recover])],
+            environment: environment, logger: recordingLogger(logs), retryDelays: [.milliseconds(10), .milliseconds(10)], hostname: "testhost"
         )
         let delivery = Task { await alerts.run() }
         defer { delivery.cancel() }
@@ -35,6 +36,9 @@ struct AlertTests {
         #expect(bodies[1]["previous_state"] as? String == "ok")
         #expect(bodies[1]["message"] as? String == "it is crit")
         #expect(bodies[1]["host"] as? String == "testhost")
+        try await eventually("both deliveries are logged") { logs.all.filter { $0.contains("alert sent") }.count >= 2 ? true : nil }
+        #expect(logs.all.contains { $0.hasPrefix("warning alert not delivered; will retry") && $0.contains("route=webhook http://127.0.0.1:\(server.port)/…") })
+        #expect(!logs.all.contains { $0.contains("SECRET") || $0.contains("s3cret") }, "\(logs.all)")
     }
 
     @Test("an exec hook gets OPS_CHECK, OPS_STATE, OPS_MESSAGE in its environment; the rate limit drops the excess")

@@ -68,6 +68,18 @@ struct StateTests {
         let report = try #require(await monitor.reports(["api"]).first)
         #expect(report.state == .ok && report.latest?.message == "ok")
         #expect(await monitor.reports(["other"]).isEmpty)
+
+        // A reload keeps the state of a check whose kind is unchanged, and starts new ones pending.
+        await monitor.update(specs: [
+            CheckSpec(name: "api", kind: .memory, every: .seconds(5)),
+            CheckSpec(name: "new", kind: .disk(paths: ["/"])),
+        ])
+        #expect(await monitor.reports().map(\.name) == ["api", "new"])
+        #expect(await monitor.reports(["api"]).first?.state == .ok)
+        #expect(await monitor.reports(["api"]).first?.every == "5s")
+        #expect(await monitor.reports(["new"]).first?.state == nil)
+        await monitor.update(specs: [CheckSpec(name: "api", kind: .disk(paths: ["/"]))])
+        #expect(await monitor.reports().first?.state == nil)
     }
 }
 
