@@ -24,6 +24,9 @@ public struct CheckEnvironment: Sendable {
         ConfiguredCheck(spec: spec, check: measurement(for: spec.kind))
     }
 
+    /// The measurement of each kind. A new kind is a `CheckKind` case (with its config parsing in
+    /// OpsConfig) and a type conforming to `Check`; the backup freshness check of the Backup module
+    /// is meant to plug in here the same way, as `case .backup(...)`.
     private func measurement(for kind: CheckKind) -> any Check {
         switch kind {
         case .disk(let paths): DiskCheck(paths: paths)

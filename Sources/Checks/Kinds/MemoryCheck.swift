@@ -30,6 +30,7 @@ public struct MemoryCheck: Check {
     }
 
     public func observe(deadline: ContinuousClock.Instant) async throws -> Observation {
+        // /proc and cgroupfs live in memory and never block: read here, without a Dispatch hop.
         let fields = try Self.meminfoFields(try Self.read(meminfo))
         guard let total = fields["MemTotal"], total > 0, let available = fields["MemAvailable"] else {
             throw CheckFailure("\(meminfo) has no MemTotal or MemAvailable (Linux 3.14 or later is needed)")

@@ -45,7 +45,7 @@ public struct RedisQueueCheck: Check {
         }
         let count = Double(length)
         return Observation(
-            value: count, unit: "items", summary: "\(length) items waiting in \(key)",
+            value: count, unit: "items", summary: "\(length) \(length == 1 ? "item" : "items") waiting in \(key)",
             metrics: [PerfDatum(label: "backlog", value: count, min: 0)]
         )
     }

@@ -28,7 +28,7 @@ public struct SQLQueueCheck: Check {
             }
         }
         return Observation(
-            value: count, unit: "items", summary: "\(PerfDatum.number(count)) items waiting",
+            value: count, unit: "items", summary: "\(PerfDatum.number(count)) \(count == 1 ? "item" : "items") waiting",
             metrics: [PerfDatum(label: "backlog", value: count, min: 0)]
         )
     }

@@ -25,7 +25,7 @@ public struct SpoolQueueCheck: Check {
         let age = oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0
         var state = CheckState.ok
         if let critAge, age >= Self.seconds(critAge) { state = .crit } else if let warnAge, age >= Self.seconds(warnAge) { state = .warn }
-        let summary = count == 0 ? "empty" : "\(count) files waiting, the oldest for \(Self.ageText(age))"
+        let summary = count == 0 ? "empty" : "\(count) \(count == 1 ? "file" : "files") waiting, the oldest for \(Self.ageText(age))"
         var ageDatum = PerfDatum(label: "oldest", value: age.rounded(), unit: "s", min: 0)
         ageDatum.warn = warnAge.map { "\(Int64(Self.seconds($0)))" }
         ageDatum.crit = critAge.map { "\(Int64(Self.seconds($0)))" }
