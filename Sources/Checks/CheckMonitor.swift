@@ -75,7 +75,9 @@ public actor CheckMonitor {
         let confirmed = entry.hysteresis.state
         entries[name] = entry
 
-        logger.log(level: result.state == .ok ? .debug : .info, "check ran", metadata: [
+        // Every run at debug: a check that stays CRIT must not write a line a second; the state
+        // change below is what an operator needs to see.
+        logger.debug("check ran", metadata: [
             "check": "\(name)", "state": "\(result.state.rawValue)", "message": "\(result.message)",
             "duration_ms": "\(Int(result.durationSeconds * 1000))",
         ])
@@ -84,11 +86,11 @@ public actor CheckMonitor {
                 logger.warning("cannot store a check result in the state database", metadata: ["check": "\(name)", "error": "\(error)"])
             }
         }
-        if let previous = change, let state = confirmed {
+        if let transition = change, let state = confirmed {
             logger.notice("check state changed", metadata: [
-                "check": "\(name)", "from": "\(previous?.rawValue ?? "pending")", "to": "\(state.rawValue)", "message": "\(result.message)",
+                "check": "\(name)", "from": "\(transition.previous?.rawValue ?? "pending")", "to": "\(state.rawValue)", "message": "\(result.message)",
             ])
-            await onChange(StateChange(check: name, kind: entry.spec.kind.key, previous: previous, state: state, result: result))
+            await onChange(StateChange(check: name, kind: entry.spec.kind.key, previous: transition.previous, state: state, result: result))
         }
         if let restart {
             logger.warning("restarting a worker because a check stayed critical", metadata: [

@@ -21,9 +21,14 @@ public struct Hysteresis: Sendable, Equatable {
         self.state = state
     }
 
-    /// Feeds one result. Returns the confirmed state before the change when this result changed
-    /// it (`.some(nil)` when it left pending), nil when nothing changed.
-    public mutating func record(_ raw: CheckState) -> CheckState?? {
+    /// A change of the confirmed state.
+    public struct Transition: Sendable, Equatable {
+        /// The confirmed state before; nil when the check was pending.
+        public var previous: CheckState?
+    }
+
+    /// Feeds one result; returns the transition when this result changed the confirmed state.
+    public mutating func record(_ raw: CheckState) -> Transition? {
         guard raw != state else {
             candidate = nil
             streak = 0
@@ -43,6 +48,6 @@ public struct Hysteresis: Sendable, Equatable {
         state = raw
         candidate = nil
         streak = 0
-        return .some(previous)
+        return Transition(previous: previous)
     }
 }

@@ -27,7 +27,7 @@ struct StateTests {
         }
         var pending = Hysteresis(failAfter: 2, recoverAfter: 1)
         #expect(pending.record(.crit) == nil && pending.state == nil)
-        #expect(pending.record(.crit) == .some(nil) && pending.state == .crit)
+        #expect(pending.record(.crit) == Hysteresis.Transition(previous: nil) && pending.state == .crit)
     }
 
     @Test("history keeps the newest N results per check and the last confirmed state")

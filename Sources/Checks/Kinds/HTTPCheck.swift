@@ -41,8 +41,7 @@ public struct HTTPCheck: Check {
             body = try await response.body.collect(upTo: Self.bodyLimit)
         } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
             throw CheckFailure("no answer from \(Redacted.url(spec.url)) within the timeout")
-        } catch let error as NIOTooManyBytesError {
-            _ = error
+        } catch is NIOTooManyBytesError {
             return Observation(summary: "the body is larger than \(Self.bodyLimit) bytes", state: .crit)
         } catch {
             if Task.isCancelled { throw CheckFailure("cancelled at the timeout") }
