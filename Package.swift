@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // HTTP checks and webhook alerts; swift-nio-ssl for reading a server certificate's expiry.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libsystemd-dev, libgit2-dev, libsqlite3-dev).
@@ -106,13 +109,28 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "Checks", dependencies: ["OpsConfig"], swiftSettings: strict),
+        .target(
+            name: "Checks",
+            dependencies: [
+                "OpsConfig", "Scheduling", "OpsLogging", "StateStore", "ProcessControl", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "Backup", dependencies: ["OpsConfig", "CGit2", "CSQLite"], swiftSettings: strict),
         .target(
             name: "OpsDaemon",
             dependencies: [
-                "OpsConfig", "Scheduling", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs",
+                "OpsConfig", "Scheduling", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
@@ -121,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "opsd",
             dependencies: [
-                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Backup", "Supervisor", "ProcessControl", "Jobs",
+                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Backup", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -132,7 +150,7 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "ProcessControl",
+                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -140,6 +158,10 @@ let package = Package(
         ),
 
         .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig", "Scheduling"], swiftSettings: strict),
+        .testTarget(
+            name: "ChecksTests", dependencies: ["Checks", "OpsConfig", "Scheduling", "StateStore", "ProcessControl", "TestSupport", "CSpawn", .product(name: "Logging", package: "swift-log")],
+            exclude: ["Fixtures"], swiftSettings: strict
+        ),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "OpsConfig", "Scheduling", "StateStore"], swiftSettings: strict),

@@ -11,9 +11,12 @@ cat >&2 <<TEXT
 
   opsd is starting in the foreground on examples/demo/ops.yaml. In another terminal, try:
     $bin/opsctl --config examples/demo/ops.yaml status
+    $bin/opsctl --config examples/demo/ops.yaml health [--json|--nagios]
+    curl -s 127.0.0.1:9110/metrics
     $bin/opsctl --config examples/demo/ops.yaml reload
     $bin/opsctl config check examples/demo/ops.yaml
   Ctrl-C stops it (gracefully, like systemctl stop).
 
 TEXT
+mkdir -p examples/demo/run/spool   # the outbox check's spool directory
 exec "$bin/opsd" --config examples/demo/ops.yaml

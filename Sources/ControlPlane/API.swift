@@ -105,13 +105,19 @@ public struct CheckStatus: Codable, Sendable {
     public var state: String
     /// How often it runs, e.g. `1m`.
     public var every: String
+    /// The latest run's message, once it has run.
+    public var message: String?
+    /// When it last ran.
+    public var lastRun: Date?
 
     /// Creates a check status.
-    public init(name: String, kind: String, state: String, every: String) {
+    public init(name: String, kind: String, state: String, every: String, message: String? = nil, lastRun: Date? = nil) {
         self.name = name
         self.kind = kind
         self.state = state
         self.every = every
+        self.message = message
+        self.lastRun = lastRun
     }
 }
 

@@ -24,13 +24,16 @@ public struct ControlRequest: Sendable {
 public struct ControlResponse: Sendable {
     /// The HTTP status code.
     public var status: Int
-    /// The JSON body.
+    /// The body (JSON unless `contentType` says otherwise).
     public var body: [UInt8]
+    /// The media type of the body.
+    public var contentType: String
 
     /// Creates a response.
-    public init(status: Int, body: [UInt8]) {
+    public init(status: Int, body: [UInt8], contentType: String = "application/json") {
         self.status = status
         self.body = body
+        self.contentType = contentType
     }
 
     /// A response carrying `value` as JSON.

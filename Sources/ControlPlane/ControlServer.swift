@@ -32,17 +32,19 @@ public enum ControlServerError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The unix-socket HTTP/1.1 server `opsctl` talks to.
+/// The unix-socket HTTP/1.1 server `opsctl` talks to; the same server also listens on TCP for
+/// `daemon.listen` (`/healthz`, `/metrics`), with other routes.
 ///
 /// Binding happens in `bind(…)`, before the service group starts, so that a second instance or a
 /// bad path fails start-up with a clear message and READY=1 is only ever sent by a daemon that is
 /// actually listening. The socket is created under a temporary name, given mode 0660, and renamed
 /// into place, so it is never visible with a wider mode than intended.
 public final class ControlServer: Service, Sendable {
-    /// The socket path clients connect to.
+    /// The socket path clients connect to (`host:port` for a TCP listener).
     public let path: String
     private let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
-    private let lock: SocketLock
+    /// The unix socket's lock; nil for a TCP listener.
+    private let lock: SocketLock?
     private let handler: any ControlHandler
     private let logger: Logger
 
@@ -51,7 +53,7 @@ public final class ControlServer: Service, Sendable {
 
     private init(
         path: String, channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>,
-        lock: SocketLock, handler: any ControlHandler, logger: Logger
+        lock: SocketLock?, handler: any ControlHandler, logger: Logger
     ) {
         self.path = path
         self.channel = channel
@@ -108,10 +110,31 @@ public final class ControlServer: Service, Sendable {
         return ControlServer(path: path, channel: channel, lock: lock, handler: handler, logger: logger)
     }
 
+    /// Listens on TCP `host:port` (bound before the service group starts, like the socket).
+    public static func listen(
+        host: String, port: Int, handler: any ControlHandler, group: any EventLoopGroup, logger: Logger
+    ) async throws(ControlServerError) -> ControlServer {
+        let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        do {
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port) { child in
+                    child.eventLoop.makeCompletedFuture {
+                        try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: child)
+                    }
+                }
+            return ControlServer(path: address, channel: channel, lock: nil, handler: handler, logger: logger)
+        } catch {
+            throw .cannotBind(path: address, reason: Self.describe(error))
+        }
+    }
+
     /// Serves connections until graceful shutdown, then removes the socket file.
     public func run() async throws {
-        logger.info("control socket ready", metadata: ["socket": "\(path)"])
-        defer { unlink(path) }
+        logger.info(lock == nil ? "listening" : "control socket ready", metadata: [lock == nil ? "address" : "socket": "\(path)"])
+        defer { if lock != nil { unlink(path) } }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await channel.executeThenClose { connections in
@@ -164,7 +187,7 @@ public final class ControlServer: Service, Sendable {
 
     private static func write(_ response: ControlResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: "\(response.body.count)")
         headers.add(name: "Connection", value: "close")
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)

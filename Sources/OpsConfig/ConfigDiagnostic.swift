@@ -1,6 +1,6 @@
 /// One problem found in a configuration file: where it is (key path and line) and what to do.
 ///
-/// Rendered as `checks[2].warn: "eighty" is not a percentage or a number (line 14)`.
+/// Rendered as `checks[2].warn: "eighty" is not a threshold; … (line 14)`.
 public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
     /// The key path (`workers[0].restart.backoff`); empty for problems with the file as a whole.
     public var path: String

@@ -20,7 +20,10 @@ struct ConfigParser {
         guard let top = reader.fields(root, at: "", allowed: Self.topLevelKeys) else { return config }
         if let node = top["daemon"] { config.daemon = daemon(node, at: "daemon") }
         if let node = top["workers"] { config.workers = uniqueNames(list(node, at: "workers", worker), kind: "worker") }
-        if let node = top["checks"] { config.checks = uniqueNames(list(node, at: "checks", check), kind: "check") }
+        if let node = top["checks"] {
+            let workers = Set(config.workers.map(\.name))
+            config.checks = uniqueNames(list(node, at: "checks") { check($0, at: $1, workers: workers) }, kind: "check")
+        }
         if let node = top["jobs"] { config.jobs = uniqueNames(list(node, at: "jobs", job), kind: "job") }
         if let node = top["backup"] { config.backup = backup(node, at: "backup") }
         if let node = top["alerts"] { config.alerts = list(node, at: "alerts", alert) }
@@ -183,9 +186,11 @@ struct ConfigParser {
     // MARK: checks
 
     private static let checkKinds = ["disk", "memory", "sqlite", "queue", "http", "command"]
-    private static let checkKeys = ["name"] + checkKinds + ["warn", "crit", "every", "timeout", "expect"]
+    private static let checkKeys = ["name"] + checkKinds + [
+        "warn", "crit", "every", "timeout", "expect", "fail_after", "recover_after", "restart",
+    ]
 
-    private func check(_ node: Node, at path: String) -> CheckSpec? {
+    private func check(_ node: Node, at path: String, workers: Set<String>) -> CheckSpec? {
         guard let fields = reader.fields(node, at: path, allowed: Self.checkKeys) else { return nil }
         let name = fields.required("name").flatMap { self.name($0, at: fields.keyPath("name")) }
         let kinds = Self.checkKinds.filter { fields.values[$0] != nil }
@@ -203,10 +208,40 @@ struct ConfigParser {
         }
         let warn = fields.optional("warn", reader.threshold)
         let crit = fields.optional("crit", reader.threshold)
-        let every = fields.optional("every", reader.duration)
-        let timeout = fields.optional("timeout", reader.duration)
-        guard let name, let kind else { return nil }
-        return CheckSpec(name: name, kind: kind, warn: warn, crit: crit, every: every ?? .seconds(60), timeout: timeout ?? .seconds(10))
+        if let kind, !kind.measuresPercent {
+            for (key, threshold) in [("warn", warn), ("crit", crit)] where threshold?.isPercent == true {
+                reader.report(fields.keyPath(key), "is a percentage, but a \(kind.key) check measures \(Self.unitWords(kind)); write a plain number or range", at: fields[key])
+            }
+        }
+        var spec = CheckSpec(name: name ?? "", kind: kind ?? .memory, warn: warn, crit: crit)
+        if let every = fields.optional("every", reader.duration) { spec.every = every }
+        if let timeout = fields.optional("timeout", reader.duration) { spec.timeout = timeout }
+        if let count = fields.optional("fail_after", { reader.integer($0, at: $1, in: 1...100) }) { spec.failAfter = count }
+        if let count = fields.optional("recover_after", { reader.integer($0, at: $1, in: 1...100) }) { spec.recoverAfter = count }
+        spec.restart = fields.optional("restart") { checkRestart($0, at: $1, workers: workers) }
+        guard name != nil, kind != nil else { return nil }
+        return spec
+    }
+
+    private static func unitWords(_ kind: CheckKind) -> String {
+        switch kind {
+        case .queue: "a count of items"
+        case .http: "a latency in milliseconds"
+        case .sqlite: "a latency in milliseconds (or the number its query returns)"
+        default: "a plugin's first performance value"
+        }
+    }
+
+    private func checkRestart(_ node: Node, at path: String, workers: Set<String>) -> CheckRestart? {
+        guard let fields = reader.fields(node, at: path, allowed: ["worker", "after"]) else { return nil }
+        guard let workerNode = fields.required("worker"), let worker = reader.nonEmptyString(workerNode, at: fields.keyPath("worker")) else { return nil }
+        guard workers.contains(worker) else {
+            let known = workers.isEmpty ? "none is declared" : "declared: \(workers.sorted().joined(separator: ", "))"
+            reader.report(fields.keyPath("worker"), "\(NodeReader.quote(worker)) is not a worker under workers: (\(known)); name one of them", at: workerNode)
+            return nil
+        }
+        let after = fields.optional("after") { reader.integer($0, at: $1, in: 1...100) } ?? 3
+        return CheckRestart(worker: worker, after: after)
     }
 
     private func checkKind(_ key: String, _ fields: Fields) -> CheckKind? {
@@ -216,29 +251,19 @@ struct ConfigParser {
         case "disk":
             return reader.paths(node, at: path, allowSingle: true).map { .disk(paths: $0) }
         case "memory":
-            // `memory: {}` today; options (swap, cgroup) will live in this mapping.
+            // `memory: {}`: it measures the host and, inside a cgroup with a limit, the cgroup.
             return reader.fields(node, at: path, allowed: []).map { _ in .memory }
         case "sqlite":
-            return reader.path(node, at: path).map { .sqlite(path: $0) }
+            if case .mapping = node {
+                guard let sqlite = reader.fields(node, at: path, allowed: ["path", "query"]),
+                      let file = sqlite.required("path").flatMap({ reader.path($0, at: sqlite.keyPath("path")) }) else { return nil }
+                return .sqlite(SQLiteCheckSpec(path: file, query: sqlite.optional("query", reader.nonEmptyString)))
+            }
+            return reader.path(node, at: path).map { .sqlite(SQLiteCheckSpec(path: $0)) }
         case "queue":
             return queueSource(node, at: path)
         case "http":
-            guard let url = reader.nonEmptyString(node, at: path) else { return nil }
-            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-                reader.report(path, "\(NodeReader.quote(url)) is not an http:// or https:// URL", at: node)
-                return nil
-            }
-            var statuses = [200]
-            if let expect = fields["expect"], let expectFields = reader.fields(expect, at: fields.keyPath("expect"), allowed: ["status"]),
-               let statusNode = expectFields["status"] {
-                let statusPath = expectFields.keyPath("status")
-                if case .sequence = statusNode {
-                    statuses = reader.items(statusNode, at: statusPath)?.compactMap { reader.integer($0.node, at: $0.path, in: 100...599) } ?? statuses
-                } else if let status = reader.integer(statusNode, at: statusPath, in: 100...599) {
-                    statuses = [status]
-                }
-            }
-            return .http(url: url, expectStatus: statuses)
+            return http(node, at: path, expect: fields["expect"], expectPath: fields.keyPath("expect"))
         case "command":
             return command(node, at: path).map { .command($0) }
         default:
@@ -246,12 +271,115 @@ struct ConfigParser {
         }
     }
 
+    private func http(_ node: Node, at path: String, expect: Node?, expectPath: String) -> CheckKind? {
+        var spec: HTTPCheckSpec
+        if case .mapping = node {
+            guard let options = reader.fields(node, at: path, allowed: ["url", "method", "headers", "redirects", "ca_file", "certificate"]),
+                  let urlNode = options.required("url"), let url = httpURL(urlNode, at: options.keyPath("url")) else { return nil }
+            spec = HTTPCheckSpec(url: url)
+            if let method = options.optional("method", reader.nonEmptyString) {
+                let allowed = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+                if allowed.contains(method.uppercased()) { spec.method = method.uppercased() } else {
+                    reader.report(options.keyPath("method"), "\(NodeReader.quote(method)) is not an HTTP method; use one of \(allowed.joined(separator: ", "))", at: options["method"])
+                }
+            }
+            spec.headers = options.optional("headers", headers) ?? []
+            if let redirects = options.optional("redirects", { reader.integer($0, at: $1, in: 0...20) }) { spec.maxRedirects = redirects }
+            spec.caFile = options.optional("ca_file", reader.path)
+            if let certificate = options["certificate"],
+               let days = reader.fields(certificate, at: options.keyPath("certificate"), allowed: ["warn_days", "crit_days"]) {
+                spec.certificateWarnDays = days.optional("warn_days") { reader.integer($0, at: $1, in: 0...3650) }
+                spec.certificateCritDays = days.optional("crit_days") { reader.integer($0, at: $1, in: 0...3650) }
+            }
+        } else {
+            guard let url = httpURL(node, at: path) else { return nil }
+            spec = HTTPCheckSpec(url: url)
+        }
+        guard let expect, let fields = reader.fields(expect, at: expectPath, allowed: ["status", "body_contains", "body_matches", "json"]) else {
+            return .http(spec)
+        }
+        if let statusNode = fields["status"] {
+            let statusPath = fields.keyPath("status")
+            if case .sequence = statusNode {
+                spec.expectStatus = reader.items(statusNode, at: statusPath)?.compactMap { reader.integer($0.node, at: $0.path, in: 100...599) } ?? spec.expectStatus
+            } else if let status = reader.integer(statusNode, at: statusPath, in: 100...599) {
+                spec.expectStatus = [status]
+            }
+        }
+        spec.bodyContains = fields.optional("body_contains", reader.nonEmptyString)
+        if let pattern = fields.optional("body_matches", reader.nonEmptyString) {
+            if (try? NSRegularExpression(pattern: pattern)) != nil { spec.bodyMatches = pattern } else {
+                reader.report(fields.keyPath("body_matches"), "\(NodeReader.quote(pattern)) is not a valid regular expression", at: fields["body_matches"])
+            }
+        }
+        if let json = fields["json"], let jsonFields = reader.fields(json, at: fields.keyPath("json"), allowed: ["path", "equals"]),
+           let fieldPath = jsonFields.required("path").flatMap({ reader.nonEmptyString($0, at: jsonFields.keyPath("path")) }),
+           let equals = jsonFields.required("equals").flatMap({ reader.string($0, at: jsonFields.keyPath("equals")) }) {
+            spec.jsonField = JSONFieldExpectation(path: fieldPath, equals: equals)
+        }
+        return .http(spec)
+    }
+
+    private func httpURL(_ node: Node, at path: String) -> String? {
+        guard let url = reader.nonEmptyString(node, at: path) else { return nil }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            reader.report(path, "\(NodeReader.quote(url)) is not an http:// or https:// URL", at: node)
+            return nil
+        }
+        if Self.hasPassword(url) {
+            reader.report(path, "contains a password; send credentials in a header whose value comes from a file (headers: {Authorization: {file: PATH}})", at: node)
+            return nil
+        }
+        return url
+    }
+
+    /// Header names whose values are credentials: these must come from a file or the environment.
+    private static let secretHeaders = ["authorization", "proxy-authorization", "cookie"]
+
+    private func headers(_ node: Node, at path: String) -> [HeaderSpec]? {
+        guard case .mapping(let mapping) = node else {
+            reader.report(path, "expected a mapping of Header-Name: value, found \(NodeReader.describe(node))", at: node)
+            return nil
+        }
+        var result: [HeaderSpec] = []
+        for (keyNode, valueNode) in mapping {
+            guard let name = keyNode.scalar?.string, !name.isEmpty,
+                  name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+                reader.report(path, "\(NodeReader.describe(keyNode)) is not a header name (letters, digits, -)", at: keyNode)
+                continue
+            }
+            let headerPath = "\(path).\(name)"
+            if case .mapping = valueNode {
+                guard let source = reader.fields(valueNode, at: headerPath, allowed: ["file", "env"]) else { continue }
+                if let file = source.optional("file", reader.path) {
+                    result.append(HeaderSpec(name: name, value: .file(file)))
+                } else if let variable = source.optional("env", reader.nonEmptyString) {
+                    result.append(HeaderSpec(name: name, value: .environment(variable)))
+                } else {
+                    reader.report(headerPath, "names no source; write {file: PATH} or {env: VARIABLE}", at: valueNode)
+                }
+            } else if let value = reader.string(valueNode, at: headerPath) {
+                guard !Self.secretHeaders.contains(name.lowercased()) else {
+                    reader.report(headerPath, "holds a credential; keep it out of the config and write {file: PATH} or {env: VARIABLE}", at: valueNode)
+                    continue
+                }
+                result.append(HeaderSpec(name: name, value: .literal(value)))
+            }
+        }
+        return result
+    }
+
     private func queueSource(_ node: Node, at path: String) -> CheckKind? {
-        guard let fields = reader.fields(node, at: path, allowed: ["redis", "key", "sqlite", "query", "spool"]) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ["redis", "key", "sqlite", "query", "spool", "warn_age", "crit_age"]) else { return nil }
         let sources = ["redis", "sqlite", "spool"].filter { fields[$0] != nil }
         guard sources.count == 1 else {
             reader.report(path, sources.isEmpty ? "names no queue; add one of: redis, sqlite, spool" : "names \(sources.joined(separator: " and ")); use one queue per check", at: node)
             return nil
+        }
+        if sources[0] != "spool" {
+            for key in ["warn_age", "crit_age"] where fields[key] != nil {
+                reader.report(fields.keyPath(key), "only applies to spool queues, whose files carry their age", at: fields[key])
+            }
         }
         switch sources[0] {
         case "redis":
@@ -261,14 +389,30 @@ struct ConfigParser {
                 reader.report(fields.keyPath("redis"), "\(NodeReader.quote(url)) is not a redis:// or unix:// address", at: fields["redis"])
                 return nil
             }
+            if Self.hasPassword(url) {
+                reader.report(fields.keyPath("redis"), "contains a password; opsd's queue check speaks to a local Redis without AUTH", at: fields["redis"])
+                return nil
+            }
             return .queue(.redis(url: url, key: key))
         case "sqlite":
             guard let database = fields.optional("sqlite", reader.path),
                   let query = fields.required("query").flatMap({ reader.nonEmptyString($0, at: fields.keyPath("query")) }) else { return nil }
             return .queue(.sqlite(path: database, query: query))
         default:
-            return fields.optional("spool", reader.path).map { .queue(.spool(directory: $0)) }
+            guard let directory = fields.optional("spool", reader.path) else { return nil }
+            return .queue(.spool(
+                directory: directory, warnAge: fields.optional("warn_age", reader.duration), critAge: fields.optional("crit_age", reader.duration)
+            ))
         }
+    }
+
+    /// True for `scheme://user:password@host…`.
+    static func hasPassword(_ url: String) -> Bool {
+        guard let scheme = url.range(of: "://") else { return false }
+        let rest = url[scheme.upperBound...]
+        let authority = rest[..<(rest.firstIndex(of: "/") ?? rest.endIndex)]
+        guard let at = authority.lastIndex(of: "@") else { return false }
+        return authority[..<at].contains(":")
     }
 
     // MARK: backup
@@ -293,8 +437,7 @@ struct ConfigParser {
     private func remote(_ node: Node, at path: String) -> RemoteSpec? {
         guard let fields = reader.fields(node, at: path, allowed: ["url", "branch", "ssh_key", "known_hosts", "token_file"]) else { return nil }
         guard let urlNode = fields.required("url"), var url = reader.nonEmptyString(urlNode, at: fields.keyPath("url")) else { return nil }
-        if let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@"),
-           url[scheme.upperBound..<at].contains(":") {
+        if Self.hasPassword(url) {
             // Never keep a password where it could reach a log line or a commit message.
             reader.report(fields.keyPath("url"), "contains a password; remove it from the URL and put the token in a file named by token_file", at: urlNode)
             return nil
@@ -318,12 +461,14 @@ struct ConfigParser {
     // MARK: alerts
 
     private func alert(_ node: Node, at path: String) -> AlertSpec? {
-        guard let fields = reader.fields(node, at: path, allowed: ["webhook", "exec", "on"]) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ["webhook", "exec", "on", "limit"]) else { return nil }
         var target: AlertSpec.Target?
         switch (fields["webhook"], fields["exec"]) {
         case (let webhook?, nil):
             if let url = reader.nonEmptyString(webhook, at: fields.keyPath("webhook")) {
-                if url.hasPrefix("http://") || url.hasPrefix("https://") {
+                if Self.hasPassword(url) {
+                    reader.report(fields.keyPath("webhook"), "contains a password; webhook URLs carry their secret in the path, not as user:password", at: webhook)
+                } else if url.hasPrefix("http://") || url.hasPrefix("https://") {
                     target = .webhook(url: url)
                 } else {
                     reader.report(fields.keyPath("webhook"), "\(NodeReader.quote(url)) is not an http:// or https:// URL", at: webhook)
@@ -340,7 +485,8 @@ struct ConfigParser {
         if let onNode = fields["on"], let items = reader.items(onNode, at: fields.keyPath("on")) {
             events = items.compactMap { reader.choice($0.node, at: $0.path, as: AlertSpec.Event.self) }
         }
-        return target.map { AlertSpec(target: $0, on: events) }
+        let limit = fields.optional("limit", burstLimit) ?? AlertSpec(target: .exec([])).limit
+        return target.map { AlertSpec(target: $0, on: events, limit: limit) }
     }
 
     // MARK: shared

@@ -215,14 +215,20 @@ public struct CheckSpec: Sendable, Equatable {
     public var name: String
     /// What is measured.
     public var kind: CheckKind
-    /// The level at which the check reports WARN.
+    /// The range outside which the check reports WARN (Nagios syntax).
     public var warn: Threshold?
-    /// The level at which the check reports CRIT.
+    /// The range outside which the check reports CRIT (Nagios syntax).
     public var crit: Threshold?
     /// How often it runs.
     public var every: Duration
     /// How long one run may take before it counts as UNKNOWN.
     public var timeout: Duration
+    /// How many consecutive results of a worse state it takes to enter that state.
+    public var failAfter: Int
+    /// How many consecutive results of a better state it takes to recover to it.
+    public var recoverAfter: Int
+    /// A worker to restart when the check stays CRIT, if any.
+    public var restart: CheckRestart?
 
     /// Creates a check spec.
     public init(
@@ -231,7 +237,10 @@ public struct CheckSpec: Sendable, Equatable {
         warn: Threshold? = nil,
         crit: Threshold? = nil,
         every: Duration = .seconds(60),
-        timeout: Duration = .seconds(10)
+        timeout: Duration = .seconds(10),
+        failAfter: Int = 1,
+        recoverAfter: Int = 1,
+        restart: CheckRestart? = nil
     ) {
         self.name = name
         self.kind = kind
@@ -239,21 +248,41 @@ public struct CheckSpec: Sendable, Equatable {
         self.crit = crit
         self.every = every
         self.timeout = timeout
+        self.failAfter = failAfter
+        self.recoverAfter = recoverAfter
+        self.restart = restart
+    }
+}
+
+/// `restart: {worker: app, after: 3}` of a check: restart a worker after N consecutive CRIT results.
+///
+/// Meant for checks that prove the worker itself is stuck; a check of a shared dependency (the
+/// database, the queue) should alert, not restart, or every restart just repeats the outage.
+public struct CheckRestart: Sendable, Equatable {
+    /// The worker to restart; it must be declared under `workers:`.
+    public var worker: String
+    /// Consecutive CRIT results before the restart; the count starts over after each restart.
+    public var after: Int
+
+    /// Creates a restart action.
+    public init(worker: String, after: Int = 3) {
+        self.worker = worker
+        self.after = after
     }
 }
 
 /// What a check measures; exactly one kind key per check.
 public enum CheckKind: Sendable, Equatable {
-    /// Used space of the filesystems holding these paths.
+    /// Used space and inodes of the filesystems holding these paths.
     case disk(paths: [String])
     /// Memory use (MemAvailable-based, and the cgroup's limit when there is one).
     case memory
     /// Health of a SQLite database file.
-    case sqlite(path: String)
+    case sqlite(SQLiteCheckSpec)
     /// Backlog of a queue.
     case queue(QueueSource)
     /// Reachability of an HTTP endpoint.
-    case http(url: String, expectStatus: [Int])
+    case http(HTTPCheckSpec)
     /// A Nagios-compatible plugin; its exit code is the state.
     case command([String])
 
@@ -268,6 +297,28 @@ public enum CheckKind: Sendable, Equatable {
         case .command: "command"
         }
     }
+
+    /// Whether the measured value is a percentage, so that `80%` thresholds make sense for it.
+    public var measuresPercent: Bool {
+        switch self {
+        case .disk, .memory: true
+        default: false
+        }
+    }
+}
+
+/// `sqlite: PATH` or `sqlite: {path: PATH, query: SQL}`.
+public struct SQLiteCheckSpec: Sendable, Equatable {
+    /// The database file; it is opened read-only.
+    public var path: String
+    /// A query returning one number that warn/crit then apply to (instead of the latency).
+    public var query: String?
+
+    /// Creates a SQLite check spec.
+    public init(path: String, query: String? = nil) {
+        self.path = path
+        self.query = query
+    }
 }
 
 /// Where a queue check counts pending work.
@@ -276,8 +327,90 @@ public enum QueueSource: Sendable, Equatable {
     case redis(url: String, key: String)
     /// A SQL query returning one number, on a SQLite database.
     case sqlite(path: String, query: String)
-    /// Files in a spool directory (count and age of the oldest).
-    case spool(directory: String)
+    /// Files in a spool directory: count, and the age of the oldest against its own limits.
+    case spool(directory: String, warnAge: Duration?, critAge: Duration?)
+}
+
+/// `http: URL` with its `expect:` and options.
+public struct HTTPCheckSpec: Sendable, Equatable {
+    /// The URL requested.
+    public var url: String
+    /// GET, HEAD, POST, …
+    public var method: String
+    /// Status codes that count as success.
+    public var expectStatus: [Int]
+    /// Text the body must contain.
+    public var bodyContains: String?
+    /// A regular expression the body must match.
+    public var bodyMatches: String?
+    /// A field of a JSON body (dotted path, e.g. `status` or `checks.db`) and the value it must have.
+    public var jsonField: JSONFieldExpectation?
+    /// Request headers; secret values come from files or the environment, never from the config.
+    public var headers: [HeaderSpec]
+    /// How many redirects are followed; 0 reports the redirect itself.
+    public var maxRedirects: Int
+    /// Days before the TLS certificate's expiry at which the check warns / goes critical.
+    public var certificateWarnDays: Int?
+    /// See `certificateWarnDays`.
+    public var certificateCritDays: Int?
+    /// A PEM file of extra trusted certificates (a private CA, a self-signed server).
+    public var caFile: String?
+
+    /// Creates an HTTP check spec: GET, expecting 200, following up to 5 redirects.
+    public init(
+        url: String, method: String = "GET", expectStatus: [Int] = [200], bodyContains: String? = nil, bodyMatches: String? = nil,
+        jsonField: JSONFieldExpectation? = nil, headers: [HeaderSpec] = [], maxRedirects: Int = 5,
+        certificateWarnDays: Int? = nil, certificateCritDays: Int? = nil, caFile: String? = nil
+    ) {
+        self.url = url
+        self.method = method
+        self.expectStatus = expectStatus
+        self.bodyContains = bodyContains
+        self.bodyMatches = bodyMatches
+        self.jsonField = jsonField
+        self.headers = headers
+        self.maxRedirects = maxRedirects
+        self.certificateWarnDays = certificateWarnDays
+        self.certificateCritDays = certificateCritDays
+        self.caFile = caFile
+    }
+}
+
+/// `expect: {json: {path: status, equals: UP}}`.
+public struct JSONFieldExpectation: Sendable, Equatable {
+    /// Dotted path into the JSON body; numeric parts index arrays (`items.0.id`).
+    public var path: String
+    /// The expected value, compared as text (`true`, `42`, `UP`).
+    public var equals: String
+
+    /// Creates an expectation.
+    public init(path: String, equals: String) {
+        self.path = path
+        self.equals = equals
+    }
+}
+
+/// One request header of an HTTP check.
+public struct HeaderSpec: Sendable, Equatable {
+    /// Where the header's value comes from.
+    public enum Source: Sendable, Equatable {
+        /// Written in the config (not for secrets).
+        case literal(String)
+        /// The first line of a file, read at each run (so a rotated token is picked up).
+        case file(String)
+        /// An environment variable of opsd (or opsctl).
+        case environment(String)
+    }
+    /// The header name.
+    public var name: String
+    /// Where its value comes from.
+    public var value: Source
+
+    /// Creates a header spec.
+    public init(name: String, value: Source) {
+        self.name = name
+        self.value = value
+    }
 }
 
 /// `backup:`: what is backed up, where, and when.
@@ -357,10 +490,14 @@ public struct AlertSpec: Sendable, Equatable {
     public var target: Target
     /// Which changes are sent.
     public var on: [Event]
+    /// At most this many alerts leave through this route within the window; more are dropped
+    /// (and counted in the log), so a flapping check cannot flood a pager.
+    public var limit: BurstLimit
 
-    /// Creates an alert route.
-    public init(target: Target, on: [Event] = Event.allCases) {
+    /// Creates an alert route; the default limit is 20 alerts in 10 minutes.
+    public init(target: Target, on: [Event] = Event.allCases, limit: BurstLimit = BurstLimit(count: 20, window: .seconds(600))) {
         self.target = target
         self.on = on
+        self.limit = limit
     }
 }

@@ -108,7 +108,7 @@ final class NodeReader {
     func threshold(_ node: Node, at path: String) -> Threshold? {
         guard let text = string(node, at: path) else { return nil }
         guard let value = Threshold.parse(text) else {
-            report(path, "\(Self.quote(text)) is not a percentage or a number; write e.g. 80% or 100", at: node)
+            report(path, "\(Self.quote(text)) is not a threshold; write a number (100), a percentage (80%) or a Nagios range (10:, ~:50, @10:20)", at: node)
             return nil
         }
         return value

@@ -3,30 +3,88 @@ import Scheduling
 // sizes (`512MiB`), ranges (`1s..60s`) and burst limits (`5 in 60s`). Each parser returns nil for
 // text it does not accept; the loader turns that into a message that shows the accepted forms.
 
-/// A warn/crit level: a plain number (a count, milliseconds, days) or a percentage.
-public enum Threshold: Sendable, Equatable, CustomStringConvertible {
-    /// A number in the check's own unit.
-    case number(Double)
-    /// A percentage, 0–100.
-    case percent(Double)
+/// A warn/crit level in the Nagios plugin range syntax, optionally in percent.
+///
+/// `[@]start:end` alerts when the value lies *outside* start…end (both ends inclusive); a leading
+/// `@` alerts when it lies *inside*. `N` means `0:N` (alert above N), `N:` has no upper end, and
+/// `~` as the start means minus infinity. So `80%` alerts above 80 %, `10:` below 10, `~:50` above
+/// 50, and `@10:20` from 10 to 20. Using the plugins' own syntax lets a threshold be copied to or
+/// from `check_disk`, `check_http` and friends unchanged.
+public struct Threshold: Sendable, Equatable, CustomStringConvertible {
+    /// The lowest value that does not alert (minus infinity for `~`).
+    public var start: Double
+    /// The highest value that does not alert (plus infinity when not given).
+    public var end: Double
+    /// `@`: alert when the value is inside start…end instead of outside.
+    public var alertsInside: Bool
+    /// Whether the numbers are percentages (written with a trailing `%`).
+    public var isPercent: Bool
 
-    /// Parses `80%`, `80 %`, `100`, `0.5`.
-    public static func parse(_ text: String) -> Threshold? {
-        let trimmed = text.trimmingWhitespace()
-        if trimmed.hasSuffix("%") {
-            guard let value = Double(trimmed.dropLast().trimmingWhitespace()), (0...100).contains(value) else { return nil }
-            return .percent(value)
-        }
-        guard let value = Double(trimmed), value.isFinite else { return nil }
-        return .number(value)
+    /// Creates a threshold; callers guarantee `start <= end`.
+    public init(start: Double, end: Double, alertsInside: Bool = false, isPercent: Bool = false) {
+        self.start = start
+        self.end = end
+        self.alertsInside = alertsInside
+        self.isPercent = isPercent
     }
 
-    /// The value as written in the config.
-    public var description: String {
-        switch self {
-        case .number(let value): Self.trim(value)
-        case .percent(let value): Self.trim(value) + "%"
+    /// `N`: alert when the value is above `value` (or below zero).
+    public static func number(_ value: Double) -> Threshold {
+        Threshold(start: 0, end: value)
+    }
+
+    /// `N%`: alert when the percentage is above `value`.
+    public static func percent(_ value: Double) -> Threshold {
+        Threshold(start: 0, end: value, isPercent: true)
+    }
+
+    /// Parses `80%`, `100`, `0.5`, `10:`, `~:50`, `10:20`, `@10:20`, `@~:5%`.
+    public static func parse(_ text: String) -> Threshold? {
+        var rest = Substring(text.trimmingWhitespace())
+        let inside = rest.hasPrefix("@")
+        if inside { rest = rest.dropFirst() }
+        let percent = rest.hasSuffix("%")
+        if percent { rest = Substring(rest.dropLast().trimmingWhitespace()) }
+        guard !rest.isEmpty else { return nil }
+        let start: Double, end: Double
+        if let colon = rest.firstIndex(of: ":") {
+            let low = rest[..<colon], high = rest[rest.index(after: colon)...]
+            if low == "~" { start = -.infinity } else if low.isEmpty { start = 0 } else {
+                guard let value = Double(low), value.isFinite else { return nil }
+                start = value
+            }
+            if high.isEmpty { end = .infinity } else {
+                guard let value = Double(high), value.isFinite else { return nil }
+                end = value
+            }
+        } else {
+            guard let value = Double(rest), value.isFinite else { return nil }
+            (start, end) = (0, value)
         }
+        guard start <= end else { return nil }
+        if percent {
+            // A percentage outside 0–100 is a typo, not a threshold that can never fire.
+            let finite = [start, end].filter(\.isFinite)
+            guard finite.allSatisfy({ (0...100).contains($0) }) else { return nil }
+        }
+        return Threshold(start: start, end: end, alertsInside: inside, isPercent: percent)
+    }
+
+    /// Whether `value` is in the alerting part of the range.
+    public func alerts(on value: Double) -> Bool {
+        let inRange = value >= start && value <= end
+        return alertsInside ? inRange : !inRange
+    }
+
+    /// The threshold in the syntax the config and the plugins' perfdata use: `80%`, `10:`, `@10:20`.
+    public var description: String {
+        var text = alertsInside ? "@" : ""
+        if start == 0, end.isFinite {
+            text += Self.trim(end)
+        } else {
+            text += (start == -.infinity ? "~" : Self.trim(start)) + ":" + (end.isFinite ? Self.trim(end) : "")
+        }
+        return text + (isPercent ? "%" : "")
     }
 
     private static func trim(_ value: Double) -> String {

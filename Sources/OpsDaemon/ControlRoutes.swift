@@ -1,3 +1,4 @@
+import Checks
 public import ControlPlane
 import Foundation
 public import Jobs
@@ -9,6 +10,7 @@ public import Supervisor
 /// | --- | --- | --- |
 /// | GET | /v1/status | `StatusReport` |
 /// | GET | /v1/ping | `{"ok": true}` (used by the watchdog) |
+/// | GET | /v1/health?checks=a,b | `[CheckReport]` of the named checks (all without the parameter); 404 for an unknown name |
 /// | POST | /v1/reload | `ReloadReport`; 200 when applied, 422 when the file was rejected |
 /// | POST | /v1/workers/NAME/start, …/stop, …/restart | the worker's `WorkerStatus`; 404 for an unknown name |
 /// | GET | /v1/jobs | `[JobStatus]` |
@@ -20,14 +22,16 @@ public struct ControlRoutes: ControlHandler {
     let supervisor: Supervisor
     let scheduler: JobScheduler
     let reloader: Reloader
+    let checks: CheckService?
     let testHooks: Bool
 
     /// Creates the routes; `testHooks` enables the endpoints that exist only for tests.
-    public init(state: DaemonState, supervisor: Supervisor, scheduler: JobScheduler, reloader: Reloader, testHooks: Bool) {
+    public init(state: DaemonState, supervisor: Supervisor, scheduler: JobScheduler, reloader: Reloader, checks: CheckService? = nil, testHooks: Bool) {
         self.state = state
         self.supervisor = supervisor
         self.scheduler = scheduler
         self.reloader = reloader
+        self.checks = checks
         self.testHooks = testHooks
     }
 
@@ -37,7 +41,10 @@ public struct ControlRoutes: ControlHandler {
         case ("GET", "/v1/status"):
             var report = await state.status()
             report.workers = await supervisor.status()
+            if let checks { report.checks = await checks.statuses() }
             return .json(report)
+        case ("GET", "/v1/health"):
+            return await health(names: request.query["checks"].map { $0.split(separator: ",").map(String.init) } ?? [])
         case ("POST", let path) where path.hasPrefix("/v1/workers/"):
             return await workerAction(path.dropFirst("/v1/workers/".count).split(separator: "/").map(String.init))
         case ("GET", "/v1/jobs"):
@@ -76,11 +83,22 @@ public struct ControlRoutes: ControlHandler {
             let seconds = request.query["seconds"].flatMap(Int.init) ?? 5
             await state.stallForTesting(seconds: min(seconds, 600))
             return .json(["stalled_seconds": seconds])
-        case (_, "/v1/status"), (_, "/v1/ping"), (_, "/v1/reload"):
+        case (_, "/v1/status"), (_, "/v1/ping"), (_, "/v1/reload"), (_, "/v1/health"):
             return .error("\(request.method) is not allowed on \(request.path)", status: 405)
         default:
             return .error("no such endpoint: \(request.method) \(request.path)", status: 404)
         }
+    }
+
+    private func health(names: [String]) async -> ControlResponse {
+        guard let checks else { return .json([CheckReport]()) }
+        let all = await checks.reports()
+        let unknown = names.filter { name in !all.contains { $0.name == name } }
+        guard unknown.isEmpty else {
+            let configured = all.isEmpty ? "none is configured" : "configured: \(all.map(\.name).joined(separator: ", "))"
+            return .error("no check named \(unknown.joined(separator: ", ")) (\(configured))", status: 404)
+        }
+        return .json(names.isEmpty ? all : all.filter { names.contains($0.name) })
     }
 
     private func workerAction(_ parts: [String]) async -> ControlResponse {

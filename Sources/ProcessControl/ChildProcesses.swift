@@ -156,37 +156,12 @@ public final class ChildProcesses: Sendable {
 
     private func fork(_ pending: Pending) -> Result<Int32, SpawnError> {
         let request = pending.request
-        let argv = CStringArray(request.arguments)
-        let envp = CStringArray(request.environment.map { "\($0.key)=\($0.value)" }.sorted())
-        let strings = CStringArray([request.executable, request.workingDirectory ?? ""])
-        let nullDevice = open("/dev/null", O_RDWR | O_CLOEXEC)
-        defer { if nullDevice >= 0 { close(nullDevice) } }
-
-        var attr = ops_spawn_attr()
-        attr.path = UnsafePointer(strings.pointer[0])
-        attr.argv = UnsafePointer(argv.pointer)
-        attr.envp = UnsafePointer(envp.pointer)
-        attr.cwd = request.workingDirectory == nil ? nil : UnsafePointer(strings.pointer[1])
-        attr.stdin_fd = nullDevice
-        attr.stdout_fd = request.output ?? nullDevice
-        attr.stderr_fd = request.output ?? nullDevice
-        if let credentials = request.credentials {
-            attr.set_ids = 1
-            attr.uid = credentials.uid
-            attr.gid = credentials.gid
-        }
-        if let mask = request.umask {
-            attr.set_umask = 1
-            attr.umask = mask
-        }
-        attr.death_signal = pending.deathSignal
-
         var pid: Int32 = 0
         var error: Int32 = 0
         let onExit = pending.onExit
         let ignore: @Sendable (ExitStatus) -> Void = { _ in }
         handlers.withLock { (table: inout [Int32: @Sendable (ExitStatus) -> Void]) in
-            error = ops_spawn(&attr, &pid)
+            error = request.spawn(deathSignal: pending.deathSignal, pid: &pid)
             // A child that failed to exec still exits (127) and is reaped; its status is dropped.
             if pid > 0 { table[pid] = error == 0 ? onExit : ignore }
         }
@@ -209,20 +184,9 @@ public final class ChildProcesses: Sendable {
     }
 }
 
-/// A NULL-terminated `char *const *` that owns its strings.
-private final class CStringArray {
-    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
-    private let count: Int
-
-    init(_ strings: [String]) {
-        count = strings.count
-        pointer = .allocate(capacity: strings.count + 1)
-        for (index, string) in strings.enumerated() { pointer[index] = strdup(string) }
-        pointer[strings.count] = nil
-    }
-
-    deinit {
-        for index in 0..<count { free(pointer[index]) }
-        pointer.deallocate()
+extension ChildProcesses: ProcessSpawner {
+    /// Starts a child through the spawner thread, with SIGKILL as its parent-death signal.
+    public func launch(_ request: SpawnRequest, onExit: @escaping @Sendable (ExitStatus) -> Void) async throws(SpawnError) -> Int32 {
+        try await spawn(request, deathSignal: SIGKILL, onExit: onExit)
     }
 }

@@ -14,7 +14,7 @@ struct ConfigCommand: ParsableCommand {
             abstract: "Validate a configuration file exactly as opsd would, listing every problem.",
             discussion: """
                 Each problem names its key path and line, e.g.
-                  checks[2].warn: "eighty" is not a percentage or a number; write e.g. 80% or 100 (line 14)
+                  checks[2].warn: "eighty" is not a threshold; write a number (100), a percentage (80%) or a Nagios range (10:, ~:50, @10:20) (line 14)
                 Exit status: 0 when the file is valid, 1 when it is not.
                 """
         )

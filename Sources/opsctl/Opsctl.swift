@@ -11,10 +11,10 @@ struct Opsctl: AsyncParsableCommand {
             $OPS_CONFIG, or \(ConfigLoader.defaultPath)); --socket names it directly.
 
             Exit status: 0 on success; 1 when the request failed or the configuration is invalid; \
-            `status` exits 3 when opsd is not running, like `systemctl status`.
+            `status` exits 3 when opsd is not running, like `systemctl status`; `health` exits 0–3 like a Nagios plugin.
             """,
         version: opsVersion,
-        subcommands: [Status.self, Workers.self, JobsCommand.self, ScheduleCommand.self, Reload.self, ConfigCommand.self]
+        subcommands: [Status.self, Health.self, Workers.self, JobsCommand.self, ScheduleCommand.self, Reload.self, ConfigCommand.self]
     )
 
     // Declared here too so that `opsctl --config FILE status` works as well as `opsctl status --config FILE`.

@@ -52,7 +52,7 @@ enum StatusText {
         lines.append("")
         lines.append("Checks (\(report.checks.count))")
         if report.checks.isEmpty { lines.append("  none configured") }
-        lines += table(report.checks.map { [$0.name, $0.kind, $0.state, "every \($0.every)"] })
+        lines += table(report.checks.map { [$0.name, $0.kind, $0.state, "every \($0.every)", $0.message ?? ""] })
         lines.append("")
         if let backup = report.backup {
             lines.append("Backup")

@@ -3,6 +3,7 @@
 // this file only decides what runs, in which order.
 import ArgumentParser
 import Backup
+import Checks
 import ControlPlane
 import Foundation
 import Jobs
@@ -88,17 +89,24 @@ struct Opsd: AsyncParsableCommand {
         let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
         let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, backup: nil)
         let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger)
+        let checks = await CheckService(configuration: configuration, children: children, logger: logger) { worker in
+            do { try await supervisor.restart(worker) } catch {
+                logger.error("cannot restart the worker a check asked for", metadata: ["worker": "\(worker)", "error": "\(error)"])
+            }
+        }
         let summary: @Sendable () async -> String = { await state.summary(workers: await supervisor.summary()) }
         let reloader = Reloader(
             state: state,
-            apply: {
-                _ = await supervisor.apply($0.workers)
-                _ = await scheduler.apply(catalog.jobs(for: $0))
+            apply: { configuration in
+                _ = await supervisor.apply(configuration.workers)
+                _ = await scheduler.apply(catalog.jobs(for: configuration))
+                await checks.apply(configuration)
             },
             summary: summary, notifier: notifier, logger: logger
         )
         let routes = ControlRoutes(
-            state: state, supervisor: supervisor, scheduler: scheduler, reloader: reloader, testHooks: environment["OPSD_TEST_HOOKS"] == "1"
+            state: state, supervisor: supervisor, scheduler: scheduler, reloader: reloader, checks: checks,
+            testHooks: environment["OPSD_TEST_HOOKS"] == "1"
         )
 
         let server: ControlServer
@@ -107,6 +115,19 @@ struct Opsd: AsyncParsableCommand {
         } catch {
             logger.critical("\(error)")
             throw ExitCode.failure
+        }
+        // daemon.listen: /healthz and /metrics on TCP. Bound here, before READY=1, so a port in
+        // use fails start-up with a clear message instead of a daemon that silently lacks it.
+        var listener: ControlServer?
+        if let listen = configuration.daemon.listen {
+            do {
+                listener = try await ControlServer.listen(
+                    host: listen.host, port: listen.port, handler: HealthEndpoints(checks: checks), group: eventLoops, logger: logger
+                )
+            } catch {
+                logger.critical("\(error); free the port or change daemon.listen")
+                throw ExitCode.failure
+            }
         }
 
         // Shutdown runs in reverse: readiness (STOPPING=1), watchdog, scheduled jobs, workers,
@@ -117,7 +138,9 @@ struct Opsd: AsyncParsableCommand {
             .init(service: ReloadSignalService(reloader: reloader), serviceName: "reload-on-sighup"),
             .init(service: supervision, serviceName: "supervisor"),
             .init(service: scheduler, serviceName: "scheduler"),
+            .init(service: checks, serviceName: "checks"),
         ]
+        if let listener { services.append(.init(service: listener, serviceName: "health-listener")) }
         if let interval = SystemdNotifier.watchdogInterval() {
             let probes: [any LivenessProbe] = [
                 ControlSocketProbe(client: ControlClient(socketPath: server.path, timeout: interval / 4)),

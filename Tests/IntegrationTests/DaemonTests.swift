@@ -156,7 +156,7 @@ struct DaemonTests {
         let config = try scratch.config(extra: "checks:\n  - {name: d, disk: /, warn: eighty}\n")
         let daemon = try await Daemon(config: config, scratch: scratch, environment: ["OPS_LOG_FORMAT": "human"], waitForReady: false)
         #expect(await daemon.exitStatus() == 78)
-        #expect(daemon.log.contains(#"checks[0].warn: "eighty" is not a percentage or a number; write e.g. 80% or 100 (line 5)"#))
+        #expect(daemon.log.contains(#"checks[0].warn: "eighty" is not a threshold; write a number (100), a percentage (80%) or a Nagios range (10:, ~:50, @10:20) (line 5)"#))
         #expect(!daemon.notify.received.contains { $0.contains("READY=1") })
         #expect(!FileManager.default.fileExists(atPath: scratch.socket))
     }
@@ -218,7 +218,7 @@ struct ConfigCheckTests {
     func shipped() async throws {
         let reference = try await run("opsctl", ["config", "check", "\(repositoryRoot)/examples/ops.yaml"])
         #expect(reference.status == 0)
-        #expect(reference.stdout == "\(repositoryRoot)/examples/ops.yaml: valid (1 worker, 6 checks, 3 jobs, backup, 2 alert routes)\n")
+        #expect(reference.stdout == "\(repositoryRoot)/examples/ops.yaml: valid (1 worker, 8 checks, 3 jobs, backup, 2 alert routes)\n")
         #expect(try await run("opsctl", ["config", "check", "\(repositoryRoot)/examples/demo/ops.yaml"]).status == 0)
     }
 

@@ -20,7 +20,8 @@ struct ShippedConfigTests {
         #expect(config.workers.map(\.name) == ["app"])
         #expect(config.workers[0].restart.backoff == DurationRange(lowerBound: .seconds(1), upperBound: .seconds(60)))
         #expect(config.workers[0].restart.burst == BurstLimit(count: 5, window: .seconds(60)))
-        #expect(config.checks.map(\.kind.key) == ["disk", "memory", "sqlite", "queue", "http", "command"])
+        #expect(config.checks.map(\.kind.key) == ["disk", "memory", "sqlite", "queue", "http", "http", "queue", "command"])
+        #expect(config.checks.first { $0.name == "app-health" }?.restart == CheckRestart(worker: "app", after: 5))
         #expect(config.checks[0].warn == .percent(80))
         #expect(config.checks[1].every == .seconds(30))
         #expect(config.backup?.timezone == "Europe/Berlin")
@@ -77,7 +78,7 @@ struct BrokenConfigTests {
               - name: disk
                 disk: /
                 warn: eighty
-            """) == [#"checks[0].warn: "eighty" is not a percentage or a number; write e.g. 80% or 100 (line 4)"#])
+            """) == [#"checks[0].warn: "eighty" is not a threshold; write a number (100), a percentage (80%) or a Nagios range (10:, ~:50, @10:20) (line 4)"#])
         #expect(problems("workers: [{name: app, command: [a], notify: yes}]") == [
             #"workers[0].notify: "yes" is not a boolean; write true or false (line 1)"#,
         ])

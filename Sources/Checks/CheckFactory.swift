@@ -1,0 +1,55 @@
+import Foundation
+public import OpsConfig
+public import ProcessControl
+
+/// What the check kinds share: the process spawner (plugins), the HTTP clients, the environment
+/// header secrets come from. One per daemon (or per `opsctl health` run); `shutdown()` at the end.
+public struct CheckEnvironment: Sendable {
+    /// Spawns plugins and alert hooks; opsd passes its one `ChildProcesses`.
+    public let commands: CommandRunner
+    /// Pooled HTTP clients for http checks and webhooks.
+    public let httpClients: HTTPClients
+    /// Variables `env:` header values are read from.
+    public let variables: [String: String]
+
+    /// Creates the shared parts; opsd passes its `ChildProcesses`, opsctl a `DirectSpawner`.
+    public init(spawner: any ProcessSpawner, httpClients: HTTPClients = HTTPClients(), variables: [String: String]? = nil) {
+        self.commands = CommandRunner(spawner: spawner)
+        self.httpClients = httpClients
+        self.variables = variables ?? ProcessInfo.processInfo.environment
+    }
+
+    /// Turns a check's configuration into a runnable check.
+    public func check(for spec: CheckSpec) -> ConfiguredCheck {
+        ConfiguredCheck(spec: spec, check: measurement(for: spec.kind))
+    }
+
+    /// The measurement of each kind. A new kind is a `CheckKind` case (with its config parsing in
+    /// OpsConfig) and a type conforming to `Check`; the backup freshness check of the Backup module
+    /// is meant to plug in here the same way, as `case .backup(...)`.
+    private func measurement(for kind: CheckKind) -> any Check {
+        switch kind {
+        case .disk(let paths): DiskCheck(paths: paths)
+        case .memory: MemoryCheck()
+        case .sqlite(let sqlite): SQLiteCheck(path: sqlite.path, query: sqlite.query)
+        case .queue(.redis(let url, let key)): (try? RedisQueueCheck(url: url, key: key)).map { $0 as any Check } ?? Unusable(reason: "\(url) is not a redis://host:port/db or unix:///path address")
+        case .queue(.sqlite(let path, let query)): SQLQueueCheck(path: path, query: query)
+        case .queue(.spool(let directory, let warnAge, let critAge)): SpoolQueueCheck(directory: directory, warnAge: warnAge, critAge: critAge)
+        case .http(let http): HTTPCheck(spec: http, clients: httpClients, environment: variables)
+        case .command(let arguments): CommandCheck(arguments: arguments, runner: commands)
+        }
+    }
+
+    /// Releases the HTTP clients.
+    public func shutdown() async {
+        await httpClients.shutdown()
+    }
+}
+
+/// A check whose configuration passed validation but cannot be run; always UNKNOWN, saying why.
+struct Unusable: Check {
+    let reason: String
+    func observe(deadline: ContinuousClock.Instant) async throws -> Observation {
+        throw CheckFailure(reason)
+    }
+}

@@ -1,0 +1,100 @@
+import Dispatch
+import Foundation
+public import StateStore
+
+/// The results of every check, in opsd's state database, bounded per check.
+///
+/// Each check keeps its newest `keep` results; older ones are deleted as new ones arrive, so the
+/// table's size follows the number of checks, not the daemon's uptime. All access runs on one
+/// serial queue: SQLite connections are not thread-safe, and a slow disk must not block the
+/// cooperative thread pool.
+public final class CheckHistory: @unchecked Sendable {
+    // @unchecked: `database` is only touched on `queue`.
+    private let database: Database
+    private let queue = DispatchQueue(label: "opsd.check-history")
+    /// Results kept per check.
+    public let keep: Int
+
+    /// The schema, as a named migration of the shared state database.
+    static let migration = """
+        CREATE TABLE check_results (
+            id INTEGER PRIMARY KEY,
+            check_name TEXT NOT NULL,
+            time REAL NOT NULL,            -- seconds since 1970 when the run started
+            state TEXT NOT NULL,           -- this run's state
+            confirmed TEXT,                -- the confirmed state after this run (NULL: pending)
+            value REAL,
+            unit TEXT,
+            duration REAL NOT NULL,        -- seconds
+            message TEXT NOT NULL
+        );
+        CREATE INDEX check_results_by_check ON check_results (check_name, id);
+        """
+
+    /// Opens the history in `database` (creating its table once).
+    public init(database: Database, keep: Int = 1000) throws {
+        try database.migrate("checks.1", Self.migration)
+        self.database = database
+        self.keep = keep
+    }
+
+    /// Appends one result and drops the check's results beyond `keep`.
+    public func append(check: String, result: CheckResult, confirmed: CheckState?) async throws {
+        let keep = self.keep
+        try await onQueue { database in
+            try database.transaction {
+                try database.run(
+                    "INSERT INTO check_results (check_name, time, state, confirmed, value, unit, duration, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    check, result.time.timeIntervalSince1970, result.state.rawValue, confirmed?.rawValue, result.value, result.unit,
+                    result.durationSeconds, result.message
+                )
+                try database.run("""
+                    DELETE FROM check_results WHERE check_name = ?1 AND id <=
+                        (SELECT id FROM check_results WHERE check_name = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
+                    """, check, keep)
+            }
+        }
+    }
+
+    /// The newest results of one check, newest first.
+    public func recent(check: String, limit: Int = 20) async throws -> [CheckResult] {
+        return try await onQueue { database in
+            try database.query(
+                "SELECT time, state, value, unit, duration, message FROM check_results WHERE check_name = ? ORDER BY id DESC LIMIT ?",
+                check, limit
+            ).map { row in
+                CheckResult(
+                    state: CheckState(rawValue: row.string(1) ?? "") ?? .unknown, message: row.string(5) ?? "",
+                    value: row.double(2), unit: row.string(3), time: Date(timeIntervalSince1970: row.double(0) ?? 0),
+                    durationSeconds: row.double(4) ?? 0
+                )
+            }
+        }
+    }
+
+    /// The last confirmed state of every check, so a restarted opsd neither re-sends nor misses alerts.
+    public func confirmedStates() async throws -> [String: CheckState] {
+        return try await onQueue { database in
+            var states: [String: CheckState] = [:]
+            let rows = try database.query("""
+                SELECT check_name, confirmed FROM check_results
+                WHERE id IN (SELECT max(id) FROM check_results GROUP BY check_name)
+                """)
+            for row in rows {
+                if let name = row.string(0), let state = row.string(1).flatMap(CheckState.init(rawValue:)) { states[name] = state }
+            }
+            return states
+        }
+    }
+
+    /// How many results are stored for a check.
+    public func count(check: String) async throws -> Int {
+        return try await onQueue { database in Int(Row(values: [try database.scalar("SELECT count(*) FROM check_results WHERE check_name = ?", check)]).int(0) ?? 0) }
+    }
+
+    private func onQueue<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { [self] in continuation.resume(with: Result { try body(database) }) }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+public import OpsConfig
+
+/// An HTTP endpoint: status code, latency, body (text, regular expression, a JSON field) and,
+/// for https, the days until the server's certificate expires.
+///
+/// An unexpected answer or an unreachable server is CRIT: that is the outage the check watches
+/// for. A timeout is UNKNOWN (through `ConfiguredCheck`): nobody knows what the server would have
+/// said. The primary value is the latency in milliseconds, so `warn: 300` warns above 300 ms.
+public struct HTTPCheck: Check {
+    let spec: HTTPCheckSpec
+    let clients: HTTPClients
+    let environment: [String: String]
+
+    /// Creates the check; header secrets from `env:` are looked up in `environment`.
+    public init(spec: HTTPCheckSpec, clients: HTTPClients, environment: [String: String]) {
+        self.spec = spec
+        self.clients = clients
+        self.environment = environment
+    }
+
+    /// Bodies beyond this are not read; health endpoints answer in bytes, not megabytes.
+    static let bodyLimit = 1 << 20
+
+    public func observe(deadline: ContinuousClock.Instant) async throws -> Observation {
+        let client = try clients.client(maxRedirects: spec.maxRedirects, caFile: spec.caFile)
+        var request = HTTPClientRequest(url: spec.url)
+        request.method = HTTPMethod(rawValue: spec.method)
+        request.headers.add(name: "User-Agent", value: "opsd/\(opsVersion)")
+        for header in spec.headers { request.headers.add(name: header.name, value: try value(of: header)) }
+        let remaining = deadline - ContinuousClock.now
+        let started = ContinuousClock.now
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await client.execute(request, deadline: .now() + .nanoseconds(Self.nanoseconds(remaining)))
+            body = try await response.body.collect(upTo: Self.bodyLimit)
+        } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
+            throw CheckFailure("no answer from \(Redacted.url(spec.url)) within the timeout")
+        } catch is NIOTooManyBytesError {
+            return Observation(summary: "the body is larger than \(Self.bodyLimit) bytes", state: .crit)
+        } catch {
+            if Task.isCancelled { throw CheckFailure("cancelled at the timeout") }
+            return Observation(summary: "\(Redacted.url(spec.url)): \(Self.describe(error))", state: .crit)
+        }
+        let latencyMs = Double(Self.nanoseconds(ContinuousClock.now - started)) / 1e6
+        var metrics = [PerfDatum(label: "time", value: (latencyMs * 1000).rounded() / 1000, unit: "ms", min: 0)]
+        var problems: [String] = []
+        let status = Int(response.status.code)
+        if !spec.expectStatus.contains(status) {
+            problems.append("status \(status), expected \(spec.expectStatus.map(String.init).joined(separator: " or "))")
+        }
+        let text = String(buffer: body)
+        problems += bodyProblems(text)
+        var state: CheckState = problems.isEmpty ? .ok : .crit
+        var summary = "HTTP \(status) in \(String(format: "%.1f", latencyMs)) ms"
+        if spec.url.hasPrefix("https://"), spec.certificateWarnDays != nil || spec.certificateCritDays != nil {
+            let days = try await CertificateProbe.daysLeft(url: spec.url, deadline: deadline)
+            metrics.append(PerfDatum(label: "certificate", value: (days * 10).rounded() / 10, unit: "d"))
+            summary += String(format: ", certificate valid for %.1f more days", days)
+            if let crit = spec.certificateCritDays, days < Double(crit) {
+                state = max(state, .crit)
+                problems.append("the certificate expires in under \(crit) days")
+            } else if let warn = spec.certificateWarnDays, days < Double(warn) {
+                state = max(state, .warn)
+                problems.append("the certificate expires in under \(warn) days")
+            }
+        }
+        if !problems.isEmpty { summary = problems.joined(separator: "; ") + " (" + summary + ")" }
+        return Observation(value: latencyMs, unit: "ms", summary: summary, metrics: metrics, state: state)
+    }
+
+    private func bodyProblems(_ text: String) -> [String] {
+        var problems: [String] = []
+        if let needle = spec.bodyContains, !text.contains(needle) {
+            problems.append("the body does not contain \"\(needle)\"")
+        }
+        if let pattern = spec.bodyMatches, let regex = try? NSRegularExpression(pattern: pattern),
+           regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) == nil {
+            problems.append("the body does not match /\(pattern)/")
+        }
+        if let expectation = spec.jsonField {
+            switch Self.jsonValue(in: text, path: expectation.path) {
+            case .none:
+                problems.append("the body has no JSON field \(expectation.path)")
+            case .some(let found) where found != expectation.equals:
+                problems.append("JSON field \(expectation.path) is \(found.prefix(60)), expected \(expectation.equals)")
+            default:
+                break
+            }
+        }
+        return problems
+    }
+
+    /// The value at a dotted path, as text (`true`, `42`, `UP`); nil when the path is missing.
+    static func jsonValue(in text: String, path: String) -> String? {
+        guard var node = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else { return nil }
+        for part in path.split(separator: ".") {
+            switch node {
+            case .object(let object): guard let next = object[String(part)] else { return nil }; node = next
+            case .array(let array): guard let index = Int(part), array.indices.contains(index) else { return nil }; node = array[index]
+            default: return nil
+            }
+        }
+        return node.text
+    }
+
+    private func value(of header: HeaderSpec) throws -> String {
+        switch header.value {
+        case .literal(let text):
+            return text
+        case .environment(let name):
+            guard let value = environment[name] else {
+                throw CheckFailure("the header \(header.name) comes from $\(name), which is not set")
+            }
+            return value
+        case .file(let path):
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw CheckFailure("cannot read the header \(header.name) from \(path); check that it exists and opsd may read it")
+            }
+            return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
+            return "cannot connect: \(describe(first.error))"
+        }
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        return "\(error)"
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}
+
+/// URLs as they may appear in messages: without query strings, which often carry tokens.
+enum Redacted {
+    static func url(_ url: String) -> String {
+        guard let query = url.firstIndex(of: "?") else { return url }
+        return url[..<query] + "?…"
+    }
+}
+
+/// A JSON document, decoded without Foundation's Any-typed bridging (which blurs `true` and `1`).
+indirect enum JSONValue: Decodable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null
+        } else if let value = try? container.decode(Bool.self) { self = .bool(value)
+        } else if let value = try? container.decode(Double.self) { self = .number(value)
+        } else if let value = try? container.decode(String.self) { self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) { self = .array(value)
+        } else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    /// The value as the config writes an expectation: `true`, `42`, `UP`, `null`.
+    var text: String {
+        switch self {
+        case .null: "null"
+        case .bool(let value): value ? "true" : "false"
+        case .number(let value): PerfDatum.number(value)
+        case .string(let value): value
+        case .array(let items): "[" + items.map(\.text).joined(separator: ",") + "]"
+        case .object(let fields): "{" + fields.keys.sorted().map { "\($0):\(fields[$0]?.text ?? "")" }.joined(separator: ",") + "}"
+        }
+    }
+}

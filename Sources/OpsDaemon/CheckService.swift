@@ -1,0 +1,124 @@
+public import Checks
+public import ControlPlane
+import Foundation
+public import Logging
+public import OpsConfig
+public import ProcessControl
+public import ServiceLifecycle
+import StateStore
+import Synchronization
+
+/// Runs the configured checks inside opsd's service group: their results go to the monitor
+/// (hysteresis, history in the state database), confirmed changes to the alert routes, and
+/// `restart:` actions to the supervisor.
+///
+/// A reload replaces the running checks and alert routes; the monitor keeps the states of checks
+/// whose kind did not change, so a reload neither forgets a CRIT nor re-sends its alert.
+public final class CheckService: Service, Sendable {
+    /// What every output reads.
+    public let monitor: CheckMonitor
+    private let environment: CheckEnvironment
+    private let alerts: CurrentAlerts
+    /// The running checks and alert delivery; nil until `run()` starts them.
+    private let tasks = Mutex<(runner: Task<Void, Never>?, alerts: Task<Void, Never>?)?>(nil)
+    /// The checks in force, started by `run()` and replaced by `apply(_:)`.
+    private let specs: Mutex<[CheckSpec]>
+    private let logger: Logger
+
+    /// Creates the service for `configuration`; history lives in the state directory's database.
+    /// Without a usable database the checks still run, and the log says why there is no history.
+    public init(
+        configuration: Configuration, children: ChildProcesses, logger: Logger,
+        restartWorker: @escaping @Sendable (String) async -> Void
+    ) async {
+        let environment = CheckEnvironment(spawner: children)
+        var history: CheckHistory?
+        var seed: [String: CheckState] = [:]
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.daemon.stateDirectory, withIntermediateDirectories: true)
+            let opened = try CheckHistory(database: try StateDatabase.open(stateDirectory: configuration.daemon.stateDirectory))
+            seed = try await opened.confirmedStates()
+            history = opened
+        } catch {
+            logger.warning("check history is off: cannot open the state database", metadata: [
+                "state_dir": "\(configuration.daemon.stateDirectory)", "error": "\(error)",
+            ])
+        }
+        let alerts = CurrentAlerts(AlertDispatcher(routes: configuration.alerts, environment: environment, logger: logger))
+        self.alerts = alerts
+        self.environment = environment
+        self.logger = logger
+        self.specs = Mutex(configuration.checks)
+        self.monitor = CheckMonitor(
+            specs: configuration.checks, history: history, seed: seed, logger: logger,
+            onChange: { change in alerts.current.send(change) }, restartWorker: restartWorker
+        )
+    }
+
+    /// Runs the checks until graceful shutdown, then stops them and closes their HTTP clients.
+    public func run() async throws {
+        start(checks: specs.withLock { $0 }, force: true)
+        try? await gracefulShutdown()
+        let running = tasks.withLock { tasks in
+            defer { tasks = nil }
+            return tasks
+        }
+        running?.runner?.cancel()
+        running?.alerts?.cancel()
+        await environment.shutdown()
+    }
+
+    /// Takes a reloaded configuration's checks and alert routes.
+    public func apply(_ configuration: Configuration) async {
+        await monitor.update(specs: configuration.checks)
+        alerts.replace(with: AlertDispatcher(routes: configuration.alerts, environment: environment, logger: logger))
+        specs.withLock { $0 = configuration.checks }
+        start(checks: configuration.checks, force: false)
+    }
+
+    /// The reports of the named checks (all when empty), in config order.
+    public func reports(_ names: [String] = []) async -> [CheckReport] {
+        await monitor.reports(names)
+    }
+
+    /// The checks as `opsctl status` lists them.
+    public func statuses() async -> [CheckStatus] {
+        await monitor.reports().map { report in
+            CheckStatus(
+                name: report.name, kind: report.kind, state: report.state?.rawValue ?? "pending", every: report.every,
+                message: report.latest?.message, lastRun: report.latest?.time
+            )
+        }
+    }
+
+    /// Starts (or restarts) the runner and alert delivery; a reload before `run()` only records
+    /// the new checks, and one after shutdown starts nothing.
+    private func start(checks specs: [CheckSpec], force: Bool) {
+        let runner = CheckRunner(checks: specs.map(environment.check(for:))) { [monitor] name, result in
+            await monitor.record(name, result)
+        }
+        let dispatcher = alerts.current
+        let previous = tasks.withLock { tasks -> (runner: Task<Void, Never>?, alerts: Task<Void, Never>?)? in
+            guard force || tasks != nil else { return nil }
+            defer { tasks = (Task { await runner.run() }, Task { await dispatcher.run() }) }
+            return tasks
+        }
+        previous?.runner?.cancel()
+        previous?.alerts?.cancel()
+    }
+}
+
+/// The alert routes in force; a reload swaps them while state changes keep arriving.
+private final class CurrentAlerts: Sendable {
+    private let dispatcher: Mutex<AlertDispatcher>
+
+    init(_ dispatcher: AlertDispatcher) {
+        self.dispatcher = Mutex(dispatcher)
+    }
+
+    var current: AlertDispatcher { dispatcher.withLock { $0 } }
+
+    func replace(with new: AlertDispatcher) {
+        dispatcher.withLock { $0 = new }
+    }
+}

@@ -1,0 +1,39 @@
+import Checks
+public import ControlPlane
+import OpsConfig
+
+/// What the optional TCP listener (`daemon.listen`) serves, for load balancers, Kubernetes-style
+/// probes and Prometheus:
+///
+/// | method | path | answer |
+/// | --- | --- | --- |
+/// | GET | /healthz | `application/health+json`; 200 for pass and warn, 503 for fail |
+/// | GET | /metrics | Prometheus text format: state, value and duration per check |
+///
+/// Nothing else is served there: the control API stays on the unix socket, behind its file mode.
+public struct HealthEndpoints: ControlHandler {
+    let checks: CheckService
+
+    /// Creates the endpoints.
+    public init(checks: CheckService) {
+        self.checks = checks
+    }
+
+    /// Answers one request.
+    public func handle(_ request: ControlRequest) async -> ControlResponse {
+        switch (request.method, request.path) {
+        case ("GET", "/healthz"):
+            let reports = await checks.reports()
+            let document = HealthDocument(reports: reports, version: opsVersion, description: "checks run by opsd")
+            return ControlResponse(
+                status: document.status == "fail" ? 503 : 200, body: Array(document.json()), contentType: HealthDocument.contentType
+            )
+        case ("GET", "/metrics"):
+            return ControlResponse(status: 200, body: Array(PrometheusText.render(await checks.reports()).utf8), contentType: PrometheusText.contentType)
+        case (_, "/healthz"), (_, "/metrics"):
+            return .error("\(request.method) is not allowed on \(request.path)", status: 405)
+        default:
+            return .error("no such endpoint: \(request.path); this listener serves /healthz and /metrics", status: 404)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Dispatch
+import Foundation
+
+/// Starts a child process and reports its end: what short-lived commands (check plugins, alert
+/// hooks) need, whoever owns the reaping.
+///
+/// In opsd that is `ChildProcesses`, whose reaper owns `waitpid(-1)`; nothing else may wait there.
+/// In `opsctl` and in tests, which share their process with other code that waits for its own
+/// children, a reaper of every child would steal their exit statuses: `DirectSpawner` waits for
+/// exactly the pid it started.
+public protocol ProcessSpawner: Sendable {
+    /// Starts `request`; `onExit` is called once when the child ends.
+    func launch(_ request: SpawnRequest, onExit: @escaping @Sendable (ExitStatus) -> Void) async throws(SpawnError) -> Int32
+}
+
+/// Spawns with `ops_spawn` and waits for that one pid on a Dispatch thread.
+///
+/// No parent-death signal: it fires when the *thread* that forked exits, and the calling thread
+/// here is a pool thread that may be retired while the child still runs.
+public struct DirectSpawner: ProcessSpawner {
+    /// Creates a spawner.
+    public init() {}
+
+    public func launch(_ request: SpawnRequest, onExit: @escaping @Sendable (ExitStatus) -> Void) async throws(SpawnError) -> Int32 {
+        var pid: Int32 = 0
+        let error = request.spawn(deathSignal: 0, pid: &pid)
+        if pid > 0 {
+            // A child that failed to exec exits 127; reap it either way.
+            let child = pid
+            DispatchQueue.global().async {
+                var status: Int32 = 0
+                while waitpid(child, &status, 0) < 0 {
+                    guard errno == EINTR else { return }
+                }
+                if error == 0 { onExit(ExitStatus(waitStatus: status)) }
+            }
+        }
+        guard error == 0 else { throw SpawnError(code: error, executable: request.executable) }
+        return pid
+    }
+}

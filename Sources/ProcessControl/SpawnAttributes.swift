@@ -1,0 +1,52 @@
+import CSpawn
+import Foundation
+
+extension SpawnRequest {
+    /// Forks and execs the request with `ops_spawn`; returns 0 and sets `pid`, or an errno value.
+    /// The one place that turns a `SpawnRequest` into C: `ChildProcesses` and `DirectSpawner` share it.
+    func spawn(deathSignal: Int32, pid: inout Int32) -> Int32 {
+        let argv = CStringArray(arguments)
+        let envp = CStringArray(environment.map { "\($0.key)=\($0.value)" }.sorted())
+        let strings = CStringArray([executable, workingDirectory ?? ""])
+        let nullDevice = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { if nullDevice >= 0 { close(nullDevice) } }
+
+        var attr = ops_spawn_attr()
+        attr.path = UnsafePointer(strings.pointer[0])
+        attr.argv = UnsafePointer(argv.pointer)
+        attr.envp = UnsafePointer(envp.pointer)
+        attr.cwd = workingDirectory == nil ? nil : UnsafePointer(strings.pointer[1])
+        attr.stdin_fd = nullDevice
+        attr.stdout_fd = output ?? nullDevice
+        attr.stderr_fd = output ?? nullDevice
+        if let credentials {
+            attr.set_ids = 1
+            attr.uid = credentials.uid
+            attr.gid = credentials.gid
+        }
+        if let umask {
+            attr.set_umask = 1
+            attr.umask = umask
+        }
+        attr.death_signal = deathSignal
+        return ops_spawn(&attr, &pid)
+    }
+}
+
+/// A NULL-terminated `char *const *` that owns its strings.
+private final class CStringArray {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    private let count: Int
+
+    init(_ strings: [String]) {
+        count = strings.count
+        pointer = .allocate(capacity: strings.count + 1)
+        for (index, string) in strings.enumerated() { pointer[index] = strdup(string) }
+        pointer[strings.count] = nil
+    }
+
+    deinit {
+        for index in 0..<count { free(pointer[index]) }
+        pointer.deallocate()
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+@testable import Checks
+import OpsConfig
+
+@Suite("outputs: Nagios line, health+json, Prometheus text")
+struct OutputTests {
+    static let time = Date(timeIntervalSince1970: 1_800_000_000)
+    static let reports = [
+        CheckReport(
+            name: "root-disk", kind: "disk", state: .warn, since: time,
+            latest: CheckResult(state: .warn, message: "/ 85.2% used (3.0 GiB free), inodes 2.0% (warn 80%)", value: 85.2, unit: "percent", time: time, durationSeconds: 0.0001),
+            every: "1m", warn: "80%", crit: "90%"
+        ),
+        CheckReport(
+            name: "api", kind: "http", state: .ok, since: time,
+            latest: CheckResult(state: .ok, message: "HTTP 200 in 1.2 ms", value: 1.234, unit: "ms", time: time, durationSeconds: 0.002),
+            every: "30s", warn: "300", crit: nil
+        ),
+        CheckReport(name: "jobs", kind: "queue", state: nil, since: nil, latest: nil, every: "1m", warn: nil, crit: nil),
+    ]
+
+    @Test("the Nagios line parses back: status word, text, performance data")
+    func nagios() throws {
+        let line = NagiosOutput.line(Self.reports)
+        #expect(!line.contains("\n"))
+        let parts = line.split(separator: "|", maxSplits: 1).map(String.init)
+        #expect(parts.count == 2)
+        #expect(parts[0].hasPrefix("OPSD UNKNOWN - 2 of 3 checks not OK: root-disk WARNING: / 85.2% used"))
+        #expect(parts[0].contains("jobs UNKNOWN: has not run yet"))
+        let perfdata = PerfDatum.parseAll(parts[1])
+        #expect(perfdata == [
+            PerfDatum(label: "root-disk", value: 85.2, unit: "%", warn: "80", crit: "90", min: 0, max: 100),
+            PerfDatum(label: "api", value: 1.234, unit: "ms", warn: "300"),
+        ])
+        #expect(Array(Self.reports).overallState.exitCode == 3)
+        #expect(Array(Self.reports.prefix(2)).overallState.exitCode == 1)
+        #expect(NagiosOutput.line([]) == "OPSD OK - no checks configured")
+    }
+
+    @Test("health+json: status, checks keyed name:measurement, observedValue/Unit, time; no output on pass")
+    func healthJSON() throws {
+        let document = HealthDocument(reports: Self.reports, version: "1.0", description: "test")
+        let json = try #require(try JSONSerialization.jsonObject(with: document.json()) as? [String: Any])
+        #expect(json["status"] as? String == "fail")
+        let checks = try #require(json["checks"] as? [String: [[String: Any]]])
+        #expect(Set(checks.keys) == ["root-disk:utilization", "api:responseTime", "jobs:backlog"])
+        let disk = try #require(checks["root-disk:utilization"]?.first)
+        #expect(disk["observedValue"] as? Double == 85.2)
+        #expect(disk["observedUnit"] as? String == "percent")
+        #expect(disk["status"] as? String == "warn")
+        #expect(disk["time"] as? String == "2027-01-15T08:00:00Z")
+        #expect(disk["componentType"] as? String == "system")
+        #expect((disk["output"] as? String)?.hasPrefix("/ 85.2% used") == true)
+        #expect(checks["api:responseTime"]?.first?["output"] == nil)
+        #expect(HealthDocument(reports: Array(Self.reports.prefix(2)), version: "1", description: "").status == "warn")
+    }
+
+    @Test("the Prometheus text passes promtool check metrics")
+    func promtool() async throws {
+        let text = PrometheusText.render(Self.reports + [
+            CheckReport(name: "odd \"name\"\\", kind: "command", state: .crit, since: nil, latest: nil, every: "1m", warn: nil, crit: nil),
+        ])
+        #expect(text.contains(#"opsd_check_state{check="root-disk",kind="disk"} 1"#))
+        #expect(text.contains(#"opsd_check_value{check="api",kind="http",unit="ms"} 1.234"#))
+        #expect(text.contains(#"check="odd \"name\"\\""#))
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let file = try scratch.write("metrics.txt", text)
+        let outcome = try await environment.commands.run(["/bin/sh", "-c", "promtool check metrics < \(file)"])
+        #expect(outcome.status.isSuccess, "\(outcome.output)")
+        #expect(outcome.output.isEmpty, "promtool complained: \(outcome.output)")
+    }
+}

@@ -1,0 +1,168 @@
+import CSpawn
+import Foundation
+import Testing
+import TestSupport
+import Logging
+import Synchronization
+import Checks
+import OpsConfig
+import ProcessControl
+
+/// The fixtures beside these tests.
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+/// A scratch directory, removed by `remove()`.
+struct Scratch {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/ops-checks-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw TestFailure("mkdtemp failed") }
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        try text.write(toFile: file(name), atomically: true, encoding: .utf8)
+        return file(name)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A server process the test starts (bound to 127.0.0.1) and kills in `stop()`.
+final class ServerProcess: @unchecked Sendable {
+    let pid: Int32
+    let outputPath: String
+
+    /// Starts `arguments`, with stdout and stderr going to a file.
+    init(_ arguments: [String], outputPath: String) throws {
+        self.outputPath = outputPath
+        let output = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(output); close(null) }
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var attr = ops_spawn_attr()
+        attr.stdin_fd = null
+        attr.stdout_fd = output
+        attr.stderr_fd = output
+        attr.death_signal = SIGKILL
+        var pid: Int32 = 0
+        let error: Int32 = arguments[0].withCString { path in
+            argv.withUnsafeBufferPointer { argvBuffer in
+                envp.withUnsafeBufferPointer { envpBuffer in
+                    attr.path = path
+                    attr.argv = argvBuffer.baseAddress
+                    attr.envp = envpBuffer.baseAddress
+                    return ops_spawn(&attr, &pid)
+                }
+            }
+        }
+        guard error == 0 else { throw TestFailure("cannot start \(arguments[0]): \(String(cString: strerror(error)))") }
+        self.pid = pid
+    }
+
+    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    /// Kills the server's process group and reaps it.
+    func stop() {
+        kill(-pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+}
+
+/// The HTTP fixture server; `port` is read from its "PORT n" line.
+final class FixtureServer: @unchecked Sendable {
+    let process: ServerProcess
+    let port: Int
+
+    init(scratch: Scratch, extra: [String] = []) async throws {
+        process = try ServerProcess(["/usr/bin/python3", "-u", "\(fixtures)/http_fixture.py"] + extra, outputPath: scratch.file("http-\(UUID().uuidString.prefix(6)).log"))
+        let process = self.process
+        let line = try await eventually("the fixture server prints its port") {
+            process.output.split(separator: "\n").first { $0.hasPrefix("PORT ") }
+        }
+        port = Int(line.dropFirst(5)) ?? 0
+    }
+
+    func url(_ path: String, scheme: String = "http") -> String { "\(scheme)://127.0.0.1:\(port)\(path)" }
+    func stop() { process.stop() }
+}
+
+/// Polls `probe` until it returns a value; a deadline is the safety net, not the synchronisation.
+@discardableResult
+func eventually<T>(_ what: String, limit: Duration = .seconds(20), _ probe: () async throws -> T?) async throws -> T {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if let value = try await probe() { return value }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestFailure("timed out waiting until \(what)")
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw TestFailure("cannot find a free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Spawns and waits for its own children only: this test process also runs tests whose
+/// helpers wait for theirs, and a waitpid(-1) reaper would steal their exit statuses.
+let spawner = DirectSpawner()
+/// Check kinds' shared parts, as opsd makes them.
+let environment = CheckEnvironment(spawner: spawner)
+
+/// A spec of `kind` with thresholds, for tests.
+func spec(_ name: String, _ kind: CheckKind, warn: String? = nil, crit: String? = nil, timeout: Duration = .seconds(10)) -> CheckSpec {
+    CheckSpec(name: name, kind: kind, warn: warn.flatMap(Threshold.parse), crit: crit.flatMap(Threshold.parse), timeout: timeout)
+}
+
+/// Runs a check of `kind` once.
+func runOnce(_ kind: CheckKind, warn: String? = nil, crit: String? = nil, timeout: Duration = .seconds(10)) async -> CheckResult {
+    await environment.check(for: spec("test", kind, warn: warn, crit: crit, timeout: timeout)).run()
+}
+
+/// A log handler that keeps every line, to check what reaches the logs.
+struct RecordingLogHandler: LogHandler {
+    final class Store: Sendable {
+        private let lines = Mutex<[String]>([])
+        var all: [String] { lines.withLock { $0 } }
+        func append(_ line: String) { lines.withLock { $0.append(line) } }
+    }
+
+    let store: Store
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let fields = (event.metadata ?? [:]).merging(metadata) { new, _ in new }.map { "\($0.key)=\($0.value)" }.sorted()
+        store.append("\(event.level) \(event.message) \(fields.joined(separator: " "))")
+    }
+}
+
+/// A logger whose lines land in `store`.
+func recordingLogger(_ store: RecordingLogHandler.Store) -> Logger {
+    Logger(label: "test") { _ in RecordingLogHandler(store: store) }
+}

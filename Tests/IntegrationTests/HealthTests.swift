@@ -1,0 +1,131 @@
+import ControlPlane
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("opsd runs checks: opsctl health, /healthz, /metrics, restarts, in-process fallback")
+struct HealthTests {
+    @Test("one set of results, every output: table, --json, --nagios, /healthz, /metrics; a CRIT check restarts its worker")
+    func outputs() async throws {
+        let scratch = try Scratch()
+        let port = try freeTCPPort()
+        let spool = "\(scratch.path)/spool"
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        for name in ["a", "b"] { try "x".write(toFile: "\(spool)/\(name)", atomically: false, encoding: .utf8) }
+        let config = try scratch.config(extra: """
+              listen: 127.0.0.1:\(port)
+            workers:
+              - {name: web, command: [/bin/sleep, "1000"]}
+            checks:
+              - {name: root, disk: /, crit: "100%", every: 1s}
+              - {name: outbox, queue: {spool: \(spool)}, warn: 1, every: 1s}
+              - {name: self, http: "http://127.0.0.1:\(port)/metrics", every: 1s}
+              - {name: stuck, command: [/bin/sh, -c, "echo STUCK CRITICAL - no progress; exit 2"], every: 200ms, restart: {worker: web, after: 2}}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+
+        // Every check has run once a JSON health document has no "pending" left.
+        let json = try await poll("every check has a result") { () -> CommandResult? in
+            let result = try await run("opsctl", ["--config", config, "health", "--json"])
+            return result.stdout.contains("has not run yet") ? nil : result
+        }
+        #expect(json.status == 2, "\(json.stderr)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(document["status"] as? String == "fail")
+        let checks = try #require(document["checks"] as? [String: [[String: Any]]])
+        #expect(Set(checks.keys) == ["root:utilization", "outbox:backlog", "self:responseTime", "stuck:status"])
+        #expect(checks["outbox:backlog"]?.first?["observedValue"] as? Double == 2)
+        #expect(checks["outbox:backlog"]?.first?["status"] as? String == "warn")
+        #expect(checks["self:responseTime"]?.first?["status"] as? String == "pass")
+
+        let table = try await run("opsctl", ["--config", config, "health"])
+        #expect(table.status == 2)
+        #expect(table.stdout.contains("stuck   command  CRIT"))
+        #expect(table.stdout.hasSuffix("Overall: CRITICAL\n"))
+
+        let nagios = try await run("opsctl", ["--config", config, "health", "--nagios", "root", "self"])
+        #expect(nagios.status == 0)
+        #expect(nagios.stdout.hasPrefix("OPSD OK - 2 of 2 checks OK | root="), "\(nagios.stdout)")
+        #expect(nagios.stdout.contains(" self="))
+        let warn = try await run("opsctl", ["--config", config, "health", "--nagios", "outbox"])
+        #expect(warn.status == 1)
+        #expect(warn.stdout.hasPrefix("OPSD WARNING - 1 of 1 checks not OK: outbox WARNING: 2 files waiting, the oldest for "), "\(warn.stdout)")
+        #expect(warn.stdout.hasSuffix(" (warn 1) | outbox=2;1\n"), "\(warn.stdout)")
+
+        let unknown = try await run("opsctl", ["--config", config, "health", "nope"])
+        #expect(unknown.status == 3)
+        #expect(unknown.stderr == "opsctl: no check named nope (configured: root, outbox, self, stuck)\n")
+
+        let healthz = try await run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code} %{content_type}", "http://127.0.0.1:\(port)/healthz"])
+        #expect(healthz.stdout == "503 application/health+json")
+        let metricsFile = "\(scratch.path)/metrics.txt"
+        let metrics = try await run("/usr/bin/curl", ["-sf", "-o", metricsFile, "http://127.0.0.1:\(port)/metrics"])
+        #expect(metrics.status == 0)
+        let text = try String(contentsOfFile: metricsFile, encoding: .utf8)
+        #expect(text.contains(#"opsd_check_state{check="stuck",kind="command"} 2"#))
+        let promtool = try await run("/bin/sh", ["-c", "promtool check metrics < \(metricsFile)"])
+        #expect(promtool.status == 0 && promtool.stdout.isEmpty && promtool.stderr.isEmpty, "\(promtool.stdout)\(promtool.stderr)")
+
+        // The stuck check asked for restarts of web; the supervisor did them.
+        _ = try await daemon.logStream.first { $0.message == "restarting a worker because a check stayed critical" && $0.fields["worker"] == "web" }
+        let status = try await poll("web was restarted") { () -> StatusReport? in
+            let result = try await run("opsctl", ["--config", config, "status", "--json"])
+            let report = try ControlJSON.decoder.decode(StatusReport.self, from: Data(result.stdout.utf8))
+            return report.workers.first?.restarts ?? 0 >= 1 ? report : nil
+        }
+        #expect(status.checks.first { $0.name == "stuck" }?.state == "crit")
+        #expect(status.checks.first { $0.name == "stuck" }?.message == "STUCK CRITICAL - no progress")
+
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+
+        // Without opsd, health runs the checks itself and says so.
+        let alone = try await run("opsctl", ["--config", config, "health", "root"])
+        #expect(alone.status == 0)
+        #expect(alone.stderr == "opsctl: opsd is not running; ran 1 check(s) in-process from \(config)\n")
+        #expect(alone.stdout.contains("root   disk  OK"))
+    }
+
+    @Test("a port in use for daemon.listen stops start-up with one sentence")
+    func portInUse() async throws {
+        let scratch = try Scratch()
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        let port = try bindLoopback(holder)
+        listen(holder, 1)
+        let config = try scratch.config(extra: "  listen: 127.0.0.1:\(port)")
+        let result = try await run("opsd", ["--config", config], environment: ["OPS_LOG_FORMAT": "human"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(port): Address already in use; free the port or change daemon.listen"), "\(result.stderr)")
+    }
+}
+
+/// Polls `probe` until it returns a value; the limit is a safety net.
+func poll<T>(_ what: String, limit: Duration = .seconds(30), _ probe: () async throws -> T?) async throws -> T {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if let value = try await probe() { return value }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw TestFailure("timed out waiting until \(what)")
+}
+
+/// Binds `fd` to a free port on 127.0.0.1 and returns the port.
+func bindLoopback(_ fd: Int32) throws -> Int {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw TestFailure("cannot bind a loopback port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+func freeTCPPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    return try bindLoopback(fd)
+}
