@@ -37,6 +37,7 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // fork/exec with setsid and a parent-death signal: the child side must be async-signal-safe C.
         .target(name: "CSpawn"),
 
@@ -84,7 +85,11 @@ let package = Package(
         // opsd's state database (job runs, check history, backups) and a small SQLite wrapper.
         .target(name: "StateStore", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "Checks", dependencies: ["OpsConfig"], swiftSettings: strict),
-        .target(name: "Backup", dependencies: ["OpsConfig", "CGit2", "CSQLite"], swiftSettings: strict),
+        .target(
+            name: "Backup",
+            dependencies: ["OpsConfig", "StateStore", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .target(
             name: "OpsDaemon",
             dependencies: [
@@ -109,8 +114,9 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "ControlPlane",
+                "OpsConfig", "ControlPlane", "Backup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -122,6 +128,7 @@ let package = Package(
         // Shared by the test targets that drive the built executables: paths and a command runner.
         .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig", "TestSupport", "CSpawn"], swiftSettings: strict),
+        .testTarget(name: "BackupTests", dependencies: ["Backup", "OpsConfig", "StateStore", "TestSupport", "CSpawn"], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "TestSupport"], swiftSettings: strict),
     ]
 )

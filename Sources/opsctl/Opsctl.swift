@@ -14,7 +14,7 @@ struct Opsctl: AsyncParsableCommand {
             `status` exits 3 when opsd is not running, like `systemctl status`.
             """,
         version: opsVersion,
-        subcommands: [Status.self, Workers.self, Reload.self, ConfigCommand.self]
+        subcommands: [Status.self, Workers.self, Reload.self, ConfigCommand.self, BackupCommand.self, RestoreCommand.self]
     )
 
     // Declared here too so that `opsctl --config FILE status` works as well as `opsctl status --config FILE`.
