@@ -66,6 +66,12 @@ public struct BackupRunner: Sendable {
         return try await onOwnThread { () throws(BackupError) in try BackupCatalog(plan: plan, logger: logger).entries(fromRemote: fromRemote) }.get()
     }
 
+    /// The recorded history (last run, last success, last time the remote had everything), for
+    /// `opsctl status`'s backup section.
+    public func history() throws -> BackupRecordSummary {
+        try BackupHistory(stateDirectory: stateDirectory).summary()
+    }
+
     /// The freshness of backups from the recorded history, for the `backup` check kind.
     public func freshness(maxAge: Duration, now: Date = Date()) throws -> BackupFreshness.Verdict {
         let summary = try BackupHistory(stateDirectory: stateDirectory).summary()

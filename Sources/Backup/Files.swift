@@ -43,7 +43,7 @@ final class ReadableFile {
 }
 
 /// A file being written; `finish()` fsyncs it, so a rename afterwards publishes complete bytes.
-final class WritableFile {
+final class WritableFile: Sendable {
     let path: String
     let descriptor: Int32
 

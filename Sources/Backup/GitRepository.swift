@@ -5,6 +5,7 @@ import Foundation
 let libgit2Ready: Bool = {
     git_libgit2_init()
     _ = opsd_git_enable_fsync()
+    _ = opsd_git_skip_read_verification()
     return true
 }()
 
@@ -17,7 +18,7 @@ func gitCheck(_ code: Int32, _ action: @autoclosure () -> String) throws(BackupE
 }
 
 /// A git object id (SHA-1), as libgit2 holds it.
-struct ObjectID: Equatable, Hashable, CustomStringConvertible {
+struct ObjectID: Equatable, Hashable, CustomStringConvertible, Sendable {
     var raw: git_oid
 
     init(_ raw: git_oid) { self.raw = raw }
@@ -102,7 +103,23 @@ final class GitRepository {
             try gitCheck(git_repository_init(&repo, path, 1), "cannot create the backup repository \(path)")
         }
         guard let repo else { throw BackupError("cannot open the backup repository \(path)") }
-        return GitRepository(pointer: repo, path: path)
+        let repository = GitRepository(pointer: repo, path: path)
+        try repository.limitDeltaSearch()
+        return repository
+    }
+
+    /// Keeps libgit2's packbuilder from delta-searching big blobs. Chunks and delta parts are up to
+    /// 16 MiB and already as small as they get; searching them for deltas against each other cost
+    /// 60 % of a full backup's time (measured: 12.3 s → 4.6 s for 82 MiB). libgit2 1.5 (and later)
+    /// reads its "big file threshold" from `pack.deltaCacheSize` (a typo in packbuilder_config), so
+    /// that is the key to set; small objects (trees, manifests, config files) are still delta-compressed.
+    private func limitDeltaSearch() throws(BackupError) {
+        var config: OpaquePointer?
+        try gitCheck(git_repository_config(&config, pointer), "cannot read the configuration of \(path)")
+        defer { git_config_free(config) }
+        var current: Int64 = 0
+        if git_config_get_int64(&current, config, "pack.deltaCacheSize") == 0 { return }
+        try gitCheck(git_config_set_int64(config, "pack.deltaCacheSize", 1 << 20), "cannot configure \(path)")
     }
 
     // MARK: references
@@ -167,6 +184,18 @@ final class GitRepository {
         let size = Int(git_blob_rawsize(blob))
         guard size > 0, let content = git_blob_rawcontent(blob) else { return [] }
         return Array(UnsafeRawBufferPointer(start: content, count: size))
+    }
+
+    /// An object's size, from its header alone (nothing is inflated).
+    func objectSize(_ id: ObjectID) throws(BackupError) -> Int {
+        var odb: OpaquePointer?
+        try gitCheck(git_repository_odb(&odb, pointer), "cannot open the object database of \(path)")
+        defer { git_odb_free(odb) }
+        var oid = id.raw
+        var size = 0
+        var type = GIT_OBJECT_ANY
+        try gitCheck(git_odb_read_header(&size, &type, odb, &oid), "cannot read object \(id) from \(path); the repository is damaged")
+        return size
     }
 
     /// Writes a tree (recursively) and returns its id.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import StateStore
 
 /// Rebuilds a database file from a backup commit: the full snapshot's chunks, then each delta
@@ -23,18 +24,7 @@ struct Reassembler {
     func rebuild(_ manifest: DatabaseManifest, tree: ObjectID, to path: String) throws(BackupError) {
         let directory = "db/\(manifest.name)/"
         let file = try WritableFile(creating: path)
-        var offset = 0
-        for chunk in manifest.full.chunks {
-            guard let id = try repository.entry(directory + chunk, in: tree) else {
-                throw BackupError("\(directory + chunk) is missing from the backup; the repository is damaged, restore from another commit with --at")
-            }
-            let bytes = try repository.readBlob(id)
-            try bytes.withBytes { (raw) throws(BackupError) in try file.write(raw, at: offset) }
-            offset += bytes.count
-        }
-        guard offset == manifest.full.size else {
-            throw BackupError("the full snapshot of \(manifest.name) has \(offset) bytes instead of \(manifest.full.size); the backup repository is damaged")
-        }
+        try writeFullSnapshot(manifest, tree: tree, to: file)
         for delta in manifest.deltas {
             for part in delta.parts {
                 guard let id = try repository.entry(directory + part, in: tree) else {
@@ -50,6 +40,43 @@ struct Reassembler {
         guard digest == manifest.sha256 else {
             throw BackupError("the rebuilt \(manifest.name) has SHA-256 \(digest.prefix(12))… but the manifest says \(manifest.sha256.prefix(12))…; the backup repository is damaged, restore from another commit with --at")
         }
+    }
+
+    /// Writes the full snapshot's chunks at their offsets. Inflating the chunks is most of a
+    /// restore's time, so it runs on up to four threads, each with its own repository handle
+    /// (libgit2 objects are not thread-safe).
+    private func writeFullSnapshot(_ manifest: DatabaseManifest, tree: ObjectID, to file: WritableFile) throws(BackupError) {
+        let directory = "db/\(manifest.name)/"
+        var chunks: [(id: ObjectID, offset: Int)] = []
+        var total = 0
+        for chunk in manifest.full.chunks {
+            guard let id = try repository.entry(directory + chunk, in: tree) else {
+                throw BackupError("\(directory + chunk) is missing from the backup; the repository is damaged, restore from another commit with --at")
+            }
+            chunks.append((id, total))
+            total += try repository.objectSize(id)
+        }
+        guard total == manifest.full.size else {
+            throw BackupError("the full snapshot of \(manifest.name) has \(total) bytes instead of \(manifest.full.size); the backup repository is damaged")
+        }
+        try file.truncate(to: total)
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4, chunks.count))
+        let failure = Mutex<BackupError?>(nil)
+        let path = repository.path
+        let placements = chunks
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            do throws(BackupError) {
+                let handle = try GitRepository.openOrCreate(at: path)
+                for index in stride(from: worker, to: placements.count, by: workers) {
+                    if failure.withLock({ $0 != nil }) { return }
+                    let bytes = try handle.readBlob(placements[index].id)
+                    try bytes.withBytes { (raw) throws(BackupError) in try file.write(raw, at: placements[index].offset) }
+                }
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     /// Runs `PRAGMA integrity_check` on a rebuilt file without creating -wal or -shm beside it.
