@@ -84,7 +84,7 @@ struct BackupSession {
         return BackupOutcome(
             commit: commit?.description, branch: plan.branch, databases: results.map(\.outcome), fileCount: items.count,
             missingFiles: missing, storedBytes: packer.packedBytes, push: push,
-            seconds: Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+            seconds: (ContinuousClock.now - started).inSeconds
         )
     }
 
@@ -130,6 +130,11 @@ enum CommitMessage {
         if filesChanged { lines.append("files: \(fileCount) stored, changed since the previous backup") }
         return lines.joined(separator: "\n") + "\n"
     }
+}
+
+extension Duration {
+    /// The duration in seconds, with fractions.
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 /// Byte counts for people: `512 B`, `3.4 KiB`, `1.2 MiB`.

@@ -47,7 +47,7 @@ final class RemoteSync {
                 logger.warning("backup push failed; retrying", metadata: [
                     "attempt": "\(attempt)", "retry_in": "\(delay)", "error": "\(error.description)",
                 ])
-                Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+                Thread.sleep(forTimeInterval: delay.inSeconds)
                 delay = delay * 2
             case .failed(let error):
                 throw BackupError("\(error.description) (gave up after \(attempts) attempts; the commit stays local and the next backup pushes it)")
