@@ -96,12 +96,15 @@ final class RemoteSync {
             if RemoteSync.isLocalPath(spec.url), !FileSystem.exists(spec.url) {
                 return .failed(BackupError("the remote repository \(spec.url) does not exist; create it with `git init --bare \(spec.url)` or mount it"))
             }
+            if rc == GIT_ENONFASTFORWARD.rawValue {
+                return .refused(BackupError("the remote \(spec.url) refused \(plan.branch): its branch has commits this repository does not have; another machine may push to the same branch, give each host its own backup.remote.branch"))
+            }
             let error = context.failure(rc, action: "cannot push to \(spec.url)")
             return context.refused ? .refused(error) : .failed(error)
         }
         // git_remote_push returned success, but the server may still have refused the reference.
         if let status = context.rejected[plan.reference] {
-            return .refused(BackupError("the remote \(spec.url) rejected \(plan.branch) (\(status)); another machine may push to the same branch, give each host its own backup.remote.branch"))
+            return .refused(BackupError("the remote \(spec.url) refused \(plan.branch) (\(status)); check the remote's hooks and branch protection"))
         }
         return .success
     }

@@ -43,6 +43,32 @@ struct RemoteTests {
         #expect(list.count == 2 && list.allSatisfy(\.pushed))
     }
 
+    @Test("a remote branch that moved elsewhere is reported as refused, not as pushed; the commit stays local")
+    func rejectedReference() async throws {
+        let fixture = try Fixture()
+        _ = try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote])
+        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        let runner = try fixture.runner()
+        #expect(try await runner.run().push.state == .pushed)
+        // Another machine pushes to the same branch: the remote's branch is no longer ours to fast-forward.
+        let branch = BackupPlan.hostName()
+        let diverge = try await run("/bin/sh", ["-c", """
+            export GIT_DIR='\(fixture.remote)' GIT_AUTHOR_NAME=x GIT_AUTHOR_EMAIL=x@x GIT_COMMITTER_NAME=x GIT_COMMITTER_EMAIL=x@x
+            commit=$(git commit-tree "$(git mktree </dev/null)" -m elsewhere)
+            git update-ref refs/heads/\(branch) "$commit"
+            """])
+        #expect(diverge.status == 0, "\(diverge.stderr)")
+        try fixture.churn(0.01)
+        let outcome = try await runner.run()
+        #expect(outcome.commit != nil)
+        #expect(outcome.push.state == .failed)
+        #expect(outcome.push.unpushedCommits == 1)
+        #expect(outcome.push.error?.contains("refused \(branch)") == true, "\(outcome.push.error ?? "")")
+        #expect(outcome.push.error?.contains("another machine may push to the same branch") == true)
+        let list = try await runner.list()
+        #expect(list.map(\.pushed) == [false, true])
+    }
+
     @Test("a new machine with only the config restores from the remote with --from-remote")
     func restoreFromRemoteOnANewMachine() async throws {
         let fixture = try Fixture()
@@ -90,6 +116,29 @@ struct RemoteTests {
         #expect(refused.push.error?.contains("host key of 127.0.0.1 is not in \(sshd.knownHosts)") == true, "\(refused.push.error ?? "")")
         let stillOld = try await fixture.git(["rev-parse", BackupPlan.hostName()], in: fixture.remote)
         #expect(stillOld.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == pushed.commit)
+    }
+
+    @Test("a reference the server declines (a pre-receive hook over SSH) is reported as refused, though libgit2's push call succeeds")
+    func serverDeclinesTheReference() async throws {
+        let fixture = try Fixture()
+        let sshd = try await SSHServer.start(in: fixture.directory)
+        defer { sshd.stop() }
+        _ = try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote])
+        let hook = fixture.remote + "/hooks/pre-receive"
+        try "#!/bin/sh\necho 'backups are frozen' >&2\nexit 1\n".write(toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
+        try fixture.writeConfig(remote: """
+                url: ssh://root@127.0.0.1:\(sshd.port)\(fixture.remote)
+                ssh_key: \(sshd.userKey)
+                known_hosts: \(sshd.knownHosts)
+
+            """)
+        let outcome = try await fixture.runner().run()
+        #expect(outcome.commit != nil)
+        #expect(outcome.push.state == .failed)
+        #expect(outcome.push.error?.contains("refused \(BackupPlan.hostName())") == true, "\(outcome.push.error ?? "")")
+        let remoteBranches = try await fixture.git(["branch", "--list"], in: fixture.remote)
+        #expect(remoteBranches.stdout.isEmpty)
     }
 
     @Test("a wrong SSH key gives up after one attempt with a clear error instead of looping")
