@@ -42,7 +42,7 @@ public struct DatabaseManifest: Codable, Sendable, Equatable {
         public var storedBytes: Int
     }
 
-    /// One backup's changed pages, XOR-ed with the same pages in the backup before it.
+    /// One backup's changed bytes, as patches against the backup before it.
     public struct DeltaRecord: Codable, Sendable, Equatable {
         /// The blobs holding the records, in order, as paths inside `db/<name>/`.
         public var parts: [String]

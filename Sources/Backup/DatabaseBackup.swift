@@ -8,7 +8,7 @@ public struct DatabaseOutcome: Sendable, Equatable, Codable {
         case unchanged
         /// A new full snapshot (the first backup, or the chain got long enough to restart).
         case full
-        /// The changed pages, XOR-ed with their previous version.
+        /// The bytes that changed since the previous backup, as patches.
         case delta
     }
 
@@ -116,9 +116,8 @@ struct DatabaseBackup {
 
     private func storeDelta(pageSize: Int, previous: DatabaseManifest, previousTree: ObjectID, now: String) throws(BackupError) -> Result {
         let sequence = previous.deltas.count + 1
-        let recordSize = 8 + pageSize
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(PageDelta.pagesPerPart * recordSize)
+        buffer.reserveCapacity(PageDelta.partBytes + 65536)
         var newParts: [String: TreeNode] = [:]
         var partNames: [String] = []
         func writePart() throws(BackupError) {
@@ -129,11 +128,13 @@ struct DatabaseBackup {
             packer.noteWritten(buffer.count)
             buffer.removeAll(keepingCapacity: true)
         }
-        let comparison = try PageDelta.compare(current: snapshotPath, base: basePath, pageSize: pageSize) { (page, xor) throws(BackupError) in
-            var number = UInt64(page).bigEndian
-            withUnsafeBytes(of: &number) { buffer.append(contentsOf: $0) }
-            buffer.append(contentsOf: xor)
-            if buffer.count >= PageDelta.pagesPerPart * recordSize { try writePart() }
+        let comparison = try PageDelta.compare(current: snapshotPath, base: basePath, pageSize: pageSize) { (offset, bytes) throws(BackupError) in
+            var position = UInt64(offset).bigEndian
+            var length = UInt32(bytes.count).bigEndian
+            withUnsafeBytes(of: &position) { buffer.append(contentsOf: $0) }
+            withUnsafeBytes(of: &length) { buffer.append(contentsOf: $0) }
+            buffer.append(contentsOf: bytes)
+            if buffer.count >= PageDelta.partBytes { try writePart() }
         }
         if comparison.changedPages == 0, comparison.size == previous.size, let subtree = try repository.entry("db/\(source.name)", in: previousTree) {
             return Result(tree: .existingTree(subtree), outcome: outcome(.unchanged, previous.size, pageSize, 0, 0), sha256: comparison.sha256)

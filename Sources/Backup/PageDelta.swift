@@ -1,16 +1,22 @@
 import Foundation
 
-/// The delta encoding of one backup: the pages that changed, XOR-ed with their previous version.
+/// The delta encoding of one backup: the bytes that changed, as patches.
 ///
-/// A part is a sequence of records, each an 8-byte big-endian page number (1-based) followed by
-/// `pageSize` bytes: the new page XOR the old one (the old one is zeros past the old end of the
-/// file). A small change to a page leaves its XOR almost all zeros, which git's zlib compresses to
-/// a few dozen bytes; a whole changed page would cost about its full size.
+/// A part is a sequence of records, each an 8-byte big-endian file offset, a 4-byte big-endian
+/// length, and that many bytes: the new content at that offset. A record never crosses a page
+/// boundary. Within a changed page only the changed byte ranges are stored (ranges closer than
+/// `mergeGap` bytes are joined, so a header costs less than the bytes it would save): an update
+/// of a row rewrites a few dozen bytes of a 4 KiB page, so a delta is a small fraction of the
+/// changed pages' size before git's zlib even sees it.
 enum PageDelta {
-    /// At most this many pages per part, so no single blob holds more than 16 MiB (4 KiB pages).
-    static let pagesPerPart = 4096
+    /// A part is closed once it holds this many bytes (16 MiB), so no blob gets large.
+    static let partBytes = 16 << 20
     /// Full snapshots are cut into chunks of this many bytes (a multiple of every page size).
     static let chunkBytes = 16 << 20
+    /// Equal runs shorter than this inside a changed page are stored rather than split around.
+    static let mergeGap = 16
+    /// Bytes of a record's header (offset and length).
+    static let headerBytes = 12
 
     /// The result of comparing a new snapshot with the previous one in a single pass.
     struct Comparison {
@@ -19,11 +25,11 @@ enum PageDelta {
         var size = 0
     }
 
-    /// Reads `current` once: hashes it, and hands each changed page's XOR record to `emit`.
+    /// Reads `current` once: hashes it, and hands each changed byte range to `emit`.
     /// `base` is the previous snapshot (nil: everything is new).
     static func compare(
         current: String, base: String?, pageSize: Int,
-        emit: (_ pageNumber: Int, _ xor: UnsafeRawBufferPointer) throws(BackupError) -> Void
+        emit: (_ offset: Int, _ bytes: UnsafeRawBufferPointer) throws(BackupError) -> Void
     ) throws(BackupError) -> Comparison {
         let currentFile = try ReadableFile(current)
         let baseFile = try base.map { (path) throws(BackupError) in try ReadableFile(path) }
@@ -32,7 +38,6 @@ enum PageDelta {
         let block = max(pageSize, 1 << 20)
         var newBlock = [UInt8](repeating: 0, count: block)
         var oldBlock = [UInt8](repeating: 0, count: block)
-        var xor = [UInt8](repeating: 0, count: pageSize)
         var result = Comparison()
         var offset = 0
         while true {
@@ -48,9 +53,12 @@ enum PageDelta {
                     oldBlock.withUnsafeBytes { old in memcmp(new.baseAddress! + pageStart, old.baseAddress! + pageStart, length) == 0 }
                 }
                 if !same {
-                    xorPage(&xor, newBlock, oldBlock, at: pageStart, length: length)
                     result.changedPages += 1
-                    try xor.withBytes { (raw) throws(BackupError) in try emit((offset + pageStart) / pageSize + 1, raw) }
+                    for range in changedRanges(newBlock, oldBlock, from: pageStart, count: length) {
+                        try newBlock.withBytes { (raw) throws(BackupError) in
+                            try emit(offset + range.lowerBound, UnsafeRawBufferPointer(rebasing: raw[range]))
+                        }
+                    }
                 }
                 pageStart += length
             }
@@ -61,55 +69,62 @@ enum PageDelta {
         return result
     }
 
-    /// XOR of one page, eight bytes at a time.
-    private static func xorPage(_ out: inout [UInt8], _ new: [UInt8], _ old: [UInt8], at start: Int, length: Int) {
-        out.withUnsafeMutableBytes { outRaw in
-            new.withUnsafeBytes { newRaw in
-                old.withUnsafeBytes { oldRaw in
-                    let words = length / 8
-                    for w in 0..<words {
-                        let a = newRaw.loadUnaligned(fromByteOffset: start + w * 8, as: UInt64.self)
-                        let b = oldRaw.loadUnaligned(fromByteOffset: start + w * 8, as: UInt64.self)
-                        outRaw.storeBytes(of: a ^ b, toByteOffset: w * 8, as: UInt64.self)
+    /// The byte ranges in which `new` and `old` differ within `[start, start + count)`, joining
+    /// ranges separated by fewer than `mergeGap` equal bytes.
+    static func changedRanges(_ new: [UInt8], _ old: [UInt8], from start: Int, count: Int) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        new.withUnsafeBytes { newRaw in
+            old.withUnsafeBytes { oldRaw in
+                let end = start + count
+                var i = start
+                var open: Int?
+                var lastDifferent = start
+                while i < end {
+                    // Skip equal 8-byte words quickly; only differing words are looked at byte by byte.
+                    if i + 8 <= end, newRaw.loadUnaligned(fromByteOffset: i, as: UInt64.self) == oldRaw.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                        if let first = open, i - lastDifferent >= mergeGap {
+                            ranges.append(first..<lastDifferent)
+                            open = nil
+                        }
+                        i += 8
+                        continue
                     }
-                    for i in (words * 8)..<outRaw.count {
-                        outRaw[i] = i < length ? newRaw[start + i] ^ oldRaw[start + i] : 0
+                    if newRaw[i] != oldRaw[i] {
+                        if let first = open, i - lastDifferent >= mergeGap {
+                            ranges.append(first..<lastDifferent)
+                            open = i
+                        } else if open == nil {
+                            open = i
+                        }
+                        lastDifferent = i + 1
                     }
+                    i += 1
                 }
+                if let first = open { ranges.append(first..<lastDifferent) }
             }
         }
+        return ranges
     }
 
-    /// Applies one part to `file` in place: each record's page becomes old XOR record.
-    static func apply(part: [UInt8], to file: WritableFile, pageSize: Int, what: String) throws(BackupError) {
-        let recordSize = 8 + pageSize
-        guard part.count % recordSize == 0 else {
-            throw BackupError("\(what) is not a whole number of page records; the backup repository is damaged, restore from another commit with --at")
-        }
-        let reader = try ReadableFile(file.path)
-        var page = [UInt8](repeating: 0, count: pageSize)
+    /// Applies one part to `file` in place: each record's bytes are written at its offset.
+    static func apply(part: [UInt8], to file: WritableFile, what: String) throws(BackupError) {
         var position = 0
         while position < part.count {
-            var number = 0
-            for i in 0..<8 { number = number << 8 | Int(part[position + i]) }
-            guard number >= 1, number < Int.max / pageSize else {
-                throw BackupError("\(what) names page \(number), which cannot exist; the backup repository is damaged")
+            guard position + headerBytes <= part.count else {
+                throw BackupError("\(what) ends inside a record header; the backup repository is damaged, restore from another commit with --at")
             }
-            let offset = (number - 1) * pageSize
-            let count = try reader.read(into: &page, at: offset)
-            if count < pageSize { for i in count..<pageSize { page[i] = 0 } }
-            part.withUnsafeBytes { recordRaw in
-                page.withUnsafeMutableBytes { pageRaw in
-                    let words = pageSize / 8
-                    for w in 0..<words {
-                        let a = pageRaw.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self)
-                        let b = recordRaw.loadUnaligned(fromByteOffset: position + 8 + w * 8, as: UInt64.self)
-                        pageRaw.storeBytes(of: a ^ b, toByteOffset: w * 8, as: UInt64.self)
-                    }
-                }
+            var offset = 0
+            for i in 0..<8 { offset = offset << 8 | Int(part[position + i]) }
+            var length = 0
+            for i in 8..<12 { length = length << 8 | Int(part[position + i]) }
+            let start = position + headerBytes
+            guard offset >= 0, offset < 1 << 48, length <= part.count - start else {
+                throw BackupError("\(what) has a record at offset \(offset) of \(length) bytes, which cannot be; the backup repository is damaged, restore from another commit with --at")
             }
-            try page.withBytes { (raw) throws(BackupError) in try file.write(raw, at: offset) }
-            position += recordSize
+            try part.withBytes { (raw) throws(BackupError) in
+                try file.write(UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)]), at: offset)
+            }
+            position = start + length
         }
     }
 }

@@ -30,7 +30,7 @@ struct Reassembler {
                 guard let id = try repository.entry(directory + part, in: tree) else {
                     throw BackupError("\(directory + part) is missing from the backup; the repository is damaged, restore from another commit with --at")
                 }
-                try PageDelta.apply(part: try repository.readBlob(id), to: file, pageSize: manifest.pageSize, what: directory + part)
+                try PageDelta.apply(part: try repository.readBlob(id), to: file, what: directory + part)
             }
             try file.truncate(to: delta.size)
         }
