@@ -8,7 +8,12 @@ import OpsConfig
 public enum BackupFreshness {
     /// The check's verdict.
     public enum Level: String, Sendable, Equatable {
-        case ok, warning, critical
+        /// A recent backup has left the machine.
+        case ok
+        /// Only the local commit succeeded lately (or the latest run failed while an older one is fresh).
+        case warning
+        /// No backup reached safety within the allowed age.
+        case critical
     }
 
     /// The verdict and a one-sentence explanation.

@@ -6,6 +6,7 @@ let libgit2Ready: Bool = {
     git_libgit2_init()
     _ = opsd_git_enable_fsync()
     _ = opsd_git_skip_read_verification()
+    _ = opsd_git_limit_mapped_windows()
     return true
 }()
 

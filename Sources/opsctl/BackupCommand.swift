@@ -37,14 +37,14 @@ struct BackupCommand: AsyncParsableCommand {
         abstract: "Back up the configured databases and files to git, or list the backups.",
         discussion: """
             Runs in this process from the configuration's backup: section (opsd need not run). \
-            Each database is snapshotted with SQLite's online backup API; only the pages that \
+            Each database is snapshotted with SQLite's online backup API; only the bytes that \
             changed since the previous backup are stored (docs/backup-format.md). Nothing is \
             committed when nothing changed. Every local commit the remote lacks is pushed.
 
             Examples:
-              opsctl backup                 take a backup now
-              opsctl backup list            list backups, newest first, and whether each is pushed
-              opsctl restore --to /tmp/x.db restore the latest backup beside the live database
+              opsctl backup                   take a backup now
+              opsctl backup list              backups, newest first; pushed or not
+              opsctl restore --to /tmp/x.db   the latest backup, beside the live db
             """,
         subcommands: [Now.self, List.self],
         defaultSubcommand: Now.self

@@ -17,11 +17,11 @@ struct RestoreCommand: AsyncParsableCommand {
             unless --force.
 
             Examples:
-              opsctl restore                                  latest backup, every database, in place
-              opsctl restore --db tickets --to /tmp/t.db      one database, beside the live one
-              opsctl restore --at 2026-11-20                  the last backup of that day (UTC)
-              opsctl restore --at 1a2b3c4d                    a backup by commit (opsctl backup list)
-              opsctl restore --from-remote                    a new machine: fetch, then restore
+              opsctl restore                        the latest backup, in place
+              opsctl restore --db app --to /tmp/a.db  one database, elsewhere
+              opsctl restore --at 2026-11-20        the last backup of that day (UTC)
+              opsctl restore --at 1a2b3c4d          by commit (see opsctl backup list)
+              opsctl restore --from-remote          a new machine: fetch, then restore
 
             Exit status: 0 when restored, 1 otherwise.
             """
