@@ -41,6 +41,12 @@ struct RemoteTests {
 
         let list = try await runner.list()
         #expect(list.count == 2 && list.allSatisfy(\.pushed))
+
+        // Plain git stays a way out: the remote clones, and the clone holds both backups.
+        let clone = fixture.directory + "/clone.git"
+        #expect(try await run("/usr/bin/git", ["clone", "--quiet", "--bare", fixture.remote, clone]).status == 0)
+        #expect(try await fixture.git(["fsck", "--strict"], in: clone).status == 0)
+        #expect(try await fixture.git(["log", "--format=%H", BackupPlan.hostName()], in: clone).stdout == localLog.stdout)
     }
 
     @Test("a remote branch that moved elsewhere is reported as refused, not as pushed; the commit stays local")

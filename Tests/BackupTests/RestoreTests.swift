@@ -113,6 +113,11 @@ struct RestoreTests {
         let name = try await fixture.opsctl(["restore", "--db", "nope", "--to", fixture.directory + "/x.db"])
         #expect(name.stderr.contains("has no database named \"nope\"; it has: app"), "\(name.stderr)")
         #expect(!FileManager.default.fileExists(atPath: fixture.directory + "/x.db"))
+
+        // A date after every backup picks the latest one.
+        let future = try await fixture.opsctl(["restore", "--at", "2999-01-01", "--to", fixture.directory + "/x.db"])
+        #expect(future.status == 0, "\(future.stderr)")
+        #expect(try fixture.rows(fixture.directory + "/x.db") == fixture.rows(fixture.database))
     }
 }
 
