@@ -20,7 +20,7 @@ struct BackupSession {
         defer { withExtendedLifetime(lock) {} }
         try FileSystem.makeDirectory(plan.workDirectory)
         let repository = try GitRepository.openOrCreate(at: plan.repository)
-        let head = try repository.resolve(reference: plan.reference)
+        let head = try continueBranch(repository)
         try repository.adoptHead(plan.reference)
         let headTree = try head.map { (id) throws(BackupError) in try repository.commit(id).tree }
         let packer = try PackWriter(repository: repository)
@@ -86,6 +86,23 @@ struct BackupSession {
             missingFiles: missing, storedBytes: packer.packedBytes, push: push,
             seconds: (ContinuousClock.now - started).inSeconds
         )
+    }
+
+    /// The commit the new backup builds on. Without a local branch (a new machine, a lost
+    /// repository) but with a remote, the remote's branch is fetched and continued, so the history
+    /// stays one line and the push fast-forwards instead of being refused.
+    private func continueBranch(_ repository: GitRepository) throws(BackupError) -> ObjectID? {
+        if let local = try repository.resolve(reference: plan.reference) { return local }
+        guard let spec = plan.remote else { return nil }
+        do {
+            try RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger).fetch()
+        } catch {
+            logger.warning("backup: cannot fetch the remote's branch before the first backup here; starting a new history", metadata: ["error": "\(error.description)"])
+        }
+        guard let remote = try repository.resolve(reference: plan.remoteReference) else { return nil }
+        try repository.updateReference(plan.reference, to: remote, expected: nil, message: "opsd: continue the remote's backups")
+        logger.notice("backup: continuing the remote's branch", metadata: ["branch": "\(plan.branch)", "commit": "\(remote)"])
+        return remote
     }
 
     /// Pushes every local commit the remote lacks, this backup's and earlier failed ones alike.

@@ -91,6 +91,29 @@ struct RemoteTests {
         let restore = try await fixture.opsctl(["restore", "--from-remote"])
         #expect(restore.status == 0, "\(restore.stderr)")
         #expect(try fixture.rows(fixture.database) == rows)
+
+        // Backups go on from the remote's history: a delta on top of it, pushed as a fast-forward.
+        try fixture.churn(0.01)
+        let next = try await fixture.runner().run()
+        #expect(next.databases.first?.layout == .delta)
+        #expect(next.push.state == .pushed, "\(next.push.error ?? "")")
+        let remoteLog = try await fixture.git(["log", "--format=%H", BackupPlan.hostName()], in: fixture.remote)
+        #expect(remoteLog.stdout.split(separator: "\n").count == 2)
+    }
+
+    @Test("a first backup on a new machine, without restoring first, continues the remote's history")
+    func firstBackupContinuesTheRemote() async throws {
+        let fixture = try Fixture()
+        _ = try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote])
+        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        let first = try await fixture.runner().run()
+        try FileManager.default.removeItem(atPath: fixture.repository)
+        try FileManager.default.removeItem(atPath: fixture.stateDirectory)
+        try fixture.churn(0.01)
+        let second = try await fixture.runner().run()
+        #expect(second.push.state == .pushed, "\(second.push.error ?? "")")
+        let parent = try await fixture.git(["rev-parse", "\(BackupPlan.hostName())^"], in: fixture.remote)
+        #expect(parent.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == first.commit)
     }
 
     @Test("push over SSH to a real sshd: accepted with the right host key, refused with a wrong one")
