@@ -88,6 +88,7 @@ struct Restorer {
         var prepared: [(manifest: DatabaseManifest, temporary: String, destination: String)] = []
         defer { for item in prepared { Snapshot.removeWithSideFiles(item.temporary) } }
         for (manifest, destination) in zip(manifests, destinations) {
+            Self.removeStaleTemporaries(of: destination)
             let temporary = "\(destination).restore-\(getpid()).tmp"
             prepared.append((manifest, temporary, destination))
             try reassembler.rebuild(manifest, tree: commit.tree, to: temporary)
@@ -101,19 +102,33 @@ struct Restorer {
             var safetyCopy: String?
             if request.to == nil, FileSystem.exists(item.destination) {
                 let aside = "\(item.destination).pre-restore-\(stamp)"
-                // The -wal holds committed pages that belong to the old file: they move together.
+                // A hard link keeps the old file under its new name while the live name still
+                // points at it, so no moment leaves the live path without a database.
+                if link(item.destination, aside) != 0 { try FileSystem.rename(item.destination, aside) }
+                // The -wal holds committed pages of the old file: it must go with it, never be
+                // replayed into the restored one.
                 for suffix in ["-wal", "-shm", "-journal"] where FileSystem.exists(item.destination + suffix) {
                     try FileSystem.rename(item.destination + suffix, aside + suffix)
                 }
-                try FileSystem.rename(item.destination, aside)
                 safetyCopy = aside
             }
+            // rename(2) replaces the live file atomically.
             try FileSystem.rename(item.temporary, item.destination)
             FileSystem.syncDirectory(of: item.destination)
             logger.notice("database restored", metadata: ["database": "\(item.manifest.name)", "path": "\(item.destination)", "commit": "\(commit.id)"])
             restored.append(.init(name: item.manifest.name, path: item.destination, safetyCopy: safetyCopy, size: item.manifest.size, sha256: item.manifest.sha256))
         }
         return RestoreOutcome(commit: commit.id.description, time: ManifestCoding.timestamp(commit.time), databases: restored)
+    }
+
+    /// Removes what a killed restore left beside `destination`; the lock says none is running now.
+    private static func removeStaleTemporaries(of destination: String) {
+        let directory = (destination as NSString).deletingLastPathComponent
+        let prefix = (destination as NSString).lastPathComponent + ".restore-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
+        where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+            Snapshot.removeWithSideFiles((directory as NSString).appendingPathComponent(name))
+        }
     }
 
     /// Picks the commit for `--at`.

@@ -38,6 +38,27 @@ struct SafetyTests {
         #expect(try await fixture.git(["fsck", "--strict"]).status == 0)
     }
 
+    @Test("SIGKILL of a restore just before the swap leaves the live database untouched, and the restore can run again")
+    func restoreKilledBeforeSwap() async throws {
+        let fixture = try Fixture()
+        _ = try await fixture.runner().run()
+        let backedUp = try fixture.rows(fixture.database)
+        try fixture.churn(0.02)
+        let live = try await fixture.sha256(fixture.database)
+        let pauseFile = fixture.directory + "/paused"
+        let restore = try BackgroundProcess("\(binDirectory)/opsctl", ["restore", "--config", fixture.configPath], environment: [
+            "OPSD_BACKUP_PAUSE_AT": "before-swap", "OPSD_BACKUP_PAUSE_FILE": pauseFile,
+        ])
+        #expect(try await waitUntil { FileManager.default.fileExists(atPath: pauseFile) }, "never paused: \(restore.log)")
+        restore.kill()
+        #expect(try await fixture.sha256(fixture.database) == live)
+        let again = try await fixture.opsctl(["restore"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try fixture.rows(fixture.database) == backedUp)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: fixture.directory).filter { $0.hasSuffix(".tmp") }
+        #expect(leftovers.isEmpty, "the killed restore's file is cleaned up: \(leftovers)")
+    }
+
     @Test("a second backup while one runs is refused at once with a clear message")
     func secondBackupRefused() async throws {
         let fixture = try Fixture()
