@@ -27,7 +27,8 @@ final class ReadableFile {
         let wanted = buffer.count
         while total < wanted {
             let n = buffer.withUnsafeMutableBytes { raw -> Int in
-                let start = raw.baseAddress! + total
+                guard let base = raw.baseAddress else { return 0 }
+                let start = base + total
                 if let offset { return pread(descriptor, start, wanted - total, off_t(offset + total)) }
                 return Foundation.read(descriptor, start, wanted - total)
             }
@@ -64,9 +65,10 @@ final class WritableFile: Sendable {
     deinit { close(descriptor) }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(BackupError) {
+        guard let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
-            let n = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            let n = pwrite(descriptor, base + done, bytes.count - done, off_t(offset + done))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw BackupError("cannot write \(path): \(String(cString: strerror(errno)))")

@@ -50,7 +50,10 @@ enum PageDelta {
             while pageStart < count {
                 let length = min(pageSize, count - pageStart)
                 let same = offset + pageStart + length <= baseSize && newBlock.withUnsafeBytes { new in
-                    oldBlock.withUnsafeBytes { old in memcmp(new.baseAddress! + pageStart, old.baseAddress! + pageStart, length) == 0 }
+                    oldBlock.withUnsafeBytes { old in
+                        guard let newBase = new.baseAddress, let oldBase = old.baseAddress else { return false }
+                        return memcmp(newBase + pageStart, oldBase + pageStart, length) == 0
+                    }
                 }
                 if !same {
                     result.changedPages += 1
