@@ -24,6 +24,7 @@ let package = Package(
     products: [
         .executable(name: "opsd", targets: ["opsd"]),
         .executable(name: "opsctl", targets: ["opsctl"]),
+        .executable(name: "opsctl-backup", targets: ["opsctl-backup"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -114,7 +115,17 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "ControlPlane", "Backup",
+                "OpsConfig", "ControlPlane",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // `opsctl backup` and `opsctl restore` run here: opsctl execs it, so that no other opsctl
+        // command loads libgit2 and its libraries (measured: 4.8 ms on every opsctl run).
+        .executableTarget(
+            name: "opsctl-backup",
+            dependencies: [
+                "OpsConfig", "Backup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build --product opsd
 swift build --product opsctl
+swift build --product opsctl-backup   # carries out `opsctl backup` and `opsctl restore`
 bin=$(swift build --show-bin-path)
 # The demo's backup remote: a bare repository beside the local one (examples/demo/ops.yaml).
 mkdir -p examples/demo/run

@@ -104,6 +104,24 @@ struct BackupStoreTests {
         #expect(try fixture.rows(fixture.directory + "/grown.db").count == 7_000)
     }
 
+    @Test("opsctl backup and restore: --config before or after the command, JSON output, help that teaches")
+    func commandLine() async throws {
+        let fixture = try Fixture()
+        let before = try await run("opsctl", ["--config", fixture.configPath, "backup", "--json"])
+        #expect(before.status == 0, "\(before.stderr)")
+        let outcome = try JSONDecoder().decode(BackupOutcome.self, from: Data(before.stdout.utf8))
+        #expect(outcome.commit != nil)
+        let list = try await run("opsctl", ["backup", "list", "--json", "--config", fixture.configPath])
+        let entries = try JSONDecoder().decode([BackupEntry].self, from: Data(list.stdout.utf8))
+        #expect(entries.map(\.commit) == [outcome.commit])
+        let help = try await run("opsctl", ["restore", "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("USAGE: opsctl restore") && help.stdout.contains("--from-remote"))
+        let missing = try await run("opsctl", ["--config", fixture.directory + "/nope.yaml", "backup"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "opsctl: \(fixture.directory)/nope.yaml: no such file; pass --config PATH\n")
+    }
+
     @Test("a configuration without backup: is refused with a sentence that says what to add")
     func noBackupSection() throws {
         #expect(throws: BackupError("the configuration has no backup: section; add one with at least backup.repository")) {

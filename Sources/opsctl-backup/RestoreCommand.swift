@@ -27,7 +27,7 @@ struct RestoreCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var connection: ConfigOptions
 
     @Option(help: ArgumentHelp("latest (default), a commit id, a date (YYYY-MM-DD, end of day UTC) or an ISO 8601 time.", valueName: "when"))
     var at: String?

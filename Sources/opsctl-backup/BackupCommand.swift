@@ -9,7 +9,7 @@ import OpsConfig
 struct BackupContext {
     let runner: BackupRunner
 
-    init(options: ConnectionOptions, pushAttempts: Int = 4) throws {
+    init(options: ConfigOptions, pushAttempts: Int = 4) throws {
         let result = ConfigLoader.read(path: options.configPath)
         guard FileManager.default.fileExists(atPath: result.path) else {
             throw Failure("\(result.path): no such file; pass --config PATH")
@@ -61,7 +61,7 @@ struct BackupCommand: AsyncParsableCommand {
                 """
         )
 
-        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var connection: ConfigOptions
 
         @Flag(help: "Print the outcome as JSON.")
         var json = false
@@ -87,7 +87,7 @@ struct BackupCommand: AsyncParsableCommand {
             discussion: "Each line: commit, time (UTC), pushed or local only, and the summary. Pass a commit or time to `opsctl restore --at`."
         )
 
-        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var connection: ConfigOptions
 
         @Flag(help: "Fetch from the remote first and list what it has (on a new machine).")
         var fromRemote = false
