@@ -26,6 +26,7 @@ let package = Package(
     products: [
         .executable(name: "opsd", targets: ["opsd"]),
         .executable(name: "opsctl", targets: ["opsctl"]),
+        .executable(name: "opsctl-backup", targets: ["opsctl-backup"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -42,6 +43,7 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // fork/exec with setsid and a parent-death signal: the child side must be async-signal-safe C.
         .target(name: "CSpawn"),
 
@@ -122,7 +124,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "Backup", dependencies: ["OpsConfig", "CGit2", "CSQLite"], swiftSettings: strict),
+        .target(
+            name: "Backup",
+            dependencies: ["OpsConfig", "Scheduling", "StateStore", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .target(
             name: "OpsDaemon",
             dependencies: [
@@ -156,6 +162,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `opsctl backup` and `opsctl restore` run here: opsctl execs it, so that no other opsctl
+        // command loads libgit2 and its libraries (measured: 4.8 ms on every opsctl run).
+        .executableTarget(
+            name: "opsctl-backup",
+            dependencies: [
+                "OpsConfig", "Backup",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
 
         .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig", "Scheduling"], swiftSettings: strict),
         .testTarget(
@@ -170,6 +187,7 @@ let package = Package(
         // Shared by the test targets that drive the built executables: paths and a command runner.
         .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig", "Jobs", "TestSupport", "CSpawn"], swiftSettings: strict),
+        .testTarget(name: "BackupTests", dependencies: ["Backup", "OpsConfig", "StateStore", "TestSupport", "CSpawn"], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -25,10 +25,10 @@ systemd_running() { [ -z "$root" ] && [ -d /run/systemd/system ]; }
 
 if [ "$action" = uninstall ]; then
     if systemd_running; then systemctl disable --now opsd-backup.timer opsd.service 2>/dev/null || true; fi
-    rm -f "$bindir/opsd" "$bindir/opsctl" "$crondir/ops"
+    rm -f "$bindir/opsd" "$bindir/opsctl" "$bindir/opsctl-backup" "$crondir/ops"
     for unit in "${units[@]}"; do rm -f "$unitdir/$unit"; done
     if systemd_running; then systemctl daemon-reload; fi
-    say "removed opsd, opsctl, the units and /etc/cron.d/ops; kept $confdir, $statedir and the ops user (remove them by hand if wanted)"
+    say "removed opsd, opsctl, opsctl-backup, the units and /etc/cron.d/ops; kept $confdir, $statedir and the ops user (remove them by hand if wanted)"
     exit 0
 fi
 
@@ -38,7 +38,8 @@ if [ -z "${BUILD_DIR:-}" ]; then
     swift build -c release --static-swift-stdlib
     BUILD_DIR=$(swift build -c release --static-swift-stdlib --show-bin-path)
 fi
-for program in opsd opsctl; do
+# opsctl-backup carries out `opsctl backup` and `opsctl restore` (it links libgit2) and must sit beside opsctl.
+for program in opsd opsctl opsctl-backup; do
     [ -x "$BUILD_DIR/$program" ] || { say "$BUILD_DIR/$program is missing; build it first or unset BUILD_DIR"; exit 1; }
 done
 
@@ -52,7 +53,7 @@ state_owner=()
 if [ -z "$root" ]; then state_owner=(-o ops -g ops); fi
 
 install -d -m 0755 "$bindir" "$unitdir" "$crondir"
-install -m 0755 "$BUILD_DIR/opsd" "$BUILD_DIR/opsctl" "$bindir/"
+install -m 0755 "$BUILD_DIR/opsd" "$BUILD_DIR/opsctl" "$BUILD_DIR/opsctl-backup" "$bindir/"
 for unit in "${units[@]}"; do
     sed "s|/usr/local/bin/|$prefix/bin/|g" "deploy/systemd/$unit" >"$unitdir/$unit.tmp"
     chmod 0644 "$unitdir/$unit.tmp"

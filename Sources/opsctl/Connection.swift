@@ -5,7 +5,7 @@ import OpsConfig
 
 /// Options shared by the commands that talk to opsd.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file that names the socket.", valueName: "path"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file (default: $OPS_CONFIG, or \(ConfigLoader.defaultPath)).", valueName: "path"))
     var config: String?
 
     @Option(help: ArgumentHelp("The control socket, overriding the configuration.", valueName: "path"))

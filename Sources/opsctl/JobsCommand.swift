@@ -173,6 +173,11 @@ struct JobsCommand: AsyncParsableCommand {
             guard let spec = config.scheduledJobs.first(where: { $0.name == name }) else {
                 throw Failure("no job named \(name) in \(connection.configPath); `opsctl jobs` lists them")
             }
+            if spec.action == .backup {
+                // Backups run in opsctl's companion, which links libgit2 (see CompanionCommands.swift).
+                printError("opsctl: opsd is not running; taking the backup with opsctl backup")
+                try Companion.exec("backup", [])
+            }
             printError("opsctl: opsd is not running; running \(name) in this process")
             let store: JobRunStore
             do { store = try JobRunStore(stateDirectory: config.daemon.stateDirectory) } catch {

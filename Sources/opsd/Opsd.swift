@@ -87,7 +87,9 @@ struct Opsd: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
-        let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, backup: nil)
+        let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store) { configuration, context in
+            try await BackupRunner(configuration: configuration, logger: context.logger).run().summary
+        }
         let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger)
         let checks = await CheckService(configuration: configuration, children: children, logger: logger) { worker in
             do { try await supervisor.restart(worker) } catch {

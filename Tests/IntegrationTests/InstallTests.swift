@@ -18,7 +18,7 @@ struct InstallTests {
         let root = "\(scratch.path)/root"
         let first = try await make(["install", "DESTDIR=\(root)", "BUILD_DIR=\(binDirectory)"])
         #expect(first.status == 0, "\(first.stderr)")
-        for program in ["opsd", "opsctl"] { #expect(mode("\(root)/usr/local/bin/\(program)") == 0o755) }
+        for program in ["opsd", "opsctl", "opsctl-backup"] { #expect(mode("\(root)/usr/local/bin/\(program)") == 0o755) }
         for unit in ["opsd.service", "opsd-backup.service", "opsd-backup.timer"] { #expect(mode("\(root)/etc/systemd/system/\(unit)") == 0o644) }
         // cron skips files in cron.d that are group- or world-writable.
         #expect(mode("\(root)/etc/cron.d/ops") == 0o644)
@@ -41,6 +41,7 @@ struct InstallTests {
         let removed = try await make(["uninstall", "DESTDIR=\(root)", "PREFIX=/opt/ops"])
         #expect(removed.status == 0)
         #expect(!FileManager.default.fileExists(atPath: "\(root)/opt/ops/bin/opsd"))
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/opt/ops/bin/opsctl-backup"))
         #expect(!FileManager.default.fileExists(atPath: "\(root)/etc/systemd/system/opsd.service"))
         #expect(!FileManager.default.fileExists(atPath: "\(root)/etc/cron.d/ops"))
         #expect(try String(contentsOfFile: installedConfig, encoding: .utf8) == edited)
