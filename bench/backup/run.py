@@ -212,7 +212,7 @@ def main():
         if name != "ours" and name != "seed" and shutil.which(name) is None:
             sys.exit(f"{name} is not installed; apt-get install {'borgbackup' if name == 'borg' else name}, or leave it out with --tools")
     if "ours" in names and not os.access(args.opsctl, os.X_OK):
-        sys.exit(f"no opsctl at {args.opsctl}; build it (swift build -c release --product opsctl) or pass --opsctl PATH")
+        sys.exit(f"no opsctl at {args.opsctl}; build it (swift build -c release: opsctl and opsctl-backup) or pass --opsctl PATH")
 
     print(f"generating a {args.size_mib} MiB database ({args.workload} workload, {args.rounds} rounds) in {work}")
     db, _ = generate(database, args.size_mib)
