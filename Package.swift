@@ -124,9 +124,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The backup history in the state database and the freshness rules: readable without libgit2.
+        .target(name: "BackupRecords", dependencies: ["StateStore", "Scheduling"], swiftSettings: strict),
         .target(
             name: "Backup",
-            dependencies: ["OpsConfig", "Scheduling", "StateStore", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -187,7 +189,7 @@ let package = Package(
         // Shared by the test targets that drive the built executables: paths and a command runner.
         .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig", "Jobs", "TestSupport", "CSpawn"], swiftSettings: strict),
-        .testTarget(name: "BackupTests", dependencies: ["Backup", "OpsConfig", "StateStore", "TestSupport", "CSpawn"], swiftSettings: strict),
+        .testTarget(name: "BackupTests", dependencies: ["Backup", "BackupRecords", "OpsConfig", "StateStore", "TestSupport", "CSpawn"], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 public import OpsConfig
+public import BackupRecords
 
 /// Runs backups and restores for one configuration: the entry point for opsd's scheduler and for
 /// `opsctl backup` / `opsctl restore`.

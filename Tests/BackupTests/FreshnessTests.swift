@@ -1,6 +1,7 @@
 import Backup
 import Foundation
 import Testing
+import BackupRecords
 
 @Suite("The backup check: freshness from the recorded history")
 struct FreshnessTests {

@@ -1,5 +1,4 @@
 public import Foundation
-import OpsConfig
 import Scheduling
 
 /// The `backup` check kind: is there a recent backup, and has it left the machine?

@@ -1,7 +1,8 @@
 public import Foundation
 import StateStore
 
-/// The record of backups in opsd's state database (`backup_runs`), shared by opsd and `opsctl`:
+/// The record of backups in opsd's state database (`backup_runs`), shared by opsd, `opsctl` and
+/// the backup freshness check (which must not need libgit2 to read it):
 /// each run's outcome and whether the remote had everything afterwards. The backup freshness
 /// check and `opsctl status` read it.
 public struct BackupHistory {
@@ -9,7 +10,6 @@ public struct BackupHistory {
 
     /// Opens the history in `daemon.state_dir`'s state database, creating its table when missing.
     public init(stateDirectory: String) throws {
-        try FileSystem.makeDirectory(stateDirectory)
         database = try StateDatabase.open(stateDirectory: stateDirectory)
         try database.migrate("backup.1", """
             CREATE TABLE backup_runs (
@@ -25,14 +25,17 @@ public struct BackupHistory {
             );
             CREATE INDEX backup_runs_finished ON backup_runs (finished_at);
             """)
+        try database.registerHistory(table: "backup_runs", timeColumn: "finished_at")
     }
 
-    /// Records a finished backup.
-    public func record(started: Date, finished: Date, outcome: BackupOutcome) throws {
+    /// Records a backup whose local commit (or "no change") succeeded, and how its push went.
+    public func recordSuccess(
+        started: Date, finished: Date, commit: String?, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, pushError: String?
+    ) throws {
         try database.run(
             "INSERT INTO backup_runs (started_at, finished_at, succeeded, commit_id, remote_configured, remote_in_sync, unpushed_commits, error) VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
-            started.timeIntervalSince1970, finished.timeIntervalSince1970, outcome.commit,
-            outcome.push.state != .notConfigured, outcome.push.state == .pushed, outcome.push.unpushedCommits, outcome.push.error
+            started.timeIntervalSince1970, finished.timeIntervalSince1970, commit,
+            remoteConfigured, remoteInSync, unpushedCommits, pushError
         )
     }
 
