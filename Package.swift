@@ -135,6 +135,7 @@ let package = Package(
             name: "OpsDaemon",
             dependencies: [
                 "OpsConfig", "Scheduling", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
+                "BackupRecords",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

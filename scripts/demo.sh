@@ -16,6 +16,8 @@ cat >&2 <<TEXT
   opsd is starting in the foreground on examples/demo/ops.yaml. In another terminal, try:
     $bin/opsctl --config examples/demo/ops.yaml status
     $bin/opsctl --config examples/demo/ops.yaml health [--json|--nagios]
+    $bin/opsctl --config examples/demo/ops.yaml jobs            # triggers, last and next runs
+    $bin/opsctl --config examples/demo/ops.yaml jobs run report
     curl -s 127.0.0.1:9110/metrics
     $bin/opsctl --config examples/demo/ops.yaml reload
     $bin/opsctl config check examples/demo/ops.yaml

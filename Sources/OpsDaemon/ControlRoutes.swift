@@ -1,5 +1,6 @@
 import Checks
 public import ControlPlane
+import BackupRecords
 import Foundation
 public import Jobs
 public import Supervisor
@@ -42,6 +43,12 @@ public struct ControlRoutes: ControlHandler {
             var report = await state.status()
             report.workers = await supervisor.status()
             if let checks { report.checks = await checks.statuses() }
+            if report.backup != nil, let history = try? BackupHistory(stateDirectory: report.stateDirectory).summary() {
+                report.backup?.lastBackupAt = history.lastSuccess
+                report.backup?.lastPushedAt = history.lastInSync
+                report.backup?.unpushedCommits = history.lastRun?.unpushedCommits
+                report.backup?.lastError = history.lastRun?.error
+            }
             return .json(report)
         case ("GET", "/v1/health"):
             return await health(names: request.query["checks"].map { $0.split(separator: ",").map(String.init) } ?? [])
