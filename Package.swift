@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "Checks",
             dependencies: [
-                "OpsConfig", "Scheduling", "OpsLogging", "StateStore", "ProcessControl", "CSQLite",
+                "OpsConfig", "Scheduling", "OpsLogging", "StateStore", "BackupRecords", "ProcessControl", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -27,6 +27,16 @@ struct ConfigParser {
         if let node = top["jobs"] { config.jobs = uniqueNames(list(node, at: "jobs", job), kind: "job") }
         if let node = top["backup"] { config.backup = backup(node, at: "backup") }
         if let node = top["alerts"] { config.alerts = list(node, at: "alerts", alert) }
+        for index in config.checks.indices {
+            guard case .backup(var spec) = config.checks[index].kind else { continue }
+            guard let backup = config.backup else {
+                reader.report("checks[\(index)].backup", "checks the backups of the backup: section, but there is none; add a backup: section", at: top["checks"])
+                continue
+            }
+            spec.stateDirectory = config.daemon.stateDirectory
+            spec.remoteConfigured = backup.remote != nil
+            config.checks[index].kind = .backup(spec)
+        }
         if config.backup == nil, let index = config.jobs.firstIndex(where: { $0.action == .backup }) {
             reader.report("jobs[\(index)].backup", "takes a backup as the backup: section describes, but there is none; add a backup: section", at: top["jobs"])
         }
@@ -185,7 +195,7 @@ struct ConfigParser {
 
     // MARK: checks
 
-    private static let checkKinds = ["disk", "memory", "sqlite", "queue", "http", "command"]
+    private static let checkKinds = ["disk", "memory", "sqlite", "queue", "http", "command", "backup"]
     private static let checkKeys = ["name"] + checkKinds + [
         "warn", "crit", "every", "timeout", "expect", "fail_after", "recover_after", "restart",
     ]
@@ -266,6 +276,11 @@ struct ConfigParser {
             return http(node, at: path, expect: fields["expect"], expectPath: fields.keyPath("expect"))
         case "command":
             return command(node, at: path).map { .command($0) }
+        case "backup":
+            // The state directory and the remote are filled in once the whole file is read.
+            guard let options = reader.fields(node, at: path, allowed: ["max_age"]) else { return nil }
+            let maxAge = options.optional("max_age", reader.duration) ?? .seconds(26 * 3600)
+            return .backup(BackupCheckSpec(maxAge: maxAge, stateDirectory: "", remoteConfigured: false))
         default:
             return nil
         }

@@ -285,10 +285,13 @@ public enum CheckKind: Sendable, Equatable {
     case http(HTTPCheckSpec)
     /// A Nagios-compatible plugin; its exit code is the state.
     case command([String])
+    /// Freshness of the backups recorded in the state database.
+    case backup(BackupCheckSpec)
 
     /// The config key that selects this kind.
     public var key: String {
         switch self {
+        case .backup: "backup"
         case .disk: "disk"
         case .memory: "memory"
         case .sqlite: "sqlite"
@@ -304,6 +307,24 @@ public enum CheckKind: Sendable, Equatable {
         case .disk, .memory: true
         default: false
         }
+    }
+}
+
+/// `backup: {max_age: 26h}`: CRIT when no backup reached safety (the remote, or without one the
+/// local repository) within `max_age`; WARN when the latest one stayed local or failed.
+public struct BackupCheckSpec: Sendable, Equatable {
+    /// How old the last safe backup may be.
+    public var maxAge: Duration
+    /// Where the backup history is recorded (`daemon.state_dir`).
+    public var stateDirectory: String
+    /// Whether `backup.remote` is set: then only pushed backups count as safe.
+    public var remoteConfigured: Bool
+
+    /// Creates a backup check spec.
+    public init(maxAge: Duration, stateDirectory: String, remoteConfigured: Bool) {
+        self.maxAge = maxAge
+        self.stateDirectory = stateDirectory
+        self.remoteConfigured = remoteConfigured
     }
 }
 
