@@ -170,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "opsctl-backup",
             dependencies: [
-                "OpsConfig", "Backup",
+                "OpsConfig", "Backup", "ControlPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

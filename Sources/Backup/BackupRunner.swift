@@ -54,10 +54,11 @@ public struct BackupRunner: Sendable {
         }
     }
 
-    /// Restores databases from a backup; see `RestoreRequest`.
-    public func restore(_ request: RestoreRequest) async throws(BackupError) -> RestoreOutcome {
+    /// Restores databases from a backup; see `RestoreRequest`. `hooks` stop and start the
+    /// databases' workers around an in-place swap.
+    public func restore(_ request: RestoreRequest, hooks: RestoreHooks? = nil) async throws(BackupError) -> RestoreOutcome {
         let restorer = Restorer(plan: plan, logger: logger)
-        return try await onOwnThread { () throws(BackupError) in try restorer.restore(request) }.get()
+        return try await onOwnThread { () throws(BackupError) in try restorer.restore(request, hooks: hooks) }.get()
     }
 
     /// The backups on the branch, newest first, with whether the remote has each.

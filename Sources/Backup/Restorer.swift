@@ -43,6 +43,8 @@ public struct RestoreOutcome: Sendable, Equatable, Codable {
 
     /// The backup commit restored from.
     public var commit: String
+    /// The workers stopped for the swap and started again (nil when none were).
+    public var workersRestarted: [String]?
     /// When that backup was made.
     public var time: String
     /// The databases restored.
@@ -52,12 +54,31 @@ public struct RestoreOutcome: Sendable, Equatable, Codable {
 /// Restores databases: rebuild each into a temporary file beside its destination, verify its
 /// SHA-256 and `PRAGMA integrity_check`, and only when every one passed, move the live file (and
 /// its -wal/-shm) aside to a timestamped safety copy and rename the restored file into place.
+/// What a restore in place does around the swap: stop the workers that use the databases
+/// (before the "is it open?" check, which they would fail), and start them again afterwards,
+/// whether the restore succeeded or not.
+public struct RestoreHooks: Sendable {
+    /// Stops the workers of these database paths; returns the workers it stopped.
+    public var stopWorkers: @Sendable (_ databases: [String]) throws(BackupError) -> [String]
+    /// Starts these workers again.
+    public var startWorkers: @Sendable (_ workers: [String]) -> Void
+
+    /// Hooks from two closures.
+    public init(
+        stopWorkers: @escaping @Sendable (_ databases: [String]) throws(BackupError) -> [String],
+        startWorkers: @escaping @Sendable (_ workers: [String]) -> Void
+    ) {
+        self.stopWorkers = stopWorkers
+        self.startWorkers = startWorkers
+    }
+}
+
 /// Any failure before the swap leaves every live file untouched.
 struct Restorer {
     let plan: BackupPlan
     let logger: Logger
 
-    func restore(_ request: RestoreRequest) throws(BackupError) -> RestoreOutcome {
+    func restore(_ request: RestoreRequest, hooks: RestoreHooks? = nil) throws(BackupError) -> RestoreOutcome {
         let lock = try BackupLock(repository: plan.repository)
         defer { withExtendedLifetime(lock) {} }
         let repository = try GitRepository.openOrCreate(at: plan.repository)
@@ -82,6 +103,11 @@ struct Restorer {
             }
             manifests.append(manifest)
         }
+        var stopped: [String] = []
+        if request.to == nil, let hooks {
+            stopped = try hooks.stopWorkers(manifests.map(\.source))
+        }
+        defer { if let hooks, !stopped.isEmpty { hooks.startWorkers(stopped) } }
         let destinations = try destinations(for: manifests, to: request.to, force: request.force)
 
         // Rebuild and verify everything before touching anything.
@@ -118,7 +144,9 @@ struct Restorer {
             logger.notice("database restored", metadata: ["database": "\(item.manifest.name)", "path": "\(item.destination)", "commit": "\(commit.id)"])
             restored.append(.init(name: item.manifest.name, path: item.destination, safetyCopy: safetyCopy, size: item.manifest.size, sha256: item.manifest.sha256))
         }
-        return RestoreOutcome(commit: commit.id.description, time: ManifestCoding.timestamp(commit.time), databases: restored)
+        var outcome = RestoreOutcome(commit: commit.id.description, time: ManifestCoding.timestamp(commit.time), databases: restored)
+        outcome.workersRestarted = stopped.isEmpty ? nil : stopped
+        return outcome
     }
 
     /// Removes what a killed restore left beside `destination`; the lock says none is running now.

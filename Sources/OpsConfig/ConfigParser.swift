@@ -37,6 +37,14 @@ struct ConfigParser {
             spec.remoteConfigured = backup.remote != nil
             config.checks[index].kind = .backup(spec)
         }
+        if let backup = config.backup {
+            let known = Set(config.workers.map(\.name))
+            for (database, names) in backup.databaseWorkers.sorted(by: { $0.key < $1.key }) {
+                for name in names where !known.contains(name) {
+                    reader.report("backup.databases", "\(NodeReader.quote(name)) (for \(database)) is not a worker under workers:; name one of them", at: top["backup"])
+                }
+            }
+        }
         if config.backup == nil, let index = config.jobs.firstIndex(where: { $0.action == .backup }) {
             reader.report("jobs[\(index)].backup", "takes a backup as the backup: section describes, but there is none; add a backup: section", at: top["jobs"])
         }
@@ -438,7 +446,7 @@ struct ConfigParser {
         let repository = fields.required("repository").flatMap { reader.path($0, at: fields.keyPath("repository")) }
         var spec = BackupSpec(repository: repository ?? "")
         spec.remote = fields.optional("remote", remote)
-        spec.databases = fields.optional("databases") { reader.paths($0, at: $1) } ?? []
+        if let node = fields["databases"] { (spec.databases, spec.databaseWorkers) = backupDatabases(node, at: fields.keyPath("databases")) }
         spec.files = fields.optional("files") { reader.paths($0, at: $1) } ?? []
         spec.exclude = fields.optional("exclude") { reader.strings($0, at: $1) } ?? []
         let zone = fields.optional("timezone", zoneNamed)
@@ -447,6 +455,24 @@ struct ConfigParser {
             spec.schedule = reader.string(node, at: fields.keyPath("schedule"))
         }
         return repository == nil ? nil : spec
+    }
+
+    /// `databases: [PATH, {path: PATH, workers: [NAME…]}]`: the workers are stopped while a
+    /// restore replaces that database.
+    private func backupDatabases(_ node: Node, at path: String) -> ([String], [String: [String]]) {
+        var paths: [String] = []
+        var workers: [String: [String]] = [:]
+        for item in reader.items(node, at: path) ?? [] {
+            guard case .mapping = item.node else {
+                if let file = reader.path(item.node, at: item.path) { paths.append(file) }
+                continue
+            }
+            guard let entry = reader.fields(item.node, at: item.path, allowed: ["path", "workers"]),
+                  let file = entry.required("path").flatMap({ reader.path($0, at: entry.keyPath("path")) }) else { continue }
+            paths.append(file)
+            if let names = entry.optional("workers", { reader.strings($0, at: $1, allowSingle: true) }) { workers[file] = names }
+        }
+        return (paths, workers)
     }
 
     private func remote(_ node: Node, at path: String) -> RemoteSpec? {

@@ -442,6 +442,8 @@ public struct BackupSpec: Sendable, Equatable {
     public var remote: RemoteSpec?
     /// SQLite databases, snapshotted with the online backup API.
     public var databases: [String]
+    /// The workers that use each database (by path): `opsctl restore` stops them around the swap.
+    public var databaseWorkers: [String: [String]] = [:]
     /// Other files (configs), taken as they are.
     public var files: [String]
     /// Glob patterns of files to leave out.

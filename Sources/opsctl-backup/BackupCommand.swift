@@ -8,6 +8,7 @@ import OpsConfig
 /// opsctl itself (the repository lock keeps them from overlapping with opsd's own backups).
 struct BackupContext {
     let runner: BackupRunner
+    let configuration: Configuration
 
     init(options: ConfigOptions, pushAttempts: Int = 4) throws {
         let result = ConfigLoader.read(path: options.configPath)
@@ -23,6 +24,7 @@ struct BackupContext {
             handler.logLevel = .warning
             return handler
         }
+        configuration = result.configuration
         do {
             runner = try BackupRunner(configuration: result.configuration, logger: Logger(label: "opsctl.backup"), pushAttempts: pushAttempts)
         } catch {
