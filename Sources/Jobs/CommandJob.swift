@@ -65,30 +65,3 @@ public struct CommandJob: JobWork {
         return "\(spec.command[0]) exited 0"
     }
 }
-
-/// A child's exit, awaited by one task and fired by the reaper thread, in either order.
-final class ExitLatch: Sendable {
-    private let state = Mutex<(status: ExitStatus?, waiter: CheckedContinuation<ExitStatus, Never>?)>((nil, nil))
-
-    var hasFired: Bool { state.withLock { $0.status != nil } }
-
-    func fire(_ status: ExitStatus) {
-        let waiter = state.withLock { state -> CheckedContinuation<ExitStatus, Never>? in
-            state.status = status
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(returning: status)
-    }
-
-    func wait() async -> ExitStatus {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> ExitStatus? in
-                if let status = state.status { return status }
-                state.waiter = continuation
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-    }
-}

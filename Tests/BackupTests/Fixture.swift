@@ -121,26 +121,7 @@ final class BackgroundProcess {
         let out = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(out); close(null) }
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var attr = ops_spawn_attr()
-        attr.stdin_fd = null
-        attr.stdout_fd = out
-        attr.stderr_fd = out
-        var pid: pid_t = 0
-        let error: Int32 = path.withCString { cPath in
-            argv.withUnsafeBufferPointer { a in
-                envp.withUnsafeBufferPointer { e in
-                    attr.path = cPath
-                    attr.argv = a.baseAddress
-                    attr.envp = e.baseAddress
-                    return ops_spawn(&attr, &pid)
-                }
-            }
-        }
-        guard error == 0 else { throw TestFailure("cannot start \(path): \(String(cString: strerror(error)))") }
-        self.pid = pid
+        pid = try spawn(path, arguments, environment: env, stdout: out, stderr: out, stdin: null)
     }
 
     /// SIGKILLs the process and reaps it; returns its wait status.
