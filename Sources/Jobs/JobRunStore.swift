@@ -102,12 +102,20 @@ public actor JobRunStore {
             result.rawValue, attempts, message, end.timeIntervalSince1970, id)
     }
 
-    /// Records a fire time that did not start a run (`skipped` or `missed`).
+    /// Records a fire time that did not start a run (`skipped` or `missed`). A missed fire time
+    /// counts as handled, so a restart does not report it again.
     public func notStarted(_ job: String, scheduled: Date, result: RunResult, reason: String) throws {
-        try database.run(
-            "INSERT INTO job_runs (job, scheduled_at, result, message) VALUES (?, ?, ?, ?)",
-            job, scheduled.timeIntervalSince1970, result.rawValue, reason)
-        try trim(job)
+        try database.transaction {
+            try database.run(
+                "INSERT INTO job_runs (job, scheduled_at, result, message) VALUES (?, ?, ?, ?)",
+                job, scheduled.timeIntervalSince1970, result.rawValue, reason)
+            if result == .missed {
+                try database.run(
+                    "INSERT INTO job_state (job, last_fire) VALUES (?, ?) ON CONFLICT (job) DO UPDATE SET last_fire = max(last_fire, excluded.last_fire)",
+                    job, scheduled.timeIntervalSince1970)
+            }
+            try trim(job)
+        }
     }
 
     private func trim(_ job: String) throws {

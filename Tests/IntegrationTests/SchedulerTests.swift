@@ -63,6 +63,32 @@ struct SchedulerTests {
         #expect(runs.map(\.result) == ["ok", "ok"])  // the catch-up run, then the seeded one
     }
 
+    @Test("a catch-up later than misfire_grace is recorded as missed and does not run")
+    func misfireGrace() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+              log_level: debug
+            jobs:
+              - {name: strict, every: 1h, catch_up: true, misfire_grace: 1m, command: [/bin/sh, -c, "echo ran >> \(scratch.path)/strict.out"]}
+            """)
+        try await seedLastRun(scratch, jobs: ["strict"], hoursAgo: 2.5)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let missed = try await daemon.logStream.first { $0.message.hasPrefix("missed:") && $0.fields["job"] == "strict" }
+        #expect(missed.message.hasSuffix("late, beyond misfire_grace 1m"))
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+        #expect(!FileManager.default.fileExists(atPath: "\(scratch.path)/strict.out"))
+        let runs = try await jobRuns("strict", config)
+        #expect(runs.first?.result == "missed" && runs.first?.startedAt == nil)
+
+        // The missed fire time counts as handled: a restart does not miss it again.
+        let again = try await Daemon(config: config, scratch: scratch)
+        _ = try await again.logStream.first { $0.message == "next run" && $0.fields["job"] == "strict" }
+        again.signal(SIGTERM)
+        _ = await again.exitStatus()
+        #expect(again.lines(where: { $0.message.hasPrefix("missed:") }).isEmpty)
+    }
+
     @Test("a run still going when the next is due is skipped and recorded, never overlapped")
     func noOverlap() async throws {
         let scratch = try Scratch()
