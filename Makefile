@@ -1,5 +1,9 @@
-# The two commands of the README, plus a release build.
-.PHONY: demo test release check-unit clean
+# The two commands of the README, plus a release build and installation.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD_DIR ?=
+
+.PHONY: demo test release install uninstall check-unit clean
 
 demo:          ## run opsd in the foreground on the demo configuration
 	scripts/demo.sh
@@ -11,8 +15,15 @@ release:       ## optimised binaries with the Swift runtime linked in (lower mem
 	scripts/setup.sh
 	swift build -c release --static-swift-stdlib
 
-check-unit:    ## systemd-analyze verify + security score of deploy/systemd/opsd.service
-	scripts/check-unit.sh deploy/systemd/opsd.service 3.0
+install:       ## release build, then programs, units, cron file, ops user (PREFIX, DESTDIR, BUILD_DIR honoured)
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BUILD_DIR="$(BUILD_DIR)" scripts/install.sh install
+
+uninstall:     ## remove programs, units and cron file; keeps /etc/ops, /var/lib/ops and the ops user
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install.sh uninstall
+
+check-unit:    ## systemd-analyze verify + security score of every unit in deploy/systemd
+	for unit in deploy/systemd/*.service; do scripts/check-unit.sh $$unit 3.0 || exit 1; done
+	for unit in deploy/systemd/*.timer; do scripts/check-unit.sh $$unit || exit 1; done
 
 clean:
 	rm -rf .build examples/demo/run

@@ -11,7 +11,9 @@ sandbox="$(cd .. && pwd)/shared/tools/systemd-sandbox"
 scripts/setup.sh
 swift build --build-tests
 
-# opsd in the container is the debug build, whose Swift runtime lives in /opt/swift.
+# opsd in the container is the debug build, whose Swift runtime lives in /opt/swift. Debian's
+# cron runs inside too, for deploy/cron/ops (the tests' own `up` must ask for the same packages).
+export SANDBOX_EXTRA_PACKAGES=cron
 SANDBOX_NSPAWN_ARGS=--bind-ro=/opt/swift "$sandbox" up
 trap '"$sandbox" down >/dev/null 2>&1 || true' EXIT
 

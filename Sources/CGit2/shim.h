@@ -1,2 +1,18 @@
 #pragma once
 #include <git2.h>
+// The in-memory object database backend: a backup writes its objects there and dumps them as one pack.
+#include <git2/sys/mempack.h>
+
+// git_libgit2_opts is variadic, which Swift cannot call: one fixed-signature wrapper per option used.
+// fsync packs, indexes and references before they are renamed into place, so a backup survives a power loss.
+static inline int opsd_git_enable_fsync(void) { return git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1); }
+// Restores verify every rebuilt file end to end (SHA-256 of the whole database), so libgit2's own
+// per-object SHA-1 re-check on read (collision-detecting SHA-1, a quarter of a restore's time) is
+// redundant; a corrupted object still fails, at zlib or at the SHA-256 check.
+static inline int opsd_git_skip_read_verification(void) { return git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0); }
+// libgit2 maps packfiles in windows of 1 GiB up to 8 GiB in total by default: a backup or restore of
+// a large database would map (and count as resident) the whole pack. Small windows bound that.
+static inline int opsd_git_limit_mapped_windows(void) {
+    int error = git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)32 << 20);
+    return error ? error : git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)128 << 20);
+}

@@ -25,8 +25,7 @@ public struct CheckEnvironment: Sendable {
     }
 
     /// The measurement of each kind. A new kind is a `CheckKind` case (with its config parsing in
-    /// OpsConfig) and a type conforming to `Check`; the backup freshness check of the Backup module
-    /// is meant to plug in here the same way, as `case .backup(...)`.
+    /// OpsConfig) and a type conforming to `Check`.
     private func measurement(for kind: CheckKind) -> any Check {
         switch kind {
         case .disk(let paths): DiskCheck(paths: paths)
@@ -37,6 +36,7 @@ public struct CheckEnvironment: Sendable {
         case .queue(.spool(let directory, let warnAge, let critAge)): SpoolQueueCheck(directory: directory, warnAge: warnAge, critAge: critAge)
         case .http(let http): HTTPCheck(spec: http, clients: httpClients, environment: variables)
         case .command(let arguments): CommandCheck(arguments: arguments, runner: commands)
+        case .backup(let backup): BackupCheck(spec: backup)
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 public import OpsConfig
+import Scheduling
 
 /// Keeps what opsd knows about its checks: the latest result of each, the confirmed state after
 /// hysteresis, and the history. It reports confirmed state changes (to the alerts) and asks for

@@ -45,10 +45,10 @@ public struct CommandRunner: Sendable {
         let request = SpawnRequest(
             executable: executable, arguments: arguments, environment: inherited.merging(environment) { $1 }, output: writeEnd
         )
-        let exit = ExitSignal()
+        let exit = ExitLatch()
         let pid: Int32
         do {
-            pid = try await spawner.launch(request, onExit: { exit.finish($0) })
+            pid = try await spawner.launch(request, onExit: { exit.fire($0) })
         } catch {
             close(readEnd)
             close(writeEnd)
@@ -63,31 +63,6 @@ public struct CommandRunner: Sendable {
             return Outcome(status: status, output: await output.text())
         } onCancel: {
             kill(-pid, SIGKILL)
-        }
-    }
-}
-
-/// The exit status, delivered once by the reaper thread to one waiter.
-private final class ExitSignal: Sendable {
-    private let state = Mutex<(status: ExitStatus?, waiter: CheckedContinuation<ExitStatus, Never>?)>((nil, nil))
-
-    func finish(_ status: ExitStatus) {
-        let waiter = state.withLock { state -> CheckedContinuation<ExitStatus, Never>? in
-            state.status = status
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(returning: status)
-    }
-
-    func wait() async -> ExitStatus {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> ExitStatus? in
-                if let status = state.status { return status }
-                state.waiter = continuation
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 public import OpsConfig
+import Scheduling
 
 /// A check as configured: its kind, thresholds and timeout. `run()` never fails: whatever goes
 /// wrong becomes an UNKNOWN result that says why.

@@ -54,16 +54,26 @@ public struct ControlClient: Sendable {
 
     /// Sends `request` and returns opsd's response, whatever its status code.
     public func send(_ request: ControlRequest) async throws(ControlClientError) -> ControlResponse {
-        var info = stat()
-        if lstat(socketPath, &info) != 0 {
-            throw errno == EACCES ? .permissionDenied(socket: socketPath) : .notRunning(socket: socketPath)
-        }
-        guard info.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path: socketPath) }
+        try checkSocket()
         let result: Result<ControlResponse, ControlClientError> = await withCheckedContinuation { continuation in
             let thread = Thread { [self] in continuation.resume(returning: exchange(request)) }
             thread.start()
         }
         return try result.get()
+    }
+
+    /// `send`, blocking the calling thread: for code that runs on a thread of its own (a restore).
+    public func sendBlocking(_ request: ControlRequest) throws(ControlClientError) -> ControlResponse {
+        try checkSocket()
+        return try exchange(request).get()
+    }
+
+    private func checkSocket() throws(ControlClientError) {
+        var info = stat()
+        if lstat(socketPath, &info) != 0 {
+            throw errno == EACCES ? .permissionDenied(socket: socketPath) : .notRunning(socket: socketPath)
+        }
+        guard info.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path: socketPath) }
     }
 
     /// Connects, writes the request, reads the response to the end.

@@ -9,7 +9,7 @@ import Yams
 struct ConfigParser {
     let reader: NodeReader
 
-    static let topLevelKeys = ["daemon", "workers", "checks", "backup", "alerts"]
+    static let topLevelKeys = ["daemon", "workers", "checks", "jobs", "backup", "alerts"]
 
     func configuration(from root: Node) -> Configuration {
         var config = Configuration()
@@ -24,8 +24,30 @@ struct ConfigParser {
             let workers = Set(config.workers.map(\.name))
             config.checks = uniqueNames(list(node, at: "checks") { check($0, at: $1, workers: workers) }, kind: "check")
         }
+        if let node = top["jobs"] { config.jobs = uniqueNames(list(node, at: "jobs", job), kind: "job") }
         if let node = top["backup"] { config.backup = backup(node, at: "backup") }
         if let node = top["alerts"] { config.alerts = list(node, at: "alerts", alert) }
+        for index in config.checks.indices {
+            guard case .backup(var spec) = config.checks[index].kind else { continue }
+            guard let backup = config.backup else {
+                reader.report("checks[\(index)].backup", "checks the backups of the backup: section, but there is none; add a backup: section", at: top["checks"])
+                continue
+            }
+            spec.stateDirectory = config.daemon.stateDirectory
+            spec.remoteConfigured = backup.remote != nil
+            config.checks[index].kind = .backup(spec)
+        }
+        if let backup = config.backup {
+            let known = Set(config.workers.map(\.name))
+            for (database, names) in backup.databaseWorkers.sorted(by: { $0.key < $1.key }) {
+                for name in names where !known.contains(name) {
+                    reader.report("backup.databases", "\(NodeReader.quote(name)) (for \(database)) is not a worker under workers:; name one of them", at: top["backup"])
+                }
+            }
+        }
+        if config.backup == nil, let index = config.jobs.firstIndex(where: { $0.action == .backup }) {
+            reader.report("jobs[\(index)].backup", "takes a backup as the backup: section describes, but there is none; add a backup: section", at: top["jobs"])
+        }
         return config
     }
 
@@ -89,7 +111,7 @@ struct ConfigParser {
         return name == nil || command == nil ? nil : spec
     }
 
-    private func command(_ node: Node, at path: String) -> [String]? {
+    func command(_ node: Node, at path: String) -> [String]? {
         if case .scalar = node, !NodeReader.isNull(node) {
             let text = reader.string(node, at: path) ?? ""
             let example = text.split(separator: " ").map(String.init).joined(separator: ", ")
@@ -104,7 +126,7 @@ struct ConfigParser {
         return words
     }
 
-    private func environment(_ node: Node, at path: String) -> [String: String]? {
+    func environment(_ node: Node, at path: String) -> [String: String]? {
         guard case .mapping(let mapping) = node else {
             reader.report(path, "expected a mapping of NAME: value, found \(NodeReader.describe(node))", at: node)
             return nil
@@ -161,7 +183,7 @@ struct ConfigParser {
         return policy
     }
 
-    private func durationRange(_ node: Node, at path: String) -> DurationRange? {
+    func durationRange(_ node: Node, at path: String) -> DurationRange? {
         guard let text = reader.string(node, at: path) else { return nil }
         guard let range = DurationRange.parse(text) else {
             reader.report(path, "\(NodeReader.quote(text)) is not a delay range; write e.g. 1s..60s (the first delay, then the largest)", at: node)
@@ -181,7 +203,7 @@ struct ConfigParser {
 
     // MARK: checks
 
-    private static let checkKinds = ["disk", "memory", "sqlite", "queue", "http", "command"]
+    private static let checkKinds = ["disk", "memory", "sqlite", "queue", "http", "command", "backup"]
     private static let checkKeys = ["name"] + checkKinds + [
         "warn", "crit", "every", "timeout", "expect", "fail_after", "recover_after", "restart",
     ]
@@ -262,6 +284,11 @@ struct ConfigParser {
             return http(node, at: path, expect: fields["expect"], expectPath: fields.keyPath("expect"))
         case "command":
             return command(node, at: path).map { .command($0) }
+        case "backup":
+            // The state directory and the remote are filled in once the whole file is read.
+            guard let options = reader.fields(node, at: path, allowed: ["max_age"]) else { return nil }
+            let maxAge = options.optional("max_age", reader.duration) ?? .seconds(26 * 3600)
+            return .backup(BackupCheckSpec(maxAge: maxAge, stateDirectory: "", remoteConfigured: false))
         default:
             return nil
         }
@@ -419,12 +446,33 @@ struct ConfigParser {
         let repository = fields.required("repository").flatMap { reader.path($0, at: fields.keyPath("repository")) }
         var spec = BackupSpec(repository: repository ?? "")
         spec.remote = fields.optional("remote", remote)
-        spec.databases = fields.optional("databases") { reader.paths($0, at: $1) } ?? []
+        if let node = fields["databases"] { (spec.databases, spec.databaseWorkers) = backupDatabases(node, at: fields.keyPath("databases")) }
         spec.files = fields.optional("files") { reader.paths($0, at: $1) } ?? []
         spec.exclude = fields.optional("exclude") { reader.strings($0, at: $1) } ?? []
-        spec.schedule = fields.optional("schedule", schedule)
-        spec.timezone = fields.optional("timezone", timezone)
+        let zone = fields.optional("timezone", zoneNamed)
+        spec.timezone = zone?.identifier
+        if let node = fields["schedule"], trigger(node, at: fields.keyPath("schedule"), zone: zone ?? TimeZone(identifier: "UTC") ?? .current) != nil {
+            spec.schedule = reader.string(node, at: fields.keyPath("schedule"))
+        }
         return repository == nil ? nil : spec
+    }
+
+    /// `databases: [PATH, {path: PATH, workers: [NAME…]}]`: the workers are stopped while a
+    /// restore replaces that database.
+    private func backupDatabases(_ node: Node, at path: String) -> ([String], [String: [String]]) {
+        var paths: [String] = []
+        var workers: [String: [String]] = [:]
+        for item in reader.items(node, at: path) ?? [] {
+            guard case .mapping = item.node else {
+                if let file = reader.path(item.node, at: item.path) { paths.append(file) }
+                continue
+            }
+            guard let entry = reader.fields(item.node, at: item.path, allowed: ["path", "workers"]),
+                  let file = entry.required("path").flatMap({ reader.path($0, at: entry.keyPath("path")) }) else { continue }
+            paths.append(file)
+            if let names = entry.optional("workers", { reader.strings($0, at: $1, allowSingle: true) }) { workers[file] = names }
+        }
+        return (paths, workers)
     }
 
     private func remote(_ node: Node, at path: String) -> RemoteSpec? {
@@ -449,26 +497,6 @@ struct ConfigParser {
         if url.contains("://") { return false }
         guard let colon = url.firstIndex(of: ":") else { return true }
         return url[..<colon].contains("/")
-    }
-
-    private func schedule(_ node: Node, at path: String) -> String? {
-        guard let text = reader.nonEmptyString(node, at: path) else { return nil }
-        let keywords = ["@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]
-        let fieldCount = text.split(separator: " ", omittingEmptySubsequences: true).count
-        guard keywords.contains(text) || (!text.hasPrefix("@") && fieldCount == 5) else {
-            reader.report(path, "\(NodeReader.quote(text)) is not a cron expression; write five fields (minute hour day month weekday), e.g. \"0 3 * * *\", or @daily", at: node)
-            return nil
-        }
-        return text
-    }
-
-    private func timezone(_ node: Node, at path: String) -> String? {
-        guard let text = reader.nonEmptyString(node, at: path) else { return nil }
-        guard TimeZone(identifier: text) != nil else {
-            reader.report(path, "\(NodeReader.quote(text)) is not a known time zone; use an IANA name such as Europe/Berlin or UTC", at: node)
-            return nil
-        }
-        return text
     }
 
     // MARK: alerts
@@ -504,7 +532,7 @@ struct ConfigParser {
 
     // MARK: shared
 
-    private func name(_ node: Node, at path: String) -> String? {
+    func name(_ node: Node, at path: String) -> String? {
         guard let text = reader.nonEmptyString(node, at: path) else { return nil }
         let allowed = text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
         guard allowed, text.count <= 64, text.first?.isLetter == true || text.first?.isNumber == true else {
@@ -514,12 +542,12 @@ struct ConfigParser {
         return text
     }
 
-    private func list<T>(_ node: Node, at path: String, _ read: (Node, String) -> T?) -> [T] {
+    func list<T>(_ node: Node, at path: String, _ read: (Node, String) -> T?) -> [T] {
         reader.items(node, at: path)?.compactMap { read($0.node, $0.path) } ?? []
     }
 
     /// Drops and reports entries whose name was already used: names are how operators address them.
-    private func uniqueNames<T>(_ items: [T], kind: String) -> [T] where T: Named {
+    func uniqueNames<T>(_ items: [T], kind: String) -> [T] where T: Named {
         var seen = Set<String>()
         return items.filter { item in
             guard seen.insert(item.name).inserted else {

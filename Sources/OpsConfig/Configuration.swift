@@ -12,6 +12,8 @@ public struct Configuration: Sendable, Equatable {
     public var workers: [WorkerSpec]
     /// Health checks run on their own intervals.
     public var checks: [CheckSpec]
+    /// Periodic jobs run by opsd's scheduler.
+    public var jobs: [JobSpec]
     /// The git-backed backup of databases and files, if configured.
     public var backup: BackupSpec?
     /// Where state changes of checks and workers are reported.
@@ -22,12 +24,14 @@ public struct Configuration: Sendable, Equatable {
         daemon: DaemonSettings = DaemonSettings(),
         workers: [WorkerSpec] = [],
         checks: [CheckSpec] = [],
+        jobs: [JobSpec] = [],
         backup: BackupSpec? = nil,
         alerts: [AlertSpec] = []
     ) {
         self.daemon = daemon
         self.workers = workers
         self.checks = checks
+        self.jobs = jobs
         self.backup = backup
         self.alerts = alerts
     }
@@ -281,10 +285,13 @@ public enum CheckKind: Sendable, Equatable {
     case http(HTTPCheckSpec)
     /// A Nagios-compatible plugin; its exit code is the state.
     case command([String])
+    /// Freshness of the backups recorded in the state database.
+    case backup(BackupCheckSpec)
 
     /// The config key that selects this kind.
     public var key: String {
         switch self {
+        case .backup: "backup"
         case .disk: "disk"
         case .memory: "memory"
         case .sqlite: "sqlite"
@@ -300,6 +307,24 @@ public enum CheckKind: Sendable, Equatable {
         case .disk, .memory: true
         default: false
         }
+    }
+}
+
+/// `backup: {max_age: 26h}`: CRIT when no backup reached safety (the remote, or without one the
+/// local repository) within `max_age`; WARN when the latest one stayed local or failed.
+public struct BackupCheckSpec: Sendable, Equatable {
+    /// How old the last safe backup may be.
+    public var maxAge: Duration
+    /// Where the backup history is recorded (`daemon.state_dir`).
+    public var stateDirectory: String
+    /// Whether `backup.remote` is set: then only pushed backups count as safe.
+    public var remoteConfigured: Bool
+
+    /// Creates a backup check spec.
+    public init(maxAge: Duration, stateDirectory: String, remoteConfigured: Bool) {
+        self.maxAge = maxAge
+        self.stateDirectory = stateDirectory
+        self.remoteConfigured = remoteConfigured
     }
 }
 
@@ -417,13 +442,15 @@ public struct BackupSpec: Sendable, Equatable {
     public var remote: RemoteSpec?
     /// SQLite databases, snapshotted with the online backup API.
     public var databases: [String]
+    /// The workers that use each database (by path): `opsctl restore` stops them around the swap.
+    public var databaseWorkers: [String: [String]] = [:]
     /// Other files (configs), taken as they are.
     public var files: [String]
     /// Glob patterns of files to leave out.
     public var exclude: [String]
     /// When the daemon takes a backup on its own (a cron expression), if at all.
     public var schedule: String?
-    /// The IANA time zone the schedule is read in; the host's if not set.
+    /// The IANA time zone the schedule is read in; UTC if not set.
     public var timezone: String?
 
     /// Creates a backup spec.

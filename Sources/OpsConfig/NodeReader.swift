@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import Scheduling
 
 /// Walks a YAML node tree and turns it into typed values, collecting every problem on the way
 /// instead of stopping at the first: an operator fixing a config wants the whole list at once.

@@ -1,5 +1,8 @@
 import Checks
 public import ControlPlane
+import BackupRecords
+import Foundation
+public import Jobs
 public import Supervisor
 
 /// The control API: what each path of the socket does.
@@ -11,18 +14,23 @@ public import Supervisor
 /// | GET | /v1/health?checks=a,b | `[CheckReport]` of the named checks (all without the parameter); 404 for an unknown name |
 /// | POST | /v1/reload | `ReloadReport`; 200 when applied, 422 when the file was rejected |
 /// | POST | /v1/workers/NAME/start, …/stop, …/restart | the worker's `WorkerStatus`; 404 for an unknown name |
+/// | GET | /v1/jobs | `[JobStatus]` |
+/// | GET | /v1/jobs/NAME/runs?limit=N | `[JobRunStatus]`, newest first; 404 for an unknown name |
+/// | POST | /v1/jobs/NAME/run | runs the job now; its `JobRunStatus` when it ends; 409 if it is running already |
 /// | POST | /v1/debug/stall?seconds=N | only with `OPSD_TEST_HOOKS=1`: blocks the daemon state |
 public struct ControlRoutes: ControlHandler {
     let state: DaemonState
     let supervisor: Supervisor
+    let scheduler: JobScheduler
     let reloader: Reloader
     let checks: CheckService?
     let testHooks: Bool
 
     /// Creates the routes; `testHooks` enables the endpoints that exist only for tests.
-    public init(state: DaemonState, supervisor: Supervisor, reloader: Reloader, checks: CheckService? = nil, testHooks: Bool) {
+    public init(state: DaemonState, supervisor: Supervisor, scheduler: JobScheduler, reloader: Reloader, checks: CheckService? = nil, testHooks: Bool) {
         self.state = state
         self.supervisor = supervisor
+        self.scheduler = scheduler
         self.reloader = reloader
         self.checks = checks
         self.testHooks = testHooks
@@ -35,11 +43,44 @@ public struct ControlRoutes: ControlHandler {
             var report = await state.status()
             report.workers = await supervisor.status()
             if let checks { report.checks = await checks.statuses() }
+            if report.backup != nil, let history = try? BackupHistory(stateDirectory: report.stateDirectory).summary() {
+                report.backup?.lastBackupAt = history.lastSuccess
+                report.backup?.lastPushedAt = history.lastInSync
+                report.backup?.unpushedCommits = history.lastRun?.unpushedCommits
+                report.backup?.lastError = history.lastRun?.error
+            }
             return .json(report)
         case ("GET", "/v1/health"):
             return await health(names: request.query["checks"].map { $0.split(separator: ",").map(String.init) } ?? [])
         case ("POST", let path) where path.hasPrefix("/v1/workers/"):
             return await workerAction(path.dropFirst("/v1/workers/".count).split(separator: "/").map(String.init))
+        case ("GET", "/v1/jobs"):
+            var jobs: [JobStatus] = []
+            for job in await scheduler.snapshot() {
+                jobs.append(JobStatus(spec: job.spec, nextRun: job.nextRun, running: job.running, lastRun: await scheduler.lastRun(of: job.spec.name)))
+            }
+            return .json(jobs)
+        case ("GET", let path) where path.hasPrefix("/v1/jobs/") && path.hasSuffix("/runs"):
+            let name = String(path.dropFirst("/v1/jobs/".count).dropLast("/runs".count))
+            guard await scheduler.snapshot().contains(where: { $0.spec.name == name }) else {
+                return .error("no job named \(name); `opsctl jobs` lists them", status: 404)
+            }
+            let limit = min(max(request.query["limit"].flatMap(Int.init) ?? 20, 1), 1000)
+            do {
+                return .json(try await scheduler.history(of: name, limit: limit).map(JobRunStatus.init))
+            } catch {
+                return .error("cannot read the job history: \(error)", status: 500)
+            }
+        case ("POST", let path) where path.hasPrefix("/v1/jobs/") && path.hasSuffix("/run"):
+            let name = String(path.dropFirst("/v1/jobs/".count).dropLast("/run".count))
+            guard await scheduler.snapshot().contains(where: { $0.spec.name == name }) else {
+                return .error("no job named \(name); `opsctl jobs` lists them", status: 404)
+            }
+            do {
+                return .json(JobRunStatus(try await scheduler.runNow(name)))
+            } catch {
+                return .error(error.description, status: 409)
+            }
         case ("GET", "/v1/ping"):
             return .json(["ok": true])
         case ("POST", "/v1/reload"):

@@ -2,6 +2,7 @@ public import ControlPlane
 import Foundation
 public import Logging
 public import OpsConfig
+import Scheduling
 
 /// What opsd knows about itself: the configuration in force and how it got there.
 ///

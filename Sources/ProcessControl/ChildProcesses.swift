@@ -34,6 +34,19 @@ public struct SpawnRequest: Sendable {
     }
 }
 
+extension SpawnRequest {
+    /// opsd's environment minus what belongs to opsd alone: its systemd notify socket, watchdog,
+    /// socket activation and journal stream. A child that inherited NOTIFY_SOCKET could tell
+    /// systemd that *opsd* is ready or stopping.
+    public static func inheritedEnvironment() -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "INVOCATION_ID"] {
+            environment.removeValue(forKey: key)
+        }
+        return environment
+    }
+}
+
 /// Why a child could not be started; one sentence with the cause.
 public struct SpawnError: Error, CustomStringConvertible, Sendable {
     /// The errno value from fork, chdir, setuid or execve.
@@ -99,6 +112,22 @@ public final class ChildProcesses: Sendable {
             queue.withLock { $0.append(Pending(request: request, deathSignal: 0, onExit: { _ in }) { _ in continuation.resume() }) }
             work.signal()
         }
+    }
+
+    /// The uid and gid for `user` (its primary group) and `group`; nil when either does not exist.
+    /// Without either, opsd's own ids.
+    public static func credentials(user: String?, group: String?) -> (uid: UInt32, gid: UInt32)? {
+        var uid = getuid(), gid = getgid()
+        if let user {
+            guard let entry = getpwnam(user) else { return nil }
+            uid = entry.pointee.pw_uid
+            gid = entry.pointee.pw_gid
+        }
+        if let group {
+            guard let entry = getgrnam(group) else { return nil }
+            gid = entry.pointee.gr_gid
+        }
+        return (uid, gid)
     }
 
     /// The path of `program`: as given when it contains a slash, else found along `searchPath`.

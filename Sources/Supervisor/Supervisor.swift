@@ -5,6 +5,7 @@ public import NIOCore
 public import OpsConfig
 public import ProcessControl
 public import Systemd
+import Scheduling
 
 /// Launches the configured workers, restarts them by their policy, and stops them cleanly.
 ///
@@ -52,7 +53,7 @@ public actor Supervisor {
     /// Start order; shutdown goes in reverse.
     private var order: [String] = []
     private let children: ChildProcesses
-    private let output: WorkerOutput
+    private let output: ChildOutput
     private let notifier: SystemdNotifier
     private let logger: Logger
     /// Created in `startAll()`, after opsd holds its socket lock: a second opsd that fails to
@@ -69,7 +70,7 @@ public actor Supervisor {
         eventLoops: any EventLoopGroup, notifier: SystemdNotifier, logger: Logger
     ) {
         self.children = children
-        self.output = WorkerOutput(useJournal: useJournal, eventLoops: eventLoops, logger: logger)
+        self.output = ChildOutput(useJournal: useJournal, eventLoops: eventLoops, logger: logger, field: "worker")
         self.notifier = notifier
         self.logger = logger
         for spec in specs {
@@ -206,10 +207,7 @@ public actor Supervisor {
         let generation = worker.generation
         let spec = worker.spec
 
-        var environment = ProcessInfo.processInfo.environment
-        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "INVOCATION_ID"] {
-            environment.removeValue(forKey: key)
-        }
+        var environment = SpawnRequest.inheritedEnvironment()
         environment.merge(spec.environment) { $1 }
         if spec.notify { environment["NOTIFY_SOCKET"] = notifySocket }
         if let watchdog = spec.watchdog { environment["WATCHDOG_USEC"] = "\(SystemdNotifier.microseconds(watchdog))" }
@@ -223,7 +221,7 @@ public actor Supervisor {
         }
         var credentials: (uid: UInt32, gid: UInt32)?
         if spec.user != nil || spec.group != nil {
-            guard let ids = Self.credentials(user: spec.user, group: spec.group) else {
+            guard let ids = ChildProcesses.credentials(user: spec.user, group: spec.group) else {
                 worker.message = "cannot start: no such user or group (\(spec.user ?? "-"):\(spec.group ?? "-"))"
                 workers[name] = worker
                 failedToStart(name, generation: generation)
@@ -425,20 +423,6 @@ public actor Supervisor {
             guard (try? await Task.sleep(for: delay)) != nil, let self else { return }
             await action(self)
         }
-    }
-
-    static func credentials(user: String?, group: String?) -> (uid: UInt32, gid: UInt32)? {
-        var uid = getuid(), gid = getgid()
-        if let user {
-            guard let entry = getpwnam(user) else { return nil }
-            uid = entry.pointee.pw_uid
-            gid = entry.pointee.pw_gid
-        }
-        if let group {
-            guard let entry = getgrnam(group) else { return nil }
-            gid = entry.pointee.gr_gid
-        }
-        return (uid, gid)
     }
 }
 

@@ -46,7 +46,7 @@ struct ConfigCommand: ParsableCommand {
         func summary(_ config: Configuration) -> String {
             func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
             return [
-                count(config.workers.count, "worker"), count(config.checks.count, "check"),
+                count(config.workers.count, "worker"), count(config.checks.count, "check"), count(config.jobs.count, "job"),
                 config.backup == nil ? "no backup" : "backup", count(config.alerts.count, "alert route"),
             ].joined(separator: ", ")
         }

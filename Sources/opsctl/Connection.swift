@@ -5,7 +5,7 @@ import OpsConfig
 
 /// Options shared by the commands that talk to opsd.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file that names the socket.", valueName: "path"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file (default: $OPS_CONFIG, or \(ConfigLoader.defaultPath)).", valueName: "path"))
     var config: String?
 
     @Option(help: ArgumentHelp("The control socket, overriding the configuration.", valueName: "path"))
@@ -85,4 +85,19 @@ extension ControlResponse {
     }
 
     var jsonText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// `value` as opsctl prints JSON: the control API's encoding (snake_case keys, ISO-8601 dates).
+func jsonText<T: Encodable>(_ value: T) throws -> String {
+    String(decoding: try ControlJSON.encoder.encode(value), as: UTF8.self)
+}
+
+extension ControlClientError {
+    /// True when no opsd answers at all, so commands that can work alone should.
+    var isNotRunning: Bool {
+        switch self {
+        case .notRunning, .staleSocket: return true
+        default: return false
+        }
+    }
 }

@@ -4,6 +4,7 @@ import ControlPlane
 import Foundation
 import OpsConfig
 import ProcessControl
+import Scheduling
 
 struct Health: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlPlane
 import Foundation
 import OpsConfig
+import Scheduling
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,6 +60,11 @@ enum StatusText {
             lines.append("  remote      \(backup.remote ?? "none")")
             lines.append("  schedule    \(backup.schedule ?? "none (run `opsctl backup`)")")
             lines.append("  last        \(backup.lastBackupAt.map(time) ?? "never")")
+            if backup.remote != nil {
+                let pending = backup.unpushedCommits.map { $0 > 0 ? " (\($0) commit(s) not pushed yet)" : "" } ?? ""
+                lines.append("  pushed      \(backup.lastPushedAt.map(time) ?? "never")\(pending)")
+            }
+            if let error = backup.lastError { lines.append("  last error  \(error)") }
         } else {
             lines.append("Backup: not configured")
         }

@@ -6,6 +6,7 @@ import Backup
 import Checks
 import ControlPlane
 import Foundation
+import Jobs
 import Logging
 import NIOPosix
 import OpsConfig
@@ -78,6 +79,18 @@ struct Opsd: AsyncParsableCommand {
             specs: configuration.workers, children: children, notifySocket: "\(socketDirectory)/workers.notify",
             useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, logger: logger
         )
+        let store: JobRunStore
+        do {
+            store = try JobRunStore(stateDirectory: configuration.daemon.stateDirectory)
+        } catch {
+            logger.critical("cannot open the state database in \(configuration.daemon.stateDirectory): \(error); check that the directory is writable by opsd")
+            throw ExitCode.failure
+        }
+        let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
+        let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store) { configuration, context in
+            try await BackupRunner(configuration: configuration, logger: context.logger).run().summary
+        }
+        let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger)
         let checks = await CheckService(configuration: configuration, children: children, logger: logger) { worker in
             do { try await supervisor.restart(worker) } catch {
                 logger.error("cannot restart the worker a check asked for", metadata: ["worker": "\(worker)", "error": "\(error)"])
@@ -88,12 +101,14 @@ struct Opsd: AsyncParsableCommand {
             state: state,
             apply: { configuration in
                 _ = await supervisor.apply(configuration.workers)
+                _ = await scheduler.apply(catalog.jobs(for: configuration))
                 await checks.apply(configuration)
             },
             summary: summary, notifier: notifier, logger: logger
         )
         let routes = ControlRoutes(
-            state: state, supervisor: supervisor, reloader: reloader, checks: checks, testHooks: environment["OPSD_TEST_HOOKS"] == "1"
+            state: state, supervisor: supervisor, scheduler: scheduler, reloader: reloader, checks: checks,
+            testHooks: environment["OPSD_TEST_HOOKS"] == "1"
         )
 
         let server: ControlServer
@@ -117,13 +132,14 @@ struct Opsd: AsyncParsableCommand {
             }
         }
 
-        // Shutdown runs in reverse: readiness (STOPPING=1), watchdog, workers, reload, and the
-        // control socket last, so `opsctl status` answers while workers stop.
+        // Shutdown runs in reverse: readiness (STOPPING=1), watchdog, scheduled jobs, workers,
+        // reload, and the control socket last, so `opsctl status` answers while workers stop.
         let supervision = SupervisorService(supervisor: supervisor)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server, serviceName: "control-server"),
             .init(service: ReloadSignalService(reloader: reloader), serviceName: "reload-on-sighup"),
             .init(service: supervision, serviceName: "supervisor"),
+            .init(service: scheduler, serviceName: "scheduler"),
             .init(service: checks, serviceName: "checks"),
         ]
         if let listener { services.append(.init(service: listener, serviceName: "health-listener")) }
@@ -132,6 +148,7 @@ struct Opsd: AsyncParsableCommand {
                 ControlSocketProbe(client: ControlClient(socketPath: server.path, timeout: interval / 4)),
                 StateProbe(state: state),
                 SupervisorProbe(supervisor: supervisor, children: children),
+                SchedulerProbe(scheduler: scheduler),
             ]
             let watchdog = WatchdogService(
                 interval: interval, probes: probes, notifier: notifier, healthyStatus: summary, logger: logger

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import OpsConfig
+import Scheduling
 
 /// The repository root, found from this file's location so tests run from any directory.
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -19,7 +20,7 @@ struct ShippedConfigTests {
         #expect(config.workers.map(\.name) == ["app"])
         #expect(config.workers[0].restart.backoff == DurationRange(lowerBound: .seconds(1), upperBound: .seconds(60)))
         #expect(config.workers[0].restart.burst == BurstLimit(count: 5, window: .seconds(60)))
-        #expect(config.checks.map(\.kind.key) == ["disk", "memory", "sqlite", "queue", "http", "http", "queue", "command"])
+        #expect(config.checks.map(\.kind.key) == ["disk", "memory", "sqlite", "queue", "http", "http", "queue", "command", "backup"])
         #expect(config.checks.first { $0.name == "app-health" }?.restart == CheckRestart(worker: "app", after: 5))
         #expect(config.checks[0].warn == .percent(80))
         #expect(config.checks[1].every == .seconds(30))
@@ -65,7 +66,7 @@ struct BrokenConfigTests {
               sockett: /run/x.sock
             """) == [#"daemon.sockett: unknown key; did you mean "socket"? expected one of: socket, state_dir, listen, log_level (line 2)"#])
         #expect(problems("deamon: {}") == [
-            #"deamon: unknown key; did you mean "daemon"? expected one of: daemon, workers, checks, backup, alerts (line 1)"#,
+            #"deamon: unknown key; did you mean "daemon"? expected one of: daemon, workers, checks, jobs, backup, alerts (line 1)"#,
         ])
     }
 
@@ -130,8 +131,8 @@ struct BrokenConfigTests {
             "checks[0]: has disk and memory; a check measures one thing, so split it into 2 checks (line 10)",
             #"checks[1].http: "ftp://example.com" is not an http:// or https:// URL (line 14)"#,
             "backup.remote.url: contains a password; remove it from the URL and put the token in a file named by token_file (line 18)",
-            #"backup.schedule: "every night" is not a cron expression; write five fields (minute hour day month weekday), e.g. "0 3 * * *", or @daily (line 19)"#,
-            #"backup.timezone: "Mars/Olympus" is not a known time zone; use an IANA name such as Europe/Berlin or UTC (line 20)"#,
+            "backup.schedule: a cron expression has 5 fields (minute hour day-of-month month day-of-week), this has 2; check it with `opsctl schedule preview 'every night'` (line 19)",
+            #"backup.timezone: "Mars/Olympus" is not a time zone in /usr/share/zoneinfo; use an IANA name such as Europe/Berlin or UTC (line 20)"#,
             #"two workers are named "app"; names must be unique"#,
         ])
         // The password itself never appears in any message.
@@ -150,7 +151,7 @@ struct BrokenConfigTests {
     @Test("the top level must be a mapping")
     func topLevel() {
         #expect(problems("- a\n- b\n") == [
-            "the top level must be a mapping with the sections daemon, workers, checks, backup, alerts, found a list (line 1)",
+            "the top level must be a mapping with the sections daemon, workers, checks, jobs, backup, alerts, found a list (line 1)",
         ])
     }
 

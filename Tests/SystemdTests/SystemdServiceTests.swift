@@ -208,6 +208,7 @@ enum Sandbox {
         let install = try await run(tool, [
             "install-unit", "\(repositoryRoot)/deploy/systemd/opsd.service",
             "\(binDirectory)/opsd:/usr/local/bin/opsd", "\(binDirectory)/opsctl:/usr/local/bin/opsctl",
+            "\(binDirectory)/opsctl-backup:/usr/local/bin/opsctl-backup",
         ])
         guard install.status == 0 else { throw TestFailure("install-unit failed: \(install.stderr)") }
         // A short watchdog keeps the tests quick; the hook lets one test stall a component.

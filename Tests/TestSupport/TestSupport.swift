@@ -41,26 +41,7 @@ public func run(_ program: String, _ arguments: [String], environment: [String: 
         unlink(base + ".out")
         unlink(base + ".err")
     }
-    let argv = ([path] + arguments).map { strdup($0) } + [nil]
-    let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { (argv + envp).forEach { free($0) } }
-
-    var attr = ops_spawn_attr()
-    attr.stdin_fd = null
-    attr.stdout_fd = out
-    attr.stderr_fd = err
-    var pid: Int32 = 0
-    let error: Int32 = path.withCString { cPath in
-        argv.withUnsafeBufferPointer { argvBuffer in
-            envp.withUnsafeBufferPointer { envpBuffer in
-                attr.path = cPath
-                attr.argv = argvBuffer.baseAddress
-                attr.envp = envpBuffer.baseAddress
-                return ops_spawn(&attr, &pid)
-            }
-        }
-    }
-    guard error == 0 else { throw TestFailure("cannot run \(path): \(String(cString: strerror(error)))") }
+    let pid = try spawn(path, arguments, environment: env, stdout: out, stderr: err, stdin: null)
     let child = pid
     let status: Int32 = await withCheckedContinuation { continuation in
         DispatchQueue.global().async {
@@ -75,4 +56,31 @@ public func run(_ program: String, _ arguments: [String], environment: [String: 
         stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
         stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
     )
+}
+
+/// Starts `path` with opsd's C spawner (own session, no inherited descriptors) and returns its pid;
+/// the caller waits for it. `environment` is the complete environment.
+public func spawn(
+    _ path: String, _ arguments: [String], environment: [String: String], stdout: Int32, stderr: Int32, stdin: Int32
+) throws -> Int32 {
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { (argv + envp).forEach { free($0) } }
+    var attr = ops_spawn_attr()
+    attr.stdin_fd = stdin
+    attr.stdout_fd = stdout
+    attr.stderr_fd = stderr
+    var pid: Int32 = 0
+    let error: Int32 = path.withCString { cPath in
+        argv.withUnsafeBufferPointer { argvBuffer in
+            envp.withUnsafeBufferPointer { envpBuffer in
+                attr.path = cPath
+                attr.argv = argvBuffer.baseAddress
+                attr.envp = envpBuffer.baseAddress
+                return ops_spawn(&attr, &pid)
+            }
+        }
+    }
+    guard error == 0 else { throw TestFailure("cannot start \(path): \(String(cString: strerror(error)))") }
+    return pid
 }

@@ -185,6 +185,19 @@ class ServiceDirectories(Peer):
             os.chmod(f"{directory}/run", 0o755)
 
 
+class Floor(ServiceDirectories):
+    """floor.c: fork, exec, block in waitpid(-1), restart at once. The lower bound for restarts."""
+    name = "floor"
+    worker_comms = {"sleep", "sh"}
+
+    def start(self):
+        self.write_services()
+        binary = f"{self.base}/floor"
+        subprocess.run(["cc", "-O2", "-o", binary, os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.c")], check=True)
+        self.process = subprocess.Popen([binary, f"{self.base}/services"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.status = None
+
+
 class Runit(ServiceDirectories):
     name = "runit"
 
@@ -249,12 +262,13 @@ def measure(kind, args):
         result["restart_p50"] = percentile(latencies, 0.5)
         result["restart_p95"] = percentile(latencies, 0.95)
 
-        out = subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", "30", "--export-json", f"{base}/status.json", " ".join(peer.status)]
-                             if peer.status[0] != "sh" else
-                             ["hyperfine", "--shell", "none", "--warmup", "3", "--runs", "30", "--export-json", f"{base}/status.json", " ".join(peer.status[:2]) + " '" + peer.status[2] + "'"],
-                             capture_output=True, text=True)
-        with open(f"{base}/status.json") as f:
-            result["status_ms"] = json.load(f)["results"][0]["median"] * 1000
+        if peer.status is not None:
+            out = subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", "30", "--export-json", f"{base}/status.json", " ".join(peer.status)]
+                                 if peer.status[0] != "sh" else
+                                 ["hyperfine", "--shell", "none", "--warmup", "3", "--runs", "30", "--export-json", f"{base}/status.json", " ".join(peer.status[:2]) + " '" + peer.status[2] + "'"],
+                                 capture_output=True, text=True)
+            with open(f"{base}/status.json") as f:
+                result["status_ms"] = json.load(f)["results"][0]["median"] * 1000
     finally:
         peer.stop()
     if args.many:
@@ -276,10 +290,10 @@ def main():
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--idle", type=int, default=30, help="seconds of idleness over which wakeups and CPU are counted")
     parser.add_argument("--many", type=int, default=200, help="workers for the spawn test (0 to skip)")
-    parser.add_argument("--only", nargs="*", default=["opsd", "runit", "s6", "supervisord"])
+    parser.add_argument("--only", nargs="*", default=["opsd", "floor", "runit", "s6", "supervisord"])
     args = parser.parse_args()
     ensure_tools()
-    kinds = {"opsd": Opsd, "runit": Runit, "s6": S6, "supervisord": Supervisord}
+    kinds = {"opsd": Opsd, "floor": Floor, "runit": Runit, "s6": S6, "supervisord": Supervisord}
     results = {}
     for name in args.only:
         print(f"measuring {name} …", file=sys.stderr, flush=True)

@@ -1,5 +1,6 @@
 import Foundation
 import OpsConfig
+import Scheduling
 
 /// The backlog of a spool directory: how many files wait, and how old the oldest is. Age matters
 /// more than count: ten files an hour old mean the consumer is dead, a thousand fresh ones may

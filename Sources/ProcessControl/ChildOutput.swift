@@ -1,37 +1,47 @@
 import CSystemd
 import Foundation
-import Logging
-import NIOCore
+public import Logging
+public import NIOCore
 import NIOPosix
 
-/// Where a worker's stdout and stderr go.
+/// Where a child's stdout and stderr go (a worker's, or a command job's).
 ///
-/// Under journald each worker gets its own journal stream (`sd_journal_stream_fd`) with its name
-/// as SYSLOG_IDENTIFIER: the worker writes straight to journald, opsd never copies a byte, and a
-/// stuck opsd cannot block a chatty worker. Elsewhere (a terminal, a pipe) opsd relays each line
-/// into its own log format with a `worker` field.
-struct WorkerOutput: Sendable {
+/// Under journald each child gets its own journal stream (`sd_journal_stream_fd`) with its name
+/// as SYSLOG_IDENTIFIER: the child writes straight to journald, opsd never copies a byte, and a
+/// stuck opsd cannot block a chatty child. Elsewhere (a terminal, a pipe) opsd relays each line
+/// into its own log format with a field naming the child (`worker`, or `job`).
+public struct ChildOutput: Sendable {
     let useJournal: Bool
     let eventLoops: any EventLoopGroup
     let logger: Logger
+    let field: String
+
+    /// Output for children named in log lines by `field` (`worker`, `job`); journal streams when `useJournal`.
+    public init(useJournal: Bool, eventLoops: any EventLoopGroup, logger: Logger, field: String = "worker") {
+        self.useJournal = useJournal
+        self.eventLoops = eventLoops
+        self.logger = logger
+        self.field = field
+    }
 
     /// The descriptor to give the child as stdout and stderr; the caller closes it after spawning.
-    func descriptor(for worker: String) -> Int32? {
+    public func descriptor(for worker: String) -> Int32? {
         if useJournal {
             // LOG_INFO, and "<N>" prefixes in the output set a line's priority (level_prefix).
             let fd = sd_journal_stream_fd(worker, 6, 1)
             if fd >= 0 { return fd }
-            logger.warning("cannot open a journal stream for a worker; its output is relayed instead", metadata: ["worker": "\(worker)"])
+            logger.warning("cannot open a journal stream; the output is relayed instead", metadata: [field: "\(worker)"])
         }
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { return nil }
         _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
         let logger = self.logger
+        let field = self.field
         _ = NIOPipeBootstrap(group: eventLoops)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(LineRelay(worker: worker, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(LineRelay(worker: worker, field: field, logger: logger))
                 }
             }
             .takingOwnershipOfDescriptor(input: ends[0])
@@ -47,12 +57,14 @@ struct WorkerOutput: Sendable {
 final class LineRelay: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     private let worker: String
+    private let field: String
     private let logger: Logger
     private var pending: [UInt8] = []
     private static let longestLine = 65536
 
-    init(worker: String, logger: Logger) {
+    init(worker: String, field: String, logger: Logger) {
         self.worker = worker
+        self.field = field
         self.logger = logger
     }
 
@@ -77,6 +89,6 @@ final class LineRelay: ChannelInboundHandler {
 
     private func emit(_ bytes: ArraySlice<UInt8>) {
         guard !bytes.isEmpty else { return }
-        logger.info("\(String(decoding: bytes, as: UTF8.self))", metadata: ["worker": "\(worker)", "stream": "output"])
+        logger.info("\(String(decoding: bytes, as: UTF8.self))", metadata: [field: "\(worker)", "stream": "output"])
     }
 }

@@ -1,0 +1,57 @@
+import Foundation
+
+/// One backup (or restore) at a time per repository, across processes: opsd's scheduler and any
+/// `opsctl backup` or `opsctl restore` take an exclusive `flock` on `<repository>/opsd-backup.lock`.
+///
+/// flock locks belong to the open file, so the kernel releases them when the process dies, even
+/// by SIGKILL: a crashed backup never leaves a stale lock behind.
+final class BackupLock {
+    private let descriptor: Int32
+
+    /// Takes the lock or fails at once, naming the process that holds it.
+    init(repository: String) throws(BackupError) {
+        try FileSystem.makeDirectory(repository)
+        let path = repository + "/opsd-backup.lock"
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw BackupError("cannot open the lock file \(path): \(String(cString: strerror(errno)))") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let count = pread(descriptor, &buffer, buffer.count, 0)
+            let holder = String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            close(descriptor)
+            let who = holder.isEmpty ? "another process" : "process \(holder)"
+            throw BackupError("another backup or restore is running on \(repository) (\(who)); wait for it to finish and try again")
+        }
+        let pid = "\(getpid())\n"
+        ftruncate(descriptor, 0)
+        _ = pid.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+    }
+
+    deinit {
+        ftruncate(descriptor, 0)
+        close(descriptor)
+    }
+}
+
+/// Test hooks: with `OPSD_BACKUP_PAUSE_AT=<step>` in the environment, the backup stops at that
+/// step, writes `<step>` to the file named by `OPSD_BACKUP_PAUSE_FILE`, and waits forever, so a
+/// test can SIGKILL it at a known point. Unset in production, where it costs one lookup per step.
+enum PausePoint: String {
+    /// The snapshots are taken; nothing is written to the repository yet.
+    case afterSnapshot = "after-snapshot"
+    /// The packs (blobs, trees, commit) are written; the branch does not point at them yet.
+    case beforeReference = "before-reference"
+    /// The branch points at the new commit; the local base copies are not updated yet.
+    case afterReference = "after-reference"
+    /// A restore has verified the rebuilt file and is about to move the live one aside.
+    case beforeSwap = "before-swap"
+
+    func reach() {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["OPSD_BACKUP_PAUSE_AT"] == rawValue else { return }
+        if let file = environment["OPSD_BACKUP_PAUSE_FILE"] {
+            try? FileSystem.writeAtomically(Array(rawValue.utf8), to: file)
+        }
+        while true { pause() }
+    }
+}

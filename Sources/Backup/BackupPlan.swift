@@ -1,0 +1,78 @@
+import CGit2
+import Foundation
+public import OpsConfig
+
+/// What one backup does, resolved from the `backup:` section: names, paths and the branch.
+public struct BackupPlan: Sendable, Equatable {
+    /// One database and the name it has in the repository (`db/<name>/`).
+    public struct DatabaseSource: Sendable, Equatable {
+        /// The name: the file name without its extension (`/srv/app/tickets.db` → `tickets`).
+        public var name: String
+        /// The live database file.
+        public var path: String
+    }
+
+    /// The bare repository.
+    public var repository: String
+    /// Where snapshots and the previous snapshot of each database are kept between backups.
+    public var workDirectory: String
+    /// The branch, `{hostname}` already replaced.
+    public var branch: String
+    /// The databases, in config order.
+    public var databases: [DatabaseSource]
+    /// Files and directories taken as they are.
+    public var files: [String]
+    /// Glob patterns (fnmatch) of paths or file names to leave out.
+    public var exclude: [String]
+    /// The remote, if any.
+    public var remote: RemoteSpec?
+    /// The host name in the commit author (`opsd <opsd@HOST>`).
+    public var host: String
+
+    /// Resolves `spec`; `stateDirectory` is `daemon.state_dir`.
+    public init(spec: BackupSpec, stateDirectory: String, host: String = BackupPlan.hostName()) throws(BackupError) {
+        repository = spec.repository
+        workDirectory = (stateDirectory as NSString).appendingPathComponent("backup")
+        self.host = host
+        let template = spec.remote?.branch ?? "{hostname}"
+        branch = template.replacingOccurrences(of: "{hostname}", with: host)
+        guard git_reference_is_valid_name("refs/heads/" + branch) != 0 else {
+            throw BackupError("backup.remote.branch \"\(branch)\" is not a valid git branch name; use letters, digits, '-', '_' and '/'")
+        }
+        var seen: [String: String] = [:]
+        databases = []
+        for path in spec.databases {
+            let name = Self.databaseName(path)
+            if let other = seen[name] {
+                throw BackupError("backup.databases: \(other) and \(path) would both be stored as \"\(name)\"; give one of the files another name")
+            }
+            seen[name] = path
+            databases.append(DatabaseSource(name: name, path: path))
+        }
+        files = spec.files
+        exclude = spec.exclude
+        remote = spec.remote
+    }
+
+    /// The repository name of a database file: its file name without extension, limited to
+    /// characters that need no quoting in a shell or a tree path.
+    static func databaseName(_ path: String) -> String {
+        let file = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        let name = String(file.map { allowed.contains($0) ? $0 : "_" })
+        return name.isEmpty || name.hasPrefix(".") ? "db" + name : name
+    }
+
+    /// This machine's host name (the default branch and the author's e-mail domain).
+    public static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
+    }
+
+    /// The branch reference.
+    var reference: String { "refs/heads/" + branch }
+    /// The remote-tracking reference that records what the remote has.
+    var remoteReference: String { "refs/remotes/origin/" + branch }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import Logging
+
+/// One backup from start to finish, on the calling thread (libgit2 calls block and keep their
+/// error messages per thread, so the whole session stays on one).
+///
+/// The order makes a SIGKILL at any point harmless: snapshots go to the work directory, objects
+/// go into new packs, and only then does the branch move (compare-and-swap against the commit the
+/// backup started from). Before the move, the branch still names the previous backup and the new
+/// packs are merely unreferenced; after it, the new backup is complete.
+struct BackupSession {
+    let plan: BackupPlan
+    let logger: Logger
+    let pushAttempts: Int
+    let pushFirstDelay: Duration
+
+    func run() throws(BackupError) -> BackupOutcome {
+        let started = ContinuousClock.now
+        let lock = try BackupLock(repository: plan.repository)
+        defer { withExtendedLifetime(lock) {} }
+        try FileSystem.makeDirectory(plan.workDirectory)
+        let repository = try GitRepository.openOrCreate(at: plan.repository)
+        let head = try continueBranch(repository)
+        try repository.adoptHead(plan.reference)
+        let headTree = try head.map { (id) throws(BackupError) in try repository.commit(id).tree }
+        let packer = try PackWriter(repository: repository)
+        let reassembler = Reassembler(repository: repository)
+
+        // 1. Snapshots first, all of them, so the backup is as close to one moment as possible.
+        var steps: [(DatabaseBackup, Int)] = []
+        for source in plan.databases {
+            let step = DatabaseBackup(source: source, repository: repository, packer: packer, workDirectory: plan.workDirectory)
+            steps.append((step, try step.snapshot()))
+        }
+        PausePoint.afterSnapshot.reach()
+
+        // 2. Pages and files into packs.
+        var databaseTree: [String: TreeNode] = [:]
+        var results: [DatabaseBackup.Result] = []
+        for (step, pageSize) in steps {
+            let previous = try headTree.flatMap { (tree) throws(BackupError) in try reassembler.manifest(name: step.source.name, tree: tree) }
+            let result = try step.store(pageSize: pageSize, previous: previous, previousTree: headTree)
+            databaseTree[step.source.name] = result.tree
+            results.append(result)
+        }
+        let (items, missing) = ConfigFiles(paths: plan.files, exclude: plan.exclude).collect()
+        for path in missing { logger.warning("backup: configured file does not exist; skipped", metadata: ["path": "\(path)"]) }
+        let fileTree = try ConfigFiles.tree(items, repository: repository)
+
+        // 3. A commit only when the databases or files differ from the branch's current commit.
+        let databasesID = try repository.writeTree(databaseTree)
+        let filesID = try repository.writeTree(fileTree)
+        // An empty section has no entry in the tree at all.
+        let newDatabases = databaseTree.isEmpty ? nil : databasesID
+        let newFiles = fileTree.isEmpty ? nil : filesID
+        let unchanged = try headTree.map { (tree) throws(BackupError) in
+            let databasesSame = try repository.entry("db", in: tree) == newDatabases
+            let filesSame = try repository.entry("files", in: tree) == newFiles
+            return databasesSame && filesSame
+        } ?? false
+        var commit: ObjectID?
+        if !unchanged {
+            let manifest = BackupManifest(
+                format: DatabaseManifest.currentFormat, host: plan.host, time: ManifestCoding.timestamp(Date()),
+                databases: plan.databases.map(\.name), files: items.map(\.path)
+            )
+            var root: [String: TreeNode] = ["manifest.json": .blob(try repository.writeBlob(try ManifestCoding.encode(manifest)), executable: false)]
+            if !databaseTree.isEmpty { root["db"] = .existingTree(databasesID) }
+            if !fileTree.isEmpty { root["files"] = .existingTree(filesID) }
+            let tree = try repository.writeTree(root)
+            let previousFiles = try headTree.flatMap { (tree) throws(BackupError) in try repository.entry("files", in: tree) }
+            let message = CommitMessage.summary(results.map(\.outcome), fileCount: items.count, filesChanged: previousFiles != newFiles)
+            let id = try repository.writeCommit(tree: tree, parent: head, message: message, authorName: "opsd", authorEmail: "opsd@\(plan.host)")
+            try packer.flush()
+            PausePoint.beforeReference.reach()
+            // 4. The branch moves last, and only if nobody else moved it meanwhile.
+            try repository.updateReference(plan.reference, to: id, expected: head, message: "opsd: backup")
+            commit = id
+            PausePoint.afterReference.reach()
+        }
+        for (step, result) in zip(steps.map(\.0), results) { try step.promoteSnapshot(sha256: result.sha256) }
+
+        let push = pushIfConfigured(repository)
+        return BackupOutcome(
+            commit: commit?.description, branch: plan.branch, databases: results.map(\.outcome), fileCount: items.count,
+            missingFiles: missing, storedBytes: packer.packedBytes, push: push,
+            seconds: (ContinuousClock.now - started).inSeconds
+        )
+    }
+
+    /// The commit the new backup builds on. Without a local branch (a new machine, a lost
+    /// repository) but with a remote, the remote's branch is fetched and continued, so the history
+    /// stays one line and the push fast-forwards instead of being refused.
+    private func continueBranch(_ repository: GitRepository) throws(BackupError) -> ObjectID? {
+        if let local = try repository.resolve(reference: plan.reference) { return local }
+        guard let spec = plan.remote else { return nil }
+        do {
+            try RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger).fetch()
+        } catch {
+            logger.warning("backup: cannot fetch the remote's branch before the first backup here; starting a new history", metadata: ["error": "\(error.description)"])
+        }
+        guard let remote = try repository.resolve(reference: plan.remoteReference) else { return nil }
+        try repository.updateReference(plan.reference, to: remote, expected: nil, message: "opsd: continue the remote's backups")
+        logger.notice("backup: continuing the remote's branch", metadata: ["branch": "\(plan.branch)", "commit": "\(remote)"])
+        return remote
+    }
+
+    /// Pushes every local commit the remote lacks, this backup's and earlier failed ones alike.
+    private func pushIfConfigured(_ repository: GitRepository) -> PushOutcome {
+        guard let spec = plan.remote else { return PushOutcome(state: .notConfigured, pushedCommits: 0, unpushedCommits: 0) }
+        let sync = RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger)
+        do {
+            let pushed = try sync.push(attempts: pushAttempts, firstDelay: pushFirstDelay)
+            return PushOutcome(state: .pushed, pushedCommits: pushed, unpushedCommits: 0)
+        } catch {
+            let unpushed = (try? unpushedCommits(repository)) ?? 0
+            logger.error("backup push failed; the commits stay local until the next backup", metadata: ["error": "\(error.description)", "unpushed": "\(unpushed)"])
+            return PushOutcome(state: .failed, pushedCommits: 0, unpushedCommits: unpushed, error: error.description)
+        }
+    }
+
+    private func unpushedCommits(_ repository: GitRepository) throws(BackupError) -> Int {
+        guard let local = try repository.resolve(reference: plan.reference) else { return 0 }
+        return try repository.commitsAhead(local, of: try repository.resolve(reference: plan.remoteReference))
+    }
+}
+
+/// The commit message: one summary line, then one line per database. Never a secret: only
+/// names, sizes and counts.
+enum CommitMessage {
+    static func summary(_ databases: [DatabaseOutcome], fileCount: Int, filesChanged: Bool) -> String {
+        let changed = databases.filter { $0.layout != .unchanged }
+        var parts = changed.map { "\($0.name) \($0.pagesChanged) pages" }
+        if filesChanged { parts.append("\(fileCount) file\(fileCount == 1 ? "" : "s")") }
+        let stored = changed.reduce(0) { $0 + $1.storedBytes }
+        var lines = ["backup: \(parts.isEmpty ? "no change" : parts.joined(separator: ", ")) (+\(ByteCount.format(stored)))", ""]
+        for database in databases {
+            switch database.layout {
+            case .unchanged:
+                lines.append("\(database.name): unchanged")
+            case .full:
+                lines.append("\(database.name): full snapshot, \(database.pageCount) pages, \(ByteCount.format(database.size)), stored \(ByteCount.format(database.storedBytes))")
+            case .delta:
+                lines.append("\(database.name): \(database.pagesChanged) of \(database.pageCount) pages changed, \(ByteCount.format(database.size)), stored \(ByteCount.format(database.storedBytes))")
+            }
+        }
+        if filesChanged { lines.append("files: \(fileCount) stored, changed since the previous backup") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, with fractions.
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// Byte counts for people: `512 B`, `3.4 KiB`, `1.2 MiB`.
+public enum ByteCount {
+    /// Formats `bytes` with a binary unit and one decimal.
+    public static func format(_ bytes: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
+    }
+}

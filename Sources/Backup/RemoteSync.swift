@@ -1,0 +1,236 @@
+import CGit2
+import Foundation
+import Logging
+import OpsConfig
+
+/// Pushes the backup branch to `backup.remote` and fetches it back, with libgit2's traps handled:
+///
+/// - the credentials callback is called again after every failed attempt, so attempts are counted
+///   and the second one gives up with a clear error instead of looping forever;
+/// - `git_remote_push` returns success even when the server rejected the reference, so each
+///   reference's status is read from the push-update-reference callback;
+/// - SSH host keys are checked against the configured known_hosts file in the certificate
+///   callback, never accepted blindly;
+/// - secrets are read from their files only inside the callback and never put in a message.
+final class RemoteSync {
+    let repository: GitRepository
+    let spec: RemoteSpec
+    let plan: BackupPlan
+    let logger: Logger
+
+    /// The remote's name in the repository's config, so `git push origin` works by hand too.
+    static let remoteName = "origin"
+
+    init(repository: GitRepository, plan: BackupPlan, spec: RemoteSpec, logger: Logger) {
+        self.repository = repository
+        self.plan = plan
+        self.spec = spec
+        self.logger = logger
+    }
+
+    /// Pushes the branch; retries transport failures with exponential backoff. Returns how many
+    /// commits the remote received (0 when it was already up to date).
+    func push(attempts: Int, firstDelay: Duration) throws(BackupError) -> Int {
+        guard let local = try repository.resolve(reference: plan.reference) else { return 0 }
+        let tracked = try repository.resolve(reference: plan.remoteReference)
+        if tracked == local { return 0 }
+        let ahead = try repository.commitsAhead(local, of: tracked)
+        var delay = firstDelay
+        for attempt in 1...max(attempts, 1) {
+            switch pushOnce() {
+            case .success:
+                try repository.setReference(plan.remoteReference, to: local)
+                return ahead
+            case .refused(let error):
+                throw error
+            case .failed(let error) where attempt < attempts:
+                logger.warning("backup push failed; retrying", metadata: [
+                    "attempt": "\(attempt)", "retry_in": "\(delay)", "error": "\(error.description)",
+                ])
+                Thread.sleep(forTimeInterval: delay.inSeconds)
+                delay = delay * 2
+            case .failed(let error):
+                throw BackupError("\(error.description) (gave up after \(attempts) attempts; the commit stays local and the next backup pushes it)")
+            }
+        }
+        throw BackupError("the push to \(spec.url) failed")
+    }
+
+    /// Fetches the remote's branches into `refs/remotes/origin/*`.
+    func fetch() throws(BackupError) {
+        let remote = try openRemote()
+        defer { git_remote_free(remote) }
+        let context = CallbackContext(spec: spec)
+        var options = git_fetch_options()
+        git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
+        context.install(in: &options.callbacks)
+        let rc = withExtendedLifetime(context) { git_remote_fetch(remote, nil, &options, "opsd: fetch backups") }
+        if rc < 0 { throw context.failure(rc, action: "cannot fetch from \(spec.url)") }
+    }
+
+    /// How one push attempt ended. A refusal (authentication, host key, rejected reference) is not
+    /// retried: the next attempt would only repeat it. Any other failure (network, server down) is.
+    private enum PushResult {
+        case success
+        case failed(BackupError)
+        case refused(BackupError)
+    }
+
+    private func pushOnce() -> PushResult {
+        let remote: OpaquePointer
+        do { remote = try openRemote() } catch { return .refused(error) }
+        defer { git_remote_free(remote) }
+        let context = CallbackContext(spec: spec)
+        var options = git_push_options()
+        git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION))
+        context.install(in: &options.callbacks)
+        let refspec = "\(plan.reference):\(plan.reference)"
+        let rc: Int32 = refspec.withCString { cRefspec in
+            var strings: [UnsafeMutablePointer<CChar>?] = [UnsafeMutablePointer(mutating: cRefspec)]
+            return strings.withUnsafeMutableBufferPointer { buffer in
+                var array = git_strarray(strings: buffer.baseAddress, count: 1)
+                return withExtendedLifetime(context) { git_remote_push(remote, &array, &options) }
+            }
+        }
+        if rc < 0 {
+            if RemoteSync.isLocalPath(spec.url), !FileSystem.exists(spec.url) {
+                return .failed(BackupError("the remote repository \(spec.url) does not exist; create it with `git init --bare \(spec.url)` or mount it"))
+            }
+            if rc == GIT_ENONFASTFORWARD.rawValue {
+                return .refused(BackupError("the remote \(spec.url) refused \(plan.branch): its branch has commits this repository does not have; another machine may push to the same branch, give each host its own backup.remote.branch"))
+            }
+            let error = context.failure(rc, action: "cannot push to \(spec.url)")
+            return context.refused ? .refused(error) : .failed(error)
+        }
+        // git_remote_push returned success, but the server may still have refused the reference.
+        if let status = context.rejected[plan.reference] {
+            return .refused(BackupError("the remote \(spec.url) refused \(plan.branch) (\(status)); check the remote's hooks and branch protection"))
+        }
+        return .success
+    }
+
+    /// True for a filesystem path (as the config loader decides it), false for URLs and `host:path`.
+    static func isLocalPath(_ url: String) -> Bool {
+        url.hasPrefix("/") || url.hasPrefix("file://")
+    }
+
+    private func openRemote() throws(BackupError) -> OpaquePointer {
+        var remote: OpaquePointer?
+        if git_remote_lookup(&remote, repository.pointer, Self.remoteName) == 0, let found = remote {
+            if let url = git_remote_url(found).map({ String(cString: $0) }), url == spec.url { return found }
+            git_remote_free(found)
+            try gitCheck(git_remote_set_url(repository.pointer, Self.remoteName, spec.url), "cannot set the remote URL")
+            try gitCheck(git_remote_lookup(&remote, repository.pointer, Self.remoteName), "cannot open the remote")
+        } else {
+            try gitCheck(git_remote_create(&remote, repository.pointer, Self.remoteName, spec.url), "cannot configure the remote \(spec.url)")
+        }
+        guard let remote else { throw BackupError("cannot open the remote \(spec.url)") }
+        return remote
+    }
+}
+
+/// State shared with libgit2's C callbacks through their payload pointer.
+private final class CallbackContext {
+    let spec: RemoteSpec
+    var credentialAttempts = 0
+    /// Why a callback refused (wrong key, unknown host key): no retry helps.
+    var refusal: String?
+    /// References the server refused, with its reason.
+    var rejected: [String: String] = [:]
+
+    init(spec: RemoteSpec) { self.spec = spec }
+
+    var refused: Bool { refusal != nil }
+
+    func install(in callbacks: inout git_remote_callbacks) {
+        callbacks.payload = Unmanaged.passUnretained(self).toOpaque()
+        callbacks.credentials = credentialsCallback
+        callbacks.certificate_check = certificateCallback
+        callbacks.push_update_reference = pushUpdateReferenceCallback
+    }
+
+    /// The error for a failed libgit2 call: our own refusal when a callback refused, else libgit2's message.
+    func failure(_ code: Int32, action: String) -> BackupError {
+        if let refusal { return BackupError(refusal) }
+        let detail = git_error_last().flatMap { $0.pointee.message.map { String(cString: $0) } } ?? "libgit2 error \(code)"
+        return BackupError("\(action): \(detail)")
+    }
+
+    static func from(_ payload: UnsafeMutableRawPointer?) -> CallbackContext? {
+        payload.map { Unmanaged<CallbackContext>.fromOpaque($0).takeUnretainedValue() }
+    }
+}
+
+private let credentialsCallback: git_credential_acquire_cb = { out, _, usernameFromURL, allowedTypes, payload in
+    guard let context = CallbackContext.from(payload) else { return GIT_EUSER.rawValue }
+    let user = usernameFromURL.map { String(cString: $0) }
+    if allowedTypes & GIT_CREDENTIAL_USERNAME.rawValue != 0 {
+        return git_credential_username_new(out, user ?? "git")
+    }
+    context.credentialAttempts += 1
+    // libgit2 asks again after every rejected credential; the same key or token cannot succeed twice.
+    guard context.credentialAttempts == 1 else {
+        context.refusal = "the remote \(context.spec.url) rejected the credentials (\(context.spec.sshKey.map { "ssh_key \($0)" } ?? context.spec.tokenFile.map { "token_file \($0)" } ?? "none configured")); check that the remote accepts them"
+        return GIT_EAUTH.rawValue
+    }
+    if allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0, let key = context.spec.sshKey {
+        return git_credential_ssh_key_new(out, user ?? "git", nil, key, nil)
+    }
+    if allowedTypes & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0, let tokenFile = context.spec.tokenFile {
+        guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty else {
+            context.refusal = "cannot read a token from backup.remote.token_file \(tokenFile); put the token alone in that file"
+            return GIT_EAUTH.rawValue
+        }
+        return git_credential_userpass_plaintext_new(out, user ?? "x-access-token", token)
+    }
+    context.refusal = "the remote \(context.spec.url) asks for credentials, but backup.remote has no \(allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 ? "ssh_key" : "token_file"); add one"
+    return GIT_EAUTH.rawValue
+}
+
+private let certificateCallback: git_transport_certificate_check_cb = { cert, valid, host, payload in
+    guard let context = CallbackContext.from(payload), let cert else { return GIT_EUSER.rawValue }
+    let hostName = host.map { String(cString: $0) } ?? "?"
+    guard cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 else {
+        // TLS: libgit2 has checked the chain against the system's CAs; accept only what it accepted.
+        if valid != 0 { return 0 }
+        context.refusal = "the TLS certificate of \(hostName) is not valid; fix the server's certificate or the system's CA store"
+        return GIT_ECERTIFICATE.rawValue
+    }
+    guard let knownHostsPath = context.spec.knownHosts else {
+        context.refusal = "backup.remote.known_hosts is not set, and opsd never accepts an SSH host key blindly; create one with ssh-keyscan and name it there"
+        return GIT_ECERTIFICATE.rawValue
+    }
+    let hostKey = UnsafeRawPointer(cert).assumingMemoryBound(to: git_cert_hostkey.self).pointee
+    guard hostKey.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = hostKey.hostkey else {
+        context.refusal = "libgit2 did not provide \(hostName)'s raw host key, so it cannot be checked; refusing the connection"
+        return GIT_ECERTIFICATE.rawValue
+    }
+    let key = Array(UnsafeRawBufferPointer(start: raw, count: hostKey.hostkey_len))
+    do throws(BackupError) {
+        let knownHosts = try KnownHosts(path: knownHostsPath)
+        if knownHosts.accepts(host: hostName, port: sshPort(of: context.spec.url), key: key) { return 0 }
+        context.refusal = "the SSH host key of \(hostName) is not in \(knownHostsPath); if the server's key changed on purpose, update that file (ssh-keyscan), otherwise someone may be intercepting the connection"
+    } catch {
+        context.refusal = error.description
+    }
+    return GIT_ECERTIFICATE.rawValue
+}
+
+private let pushUpdateReferenceCallback: git_push_update_reference_cb = { reference, status, payload in
+    guard let context = CallbackContext.from(payload), let reference else { return 0 }
+    if let status { context.rejected[String(cString: reference)] = String(cString: status) }
+    return 0
+}
+
+/// The port of an SSH URL (`ssh://user@host:2222/path`); 22 for scp-like addresses.
+func sshPort(of url: String) -> Int {
+    guard let scheme = url.range(of: "://") else { return 22 }
+    let rest = url[scheme.upperBound...]
+    let authority = rest.prefix { $0 != "/" }
+    let hostPort = authority.split(separator: "@").last ?? authority[...]
+    if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+        return Int(hostPort[hostPort.index(after: close)...].dropFirst()) ?? 22
+    }
+    guard let colon = hostPort.lastIndex(of: ":") else { return 22 }
+    return Int(hostPort[hostPort.index(after: colon)...]) ?? 22
+}

@@ -1,0 +1,5 @@
+#pragma once
+// SHA-256 (and HMAC-SHA1 for hashed known_hosts entries) from OpenSSL's libcrypto, which libgit2's
+// libssh2 already loads into the process: no extra code in memory, and SHA-NI where the CPU has it.
+#include <openssl/evp.h>
+#include <openssl/hmac.h>

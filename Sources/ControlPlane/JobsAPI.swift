@@ -1,0 +1,61 @@
+public import Foundation
+
+/// `GET /v1/jobs`: one entry per scheduled job, what `opsctl jobs` shows.
+public struct JobStatus: Codable, Sendable, Equatable {
+    /// The job's name.
+    public var name: String
+    /// command, sqlite, prune or backup.
+    public var kind: String
+    /// The trigger as written: a cron expression (with its zone), `every 10m` or `@reboot`.
+    public var trigger: String
+    /// Whether a run missed while opsd was down happens at start.
+    public var catchUp: Bool
+    /// The next fire time, if any.
+    public var nextRun: Date?
+    /// Whether a run is going on now.
+    public var running: Bool
+    /// The newest run that started.
+    public var lastRun: JobRunStatus?
+
+    /// Creates a job status.
+    public init(name: String, kind: String, trigger: String, catchUp: Bool, nextRun: Date?, running: Bool, lastRun: JobRunStatus?) {
+        self.name = name
+        self.kind = kind
+        self.trigger = trigger
+        self.catchUp = catchUp
+        self.nextRun = nextRun
+        self.running = running
+        self.lastRun = lastRun
+    }
+}
+
+/// One run of a job (`GET /v1/jobs/NAME/runs` lists them, newest first).
+public struct JobRunStatus: Codable, Sendable, Equatable {
+    /// The fire time the run belongs to.
+    public var scheduledAt: Date
+    /// When it started; nil for skipped and missed fire times.
+    public var startedAt: Date?
+    /// When it ended.
+    public var finishedAt: Date?
+    /// running, ok, failed, skipped, missed or interrupted.
+    public var result: String
+    /// Attempts made, retries included.
+    public var attempts: Int
+    /// Seconds from start to end.
+    public var durationSeconds: Double?
+    /// The summary or the error.
+    public var message: String?
+
+    /// Creates a run status.
+    public init(
+        scheduledAt: Date, startedAt: Date?, finishedAt: Date?, result: String, attempts: Int, durationSeconds: Double?, message: String?
+    ) {
+        self.scheduledAt = scheduledAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.result = result
+        self.attempts = attempts
+        self.durationSeconds = durationSeconds
+        self.message = message
+    }
+}

@@ -1,0 +1,67 @@
+import CSpawn
+import Foundation
+public import OpsConfig
+public import ProcessControl
+import Synchronization
+
+/// A command on a schedule: started through opsd's spawner (so the reaper owns its exit), its
+/// output in the journal under the job's name, its whole process group stopped on timeout.
+public struct CommandJob: JobWork {
+    let spec: CommandSpec
+    let children: ChildProcesses
+    let output: @Sendable (String) -> Int32?
+    let stopGrace: Duration
+
+    /// A job running `spec` through `children`; `output` gives the descriptor for stdout and
+    /// stderr (closed after spawning; nil: /dev/null), e.g. `ChildOutput.descriptor(for:)`.
+    /// On timeout or shutdown the group gets SIGTERM, then SIGKILL after `stopGrace`.
+    public init(
+        spec: CommandSpec, children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, stopGrace: Duration = .seconds(5)
+    ) {
+        self.spec = spec
+        self.children = children
+        self.output = output
+        self.stopGrace = stopGrace
+    }
+
+    public func run(_ context: JobContext) async throws -> String {
+        var environment = SpawnRequest.inheritedEnvironment()
+        environment.merge(spec.environment) { $1 }
+        environment["OPS_JOB"] = context.job
+        environment["OPS_ATTEMPT"] = "\(context.attempt)"
+        guard let executable = ChildProcesses.resolve(spec.command[0], searchPath: environment["PATH"]) else {
+            throw JobFailure("\(spec.command[0]) is not an executable file (nor found on PATH)")
+        }
+        var credentials: (uid: UInt32, gid: UInt32)?
+        if spec.user != nil || spec.group != nil {
+            guard let ids = ChildProcesses.credentials(user: spec.user, group: spec.group) else {
+                throw JobFailure("no such user or group (\(spec.user ?? "-"):\(spec.group ?? "-"))")
+            }
+            credentials = ids
+        }
+        let descriptor = output(context.job)
+        defer { if let descriptor { close(descriptor) } }
+        let exit = ExitLatch()
+        let pid = try await children.spawn(
+            SpawnRequest(
+                executable: executable, arguments: spec.command, environment: environment,
+                workingDirectory: spec.workingDirectory, credentials: credentials, output: descriptor),
+            onExit: { exit.fire($0) })
+        let grace = stopGrace
+        let status = await withTaskCancellationHandler {
+            await exit.wait()
+        } onCancel: {
+            // The child leads its own process group (setsid), so this reaches its children too.
+            kill(-pid, SIGTERM)
+            Task {
+                try? await Task.sleep(for: grace)
+                if !exit.hasFired { kill(-pid, SIGKILL) }
+            }
+        }
+        // Leftovers in the group (a background grandchild) must not outlive the run.
+        kill(-pid, SIGKILL)
+        if Task.isCancelled { throw CancellationError() }
+        guard status == .exited(0) else { throw JobFailure("\(spec.command[0]) ended with \(status)") }
+        return "\(spec.command[0]) exited 0"
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+public import OpsConfig
+public import ProcessControl
+import Scheduling
+
+/// Turns the configuration's `jobs:` (and `backup.schedule`) into the scheduler's jobs: one
+/// place that knows which `JobWork` serves which kind of job.
+public struct JobCatalog: Sendable {
+    let children: ChildProcesses
+    let output: @Sendable (String) -> Int32?
+    let store: JobRunStore
+    let backup: (@Sendable (Configuration, JobContext) async throws -> String)?
+
+    /// A catalog whose command jobs spawn through `children` with stdout and stderr on the
+    /// descriptor `output` returns for the job's name (the job closes it after spawning), and
+    /// whose prune jobs trim `store`; `backup` takes one backup of the configuration it is given
+    /// (nil where backups are unavailable).
+    public init(
+        children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, store: JobRunStore,
+        backup: (@Sendable (Configuration, JobContext) async throws -> String)?
+    ) {
+        self.children = children
+        self.output = output
+        self.store = store
+        self.backup = backup
+    }
+
+    /// Every scheduled job of `configuration`, in config order, the backup schedule last.
+    public func jobs(for configuration: Configuration) -> [ScheduledJob] {
+        configuration.scheduledJobs.map { ScheduledJob(spec: $0, work: work(for: $0, in: configuration)) }
+    }
+
+    private func work(for spec: JobSpec, in configuration: Configuration) -> any JobWork {
+        switch spec.action {
+        case .command(let command):
+            return CommandJob(spec: command, children: children, output: output)
+        case .sqlite(let maintenance):
+            let zone: TimeZone
+            if case .calendar(let calendar) = spec.trigger { zone = calendar.zone } else { zone = .current }
+            return SQLiteMaintenanceJob(spec: maintenance, zone: zone)
+        case .prune(let keep):
+            return PruneJob(keep: keep, store: store)
+        case .backup:
+            guard let backup else {
+                return ClosureJob { _ in throw JobFailure("backups are not available in this build of opsd") }
+            }
+            return ClosureJob { try await backup(configuration, $0) }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+public import Foundation
+import StateStore
+
+/// How a run ended.
+public enum RunResult: String, Sendable, Codable, CaseIterable {
+    /// Still going.
+    case running
+    /// Finished successfully (perhaps after retries).
+    case ok
+    /// Failed on every attempt, or timed out on the last one.
+    case failed
+    /// Not started: the previous run was still going when this one was due.
+    case skipped
+    /// Not started: it would have started later than the job's misfire grace allows.
+    case missed
+    /// Cut short by opsd stopping (or found still "running" after opsd died).
+    case interrupted
+}
+
+/// One row of a job's history.
+public struct RunRecord: Sendable, Equatable {
+    /// The fire time the run belongs to.
+    public var scheduledAt: Date
+    /// When it started, if it did.
+    public var startedAt: Date?
+    /// When it ended.
+    public var finishedAt: Date?
+    /// How it ended.
+    public var result: RunResult
+    /// Attempts made (retries included).
+    public var attempts: Int
+    /// The summary or the error.
+    public var message: String?
+
+    /// Wall time from start to end.
+    public var duration: TimeInterval? {
+        guard let startedAt, let finishedAt else { return nil }
+        return finishedAt.timeIntervalSince(startedAt)
+    }
+}
+
+/// Job history and the last fire time of each job, in opsd's state database.
+///
+/// The last fire time is what makes restarts exact: it is written when a run starts, so a
+/// restarted opsd neither repeats a run that already happened nor (with `catch_up`) forgets one
+/// that was due while it was down.
+public actor JobRunStore {
+    private let database: Database
+    /// Records kept per job whatever the prune job does: an every-second job cannot fill the disk.
+    public static let recordsPerJob = 1000
+
+    /// Opens the job tables in the state database of `stateDirectory`, creating them when missing.
+    public init(stateDirectory: String) throws {
+        database = try StateDatabase.open(stateDirectory: stateDirectory)
+        try database.migrate("jobs.1", """
+            CREATE TABLE job_runs (
+                id INTEGER PRIMARY KEY,
+                job TEXT NOT NULL,
+                scheduled_at REAL NOT NULL,
+                started_at REAL,
+                finished_at REAL,
+                result TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                message TEXT
+            );
+            CREATE INDEX job_runs_by_job ON job_runs (job, id);
+            CREATE TABLE job_state (job TEXT PRIMARY KEY, last_fire REAL NOT NULL);
+            """)
+        try database.registerHistory(table: "job_runs", timeColumn: "scheduled_at")
+    }
+
+    /// Runs left "running" by an opsd that died are marked interrupted; returns how many.
+    @discardableResult
+    public func markInterrupted() throws -> Int {
+        try database.run("UPDATE job_runs SET result = 'interrupted', message = 'opsd stopped during the run' WHERE result = 'running'")
+    }
+
+    /// The fire time of the last run that started, if any.
+    public func lastFire(of job: String) throws -> Date? {
+        try database.query("SELECT last_fire FROM job_state WHERE job = ?", job).first?.double(0).map(Date.init(timeIntervalSince1970:))
+    }
+
+    /// Records the start of the run for `scheduled`; returns its id.
+    public func started(_ job: String, scheduled: Date, at start: Date) throws -> Int64 {
+        try database.transaction {
+            try database.run(
+                "INSERT INTO job_runs (job, scheduled_at, started_at, result) VALUES (?, ?, ?, 'running')",
+                job, scheduled.timeIntervalSince1970, start.timeIntervalSince1970)
+            let id = database.lastInsertRowID
+            try database.run(
+                "INSERT INTO job_state (job, last_fire) VALUES (?, ?) ON CONFLICT (job) DO UPDATE SET last_fire = excluded.last_fire",
+                job, scheduled.timeIntervalSince1970)
+            try trim(job)
+            return id
+        }
+    }
+
+    /// Records how run `id` ended.
+    public func finished(_ id: Int64, result: RunResult, attempts: Int, message: String?, at end: Date) throws {
+        try database.run(
+            "UPDATE job_runs SET result = ?, attempts = ?, message = ?, finished_at = ? WHERE id = ?",
+            result.rawValue, attempts, message, end.timeIntervalSince1970, id)
+    }
+
+    /// Records a fire time that did not start a run (`skipped` or `missed`).
+    public func notStarted(_ job: String, scheduled: Date, result: RunResult, reason: String) throws {
+        try database.run(
+            "INSERT INTO job_runs (job, scheduled_at, result, message) VALUES (?, ?, ?, ?)",
+            job, scheduled.timeIntervalSince1970, result.rawValue, reason)
+        try trim(job)
+    }
+
+    private func trim(_ job: String) throws {
+        try database.run(
+            "DELETE FROM job_runs WHERE job = ? AND id <= (SELECT id FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            job, job, Self.recordsPerJob)
+    }
+
+    /// The newest run of `job` that started, if any.
+    public func lastRun(of job: String) throws -> RunRecord? {
+        try history(of: job, limit: 1, startedOnly: true).first
+    }
+
+    /// The newest `limit` records of `job`, newest first.
+    public func history(of job: String, limit: Int, startedOnly: Bool = false) throws -> [RunRecord] {
+        let filter = startedOnly ? "AND started_at IS NOT NULL" : ""
+        return try database.query(
+            "SELECT scheduled_at, started_at, finished_at, result, attempts, message FROM job_runs WHERE job = ? \(filter) ORDER BY id DESC LIMIT ?",
+            job, limit
+        ).map { row in
+            RunRecord(
+                scheduledAt: Date(timeIntervalSince1970: row.double(0) ?? 0),
+                startedAt: row.double(1).map(Date.init(timeIntervalSince1970:)),
+                finishedAt: row.double(2).map(Date.init(timeIntervalSince1970:)),
+                result: RunResult(rawValue: row.string(3) ?? "") ?? .failed,
+                attempts: Int(row.int(4) ?? 0),
+                message: row.string(5))
+        }
+    }
+
+    /// Deletes history (of every module that registered some) older than `cutoff`.
+    public func prune(before cutoff: Date) throws -> [String: Int] {
+        try StateDatabase.prune(database, before: cutoff.timeIntervalSince1970)
+    }
+}

@@ -1,0 +1,38 @@
+public import Logging
+
+/// What a job does when it fires, one conformance per kind (command, SQLite maintenance, prune,
+/// backup). The scheduler owns timing, retries, timeouts and records; a `JobWork` only does the
+/// work once and says how it went.
+public protocol JobWork: Sendable {
+    /// Does the work once. Returns a one-line summary for the run record; throws to fail the attempt.
+    ///
+    /// Must stop promptly when its task is cancelled: that is how a timeout or opsd's shutdown
+    /// reaches it.
+    func run(_ context: JobContext) async throws -> String
+}
+
+/// What a run knows about itself.
+public struct JobContext: Sendable {
+    /// The job's name.
+    public let job: String
+    /// 1 for the first try, 2 for the first retry, …
+    public let attempt: Int
+    /// A logger with the job's name attached.
+    public let logger: Logger
+
+    /// Creates a context.
+    public init(job: String, attempt: Int, logger: Logger) {
+        self.job = job
+        self.attempt = attempt
+        self.logger = logger
+    }
+}
+
+/// A failed attempt, in one sentence.
+public struct JobFailure: Error, CustomStringConvertible, Sendable {
+    /// What went wrong.
+    public let description: String
+
+    /// A failure with `description` as its message.
+    public init(_ description: String) { self.description = description }
+}

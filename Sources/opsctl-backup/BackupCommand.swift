@@ -1,0 +1,147 @@
+import ArgumentParser
+import Backup
+import Foundation
+import Logging
+import OpsConfig
+
+/// The `backup:` section of the configuration, loaded in-process: backups and restores run inside
+/// opsctl itself (the repository lock keeps them from overlapping with opsd's own backups).
+struct BackupContext {
+    let runner: BackupRunner
+    let configuration: Configuration
+
+    init(options: ConfigOptions, pushAttempts: Int = 4) throws {
+        let result = ConfigLoader.read(path: options.configPath)
+        guard FileManager.default.fileExists(atPath: result.path) else {
+            throw Failure("\(result.path): no such file; pass --config PATH")
+        }
+        guard result.diagnostics.isEmpty else {
+            throw Failure("\(result.path) has \(result.diagnostics.count) problem(s); run `opsctl config check` and fix them first")
+        }
+        // Log lines (push retries) go to stderr, so stdout stays clean for --json.
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        configuration = result.configuration
+        do {
+            runner = try BackupRunner(configuration: result.configuration, logger: Logger(label: "opsctl.backup"), pushAttempts: pushAttempts)
+        } catch {
+            throw Failure(error.description)
+        }
+    }
+}
+
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Back up the configured databases and files to git, or list the backups.",
+        discussion: """
+            Runs in this process from the configuration's backup: section (opsd need not run). \
+            Each database is snapshotted with SQLite's online backup API; only the bytes that \
+            changed since the previous backup are stored (docs/backup-format.md). Nothing is \
+            committed when nothing changed. Every local commit the remote lacks is pushed.
+
+            Examples:
+              opsctl backup                   take a backup now
+              opsctl backup list              backups, newest first; pushed or not
+              opsctl restore --to /tmp/x.db   the latest backup, beside the live db
+            """,
+        subcommands: [Now.self, List.self],
+        defaultSubcommand: Now.self
+    )
+
+    struct Now: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take a backup now (the default).",
+            discussion: """
+                Exit status: 0 when the backup is committed (or nothing changed) and the remote has \
+                it; 1 when the backup failed (nothing changed in the repository); 2 when it is \
+                committed locally but the push failed (the next backup pushes it). Only one backup \
+                or restore runs at a time per repository; a second one exits 1 at once.
+                """
+        )
+
+        @OptionGroup var connection: ConfigOptions
+
+        @Flag(help: "Print the outcome as JSON.")
+        var json = false
+
+        func run() async throws {
+            try await reportingFailures {
+                let context = try BackupContext(options: connection)
+                let outcome: BackupOutcome
+                do { outcome = try await context.runner.run() } catch { throw Failure("\(error)") }
+                if json {
+                    print(String(decoding: try JSONEncoder.sortedPretty.encode(outcome), as: UTF8.self))
+                } else {
+                    print(BackupText.render(outcome, remote: context.runner.plan.remote?.url))
+                }
+                if outcome.push.state == .failed { throw ExitCode(2) }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the backups on this host's branch, newest first.",
+            discussion: "Each line: commit, time (UTC), pushed or local only, and the summary. Pass a commit or time to `opsctl restore --at`."
+        )
+
+        @OptionGroup var connection: ConfigOptions
+
+        @Flag(help: "Fetch from the remote first and list what it has (on a new machine).")
+        var fromRemote = false
+
+        @Flag(help: "Print the list as JSON: [{commit, time, summary, pushed}].")
+        var json = false
+
+        func run() async throws {
+            try await reportingFailures {
+                let context = try BackupContext(options: connection)
+                let entries: [BackupEntry]
+                do { entries = try await context.runner.list(fromRemote: fromRemote) } catch { throw Failure("\(error)") }
+                if json {
+                    print(String(decoding: try JSONEncoder.sortedPretty.encode(entries), as: UTF8.self))
+                } else if entries.isEmpty {
+                    print("no backups yet on branch \(context.runner.plan.branch); run `opsctl backup`")
+                } else {
+                    for entry in entries {
+                        print("\(entry.commit.prefix(12))  \(entry.time)  \(entry.pushed ? "pushed" : "local ")  \(entry.summary)")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The human form of a backup's outcome.
+enum BackupText {
+    static func render(_ outcome: BackupOutcome, remote: String?) -> String {
+        var lines: [String] = []
+        if let commit = outcome.commit {
+            lines.append("backup committed \(commit.prefix(12)) on branch \(outcome.branch) (+\(ByteCount.format(outcome.storedBytes)) in the repository, \(String(format: "%.1f", outcome.seconds))s)")
+        } else {
+            lines.append("nothing changed since the previous backup; no commit (branch \(outcome.branch))")
+        }
+        for database in outcome.databases {
+            switch database.layout {
+            case .unchanged: lines.append("  \(database.name): unchanged")
+            case .full: lines.append("  \(database.name): full snapshot, \(ByteCount.format(database.size)), stored \(ByteCount.format(database.storedBytes))")
+            case .delta: lines.append("  \(database.name): \(database.pagesChanged) of \(database.pageCount) pages changed, stored \(ByteCount.format(database.storedBytes))")
+            }
+        }
+        lines.append("  files: \(outcome.fileCount)")
+        for missing in outcome.missingFiles { lines.append("  warning: \(missing) does not exist; skipped") }
+        switch outcome.push.state {
+        case .notConfigured: lines.append("push: no backup.remote configured; the backup is on this machine only")
+        case .pushed:
+            lines.append(outcome.push.pushedCommits == 0 ? "push: the remote was already up to date" : "push: sent \(outcome.push.pushedCommits) commit(s) to \(remote ?? "the remote")")
+        case .failed:
+            lines.append("push FAILED: \(outcome.push.error ?? "unknown error")")
+            lines.append("  \(outcome.push.unpushedCommits) commit(s) are local only; the next backup pushes them")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Backup
+import ControlPlane
+import Foundation
+import OpsConfig
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore databases from a backup, verified before anything is replaced.",
+        discussion: """
+            Rebuilds each database from the backup, checks its SHA-256 against the manifest and \
+            runs PRAGMA integrity_check. Only when every database passed: without --to, the live \
+            file and its -wal/-shm are moved aside to FILE.pre-restore-<time> and the restored file \
+            is renamed into place. A damaged backup is refused and nothing is touched.
+
+            Workers listed for a database (backup.databases: [{path: ..., workers: [app]}]) are \
+            stopped through opsd before the swap and started again afterwards, also when the \
+            restore fails. Any other process that has the database open makes the restore refuse, \
+            unless --force.
+
+            Examples:
+              opsctl restore                        the latest backup, in place
+              opsctl restore --db app --to /tmp/a.db  one database, elsewhere
+              opsctl restore --at 2026-11-20        the last backup of that day (UTC)
+              opsctl restore --at 1a2b3c4d          by commit (see opsctl backup list)
+              opsctl restore --from-remote          a new machine: fetch, then restore
+
+            Exit status: 0 when restored, 1 otherwise.
+            """
+    )
+
+    @OptionGroup var connection: ConfigOptions
+
+    @Option(help: ArgumentHelp("latest (default), a commit id, a date (YYYY-MM-DD, end of day UTC) or an ISO 8601 time.", valueName: "when"))
+    var at: String?
+
+    @Option(help: ArgumentHelp("Only this database (its file name without extension).", valueName: "name"))
+    var db: String?
+
+    @Option(help: ArgumentHelp("Write here (a file, or an existing directory) instead of over the live database.", valueName: "path"))
+    var to: String?
+
+    @Flag(help: "Fetch the backup branch from backup.remote first and restore from it.")
+    var fromRemote = false
+
+    @Flag(help: "Replace a database that another process has open, or an existing --to file.")
+    var force = false
+
+    @Flag(help: "Print the outcome as JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reportingFailures {
+            let context = try BackupContext(options: connection)
+            let request = RestoreRequest(at: at, database: db, to: to, fromRemote: fromRemote, force: force)
+            let outcome: RestoreOutcome
+            let hooks = WorkerHooks(configuration: context.configuration).hooks
+            do { outcome = try await context.runner.restore(request, hooks: hooks) } catch { throw Failure("\(error)") }
+            if json {
+                print(String(decoding: try JSONEncoder.sortedPretty.encode(outcome), as: UTF8.self))
+                return
+            }
+            print("restored from backup \(outcome.commit.prefix(12)) of \(outcome.time):")
+            for database in outcome.databases {
+                print("  \(database.name) → \(database.path) (\(ByteCount.format(database.size)), SHA-256 and integrity check passed)")
+                if let aside = database.safetyCopy { print("    the previous file is kept as \(aside)") }
+            }
+            if let workers = outcome.workersRestarted { print("workers stopped for the swap and started again: \(workers.joined(separator: ", "))") }
+        }
+    }
+}
+
+/// Stops and starts the workers that use the restored databases, through opsd's control socket.
+struct WorkerHooks {
+    let configuration: Configuration
+
+    var hooks: RestoreHooks? {
+        guard let workers = configuration.backup?.databaseWorkers, !workers.isEmpty else { return nil }
+        let client = ControlClient(socketPath: configuration.daemon.socket, timeout: .seconds(120))
+        return RestoreHooks(
+            stopWorkers: { (databases: [String]) throws(BackupError) -> [String] in
+                var names: [String] = []
+                for database in databases { for name in workers[database] ?? [] where !names.contains(name) { names.append(name) } }
+                var stopped: [String] = []
+                for name in names {
+                    do {
+                        let response = try client.sendBlocking(ControlRequest(method: "POST", path: "/v1/workers/\(name)/stop"))
+                        guard (200..<300).contains(response.status) else {
+                            throw BackupError("opsd could not stop worker \(name) (status \(response.status)); nothing was restored")
+                        }
+                        stopped.append(name)
+                        FileHandle.standardError.write(Data("opsctl: stopped worker \(name) for the restore\n".utf8))
+                    } catch let error as ControlClientError {
+                        if case .notRunning = error { return stopped }
+                        if case .staleSocket = error { return stopped }
+                        throw BackupError("cannot reach opsd to stop worker \(name): \(error)")
+                    } catch let error as BackupError {
+                        throw error
+                    } catch {
+                        throw BackupError("\(error)")
+                    }
+                }
+                return stopped
+            },
+            startWorkers: { names in
+                for name in names {
+                    let status = (try? client.sendBlocking(ControlRequest(method: "POST", path: "/v1/workers/\(name)/start")))?.status ?? 0
+                    let line = (200..<300).contains(status)
+                        ? "opsctl: started worker \(name) again\n"
+                        : "opsctl: could not start worker \(name) again; start it with `opsctl workers start \(name)`\n"
+                    FileHandle.standardError.write(Data(line.utf8))
+                }
+            })
+    }
+}
