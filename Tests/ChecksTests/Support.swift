@@ -84,10 +84,15 @@ final class FixtureServer: @unchecked Sendable {
     init(scratch: Scratch, extra: [String] = []) async throws {
         process = try ServerProcess(["/usr/bin/python3", "-u", "\(fixtures)/http_fixture.py"] + extra, outputPath: scratch.file("http-\(UUID().uuidString.prefix(6)).log"))
         let process = self.process
-        let line = try await eventually("the fixture server prints its port") {
-            process.output.split(separator: "\n").first { $0.hasPrefix("PORT ") }
+        do {
+            let line = try await eventually("the fixture server prints its port") {
+                process.output.split(separator: "\n").first { $0.hasPrefix("PORT ") }
+            }
+            port = Int(line.dropFirst(5)) ?? 0
+        } catch {
+            process.stop()  // the caller's defer is not registered yet
+            throw error
         }
-        port = Int(line.dropFirst(5)) ?? 0
     }
 
     func url(_ path: String, scheme: String = "http") -> String { "\(scheme)://127.0.0.1:\(port)\(path)" }

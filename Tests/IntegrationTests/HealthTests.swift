@@ -129,3 +129,70 @@ func freeTCPPort() throws -> Int {
     defer { close(fd) }
     return try bindLoopback(fd)
 }
+
+@Suite("opsd's alerts reach real receivers")
+struct AlertDeliveryTests {
+    @Test("state changes reach a webhook and an exec hook once each; a restarted opsd resumes from its history without re-alerting")
+    func alerts() async throws {
+        let scratch = try Scratch()
+        let record = "\(scratch.path)/hooks.jsonl", hookOut = "\(scratch.path)/exec.out", flag = "\(scratch.path)/broken"
+        let receiver = Process()
+        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        receiver.arguments = ["-u", "\(repositoryRoot)/Tests/ChecksTests/Fixtures/http_fixture.py", "--record", record]
+        let receiverOutput = Pipe()
+        receiver.standardOutput = receiverOutput
+        // Not the test's own stderr: a receiver outliving the test would hold `swift test`'s pipe open.
+        receiver.standardError = FileHandle.nullDevice
+        try receiver.run()
+        // SIGKILL: Foundation's Process passes on this process's signal dispositions, and the
+        // receiver was seen to survive SIGTERM.
+        defer { kill(receiver.processIdentifier, SIGKILL) }
+        // The receiver prints "PORT n" once it listens; read until that line ends (or output ends).
+        var portLine = ""
+        while !portLine.contains("\n") {
+            let chunk = receiverOutput.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            portLine += String(decoding: chunk, as: UTF8.self)
+        }
+        let port = try #require(Int(portLine.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""), "\(portLine)")
+
+        let config = try scratch.config(extra: """
+              log_level: debug
+            checks:
+              - {name: flag, command: [/bin/sh, -c, "test -e \(flag) && { echo FLAG CRITICAL - flag set; exit 2; }; echo FLAG OK"], every: 100ms}
+            alerts:
+              - {webhook: "http://127.0.0.1:\(port)/hook/SECRET", on: [crit, recover]}
+              - {exec: [/bin/sh, -c, "echo \\"$OPS_CHECK $OPS_EVENT $OPS_MESSAGE\\" >> \(hookOut)"], on: [crit, recover]}
+            """)
+        func lines(_ path: String) -> [String] {
+            ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        var daemon = try await Daemon(config: config, scratch: scratch)
+        _ = try await daemon.logStream.first { $0.message == "check state changed" && $0.fields["to"] == "ok" }
+        #expect(FileManager.default.createFile(atPath: flag, contents: nil))
+        _ = try await poll("the crit alert arrived twice") { lines(record).count >= 1 && lines(hookOut).count >= 1 ? true : nil }
+        try FileManager.default.removeItem(atPath: flag)
+        _ = try await poll("the recover alert arrived twice") { lines(record).count >= 2 && lines(hookOut).count >= 2 ? true : nil }
+        #expect(lines(hookOut) == ["flag crit FLAG CRITICAL - flag set", "flag recover FLAG OK"])
+        let events = lines(record).compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .compactMap { ($0["body"] as? [String: Any])?["event"] as? String }
+        #expect(events == ["crit", "recover"])
+        #expect(!daemon.log.contains("SECRET"))
+
+        // Restart: the history says "ok", so the first OK result is no change and sends nothing.
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+        daemon = try await Daemon(config: config, scratch: scratch)
+        let health = try await poll("the check ran after the restart") { () -> CommandResult? in
+            let result = try await run("opsctl", ["--config", config, "health", "flag"])
+            return result.stdout.contains("has not run yet") ? nil : result
+        }
+        #expect(health.status == 0)
+        // Five more runs, each a chance to alert wrongly; then nothing may have changed or been sent.
+        _ = try await daemon.logStream.nth(5) { $0.message == "check ran" && $0.fields["check"] == "flag" }
+        #expect(!daemon.logStream.lines.contains { $0.message == "check state changed" })
+        #expect(lines(record).count == 2 && lines(hookOut).count == 2)
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+    }
+}
