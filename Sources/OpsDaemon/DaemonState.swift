@@ -3,6 +3,7 @@ import Foundation
 public import Logging
 public import OpsConfig
 import Scheduling
+import Systemd
 
 /// What opsd knows about itself: the configuration in force and how it got there.
 ///
@@ -52,15 +53,19 @@ public actor DaemonState {
 
     /// The one-line summary for systemd's STATUS=; `workers` is the supervisor's part.
     public func summary(workers: String) -> String {
+        StatusPublisher.compose(workers: workers, context: summaryContext())
+    }
+
+    /// The parts of the STATUS= line besides the workers: checks, backup, a rejected reload.
+    public func summaryContext() -> [String] {
         var parts = [
-            workers,
             Self.count(configuration.checks.count, "check"),
             configuration.backup == nil ? "no backup" : "backup configured",
         ]
         if let errors = lastReloadErrors {
             parts.append("last reload rejected (\(Self.count(errors.count, "problem")); previous config in force)")
         }
-        return "Running: " + parts.joined(separator: ", ")
+        return parts
     }
 
     /// Re-reads the configuration file; applies it only if it is valid in full.

@@ -12,13 +12,19 @@ public struct ReadinessService: Service {
     let summary: @Sendable () async -> String
     let gates: [Latch]
     let notifier: SystemdNotifier
+    let statusLine: StatusPublisher?
     let logger: Logger
 
     /// Creates the service; READY=1 waits until every gate is open (e.g. the workers launched).
-    public init(summary: @escaping @Sendable () async -> String, gates: [Latch], notifier: SystemdNotifier, logger: Logger) {
+    /// `statusLine` falls silent at STOPPING=1, so "Stopping" stays the last word.
+    public init(
+        summary: @escaping @Sendable () async -> String, gates: [Latch], notifier: SystemdNotifier,
+        statusLine: StatusPublisher? = nil, logger: Logger
+    ) {
         self.summary = summary
         self.gates = gates
         self.notifier = notifier
+        self.statusLine = statusLine
         self.logger = logger
     }
 
@@ -31,6 +37,7 @@ public struct ReadinessService: Service {
         notifier.ready(status: summary)
         logger.notice("opsd is ready", metadata: ["status": "\(summary)"])
         try await gracefulShutdown()
+        statusLine?.silence()
         notifier.stopping(status: "Stopping")
         logger.notice("opsd is stopping")
     }

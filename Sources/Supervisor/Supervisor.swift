@@ -49,7 +49,11 @@ public actor Supervisor {
         }
     }
 
-    private var workers: [String: Worker] = [:]
+    private var workers: [String: Worker] = [:] {
+        // Every change of state reaches systemd's STATUS= line (coalesced, never blocking).
+        didSet { statusLine?.setWorkers(summary()) }
+    }
+    private let statusLine: StatusPublisher?
     /// Start order; shutdown goes in reverse.
     private var order: [String] = []
     private let children: ChildProcesses
@@ -67,8 +71,9 @@ public actor Supervisor {
     /// Creates a supervisor for `specs`; nothing starts before `startAll()`.
     public init(
         specs: [WorkerSpec], children: ChildProcesses, notifySocket: String, useJournal: Bool,
-        eventLoops: any EventLoopGroup, notifier: SystemdNotifier, logger: Logger
+        eventLoops: any EventLoopGroup, notifier: SystemdNotifier, status: StatusPublisher? = nil, logger: Logger
     ) {
+        self.statusLine = status
         self.children = children
         self.output = ChildOutput(useJournal: useJournal, eventLoops: eventLoops, logger: logger, field: "worker")
         self.notifier = notifier

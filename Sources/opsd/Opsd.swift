@@ -73,11 +73,13 @@ struct Opsd: AsyncParsableCommand {
         let notifier = SystemdNotifier(environment: environment)
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = DaemonState(configuration: configuration, configPath: loaded.path, logger: logger)
+        let statusLine = StatusPublisher(notifier: notifier)
+        statusLine.setContext(await state.summaryContext())
         let children = ChildProcesses()
         let socketDirectory = (configuration.daemon.socket as NSString).deletingLastPathComponent
         let supervisor = Supervisor(
             specs: configuration.workers, children: children, notifySocket: "\(socketDirectory)/workers.notify",
-            useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, logger: logger
+            useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, status: statusLine, logger: logger
         )
         let store: JobRunStore
         do {
@@ -101,6 +103,7 @@ struct Opsd: AsyncParsableCommand {
             state: state,
             apply: { configuration in
                 _ = await supervisor.apply(configuration.workers)
+                statusLine.setContext(await state.summaryContext())
                 _ = await scheduler.apply(catalog.jobs(for: configuration))
                 await checks.apply(configuration)
             },
@@ -155,7 +158,9 @@ struct Opsd: AsyncParsableCommand {
             )
             services.append(.init(service: watchdog, serviceName: "watchdog"))
         }
-        let readiness = ReadinessService(summary: summary, gates: [supervision.launched], notifier: notifier, logger: logger)
+        let readiness = ReadinessService(
+            summary: summary, gates: [supervision.launched], notifier: notifier, statusLine: statusLine, logger: logger
+        )
         services.append(.init(service: readiness, serviceName: "readiness"))
 
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(

@@ -45,6 +45,30 @@ func started(_ name: String) -> @Sendable (LogLine) -> Bool {
 
 @Suite("Supervision with real processes")
 struct SupervisionTests {
+    @Test("systemd's STATUS= follows each worker change, sent without blocking the supervisor")
+    func statusFollowsWorkers() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: web, command: [/bin/sleep, "1000"]}
+            """)
+        // READY=1 carries the first full line; every later change follows on its own.
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let stop = try await run("opsctl", ["workers", "stop", "web", "--config", config])
+        #expect(stop.status == 0)
+        _ = try await daemon.notify.next { $0.contains("STATUS=Running: 0/1 workers running, 0 checks, no backup") }
+        let start = try await run("opsctl", ["workers", "start", "web", "--config", config])
+        #expect(start.status == 0)
+        _ = try await daemon.notify.next { $0.contains("STATUS=Running: 1/1 workers running") }
+        daemon.signal(SIGTERM)
+        _ = await daemon.exitStatus()
+        // After STOPPING=1 the line stays "Stopping" while the workers go.
+        let rest = daemon.notify.drain()
+        let afterStopping = rest.drop { !$0.hasPrefix("STOPPING=1") }
+        #expect(afterStopping.first?.hasPrefix("STOPPING=1") == true)
+        #expect(!afterStopping.dropFirst().contains { $0.hasPrefix("STATUS=") }, "\(rest)")
+    }
+
     @Test("a crashed worker is restarted at once; a clean exit under on-failure is left alone")
     func crashAndCleanExit() async throws {
         let scratch = try Scratch()

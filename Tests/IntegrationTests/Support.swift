@@ -1,5 +1,6 @@
 import ControlPlane
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 
@@ -34,14 +35,58 @@ struct Scratch {
 
 /// The receiving end of the sd_notify protocol, as systemd has it: a datagram socket whose path
 /// goes into `NOTIFY_SOCKET`. Tests wait on these messages instead of sleeping.
-final class NotifyListener: @unchecked Sendable {
+///
+/// Like PID 1, it reads every message as it arrives (on a thread of its own): a socket nobody
+/// drains fills up, and then opsd's next sd_notify blocks, which is not what a test is about.
+final class NotifyListener: Sendable {
     let path: String
-    private let descriptor: Int32
-    private(set) var received: [String] = []
+    private let inbox: Inbox
+
+    /// The messages read so far, and how far `next` has looked.
+    private final class Inbox: Sendable {
+        struct State {
+            var messages: [String] = []
+            var cursor = 0
+            var waiter: CheckedContinuation<Void, Never>?
+            var closed = false
+        }
+        let descriptor: Int32
+        let state = Mutex(State())
+
+        init(descriptor: Int32) { self.descriptor = descriptor }
+
+        /// Appends every message queued on the socket; the caller holds the lock, so messages
+        /// keep their order whoever reads them.
+        static func receiveQueued(_ descriptor: Int32, into state: inout State) {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = recv(descriptor, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+                guard count > 0 else { return }
+                state.messages.append(String(decoding: buffer[..<count], as: UTF8.self))
+            }
+        }
+
+        /// The reading thread: wakes on each message (or every 200 ms, so `next` can check its
+        /// time limit) and hands it to a waiting `next`.
+        func readUntilClosed() {
+            while true {
+                var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                _ = poll(&poller, 1, 200)
+                let (waiter, closed) = state.withLock { state in
+                    if !state.closed { Self.receiveQueued(descriptor, into: &state) }
+                    defer { state.waiter = nil }
+                    return (state.waiter, state.closed)
+                }
+                waiter?.resume()
+                if closed { return }
+            }
+        }
+    }
 
     init(directory: String) throws {
-        path = "\(directory)/notify-\(UUID().uuidString.prefix(8)).sock"
-        descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let path = "\(directory)/notify-\(UUID().uuidString.prefix(8)).sock"
+        self.path = path
+        let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in
@@ -50,31 +95,56 @@ final class NotifyListener: @unchecked Sendable {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard result == 0 else { throw TestFailure("cannot bind \(path): \(String(cString: strerror(errno)))") }
+        guard result == 0 else {
+            close(descriptor)
+            throw TestFailure("cannot bind \(path): \(String(cString: strerror(errno)))")
+        }
+        inbox = Inbox(descriptor: descriptor)
+        let thread = Thread { [inbox] in
+            inbox.readUntilClosed()
+            close(inbox.descriptor)
+        }
+        thread.start()
     }
 
-    deinit { close(descriptor) }
+    deinit { inbox.state.withLock { $0.closed = true } }
+
+    /// The messages `next` has looked at (up to its last match).
+    var received: [String] { inbox.state.withLock { Array($0.messages[..<$0.cursor]) } }
 
     /// Waits for the next message that satisfies `predicate`; fails after `limit` (a safety net, not a synchronisation).
     func next(where predicate: @escaping @Sendable (String) -> Bool, limit: Duration = .seconds(30)) async throws -> String {
-        let descriptor = self.descriptor
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
-            let message: String? = await withCheckedContinuation { continuation in
-                DispatchQueue.global().async {
-                    var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-                    guard poll(&poller, 1, 200) == 1 else { return continuation.resume(returning: nil) }
-                    var buffer = [UInt8](repeating: 0, count: 4096)
-                    let count = recv(descriptor, &buffer, buffer.count, 0)
-                    continuation.resume(returning: count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : nil)
+            let match = inbox.state.withLock { state -> String? in
+                while state.cursor < state.messages.count {
+                    let message = state.messages[state.cursor]
+                    state.cursor += 1
+                    if predicate(message) { return message }
                 }
+                return nil
             }
-            if let message {
-                received.append(message)
-                if predicate(message) { return message }
+            if let match { return match }
+            await withCheckedContinuation { continuation in
+                let ready = inbox.state.withLock { state -> Bool in
+                    guard state.cursor == state.messages.count, !state.closed else { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
             }
         }
-        throw TestFailure("no matching notify message within \(limit); received: \(received)")
+        throw TestFailure("no matching notify message within \(limit); received: \(inbox.state.withLock { $0.messages })")
+    }
+
+    /// Every message after the ones `next` has looked at, including those still queued on the
+    /// socket: after the sender has exited, the rest.
+    func drain() -> [String] {
+        inbox.state.withLock { state in
+            Inbox.receiveQueued(inbox.descriptor, into: &state)
+            defer { state.cursor = state.messages.count }
+            return Array(state.messages[state.cursor...])
+        }
     }
 }
 
