@@ -6,6 +6,7 @@
 //   Scheduling    the schedule language: durations, cron expressions, intervals, time zones → fire times
 //   OpsConfig     YAML → typed, validated configuration (every problem at once, with key path and line)
 //   OpsLogging    swift-log handlers: journald (native protocol), JSON lines, human
+//   DaemonRuntime Swift concurrency on NIO's event loops, so an idle opsd never wakes (no libdispatch)
 //   Systemd       sd_notify: readiness, status, reload, stopping, and the progress-gated watchdog
 //   ControlPlane  HTTP/1.1 + JSON over the unix control socket: server for opsd, client for opsctl
 //   StateStore    opsd's SQLite state database (job runs, check history, backups) and the SQLite wrapper
@@ -49,6 +50,16 @@ let package = Package(
 
         // The schedule language: durations, cron expressions, intervals and time zones → fire times.
         .target(name: "Scheduling", swiftSettings: strict),
+        // Swift concurrency on NIO's event loops, sleeps on their timers, signals by sigwait:
+        // what keeps libdispatch, and its once-a-second wakeup, out of the daemon.
+        .target(
+            name: "DaemonRuntime",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "OpsConfig",
             dependencies: ["Scheduling", .product(name: "Yams", package: "Yams")],
@@ -62,7 +73,7 @@ let package = Package(
         .target(
             name: "Systemd",
             dependencies: [
-                "CSystemd",
+                "CSystemd", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -82,7 +93,7 @@ let package = Package(
         .target(
             name: "ProcessControl",
             dependencies: [
-                "CSpawn", "CSystemd",
+                "CSpawn", "CSystemd", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -92,7 +103,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "OpsConfig", "Scheduling", "ProcessControl", "CSpawn", "CSystemd", "ControlPlane", "Systemd",
+                "OpsConfig", "Scheduling", "ProcessControl", "CSpawn", "CSystemd", "ControlPlane", "Systemd", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -105,7 +116,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "OpsConfig", "Scheduling", "StateStore", "ProcessControl", "ControlPlane", "CSQLite",
+                "OpsConfig", "Scheduling", "StateStore", "ProcessControl", "ControlPlane", "CSQLite", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -114,7 +125,7 @@ let package = Package(
         .target(
             name: "Checks",
             dependencies: [
-                "OpsConfig", "Scheduling", "OpsLogging", "StateStore", "BackupRecords", "ProcessControl", "CSQLite",
+                "OpsConfig", "Scheduling", "OpsLogging", "StateStore", "BackupRecords", "ProcessControl", "CSQLite", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -135,13 +146,12 @@ let package = Package(
             name: "OpsDaemon",
             dependencies: [
                 "OpsConfig", "Scheduling", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
-                "BackupRecords",
+                "BackupRecords", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -149,6 +159,7 @@ let package = Package(
             name: "opsd",
             dependencies: [
                 "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Backup", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
+                "DaemonRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

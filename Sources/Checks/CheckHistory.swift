@@ -1,17 +1,18 @@
-import Dispatch
+import DaemonRuntime
 import Foundation
+import Synchronization
 public import StateStore
 
 /// The results of every check, in opsd's state database, bounded per check.
 ///
 /// Each check keeps its newest `keep` results; older ones are deleted as new ones arrive, so the
-/// table's size follows the number of checks, not the daemon's uptime. All access runs on one
-/// serial queue: SQLite connections are not thread-safe, and a slow disk must not block the
-/// cooperative thread pool.
+/// table's size follows the number of checks, not the daemon's uptime. All access runs on the
+/// blocking thread pool, one call at a time: SQLite connections are not thread-safe, and a slow
+/// disk must not block the event loops that run the daemon's tasks.
 public final class CheckHistory: @unchecked Sendable {
-    // @unchecked: `database` is only touched on `queue`.
+    // @unchecked: `database` is only touched while holding `serial`.
     private let database: Database
-    private let queue = DispatchQueue(label: "opsd.check-history")
+    private let serial = Mutex(())
     /// Results kept per check.
     public let keep: Int
 
@@ -93,8 +94,8 @@ public final class CheckHistory: @unchecked Sendable {
     }
 
     private func onQueue<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { [self] in continuation.resume(with: Result { try body(database) }) }
+        try await offload { [self] in
+            try serial.withLock { _ in try body(database) }
         }
     }
 }

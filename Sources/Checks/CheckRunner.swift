@@ -1,3 +1,4 @@
+import DaemonRuntime
 /// Runs checks on their own intervals, concurrently: one task per check, so a slow check never
 /// delays another, and each check's runs follow one another, so a check never overlaps itself
 /// (a run that overruns its interval is followed at once by the next, not by two).
@@ -29,7 +30,7 @@ public struct CheckRunner: Sendable {
         let every = check.spec.every
         var next = ContinuousClock.now + Self.initialDelay(every)
         while !Task.isCancelled {
-            do { try await Task.sleep(until: next, clock: .continuous) } catch { return }
+            do { try await Task.sleep(until: next, clock: .loop) } catch { return }
             let started = ContinuousClock.now
             let result = await check.run()
             guard !Task.isCancelled else { return }

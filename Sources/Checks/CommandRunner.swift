@@ -1,4 +1,4 @@
-import Dispatch
+import DaemonRuntime
 import Foundation
 public import ProcessControl
 import Synchronization
@@ -67,12 +67,12 @@ public struct CommandRunner: Sendable {
     }
 }
 
-/// Drains a pipe on a Dispatch thread until end of file, keeping the first `outputLimit` bytes.
+/// Drains a pipe on a thread of its own until end of file, keeping the first `outputLimit` bytes.
 private final class OutputReader: Sendable {
     private let result = Mutex<(text: String?, waiter: CheckedContinuation<String, Never>?)>((nil, nil))
 
     init(descriptor: Int32) {
-        DispatchQueue.global().async { [self] in
+        detachThread(named: "opsd-plugin-out") { [self] in
             var kept: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 4096)
             while true {

@@ -1,5 +1,5 @@
-import Dispatch
 import Synchronization
+import DaemonRuntime
 
 /// Runs `body` as its own task and returns its value, or nil once `deadline` passes. On expiry
 /// the task is cancelled and *abandoned*, not awaited: a measurement stuck in the kernel must
@@ -22,7 +22,7 @@ func withDeadline<T: Sendable>(
             do { finish(.success(try await body())) } catch { finish(.failure(error)) }
         }
         timer = Task {
-            try? await Task.sleep(until: deadline, clock: .continuous)
+            try? await Task.sleep(until: deadline, clock: .loop)
             if !Task.isCancelled { finish(nil) }
         }
     }
@@ -31,13 +31,8 @@ func withDeadline<T: Sendable>(
     return result
 }
 
-/// Runs blocking work (statvfs, SQLite, directory listings) on a Dispatch thread, off the
-/// cooperative pool: on two cores that pool has two threads, and one blocked check must not
-/// stall every other task of the daemon.
+/// Runs blocking work (statvfs, SQLite, directory listings) off the event loops that run the
+/// daemon's tasks: one blocked check must not stall every other task.
 func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
-            continuation.resume(with: Result { try body() })
-        }
-    }
+    try await offload(body)
 }

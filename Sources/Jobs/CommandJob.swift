@@ -3,6 +3,7 @@ import Foundation
 public import OpsConfig
 public import ProcessControl
 import Synchronization
+import DaemonRuntime
 
 /// A command on a schedule: started through opsd's spawner (so the reaper owns its exit), its
 /// output in the journal under the job's name, its whole process group stopped on timeout.
@@ -54,7 +55,7 @@ public struct CommandJob: JobWork {
             // The child leads its own process group (setsid), so this reaches its children too.
             kill(-pid, SIGTERM)
             Task {
-                try? await Task.sleep(for: grace)
+                try? await Task.sleep(for: grace, clock: .loop)
                 if !exit.hasFired { kill(-pid, SIGKILL) }
             }
         }

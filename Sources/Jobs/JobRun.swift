@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OpsConfig
 import Scheduling
+import DaemonRuntime
 
 /// One run of a job, from its fire time to its record: attempts, timeout, retries with
 /// exponential backoff, and the outcome written to the state database.
@@ -35,7 +36,7 @@ struct JobRun {
                 guard attempt <= spec.retries else { break }
                 let delay = Self.retryDelay(after: attempt, backoff: spec.retryBackoff)
                 logger.warning("attempt \(attempt) failed: \(message); retrying in \(DurationText.format(delay))", metadata: ["attempt": "\(attempt)"])
-                do { try await Task.sleep(for: delay) } catch {
+                do { try await Task.sleep(for: delay, clock: .loop) } catch {
                     result = .interrupted
                     break
                 }
@@ -64,7 +65,7 @@ struct JobRun {
         return try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask { try await work.run(context) }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                try await Task.sleep(for: timeout, clock: .loop)
                 return nil
             }
             defer { group.cancelAll() }

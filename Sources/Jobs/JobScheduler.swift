@@ -3,6 +3,7 @@ public import Logging
 public import OpsConfig
 import Scheduling
 public import ServiceLifecycle
+import DaemonRuntime
 
 /// A job as the scheduler runs it: its spec (timing, retries, what it is) and its work.
 public struct ScheduledJob: Sendable {
@@ -233,7 +234,7 @@ public actor JobScheduler: Service {
             let remaining = date.timeIntervalSinceNow
             if remaining <= 0 { return !Task.isCancelled }
             let piece = min(remaining, 3600)
-            do { try await Task.sleep(for: .milliseconds(Int64((piece * 1000).rounded(.up)))) } catch { return false }
+            do { try await Task.sleep(for: .milliseconds(Int64((piece * 1000).rounded(.up))), clock: .loop) } catch { return false }
         }
     }
 

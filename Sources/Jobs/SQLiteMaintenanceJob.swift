@@ -1,4 +1,5 @@
 public import Foundation
+import DaemonRuntime
 import Scheduling
 public import OpsConfig
 import StateStore
@@ -23,7 +24,9 @@ public struct SQLiteMaintenanceJob: JobWork {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw JobFailure("\(path) does not exist; fix the path in the job's sqlite.databases")
             }
-            done.append("\(URL(fileURLWithPath: path).lastPathComponent): " + (try maintain(path, context)).joined(separator: ", "))
+            // VACUUM and integrity_check can take minutes: off the event loops that run the daemon.
+            let steps = try await offload { [self] in try maintain(path, context) }
+            done.append("\(URL(fileURLWithPath: path).lastPathComponent): " + steps.joined(separator: ", "))
         }
         return done.joined(separator: "; ")
     }

@@ -72,8 +72,13 @@ public final class CheckService: Service, Sendable {
     public func apply(_ configuration: Configuration) async {
         await monitor.update(specs: configuration.checks)
         alerts.replace(with: AlertDispatcher(routes: configuration.alerts, environment: environment, logger: logger))
-        specs.withLock { $0 = configuration.checks }
-        start(checks: configuration.checks, force: false)
+        let checksChanged = specs.withLock { specs in
+            defer { specs = configuration.checks }
+            return specs != configuration.checks
+        }
+        // Unchanged checks keep their schedule: restarting them would rerun every check within
+        // seconds of each reload (and wake an idle daemon for nothing).
+        start(checks: configuration.checks, force: false, restartRunner: checksChanged)
     }
 
     /// The reports of the named checks (all when empty), in config order.
@@ -92,16 +97,18 @@ public final class CheckService: Service, Sendable {
     }
 
     /// Starts (or restarts) the runner and alert delivery; a reload before `run()` only records
-    /// the new checks, and one after shutdown starts nothing.
-    private func start(checks specs: [CheckSpec], force: Bool) {
+    /// the new checks, and one after shutdown starts nothing. Without `restartRunner`, a running
+    /// runner goes on and only alert delivery restarts (its routes may have changed).
+    private func start(checks specs: [CheckSpec], force: Bool, restartRunner: Bool = true) {
         let runner = CheckRunner(checks: specs.map(environment.check(for:))) { [monitor] name, result in
             await monitor.record(name, result)
         }
         let dispatcher = alerts.current
         let previous = tasks.withLock { tasks -> (runner: Task<Void, Never>?, alerts: Task<Void, Never>?)? in
             guard force || tasks != nil else { return nil }
-            defer { tasks = (Task { await runner.run() }, Task { await dispatcher.run() }) }
-            return tasks
+            let kept = !force && !restartRunner ? tasks?.runner : nil
+            defer { tasks = (kept ?? Task { await runner.run() }, Task { await dispatcher.run() }) }
+            return (kept == nil ? tasks?.runner : nil, tasks?.alerts)
         }
         previous?.runner?.cancel()
         previous?.alerts?.cancel()

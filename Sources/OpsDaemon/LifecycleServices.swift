@@ -2,7 +2,7 @@ public import ControlPlane
 public import Logging
 public import ServiceLifecycle
 public import Systemd
-import UnixSignals
+import Glibc
 
 /// Tells systemd READY=1 once the group runs, and STOPPING=1 when shutdown begins.
 ///
@@ -43,19 +43,30 @@ public struct ReadinessService: Service {
     }
 }
 
-/// Reloads the configuration on SIGHUP (what `systemctl reload opsd` sends).
-public struct ReloadSignalService: Service {
+/// Acts on the signals opsd handles: SIGHUP reloads the configuration (what `systemctl reload
+/// opsd` sends); SIGTERM or SIGINT ends this service, and the group, configured to shut down
+/// gracefully when it ends, stops everything in order.
+public struct SignalService: Service {
+    let signals: AsyncStream<Int32>
     let reloader: Reloader
+    let logger: Logger
 
-    /// Creates the service.
-    public init(reloader: Reloader) {
+    /// Creates the service for `signals` (from opsd's `SignalInbox`).
+    public init(signals: AsyncStream<Int32>, reloader: Reloader, logger: Logger) {
+        self.signals = signals
         self.reloader = reloader
+        self.logger = logger
     }
 
-    /// Handles SIGHUP until graceful shutdown.
+    /// Handles signals until SIGTERM/SIGINT, or until the group shuts down for another reason.
     public func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            _ = await reloader.reload(trigger: "SIGHUP")
+        for await signal in signals.cancelOnGracefulShutdown() {
+            if signal == SIGHUP {
+                _ = await reloader.reload(trigger: "SIGHUP")
+            } else {
+                logger.notice("received a signal to stop", metadata: ["signal": "\(signal == SIGINT ? "SIGINT" : "SIGTERM")"])
+                return
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-import Dispatch
+import DaemonRuntime
 import Foundation
 
 /// Starts a child process and reports its end: what short-lived commands (check plugins, alert
@@ -13,10 +13,10 @@ public protocol ProcessSpawner: Sendable {
     func launch(_ request: SpawnRequest, onExit: @escaping @Sendable (ExitStatus) -> Void) async throws(SpawnError) -> Int32
 }
 
-/// Spawns with `ops_spawn` and waits for that one pid on a Dispatch thread.
+/// Spawns with `ops_spawn` and waits for that one pid on a thread of its own.
 ///
 /// No parent-death signal: it fires when the *thread* that forked exits, and the calling thread
-/// here is a pool thread that may be retired while the child still runs.
+/// here may be one that ends while the child still runs.
 public struct DirectSpawner: ProcessSpawner {
     /// Creates a spawner.
     public init() {}
@@ -27,7 +27,7 @@ public struct DirectSpawner: ProcessSpawner {
         if pid > 0 {
             // A child that failed to exec exits 127; reap it either way.
             let child = pid
-            DispatchQueue.global().async {
+            detachThread(named: "opsd-wait-\(child)") {
                 var status: Int32 = 0
                 while waitpid(child, &status, 0) < 0 {
                     guard errno == EINTR else { return }

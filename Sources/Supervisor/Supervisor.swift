@@ -6,6 +6,7 @@ public import OpsConfig
 public import ProcessControl
 public import Systemd
 import Scheduling
+import DaemonRuntime
 
 /// Launches the configured workers, restarts them by their policy, and stops them cleanly.
 ///
@@ -425,7 +426,7 @@ public actor Supervisor {
     private func arm(_ name: String, after delay: Duration, _ action: @escaping @Sendable (Supervisor) async -> Void) {
         workers[name]?.timer?.cancel()
         workers[name]?.timer = Task { [weak self] in
-            guard (try? await Task.sleep(for: delay)) != nil, let self else { return }
+            guard (try? await Task.sleep(for: delay, clock: .loop)) != nil, let self else { return }
             await action(self)
         }
     }

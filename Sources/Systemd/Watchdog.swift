@@ -1,5 +1,7 @@
 public import Logging
 public import ServiceLifecycle
+import DaemonRuntime
+import Dispatch
 import Synchronization
 
 /// Something whose progress the watchdog must see before it pings systemd.
@@ -18,6 +20,11 @@ public protocol LivenessProbe: Sendable {
 /// A timer that pings unconditionally would keep a hung daemon alive forever, which defeats the
 /// watchdog. Here a stuck component makes its probe miss the deadline, no ping is sent, and
 /// systemd restarts opsd as configured.
+///
+/// The watchdog keeps time on a thread of its own, outside the event loops that run the
+/// daemon's tasks: a task that blocks a loop holds up everything queued on that loop, and the
+/// observer must not be among what it holds up. From that thread each round starts the probes
+/// as tasks and waits for their answers until the deadline; whatever has not answered is late.
 public struct WatchdogService: Service {
     private let interval: Duration
     private let probes: [any LivenessProbe]
@@ -40,15 +47,35 @@ public struct WatchdogService: Service {
 
     /// Probes and pings until graceful shutdown.
     public func run() async throws {
-        let period = interval / 2
         logger.info("watchdog enabled", metadata: ["interval": "\(interval)", "probes": "\(probes.map(\.name))"])
+        let stop = DispatchSemaphore(value: 0)
+        let ended = DispatchSemaphore(value: 0)
+        detachThread(named: "opsd-watchdog") { [self] in
+            pingWhileHealthy(until: stop)
+            ended.signal()
+        }
+        try? await gracefulShutdown()
+        stop.signal()
+        // Once run() returns, no ping may follow: STOPPING=1 is on its way.
+        await withCheckedContinuation { continuation in
+            detachThread(named: "opsd-watchdog-end") {
+                ended.wait()
+                continuation.resume()
+            }
+        }
+    }
+
+    /// The watchdog thread: a round of probes every half interval until `stop` is signalled.
+    private func pingWhileHealthy(until stop: DispatchSemaphore) {
+        let period = interval / 2
         var wasHealthy = true
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let failures = await checkProbes(deadline: period / 2)
+        repeat {
+            let failures = probeRound(deadline: period / 2)
             if failures.isEmpty {
                 if !wasHealthy {
                     logger.notice("watchdog: every probe answers again; pinging resumed")
-                    notifier.status(await healthyStatus())
+                    let notifier = notifier, healthyStatus = healthyStatus
+                    Task.detached { notifier.status(await healthyStatus()) }
                 }
                 notifier.watchdogPing()
             } else {
@@ -57,57 +84,50 @@ public struct WatchdogService: Service {
                 notifier.status("Unhealthy: \(failures.joined(separator: "; "))")
             }
             wasHealthy = failures.isEmpty
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
-        }
+        } while stop.wait(timeout: .now() + Self.nanoseconds(period)) == .timedOut
     }
 
-    /// Runs every probe concurrently; returns a description of each one that failed or was late.
-    func checkProbes(deadline: Duration) async -> [String] {
-        await withTaskGroup(of: String?.self) { group in
-            for probe in probes {
-                group.addTask {
-                    switch await Self.outcome(of: probe, within: deadline) {
-                    case .answered: nil
-                    case .failed(let reason): "\(probe.name): \(reason)"
-                    case .late: "\(probe.name): no answer within \(deadline)"
-                    }
-                }
-            }
-            var failures: [String] = []
-            for await failure in group { if let failure { failures.append(failure) } }
-            return failures
-        }
-    }
-
-    enum Outcome: Sendable {
-        case answered, failed(String), late
-    }
-
-    /// Races a probe against a deadline without waiting for a probe that never returns: a probe
-    /// stuck on a blocked thread is abandoned, and the watchdog goes on to report it.
-    static func outcome(of probe: any LivenessProbe, within deadline: Duration) async -> Outcome {
-        let result = Mutex<CheckedContinuation<Outcome, Never>?>(nil)
-        let finish: @Sendable (Outcome) -> Void = { outcome in
-            result.withLock { continuation in
-                continuation?.resume(returning: outcome)
-                continuation = nil
-            }
-        }
-        return await withCheckedContinuation { continuation in
-            result.withLock { $0 = continuation }
-            let timer = Task {
-                try? await Task.sleep(for: deadline)
-                finish(.late)
-            }
-            Task {
+    /// Starts every probe as a task and waits for the answers until `deadline`; returns a
+    /// description of each probe that failed or had not answered by then. A probe stuck on a
+    /// blocked thread is abandoned, not awaited.
+    func probeRound(deadline: Duration) -> [String] {
+        let answers = Answers()
+        let answered = DispatchSemaphore(value: 0)
+        for (index, probe) in probes.enumerated() {
+            Task.detached {
+                let failure: String?
                 do {
                     try await probe.probe()
-                    finish(.answered)
+                    failure = nil
                 } catch {
-                    finish(.failed("\(error)"))
+                    failure = "\(error)"
                 }
-                timer.cancel()
+                answers.record(index, failure)
+                answered.signal()
             }
         }
+        let end = DispatchTime.now() + Self.nanoseconds(deadline)
+        for _ in probes where answered.wait(timeout: end) == .timedOut { break }
+        let received = answers.received
+        return probes.enumerated().compactMap { index, probe in
+            guard let answer = received[index] else { return "\(probe.name): no answer within \(deadline)" }
+            return answer.map { "\(probe.name): \($0)" }
+        }
     }
+
+    private static func nanoseconds(_ duration: Duration) -> DispatchTimeInterval {
+        let (seconds, attoseconds) = duration.components
+        return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+    }
+}
+
+/// The probes' answers of one round, by index: nil inside means answered, a text means failed.
+private final class Answers: Sendable {
+    private let answers = Mutex<[Int: String?]>([:])
+
+    func record(_ index: Int, _ failure: String?) {
+        answers.withLock { $0[index] = failure }
+    }
+
+    var received: [Int: String?] { answers.withLock { $0 } }
 }

@@ -5,6 +5,7 @@ import ArgumentParser
 import Backup
 import Checks
 import ControlPlane
+import DaemonRuntime
 import Foundation
 import Jobs
 import Logging
@@ -17,7 +18,6 @@ import ServiceLifecycle
 import Supervisor
 import Systemd
 
-@main
 struct Opsd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "opsd",
@@ -140,7 +140,11 @@ struct Opsd: AsyncParsableCommand {
         let supervision = SupervisorService(supervisor: supervisor)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server, serviceName: "control-server"),
-            .init(service: ReloadSignalService(reloader: reloader), serviceName: "reload-on-sighup"),
+            // SIGTERM/SIGINT end this service, and its end shuts the group down gracefully.
+            .init(
+                service: SignalService(signals: Main.signals.signals, reloader: reloader, logger: logger),
+                successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "signals"
+            ),
             .init(service: supervision, serviceName: "supervisor"),
             .init(service: scheduler, serviceName: "scheduler"),
             .init(service: checks, serviceName: "checks"),
@@ -164,7 +168,7 @@ struct Opsd: AsyncParsableCommand {
         services.append(.init(service: readiness, serviceName: "readiness"))
 
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            services: services, logger: logger
         ))
         try await group.run()
         try await eventLoops.shutdownGracefully()

@@ -5,6 +5,7 @@ import NIOCore
 public import OpsConfig
 import OpsLogging
 import Synchronization
+import DaemonRuntime
 
 /// Sends confirmed state changes to the configured alert routes: webhooks (a JSON POST, retried
 /// with backoff) and exec hooks (a command with OPS_CHECK, OPS_STATE, … in its environment).
@@ -138,7 +139,7 @@ private final class Route: Sendable {
         let endpoint = Self.endpoint(url)
         for attempt in 0...retryDelays.count {
             if attempt > 0 {
-                do { try await Task.sleep(for: retryDelays[attempt - 1]) } catch { return }
+                do { try await Task.sleep(for: retryDelays[attempt - 1], clock: .loop) } catch { return }
             }
             var problem: String
             do {

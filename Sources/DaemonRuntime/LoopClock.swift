@@ -1,0 +1,57 @@
+public import NIOCore
+import NIOPosix
+
+/// `ContinuousClock`'s time, with sleeps served by a NIO event loop's timers.
+///
+/// Swift's own `Task.sleep` hands every sleep to libdispatch on Linux, and the first use starts
+/// libdispatch's worker pool, whose monitor then wakes the process once a second for good. An
+/// idle opsd is meant not to wake at all, so every sleep in the daemon goes through this clock:
+/// `try await Task.sleep(for: delay, clock: .loop)`. A sleep is one timer in the loop's epoll
+/// wait, and cancelling the task cancels the timer.
+public struct LoopClock: Clock {
+    public typealias Instant = ContinuousClock.Instant
+    public typealias Duration = Swift.Duration
+
+    /// The loop whose timers serve the sleeps.
+    let loop: any EventLoop
+
+    /// A clock on `loop`; by default one of NIO's shared event loops.
+    public init(loop: (any EventLoop)? = nil) {
+        self.loop = loop ?? MultiThreadedEventLoopGroup.singleton.any()
+    }
+
+    /// The continuous clock's now.
+    public var now: Instant { ContinuousClock.now }
+
+    /// The continuous clock's resolution.
+    public var minimumResolution: Duration { ContinuousClock().minimumResolution }
+
+    /// Suspends until `deadline`; throws `CancellationError` when the task is cancelled first.
+    public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        guard remaining > .zero else {
+            try Task.checkCancellation()
+            return
+        }
+        let (seconds, attoseconds) = remaining.components
+        let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let delay: TimeAmount = nanoseconds.overflow
+            ? .nanoseconds(.max)
+            : .nanoseconds(nanoseconds.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue)
+        let timer = loop.scheduleTask(in: delay) {}
+        try await withTaskCancellationHandler {
+            do {
+                try await timer.futureResult.get()
+            } catch is EventLoopError {
+                throw CancellationError()
+            }
+        } onCancel: {
+            timer.cancel()
+        }
+    }
+}
+
+extension Clock where Self == LoopClock {
+    /// The event-loop clock: `Task.sleep(for: .seconds(5), clock: .loop)`.
+    public static var loop: LoopClock { LoopClock() }
+}

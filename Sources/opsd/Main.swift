@@ -1,0 +1,23 @@
+import DaemonRuntime
+import Glibc
+
+/// opsd's entry point. Before any thread exists it blocks the signals opsd handles and moves
+/// Swift concurrency onto NIO's event loops; then the command runs as a task, and this thread
+/// does nothing but wait for signals. Together they keep an idle opsd from waking at all
+/// (docs/performance-notes.md).
+@main
+enum Main {
+    /// SIGTERM and SIGINT stop opsd gracefully; SIGHUP reloads the configuration.
+    static let signals = SignalInbox([SIGTERM, SIGINT, SIGHUP])
+
+    static func main() {
+        _ = signals
+        DaemonRuntime.runConcurrencyOnEventLoops()
+        // Detached: a plain Task would inherit the main actor, whose queue nobody drains here.
+        Task.detached {
+            await Opsd.main()
+            exit(0)
+        }
+        signals.receiveForever()
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The voluntary context switches of every thread of `pid`: each is one time a thread slept and
+/// was woken. Threads that end take their counts along, so this is a lower bound.
+func wakeups(of pid: Int32) throws -> Int {
+    let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+    return tasks.reduce(0) { total, task in
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+        return total + (line.flatMap { Int($0.split(separator: "\t").last ?? "") } ?? 0)
+    }
+}
+
+@Suite("An idle opsd does not wake up")
+struct IdleTests {
+    @Test("after its checks, a job, status and a reload have run, opsd sleeps until something is due")
+    func noWakeupsWhenNothingIsDue() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: a, command: [/bin/sleep, "1000"]}
+              - {name: b, command: [/bin/sleep, "1000"]}
+            checks:
+              - {name: root, disk: /, crit: "100%", every: 1h}
+              - {name: plugin, command: [/bin/true], every: 1h}
+            jobs:
+              - {name: hello, command: [/bin/echo, hi], every: 1h}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        // Every path that used to start libdispatch's pool (and its 1 Hz monitor) runs once:
+        // a timed first check run, a plugin's exit wait, history writes, a job, a signal.
+        for check in ["root", "plugin"] {
+            _ = try await daemon.logStream.first { $0.message == "check state changed" && $0.fields["check"] == check }
+        }
+        let job = try await run("opsctl", ["--config", config, "jobs", "run", "hello"])
+        #expect(job.status == 0, "\(job.stderr)")
+        let status = try await run("opsctl", ["--config", config, "status"])
+        #expect(status.status == 0)
+        daemon.signal(SIGHUP)
+        _ = try await daemon.logStream.first { $0.message == "configuration reloaded" }
+
+        // Nothing is due for an hour: a window of 3 s must pass without a single wakeup
+        // (libdispatch's monitor alone would wake it 3 times; supervisord wakes 3 times too).
+        let before = try wakeups(of: daemon.pid)
+        try await Task.sleep(for: .seconds(3))
+        let after = try wakeups(of: daemon.pid)
+        #expect(after - before == 0, "opsd woke \(after - before) times in 3 s with nothing due")
+
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+    }
+}
