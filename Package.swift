@@ -52,9 +52,12 @@ let package = Package(
         .target(name: "Scheduling", swiftSettings: strict),
         // Swift concurrency on NIO's event loops, sleeps on their timers, signals by sigwait:
         // what keeps libdispatch, and its once-a-second wakeup, out of the daemon.
+        // Swift concurrency's global-executor hook, set from C (see its comment for why not dlsym).
+        .target(name: "CConcurrencyHook"),
         .target(
             name: "DaemonRuntime",
             dependencies: [
+                "CConcurrencyHook",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

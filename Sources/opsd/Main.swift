@@ -9,10 +9,12 @@ import Glibc
 enum Main {
     /// SIGTERM and SIGINT stop opsd gracefully; SIGHUP reloads the configuration.
     static let signals = SignalInbox([SIGTERM, SIGINT, SIGHUP])
+    /// Whether tasks run on NIO's event loops (false: on libdispatch, which wakes once a second).
+    nonisolated(unsafe) static var onEventLoops = false
 
     static func main() {
         _ = signals
-        DaemonRuntime.runConcurrencyOnEventLoops()
+        onEventLoops = DaemonRuntime.runConcurrencyOnEventLoops()
         // Detached: a plain Task would inherit the main actor, whose queue nobody drains here.
         Task.detached {
             await Opsd.main()

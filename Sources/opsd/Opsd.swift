@@ -65,6 +65,9 @@ struct Opsd: AsyncParsableCommand {
             throw ExitCode(78)
         }
         let configuration = loaded.configuration
+        if !Main.onEventLoops {
+            logger.warning("Swift concurrency could not be moved onto NIO's event loops; opsd works, but wakes once a second (libdispatch)")
+        }
         logger.info("opsd \(opsVersion) starting", metadata: [
             "config": "\(loaded.path)", "pid": "\(getpid())",
             "libgit2": "\(BackupLibraries.libgit2)", "sqlite": "\(BackupLibraries.sqlite)",
