@@ -1,7 +1,7 @@
 import Foundation
 import NIOPosix
 
-/// Runs blocking work (statvfs, SQLite, a directory listing) on NIO's blocking thread pool and
+/// Runs short blocking work (a write to the state database) on NIO's blocking thread pool and
 /// returns its result.
 ///
 /// The tasks of an async program share a few threads (here the event loops); one blocked in the
@@ -18,4 +18,15 @@ public func detachThread(named name: String, _ body: @escaping @Sendable () -> V
     let thread = Thread(block: body)
     thread.name = name
     thread.start()
+}
+
+/// Runs blocking work that may take long (a check stuck on a busy database, a VACUUM) on a
+/// thread of its own and returns its result: unlike `offload`, whose pool has one thread per
+/// core, it never waits behind other slow work, so one stuck caller delays no other.
+public func onOwnThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        detachThread(named: name) {
+            continuation.resume(with: Result { try body() })
+        }
+    }
 }

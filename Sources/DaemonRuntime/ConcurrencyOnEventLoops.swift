@@ -8,8 +8,8 @@ import NIOPosix
 /// once-a-second monitor timer that runs for the life of the process: as many idle wakeups as
 /// supervisord's tick. opsd instead runs every task on NIO's shared event loops, which sleep in
 /// `epoll_wait` until there is I/O or a timer is due. Three rules keep libdispatch out for good:
-/// sleep with `LoopClock`, run blocking work with `offload` or `detachThread`, and take signals
-/// with `SignalInbox`.
+/// sleep with `LoopClock`; run blocking work with `offload`, `onOwnThread` or `detachThread`; take
+/// signals with `SignalInbox`.
 ///
 /// The loops do not steal work from each other: a job that blocks a loop holds up whatever else
 /// was queued there. Hence the rules on blocking work, and a watchdog that keeps time on a thread

@@ -25,7 +25,7 @@ public struct SQLiteMaintenanceJob: JobWork {
                 throw JobFailure("\(path) does not exist; fix the path in the job's sqlite.databases")
             }
             // VACUUM and integrity_check can take minutes: off the event loops that run the daemon.
-            let steps = try await offload { [self] in try maintain(path, context) }
+            let steps = try await onOwnThread(named: "opsd-sqlite-care") { [self] in try maintain(path, context) }
             done.append("\(URL(fileURLWithPath: path).lastPathComponent): " + steps.joined(separator: ", "))
         }
         return done.joined(separator: "; ")

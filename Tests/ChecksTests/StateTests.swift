@@ -127,6 +127,35 @@ struct RunnerTests {
         #expect(gated.running.withLock { $0.most } == 1)
     }
 
+    /// A check whose measurement blocks its thread in the kernel until released, as statvfs on a
+    /// hung mount or SQLite waiting on a lock does.
+    final class StuckInKernel: Check {
+        let gate = DispatchSemaphore(value: 0)
+
+        func observe(deadline: ContinuousClock.Instant) async throws -> Observation {
+            try await blocking { [gate] in gate.wait() }
+            return Observation(summary: "released")
+        }
+    }
+
+    @Test("checks stuck on their threads (more than there are cores) delay no other check")
+    func stuckThreads() async throws {
+        // One more stuck check than NIO's blocking pool has threads: with a shared pool, the
+        // disk check's statvfs would queue behind them.
+        let stuck = (0...ProcessInfo.processInfo.activeProcessorCount).map { _ in StuckInKernel() }
+        let counts = Mutex<[String: Int]>([:])
+        let runner = CheckRunner(checks: stuck.enumerated().map { index, check in
+            ConfiguredCheck(spec: CheckSpec(name: "stuck\(index)", kind: .memory, every: .milliseconds(10), timeout: .seconds(300)), check: check)
+        } + [
+            ConfiguredCheck(spec: CheckSpec(name: "disk", kind: .disk(paths: ["/"]), every: .milliseconds(10)), check: DiskCheck(paths: ["/"])),
+        ]) { name, _ in counts.withLock { $0[name, default: 0] += 1 } }
+        let task = Task { await runner.run() }
+        try await eventually("the disk check ran 5 times") { counts.withLock { $0["disk", default: 0] >= 5 } ? true : nil }
+        #expect(counts.withLock { $0.keys.filter { $0.hasPrefix("stuck") } }.isEmpty)
+        task.cancel()
+        for check in stuck { check.gate.signal() }
+    }
+
     @Test("jitter stays within its bounds")
     func jitter() {
         for _ in 0..<200 {

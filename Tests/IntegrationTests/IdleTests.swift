@@ -42,11 +42,16 @@ struct IdleTests {
         _ = try await daemon.logStream.first { $0.message == "configuration reloaded" }
 
         // Nothing is due for an hour: a window of 3 s must pass without a single wakeup
-        // (libdispatch's monitor alone would wake it 3 times; supervisord wakes 3 times too).
-        let before = try wakeups(of: daemon.pid)
-        try await Task.sleep(for: .seconds(3))
-        let after = try wakeups(of: daemon.pid)
-        #expect(after - before == 0, "opsd woke \(after - before) times in 3 s with nothing due")
+        // (libdispatch's monitor alone would wake it 3 times in every window; supervisord too).
+        // The tail of the work above (a connection's close, a task finishing) may still land in
+        // the first window, so up to three windows are measured and one must be silent.
+        var woken: [Int] = []
+        for _ in 0..<3 where woken.last != 0 {
+            let before = try wakeups(of: daemon.pid)
+            try await Task.sleep(for: .seconds(3))
+            woken.append(try wakeups(of: daemon.pid) - before)
+        }
+        #expect(woken.last == 0, "wakeups per 3 s window with nothing due: \(woken)")
 
         daemon.signal(SIGTERM)
         #expect(await daemon.exitStatus() == 0)
