@@ -28,17 +28,22 @@ public struct LoopClock: Clock {
 
     /// Suspends until `deadline`; throws `CancellationError` when the task is cancelled first.
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
-        let remaining = ContinuousClock.now.duration(to: deadline)
-        guard remaining > .zero else {
-            try Task.checkCancellation()
-            return
+        // In pieces of at most a day, so that no deadline, however far, overflows a timer.
+        while true {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero else {
+                try Task.checkCancellation()
+                return
+            }
+            try await sleep(for: min(remaining, Self.longestPiece))
         }
-        let (seconds, attoseconds) = remaining.components
-        let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let delay: TimeAmount = nanoseconds.overflow
-            ? .nanoseconds(.max)
-            : .nanoseconds(nanoseconds.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue)
-        let timer = loop.scheduleTask(in: delay) {}
+    }
+
+    static let longestPiece = Duration.seconds(86_400)
+
+    private func sleep(for piece: Duration) async throws {
+        let (seconds, attoseconds) = piece.components
+        let timer = loop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {}
         try await withTaskCancellationHandler {
             do {
                 try await timer.futureResult.get()
