@@ -19,8 +19,8 @@ public final class CheckService: Service, Sendable {
     public let monitor: CheckMonitor
     private let environment: CheckEnvironment
     private let alerts: CurrentAlerts
-    /// The running checks and alert delivery; nil until `run()` starts them.
-    private let tasks = Mutex<(runner: Task<Void, Never>?, alerts: Task<Void, Never>?)?>(nil)
+    /// The running checks and alert delivery; nil before `run()` starts them and after shutdown.
+    private let tasks = Mutex<(runner: Task<Void, Never>, alerts: Task<Void, Never>)?>(nil)
     /// The checks in force, started by `run()` and replaced by `apply(_:)`.
     private let specs: Mutex<[CheckSpec]>
     private let logger: Logger
@@ -57,18 +57,21 @@ public final class CheckService: Service, Sendable {
 
     /// Runs the checks until graceful shutdown, then stops them and closes their HTTP clients.
     public func run() async throws {
-        start(checks: specs.withLock { $0 }, force: true)
+        // The specs are read under the tasks' lock, so a reload racing this start either is seen
+        // here or finds the tasks running and restarts them.
+        tasks.withLock { $0 = (startRunner(specs.withLock { $0 }), startAlerts()) }
         try? await gracefulShutdown()
         let running = tasks.withLock { tasks in
             defer { tasks = nil }
             return tasks
         }
-        running?.runner?.cancel()
-        running?.alerts?.cancel()
+        running?.runner.cancel()
+        running?.alerts.cancel()
         await environment.shutdown()
     }
 
-    /// Takes a reloaded configuration's checks and alert routes.
+    /// Takes a reloaded configuration's checks and alert routes. Before `run()` and after
+    /// shutdown it only records them.
     public func apply(_ configuration: Configuration) async {
         await monitor.update(specs: configuration.checks)
         alerts.replace(with: AlertDispatcher(routes: configuration.alerts, environment: environment, logger: logger))
@@ -76,9 +79,20 @@ public final class CheckService: Service, Sendable {
             defer { specs = configuration.checks }
             return specs != configuration.checks
         }
-        // Unchanged checks keep their schedule: restarting them would rerun every check within
-        // seconds of each reload (and wake an idle daemon for nothing).
-        start(checks: configuration.checks, force: false, restartRunner: checksChanged)
+        let replaced = tasks.withLock { tasks -> [Task<Void, Never>] in
+            guard var running = tasks else { return [] }
+            defer { tasks = running }
+            var replaced = [running.alerts]
+            running.alerts = startAlerts()
+            // Unchanged checks keep their schedule: restarting them would rerun every check
+            // within seconds of each reload (and wake an idle daemon for nothing).
+            if checksChanged {
+                replaced.append(running.runner)
+                running.runner = startRunner(configuration.checks)
+            }
+            return replaced
+        }
+        replaced.forEach { $0.cancel() }
     }
 
     /// The reports of the named checks (all when empty), in config order.
@@ -96,22 +110,16 @@ public final class CheckService: Service, Sendable {
         }
     }
 
-    /// Starts (or restarts) the runner and alert delivery; a reload before `run()` only records
-    /// the new checks, and one after shutdown starts nothing. Without `restartRunner`, a running
-    /// runner goes on and only alert delivery restarts (its routes may have changed).
-    private func start(checks specs: [CheckSpec], force: Bool, restartRunner: Bool = true) {
+    private func startRunner(_ specs: [CheckSpec]) -> Task<Void, Never> {
         let runner = CheckRunner(checks: specs.map(environment.check(for:))) { [monitor] name, result in
             await monitor.record(name, result)
         }
+        return Task { await runner.run() }
+    }
+
+    private func startAlerts() -> Task<Void, Never> {
         let dispatcher = alerts.current
-        let previous = tasks.withLock { tasks -> (runner: Task<Void, Never>?, alerts: Task<Void, Never>?)? in
-            guard force || tasks != nil else { return nil }
-            let kept = !force && !restartRunner ? tasks?.runner : nil
-            defer { tasks = (kept ?? Task { await runner.run() }, Task { await dispatcher.run() }) }
-            return (kept == nil ? tasks?.runner : nil, tasks?.alerts)
-        }
-        previous?.runner?.cancel()
-        previous?.alerts?.cancel()
+        return Task { await dispatcher.run() }
     }
 }
 

@@ -49,20 +49,11 @@ public struct WatchdogService: Service {
     public func run() async throws {
         logger.info("watchdog enabled", metadata: ["interval": "\(interval)", "probes": "\(probes.map(\.name))"])
         let stop = DispatchSemaphore(value: 0)
-        let ended = DispatchSemaphore(value: 0)
-        detachThread(named: "opsd-watchdog") { [self] in
-            pingWhileHealthy(until: stop)
-            ended.signal()
-        }
+        let pinging = Task { try await onOwnThread(named: "opsd-watchdog") { [self] in pingWhileHealthy(until: stop) } }
         try? await gracefulShutdown()
         stop.signal()
         // Once run() returns, no ping may follow: STOPPING=1 is on its way.
-        await withCheckedContinuation { continuation in
-            detachThread(named: "opsd-watchdog-end") {
-                ended.wait()
-                continuation.resume()
-            }
-        }
+        _ = try? await pinging.value
     }
 
     /// The watchdog thread: a round of probes every half interval until `stop` is signalled.

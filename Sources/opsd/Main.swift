@@ -10,11 +10,12 @@ enum Main {
     /// SIGTERM and SIGINT stop opsd gracefully; SIGHUP reloads the configuration.
     static let signals = SignalInbox([SIGTERM, SIGINT, SIGHUP])
     /// Whether tasks run on NIO's event loops (false: on libdispatch, which wakes once a second).
-    nonisolated(unsafe) static var onEventLoops = false
+    static let onEventLoops = DaemonRuntime.runConcurrencyOnEventLoops()
 
     static func main() {
+        // In this order, before any task or thread: both are lazily set on first use.
         _ = signals
-        onEventLoops = DaemonRuntime.runConcurrencyOnEventLoops()
+        _ = onEventLoops
         // Detached: a plain Task would inherit the main actor, whose queue nobody drains here.
         Task.detached {
             await Opsd.main()

@@ -43,27 +43,10 @@ final class ServerProcess: @unchecked Sendable {
         let output = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(output); close(null) }
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var attr = ops_spawn_attr()
-        attr.stdin_fd = null
-        attr.stdout_fd = output
-        attr.stderr_fd = output
-        attr.death_signal = SIGKILL
-        var pid: Int32 = 0
-        let error: Int32 = arguments[0].withCString { path in
-            argv.withUnsafeBufferPointer { argvBuffer in
-                envp.withUnsafeBufferPointer { envpBuffer in
-                    attr.path = path
-                    attr.argv = argvBuffer.baseAddress
-                    attr.envp = envpBuffer.baseAddress
-                    return ops_spawn(&attr, &pid)
-                }
-            }
-        }
-        guard error == 0 else { throw TestFailure("cannot start \(arguments[0]): \(String(cString: strerror(error)))") }
-        self.pid = pid
+        pid = try spawn(
+            arguments[0], Array(arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
+            stdout: output, stderr: output, stdin: null, deathSignal: SIGKILL
+        )
     }
 
     var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
@@ -108,24 +91,6 @@ func eventually<T>(_ what: String, limit: Duration = .seconds(20), _ probe: () a
         try await Task.sleep(for: .milliseconds(20))
     }
     throw TestFailure("timed out waiting until \(what)")
-}
-
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-        }
-    }
-    guard bound else { throw TestFailure("cannot find a free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// Spawns and waits for its own children only: this test process also runs tests whose

@@ -8,7 +8,7 @@ struct HealthTests {
     @Test("one set of results, every output: table, --json, --nagios, /healthz, /metrics; a CRIT check restarts its worker")
     func outputs() async throws {
         let scratch = try Scratch()
-        let port = try freeTCPPort()
+        let port = try freePort()
         let spool = "\(scratch.path)/spool"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
         for name in ["a", "b"] { try "x".write(toFile: "\(spool)/\(name)", atomically: false, encoding: .utf8) }
@@ -108,26 +108,6 @@ func poll<T>(_ what: String, limit: Duration = .seconds(30), _ probe: () async t
         try await Task.sleep(for: .milliseconds(100))
     }
     throw TestFailure("timed out waiting until \(what)")
-}
-
-/// Binds `fd` to a free port on 127.0.0.1 and returns the port.
-func bindLoopback(_ fd: Int32) throws -> Int {
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw TestFailure("cannot bind a loopback port") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
-func freeTCPPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    return try bindLoopback(fd)
 }
 
 @Suite("opsd's alerts reach real receivers")

@@ -61,7 +61,8 @@ public func run(_ program: String, _ arguments: [String], environment: [String: 
 /// Starts `path` with opsd's C spawner (own session, no inherited descriptors) and returns its pid;
 /// the caller waits for it. `environment` is the complete environment.
 public func spawn(
-    _ path: String, _ arguments: [String], environment: [String: String], stdout: Int32, stderr: Int32, stdin: Int32
+    _ path: String, _ arguments: [String], environment: [String: String], stdout: Int32, stderr: Int32, stdin: Int32,
+    deathSignal: Int32 = 0
 ) throws -> Int32 {
     let argv = ([path] + arguments).map { strdup($0) } + [nil]
     let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -70,6 +71,7 @@ public func spawn(
     attr.stdin_fd = stdin
     attr.stdout_fd = stdout
     attr.stderr_fd = stderr
+    attr.death_signal = deathSignal
     var pid: Int32 = 0
     let error: Int32 = path.withCString { cPath in
         argv.withUnsafeBufferPointer { argvBuffer in
@@ -83,4 +85,24 @@ public func spawn(
     }
     guard error == 0 else { throw TestFailure("cannot start \(path): \(String(cString: strerror(error)))") }
     return pid
+}
+
+/// Binds `fd` to a free port on 127.0.0.1 and returns the port.
+public func bindLoopback(_ fd: Int32) throws -> Int {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw TestFailure("cannot bind a loopback port: \(String(cString: strerror(errno)))") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+public func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    return try bindLoopback(fd)
 }
