@@ -21,6 +21,15 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// How the executables are linked. Measured on opsd (release, 10 workers, docs/performance-notes.md):
+/// relative relocations packed as RELR instead of 116,000 RELA entries (2.8 MB read at every start)
+/// and no exported dynamic symbols (31,000 of them, searched by every shared library's lookups)
+/// take its PSS from 31.5 to 26.8 MiB and shorten every start. Needs lld (in the toolchain) and
+/// glibc 2.36 (Debian 12).
+let lean: [LinkerSetting] = [
+    .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux])),
+]
+
 let package = Package(
     name: "opsd",
     platforms: [.macOS(.v15)],
@@ -119,7 +128,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "OpsConfig", "Scheduling", "StateStore", "ProcessControl", "ControlPlane", "CSQLite", "DaemonRuntime",
+                "OpsConfig", "Scheduling", "StateStore", "BackupRecords", "ProcessControl", "ControlPlane", "CSQLite", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -161,14 +170,15 @@ let package = Package(
         .executableTarget(
             name: "opsd",
             dependencies: [
-                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Backup", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
+                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
                 "DaemonRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: lean
         ),
         .executableTarget(
             name: "opsctl",
@@ -177,7 +187,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: lean
         ),
         // `opsctl backup` and `opsctl restore` run here: opsctl execs it, so that no other opsctl
         // command loads libgit2 and its libraries (measured: 4.8 ms on every opsctl run).
@@ -188,7 +199,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: lean
         ),
 
         .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig", "Scheduling"], swiftSettings: strict),

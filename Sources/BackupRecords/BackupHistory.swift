@@ -55,11 +55,11 @@ public struct BackupHistory {
         var summary = BackupRecordSummary()
         summary.lastSuccess = try time("SELECT max(finished_at) FROM backup_runs WHERE succeeded = 1")
         summary.lastInSync = try time("SELECT max(finished_at) FROM backup_runs WHERE remote_in_sync = 1")
-        if let row = try database.query("SELECT finished_at, succeeded, remote_configured, remote_in_sync, unpushed_commits, error FROM backup_runs ORDER BY id DESC LIMIT 1").first {
+        if let row = try database.query("SELECT finished_at, succeeded, remote_configured, remote_in_sync, unpushed_commits, error, commit_id FROM backup_runs ORDER BY id DESC LIMIT 1").first {
             summary.lastRun = .init(
                 finished: Date(timeIntervalSince1970: row.double(0) ?? 0), succeeded: row.int(1) == 1,
                 remoteConfigured: row.int(2) == 1, remoteInSync: row.int(3) == 1,
-                unpushedCommits: Int(row.int(4) ?? 0), error: row.string(5)
+                unpushedCommits: Int(row.int(4) ?? 0), error: row.string(5), commit: row.string(6)
             )
         }
         return summary
@@ -92,15 +92,20 @@ public struct BackupRecordSummary: Sendable, Equatable {
         public var unpushedCommits: Int
         /// Why it (or its push) failed.
         public var error: String?
+        /// The commit it made; nil when nothing changed or it failed.
+        public var commit: String?
 
         /// A run as recorded.
-        public init(finished: Date, succeeded: Bool, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, error: String?) {
+        public init(
+            finished: Date, succeeded: Bool, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, error: String?, commit: String? = nil
+        ) {
             self.finished = finished
             self.succeeded = succeeded
             self.remoteConfigured = remoteConfigured
             self.remoteInSync = remoteInSync
             self.unpushedCommits = unpushedCommits
             self.error = error
+            self.commit = commit
         }
     }
 

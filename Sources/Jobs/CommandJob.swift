@@ -26,6 +26,14 @@ public struct CommandJob: JobWork {
     }
 
     public func run(_ context: JobContext) async throws -> String {
+        let status = try await runToExit(context)
+        guard status == .exited(0) else { throw JobFailure("\(spec.command[0]) ended with \(status)") }
+        return "\(spec.command[0]) exited 0"
+    }
+
+    /// Runs the command once and returns how it ended; throws when it cannot start or the run is
+    /// cancelled (after its process group is gone).
+    func runToExit(_ context: JobContext) async throws -> ExitStatus {
         var environment = SpawnRequest.inheritedEnvironment()
         environment.merge(spec.environment) { $1 }
         environment["OPS_JOB"] = context.job
@@ -62,7 +70,6 @@ public struct CommandJob: JobWork {
         // Leftovers in the group (a background grandchild) must not outlive the run.
         kill(-pid, SIGKILL)
         if Task.isCancelled { throw CancellationError() }
-        guard status == .exited(0) else { throw JobFailure("\(spec.command[0]) ended with \(status)") }
-        return "\(spec.command[0]) exited 0"
+        return status
     }
 }

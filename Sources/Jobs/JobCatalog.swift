@@ -9,20 +9,17 @@ public struct JobCatalog: Sendable {
     let children: ChildProcesses
     let output: @Sendable (String) -> Int32?
     let store: JobRunStore
-    let backup: (@Sendable (Configuration, JobContext) async throws -> String)?
+    let configPath: String?
 
     /// A catalog whose command jobs spawn through `children` with stdout and stderr on the
-    /// descriptor `output` returns for the job's name (the job closes it after spawning), and
-    /// whose prune jobs trim `store`; `backup` takes one backup of the configuration it is given
-    /// (nil where backups are unavailable).
-    public init(
-        children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, store: JobRunStore,
-        backup: (@Sendable (Configuration, JobContext) async throws -> String)?
-    ) {
+    /// descriptor `output` returns for the job's name (the job closes it after spawning), whose
+    /// prune jobs trim `store`, and whose backups are taken by the companion from the file at
+    /// `configPath` (nil where backups are unavailable).
+    public init(children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, store: JobRunStore, configPath: String?) {
         self.children = children
         self.output = output
         self.store = store
-        self.backup = backup
+        self.configPath = configPath
     }
 
     /// Every scheduled job of `configuration`, in config order, the backup schedule last.
@@ -41,10 +38,12 @@ public struct JobCatalog: Sendable {
         case .prune(let keep):
             return PruneJob(keep: keep, store: store)
         case .backup:
-            guard let backup else {
-                return ClosureJob { _ in throw JobFailure("backups are not available in this build of opsd") }
+            guard let configPath else {
+                return ClosureJob { _ in throw JobFailure("backups are taken by opsctl backup here") }
             }
-            return ClosureJob { try await backup(configuration, $0) }
+            return BackupJob(
+                configPath: configPath, stateDirectory: configuration.daemon.stateDirectory, children: children, output: output
+            )
         }
     }
 }

@@ -1,18 +1,16 @@
 import ArgumentParser
 import Foundation
+import ProcessControl
 
 /// `opsctl backup` and `opsctl restore` are carried out by a companion executable,
 /// `opsctl-backup`, installed beside opsctl: backups need libgit2, libssh2 and their TLS
 /// libraries, and loading those on every opsctl run cost 4.8 ms (measured), a tax `opsctl status`
 /// should not pay. These entries replace opsctl with the companion (execve: same pid, same
 /// terminal, same exit status), passing every argument through; help comes from the companion.
-enum Companion {
-    static let executableName = "opsctl-backup"
-
+extension Companion {
     /// Replaces this process with `opsctl-backup <command> <arguments>`; returns only on failure.
     static func exec(_ command: String, _ arguments: [String]) throws -> Never {
-        let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
-        let path = directory + "/" + executableName
+        let path = path(of: backup)
         if let config = configBefore(command, in: CommandLine.arguments) { setenv("OPS_CONFIG", config, 1) }
         let argv = ([path, command] + arguments).map { strdup($0) } + [nil]
         execv(path, argv)

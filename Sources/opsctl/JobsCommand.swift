@@ -183,7 +183,7 @@ struct JobsCommand: AsyncParsableCommand {
             do { store = try JobRunStore(stateDirectory: config.daemon.stateDirectory) } catch {
                 throw Failure("cannot open the state database in \(config.daemon.stateDirectory): \(error); run as a user that may write there (e.g. ops)")
             }
-            let catalog = JobCatalog(children: ChildProcesses(), output: { _ in dup(STDOUT_FILENO) }, store: store, backup: nil)
+            let catalog = JobCatalog(children: ChildProcesses(), output: { _ in dup(STDOUT_FILENO) }, store: store, configPath: nil)
             guard let job = catalog.jobs(for: Configuration(jobs: [spec])).first else { throw Failure("\(name) cannot run here") }
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             return JobRunStatus(await JobScheduler.runOnce(job, store: store, logger: Logger(label: "opsctl")))

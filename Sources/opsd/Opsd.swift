@@ -2,7 +2,6 @@
 // run the daemon's services in one ServiceGroup. Everything with behaviour lives in a module;
 // this file only decides what runs, in which order.
 import ArgumentParser
-import Backup
 import Checks
 import ControlPlane
 import DaemonRuntime
@@ -70,7 +69,6 @@ struct Opsd: AsyncParsableCommand {
         }
         logger.info("opsd \(opsVersion) starting", metadata: [
             "config": "\(loaded.path)", "pid": "\(getpid())",
-            "libgit2": "\(BackupLibraries.libgit2)", "sqlite": "\(BackupLibraries.sqlite)",
         ])
 
         let notifier = SystemdNotifier(environment: environment)
@@ -92,9 +90,7 @@ struct Opsd: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
-        let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store) { configuration, context in
-            try await BackupRunner(configuration: configuration, logger: context.logger).run().summary
-        }
+        let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, configPath: loaded.path)
         let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger)
         let checks = await CheckService(configuration: configuration, children: children, logger: logger) { worker in
             do { try await supervisor.restart(worker) } catch {

@@ -287,3 +287,40 @@ struct RunNowTests {
 extension Daemon {
     func lines(where predicate: (LogLine) -> Bool) -> [LogLine] { logStream.lines.filter(predicate) }
 }
+
+@Suite("opsd's scheduled backups, taken by the opsctl-backup companion")
+struct ScheduledBackupTests {
+    @Test("a backup run through opsd commits to the repository and records the commit; a failing one records the companion's reason")
+    func companionBackup() async throws {
+        let scratch = try Scratch()
+        let database = "\(scratch.path)/app.db"
+        let created = try await run("/usr/bin/sqlite3", [database, "CREATE TABLE t (x); INSERT INTO t VALUES (1);"])
+        try #require(created.status == 0)
+        // A job of its own, without the default backup job's retries (30 s apart).
+        let config = try scratch.config(extra: """
+            jobs:
+              - {name: nightly, schedule: "0 3 * * *", backup: {}}
+            backup:
+              repository: \(scratch.path)/backup.git
+              databases: [\(database)]
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let result = try await run("opsctl", ["jobs", "run", "nightly", "--json", "--config", config])
+        #expect(result.status == 0, "\(result.stderr)")
+        let record = try ControlJSON.decoder.decode(JobRunStatus.self, from: Data(result.stdout.utf8))
+        #expect(record.result == "ok", "\(record.message)")
+        let listed = try await run("opsctl", ["backup", "list", "--json", "--config", config])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        let commit = try #require(listed.stdout.firstMatch(of: /"commit" : "([0-9a-f]{40})"/)?.1)
+        #expect(record.message == "commit \(commit.prefix(12))")
+
+        // The database disappears: the companion fails, and its reason is the run's message.
+        try FileManager.default.removeItem(atPath: database)
+        let failed = try await run("opsctl", ["jobs", "run", "nightly", "--json", "--config", config])
+        let failure = try ControlJSON.decoder.decode(JobRunStatus.self, from: Data(failed.stdout.utf8))
+        #expect(failure.result == "failed")
+        #expect(failure.message?.contains(database) == true, "\(failure.message ?? "")")
+        daemon.signal(SIGTERM)
+        _ = await daemon.exitStatus()
+    }
+}
