@@ -2,20 +2,20 @@ import Foundation
 public import OpsConfig
 public import ProcessControl
 
-/// What the check kinds share: the process spawner (plugins), the HTTP clients, the environment
-/// header secrets come from. One per daemon (or per `opsctl health` run); `shutdown()` at the end.
+/// What the check kinds share: the process spawner (plugins), the HTTP client, the environment
+/// header secrets come from. One per daemon (or per `opsctl health` run).
 public struct CheckEnvironment: Sendable {
     /// Spawns plugins and alert hooks; opsd passes its one `ChildProcesses`.
     public let commands: CommandRunner
-    /// Pooled HTTP clients for http checks and webhooks.
-    public let httpClients: HTTPClients
+    /// The HTTP client of http checks and webhooks.
+    public let http: HTTPFetcher
     /// Variables `env:` header values are read from.
     public let variables: [String: String]
 
     /// Creates the shared parts; opsd passes its `ChildProcesses`, opsctl a `DirectSpawner`.
-    public init(spawner: any ProcessSpawner, httpClients: HTTPClients = HTTPClients(), variables: [String: String]? = nil) {
+    public init(spawner: any ProcessSpawner, http: HTTPFetcher = HTTPFetcher(), variables: [String: String]? = nil) {
         self.commands = CommandRunner(spawner: spawner)
-        self.httpClients = httpClients
+        self.http = http
         self.variables = variables ?? ProcessInfo.processInfo.environment
     }
 
@@ -34,15 +34,10 @@ public struct CheckEnvironment: Sendable {
         case .queue(.redis(let url, let key)): (try? RedisQueueCheck(url: url, key: key)).map { $0 as any Check } ?? Unusable(reason: "\(url) is not a redis://host:port/db or unix:///path address")
         case .queue(.sqlite(let path, let query)): SQLQueueCheck(path: path, query: query)
         case .queue(.spool(let directory, let warnAge, let critAge)): SpoolQueueCheck(directory: directory, warnAge: warnAge, critAge: critAge)
-        case .http(let http): HTTPCheck(spec: http, clients: httpClients, environment: variables)
+        case .http(let http): HTTPCheck(spec: http, fetcher: self.http, environment: variables)
         case .command(let arguments): CommandCheck(arguments: arguments, runner: commands)
         case .backup(let backup): BackupCheck(spec: backup)
         }
-    }
-
-    /// Releases the HTTP clients.
-    public func shutdown() async {
-        await httpClients.shutdown()
     }
 }
 

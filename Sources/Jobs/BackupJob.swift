@@ -1,6 +1,6 @@
 import BackupRecords
 import FoundationEssentials
-public import OpsConfig
+import OpsConfig
 public import ProcessControl
 
 /// A scheduled backup (`backup.schedule`): the `opsctl-backup` companion takes it in a child

@@ -331,7 +331,7 @@ struct ConfigParser {
         }
         spec.bodyContains = fields.optional("body_contains", reader.nonEmptyString)
         if let pattern = fields.optional("body_matches", reader.nonEmptyString) {
-            if (try? NSRegularExpression(pattern: pattern)) != nil { spec.bodyMatches = pattern } else {
+            if (try? Regex(pattern)) != nil { spec.bodyMatches = pattern } else {
                 reader.report(fields.keyPath("body_matches"), "\(NodeReader.quote(pattern)) is not a valid regular expression", at: fields["body_matches"])
             }
         }

@@ -67,7 +67,6 @@ public final class CheckService: Service, Sendable {
         }
         running?.runner.cancel()
         running?.alerts.cancel()
-        await environment.shutdown()
     }
 
     /// Takes a reloaded configuration's checks and alert routes. Before `run()` and after

@@ -92,7 +92,6 @@ struct Health: AsyncParsableCommand {
             }
             return await group.reduce(into: [String: CheckResult]()) { $0[$1.0] = $1.1 }
         }
-        await environment.shutdown()
         let reports = selected.map { spec in
             // One run, no history: the run's own state is the state.
             CheckReport(

@@ -46,7 +46,6 @@ struct HTTPCheckTests {
         let fromEnvironment = await withKey.check(for: spec("env", .http(HTTPCheckSpec(
             url: server.url("/echo-header/X-Api-Key"), bodyContains: "k-42", headers: [HeaderSpec(name: "X-Api-Key", value: .environment("API_KEY"))]
         )))).run()
-        await withKey.shutdown()
         #expect(fromEnvironment.state == .ok, "\(fromEnvironment.message)")
         let unset = await runOnce(.http(HTTPCheckSpec(url: server.url("/ok"), headers: [HeaderSpec(name: "X-Api-Key", value: .environment("OPS_TEST_UNSET_VARIABLE"))])))
         #expect(unset.state == .unknown)
@@ -56,6 +55,40 @@ struct HTTPCheckTests {
         let notFollowed = await runOnce(.http(HTTPCheckSpec(url: server.url("/redirect"), maxRedirects: 0)))
         #expect(notFollowed.state == .crit)
         #expect(notFollowed.message.hasPrefix("status 302"))
+    }
+
+    @Test("configured headers go to the URL's origin only, never along a redirect to another one")
+    func headersStayWithTheirOrigin() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let first = try await FixtureServer(scratch: scratch)
+        defer { first.stop() }
+        let second = try await FixtureServer(scratch: scratch)
+        defer { second.stop() }
+        let header = [HeaderSpec(name: "X-Api-Key", value: .literal("k-42"))]
+        let sameOrigin = first.url("/redirect-to?url=/echo-header/X-Api-Key")
+        let kept = await runOnce(.http(HTTPCheckSpec(url: sameOrigin, bodyContains: "k-42", headers: header, maxRedirects: 1)))
+        #expect(kept.state == .ok, "\(kept.message)")
+        let otherOrigin = first.url("/redirect-to?url=\(second.url("/echo-header/X-Api-Key"))")
+        let dropped = await runOnce(.http(HTTPCheckSpec(url: otherOrigin, bodyContains: "k-42", headers: header, maxRedirects: 1)))
+        #expect(dropped.state == .crit)
+        #expect(dropped.message.hasPrefix(#"the body does not contain "k-42" (HTTP 200"#), "\(dropped.message)")
+    }
+
+    @Test("a body read to the connection's end; past 1 MiB the check is CRIT; a host name resolves")
+    func bodies() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try await FixtureServer(scratch: scratch)
+        defer { server.stop() }
+        let small = await runOnce(.http(HTTPCheckSpec(url: server.url("/big?n=1000"), bodyMatches: "^x{1000}$")))
+        #expect(small.state == .ok, "\(small.message)")
+        let big = await runOnce(.http(HTTPCheckSpec(url: server.url("/big?n=2000000"))))
+        #expect(big.state == .crit)
+        #expect(big.message.hasSuffix("the body is larger than 1048576 bytes"), "\(big.message)")
+        // localhost may come first as ::1, where nothing listens: the next address is tried.
+        let named = await runOnce(.http(HTTPCheckSpec(url: "http://localhost:\(server.port)/ok")))
+        #expect(named.state == .ok, "\(named.message)")
     }
 
     @Test("a slow endpoint past the timeout is UNKNOWN; latency thresholds in ms")

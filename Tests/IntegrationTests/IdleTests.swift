@@ -18,20 +18,25 @@ struct IdleTests {
     @Test("after its checks, a job, status and a reload have run, opsd sleeps until something is due")
     func noWakeupsWhenNothingIsDue() async throws {
         let scratch = try Scratch()
+        let port = try freePort()
+        // The http check asks opsd's own /healthz, by name: resolving a name and a TLS-less
+        // connection are the paths that would start libdispatch (NIO's resolver uses it).
         let config = try scratch.config(extra: """
+              listen: 127.0.0.1:\(port)
             workers:
               - {name: a, command: [/bin/sleep, "1000"]}
               - {name: b, command: [/bin/sleep, "1000"]}
             checks:
               - {name: root, disk: /, crit: "100%", every: 1h}
               - {name: plugin, command: [/bin/true], every: 1h}
+              - {name: self, http: "http://localhost:\(port)/healthz", expect: {status: [200, 503]}, every: 1h}
             jobs:
               - {name: hello, command: [/bin/echo, hi], every: 1h}
             """)
         let daemon = try await Daemon(config: config, scratch: scratch)
         // Every path that used to start libdispatch's pool (and its 1 Hz monitor) runs once:
         // a timed first check run, a plugin's exit wait, history writes, a job, a signal.
-        for check in ["root", "plugin"] {
+        for check in ["root", "plugin", "self"] {
             _ = try await daemon.logStream.first { $0.message == "check state changed" && $0.fields["check"] == check }
         }
         let job = try await run("opsctl", ["--config", config, "jobs", "run", "hello"])

@@ -1,7 +1,5 @@
-import AsyncHTTPClient
-import Foundation
+import FoundationEssentials
 public import Logging
-import NIOCore
 public import OpsConfig
 import OpsLogging
 import Synchronization
@@ -143,21 +141,19 @@ private final class Route: Sendable {
             }
             var problem: String
             do {
-                let client = try environment.httpClients.client(maxRedirects: 0, caFile: nil)
-                var request = HTTPClientRequest(url: url)
-                request.method = .POST
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.headers.add(name: "User-Agent", value: "opsd/\(opsVersion)")
-                request.body = .bytes(ByteBuffer(bytes: body))
-                let response = try await client.execute(request, timeout: .seconds(10))
-                _ = try? await response.body.collect(upTo: 64 * 1024)
-                if (200..<300).contains(Int(response.status.code)) {
+                let request = HTTPFetcher.Request(
+                    url: url, method: "POST", headers: [("Content-Type", "application/json")], body: Array(body), bodyLimit: 64 * 1024
+                )
+                let response = try await environment.http.fetch(request, deadline: .now + .seconds(10))
+                if (200..<300).contains(response.status) {
                     logger.info("alert sent", metadata: ["route": "webhook \(endpoint)", "check": "\(change.check)", "event": "\(event.rawValue)"])
                     return
                 }
-                problem = "answered \(response.status.code)"
+                problem = "answered \(response.status)"
+            } catch is CancellationError {
+                return
             } catch {
-                problem = Redaction.redact(HTTPCheck.describe(error)).replacingOccurrences(of: url, with: endpoint)
+                problem = Redaction.redact("\(error)").replacing(url, with: endpoint)
             }
             let last = attempt == retryDelays.count
             logger.log(level: last ? .error : .warning, last ? "alert not delivered; giving up" : "alert not delivered; will retry", metadata: [

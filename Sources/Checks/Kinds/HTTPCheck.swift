@@ -1,8 +1,4 @@
-import AsyncHTTPClient
-import Foundation
-import NIOCore
-import NIOHTTP1
-import NIOPosix
+import FoundationEssentials
 public import OpsConfig
 
 /// An HTTP endpoint: status code, latency, body (text, regular expression, a JSON field) and,
@@ -13,13 +9,13 @@ public import OpsConfig
 /// said. The primary value is the latency in milliseconds, so `warn: 300` warns above 300 ms.
 public struct HTTPCheck: Check {
     let spec: HTTPCheckSpec
-    let clients: HTTPClients
+    let fetcher: HTTPFetcher
     let environment: [String: String]
 
     /// Creates the check; header secrets from `env:` are looked up in `environment`.
-    public init(spec: HTTPCheckSpec, clients: HTTPClients, environment: [String: String]) {
+    public init(spec: HTTPCheckSpec, fetcher: HTTPFetcher, environment: [String: String]) {
         self.spec = spec
-        self.clients = clients
+        self.fetcher = fetcher
         self.environment = environment
     }
 
@@ -27,41 +23,33 @@ public struct HTTPCheck: Check {
     static let bodyLimit = 1 << 20
 
     public func observe(deadline: ContinuousClock.Instant) async throws -> Observation {
-        let client = try clients.client(maxRedirects: spec.maxRedirects, caFile: spec.caFile)
-        var request = HTTPClientRequest(url: spec.url)
-        request.method = HTTPMethod(rawValue: spec.method)
-        request.headers.add(name: "User-Agent", value: "opsd/\(opsVersion)")
-        for header in spec.headers { request.headers.add(name: header.name, value: try value(of: header)) }
-        let remaining = deadline - ContinuousClock.now
+        let request = HTTPFetcher.Request(
+            url: spec.url, method: spec.method, headers: try spec.headers.map { ($0.name, try value(of: $0)) },
+            maxRedirects: spec.maxRedirects, caFile: spec.caFile, bodyLimit: Self.bodyLimit
+        )
         let started = ContinuousClock.now
-        let response: HTTPClientResponse
-        let body: ByteBuffer
+        let response: HTTPFetcher.Response
         do {
-            response = try await client.execute(request, deadline: .now() + .nanoseconds(Self.nanoseconds(remaining)))
-            body = try await response.body.collect(upTo: Self.bodyLimit)
-        } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
+            response = try await fetcher.fetch(request, deadline: deadline)
+        } catch HTTPFetcher.Failure.timedOut {
             throw CheckFailure("no answer from \(Redacted.url(spec.url)) within the timeout")
-        } catch is NIOTooManyBytesError {
-            return Observation(summary: "the body is larger than \(Self.bodyLimit) bytes", state: .crit)
-        } catch {
-            if Task.isCancelled { throw CheckFailure("cancelled at the timeout") }
-            return Observation(summary: "\(Redacted.url(spec.url)): \(Self.describe(error))", state: .crit)
+        } catch let failure as HTTPFetcher.Failure {
+            return Observation(summary: "\(Redacted.url(spec.url)): \(failure)", state: .crit)
         }
-        let latencyMs = Double(Self.nanoseconds(ContinuousClock.now - started)) / 1e6
+        let latencyMs = Double((ContinuousClock.now - started).nanoseconds) / 1e6
         var metrics = [PerfDatum(label: "time", value: (latencyMs * 1000).rounded() / 1000, unit: "ms", min: 0)]
         var problems: [String] = []
-        let status = Int(response.status.code)
-        if !spec.expectStatus.contains(status) {
-            problems.append("status \(status), expected \(spec.expectStatus.map(String.init).joined(separator: " or "))")
+        if !spec.expectStatus.contains(response.status) {
+            problems.append("status \(response.status), expected \(spec.expectStatus.map(String.init).joined(separator: " or "))")
         }
-        let text = String(buffer: body)
-        problems += bodyProblems(text)
+        problems += bodyProblems(String(decoding: response.body, as: UTF8.self))
         var state: CheckState = problems.isEmpty ? .ok : .crit
-        var summary = "HTTP \(status) in \(String(format: "%.1f", latencyMs)) ms"
+        var summary = "HTTP \(response.status) in \(NumberText.fixed(latencyMs, digits: 1)) ms"
         if spec.url.hasPrefix("https://"), spec.certificateWarnDays != nil || spec.certificateCritDays != nil {
-            let days = try await CertificateProbe.daysLeft(url: spec.url, deadline: deadline)
+            guard let notAfter = response.certificateNotAfter else { throw CheckFailure("the server presented no certificate") }
+            let days = (Double(notAfter) - Date().timeIntervalSince1970) / 86400
             metrics.append(PerfDatum(label: "certificate", value: (days * 10).rounded() / 10, unit: "d"))
-            summary += String(format: ", certificate valid for %.1f more days", days)
+            summary += ", certificate valid for \(NumberText.fixed(days, digits: 1)) more days"
             if let crit = spec.certificateCritDays, days < Double(crit) {
                 state = max(state, .crit)
                 problems.append("the certificate expires in under \(crit) days")
@@ -79,8 +67,7 @@ public struct HTTPCheck: Check {
         if let needle = spec.bodyContains, !text.contains(needle) {
             problems.append("the body does not contain \"\(needle)\"")
         }
-        if let pattern = spec.bodyMatches, let regex = try? NSRegularExpression(pattern: pattern),
-           regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) == nil {
+        if let pattern = spec.bodyMatches, let regex = try? Regex(pattern), text.firstMatch(of: regex) == nil {
             problems.append("the body does not match /\(pattern)/")
         }
         if let expectation = spec.jsonField {
@@ -124,18 +111,6 @@ public struct HTTPCheck: Check {
             }
             return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
         }
-    }
-
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
-            return "cannot connect: \(describe(first.error))"
-        }
-        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
-        return "\(error)"
-    }
-
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 }
 

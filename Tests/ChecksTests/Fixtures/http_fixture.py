@@ -7,6 +7,8 @@ Prints "PORT <n>" once it listens. Endpoints:
   /status/<n>    answers with status n
   /slow?s=<sec>  waits, then 200
   /redirect      302 to /ok
+  /redirect-to?url=<url>  302 to <url> (another origin, for the header rules)
+  /big?n=<bytes> 200 with n bytes, sent without Content-Length (read until the server closes)
   /echo-header/<name>  200 with the value of request header <name> as the body
   /hook          webhook receiver: records each POST body to --record (one JSON per line);
                  answers 500 to the first --fail-first requests, 200 afterwards
@@ -56,6 +58,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.answer(200, b"slow ok")
         elif url.path == "/redirect":
             self.answer(302, b"", headers=[("Location", "/ok")])
+        elif url.path == "/redirect-to":
+            self.answer(302, b"", headers=[("Location", query["url"][0])])
+        elif url.path == "/big":
+            # No Content-Length: the body ends when the connection does, as HTTP/1.0 servers do.
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"x" * int(query.get("n", ["0"])[0]))
+            self.close_connection = True
         elif url.path.startswith("/echo-header/"):
             self.answer(200, (self.headers.get(url.path.rsplit("/", 1)[1]) or "").encode())
         else:
