@@ -43,7 +43,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         // TLS for http checks and webhooks (HTTP/1.1 itself comes from swift-nio's NIOHTTP1).
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
@@ -53,6 +52,8 @@ let package = Package(
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // libyaml, the C parser behind PyYAML (and Yams, whose Swift layer imports full Foundation).
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // fork/exec with setsid and a parent-death signal: the child side must be async-signal-safe C.
         .target(name: "CSpawn"),
 
@@ -73,7 +74,7 @@ let package = Package(
         ),
         .target(
             name: "OpsConfig",
-            dependencies: ["Scheduling", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Scheduling", "CYAML"],
             swiftSettings: strict
         ),
         .target(

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages opsd builds and tests against, once: apt-get runs only when one is missing.
-#   build:  libsystemd-dev libgit2-dev libsqlite3-dev pkg-config
+#   build:  libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev pkg-config
 #   tests:  systemd (systemd-analyze on the host), python3, procps, sqlite3, make
 #   (cron for deploy/cron/ops runs inside the systemd sandbox, not on the host)
 #   checks: redis-server (queue backlog), monitoring-plugins-basic (check_disk, check_procs),
 #           prometheus (its promtool validates /metrics), openssl (self-signed certificates)
 #   backup: libssl-dev (SHA-256), git, openssh-server + openssh-client (a real sshd on 127.0.0.1)
 set -euo pipefail
-packages=(libsystemd-dev libgit2-dev libsqlite3-dev libssl-dev pkg-config systemd python3 procps sqlite3 make
+packages=(libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev pkg-config systemd python3 procps sqlite3 make
           redis-server monitoring-plugins-basic prometheus openssl git openssh-server openssh-client)
 missing=()
 for package in "${packages[@]}"; do

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// Reads and validates configuration files. This is the only way a `Configuration` is made from a
 /// file, so `opsd`, `opsctl config check` and a reload all accept and refuse exactly the same files.
@@ -75,11 +74,9 @@ public enum ConfigLoader {
         let text = String(decoding: bytes, as: UTF8.self)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            return Result(path: path, configuration: Configuration(), diagnostics: [diagnostic(for: error)])
+            root = try YAMLDocument.compose(text)
         } catch {
-            return failure("is not valid YAML: \(error)")
+            return failure(error.message, line: error.line)
         }
         guard let root, !NodeReader.isNull(root) else {
             return failure("the file is empty; copy examples/ops.yaml to start from a commented reference")
@@ -90,20 +87,6 @@ public enum ConfigLoader {
             ($0.element.line ?? Int.max, $0.offset) < ($1.element.line ?? Int.max, $1.offset)
         }.map(\.element)
         return Result(path: path, configuration: configuration, diagnostics: ordered)
-    }
-
-    private static func diagnostic(for error: YamlError) -> ConfigDiagnostic {
-        switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return ConfigDiagnostic(path: "", message: "is not valid YAML: \(problem)", line: mark.line)
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
-            return ConfigDiagnostic(path: "", message: "the key \(keys) appears more than once in the mapping that starts here; keep one", line: context.mark.line)
-        case .reader(let problem, _, _, _):
-            return ConfigDiagnostic(path: "", message: "cannot be read as YAML: \(problem)", line: nil)
-        default:
-            return ConfigDiagnostic(path: "", message: "is not valid YAML: \(error)", line: nil)
-        }
     }
 
     static func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int? {

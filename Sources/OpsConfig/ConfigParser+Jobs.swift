@@ -1,6 +1,5 @@
 import Foundation
 import Scheduling
-import Yams
 
 // MARK: jobs
 

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// Turns the YAML tree of one config file into a `Configuration`, section by section.
 ///

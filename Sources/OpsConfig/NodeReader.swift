@@ -1,5 +1,4 @@
-import Foundation
-import Yams
+import FoundationEssentials
 import Scheduling
 
 /// Walks a YAML node tree and turns it into typed values, collecting every problem on the way
@@ -17,7 +16,7 @@ final class NodeReader {
     }
 
     func report(_ path: String, _ message: String, at node: Node?) {
-        diagnostics.append(ConfigDiagnostic(path: path, message: message, line: node?.mark?.line))
+        diagnostics.append(ConfigDiagnostic(path: path, message: message, line: node?.line))
     }
 
     // MARK: Structure
@@ -157,7 +156,6 @@ final class NodeReader {
         case .mapping: "a mapping"
         case .sequence: "a list"
         case .scalar(let scalar): isNull(node) ? "nothing" : quote(scalar.string)
-        case .alias: "an alias"
         }
     }
 

@@ -148,6 +148,20 @@ struct BrokenConfigTests {
         ])
     }
 
+    @Test("anchors and aliases share a block between workers; an alias without its anchor is an error with its line")
+    func anchors() {
+        let result = ConfigLoader.parse(yaml: """
+            workers:
+              - {name: a, command: [run-a], environment: &common {APP_ENV: production, LOG: info}}
+              - {name: b, command: [run-b], environment: *common}
+            """, baseDirectory: "/etc/ops")
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+        #expect(result.configuration.workers.map(\.environment) == [["APP_ENV": "production", "LOG": "info"], ["APP_ENV": "production", "LOG": "info"]])
+        #expect(problems("workers:\n  - {name: a, command: [x], environment: *nowhere}\n") == [
+            "the alias *nowhere names no anchor (&nowhere) before it (line 2)",
+        ])
+    }
+
     @Test("the top level must be a mapping")
     func topLevel() {
         #expect(problems("- a\n- b\n") == [
