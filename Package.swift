@@ -61,12 +61,13 @@ let package = Package(
         .target(name: "Scheduling", swiftSettings: strict),
         // Swift concurrency on NIO's event loops, sleeps on their timers, signals by sigwait:
         // what keeps libdispatch, and its once-a-second wakeup, out of the daemon.
-        // Swift concurrency's global-executor hook, set from C (see its comment for why not dlsym).
-        .target(name: "CConcurrencyHook"),
+        // DaemonRuntime's C side: Swift concurrency's global-executor hook (see its comment for why
+        // not dlsym) and thread names (pthread_setname_np is not in Swift's Glibc module).
+        .target(name: "CDaemonRuntime"),
         .target(
             name: "DaemonRuntime",
             dependencies: [
-                "CConcurrencyHook",
+                "CDaemonRuntime",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -94,6 +95,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
+                "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

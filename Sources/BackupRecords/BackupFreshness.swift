@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 import Scheduling
 
 /// The `backup` check kind: is there a recent backup, and has it left the machine?

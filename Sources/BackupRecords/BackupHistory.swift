@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 import StateStore
 
 /// The record of backups in opsd's state database (`backup_runs`), shared by opsd, `opsctl` and

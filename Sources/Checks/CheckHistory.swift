@@ -1,5 +1,6 @@
 import DaemonRuntime
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 public import StateStore
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 public import Logging
 public import OpsConfig
 import Scheduling

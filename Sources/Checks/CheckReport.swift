@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// One check as every output shows it: its confirmed state and its latest result. The control
 /// API's `GET /v1/health` answers with a list of these, and `opsctl health` renders them.

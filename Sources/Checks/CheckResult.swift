@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// The outcome of one run of one check: what every output (table, health+json, Nagios line,
 /// metrics, history, alerts) is made from.

@@ -1,5 +1,6 @@
 import DaemonRuntime
-import Foundation
+import FoundationEssentials
+import Glibc
 public import ProcessControl
 import Synchronization
 
@@ -52,10 +53,15 @@ public struct CommandRunner: Sendable {
         } catch {
             close(readEnd)
             close(writeEnd)
-            throw CheckFailure(error.description)
+            throw CheckFailure("\(error)")
         }
         close(writeEnd)
-        let output = OutputReader(descriptor: readEnd)
+        let output: OutputReader
+        do { output = try OutputReader(descriptor: readEnd) } catch {
+            kill(-pid, SIGKILL)
+            close(readEnd)
+            throw CheckFailure("\(error)")
+        }
         return await withTaskCancellationHandler {
             let status = await exit.wait()
             // Whatever the plugin left running in its group would hold the pipe open.
@@ -71,8 +77,8 @@ public struct CommandRunner: Sendable {
 private final class OutputReader: Sendable {
     private let result = Mutex<(text: String?, waiter: CheckedContinuation<String, Never>?)>((nil, nil))
 
-    init(descriptor: Int32) {
-        detachThread(named: "opsd-plugin-out") { [self] in
+    init(descriptor: Int32) throws(ThreadError) {
+        try detachThread(named: "opsd-plugin-out") { [self] in
             var kept: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 4096)
             while true {

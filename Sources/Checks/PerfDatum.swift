@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import OpsConfig
 
 /// One item of Nagios performance data: `'label'=value[UOM];[warn];[crit];[min];[max]`.
 public struct PerfDatum: Sendable, Equatable, Codable {
@@ -31,7 +33,7 @@ public struct PerfDatum: Sendable, Equatable, Codable {
     /// The datum in the plugin syntax; labels with spaces, `=` or quotes are quoted.
     public var text: String {
         let needsQuotes = label.contains { $0 == " " || $0 == "=" || $0 == "'" }
-        let quoted = needsQuotes ? "'" + label.replacingOccurrences(of: "'", with: "''") + "'" : label
+        let quoted = needsQuotes ? "'" + label.replacing("'", with: "''") + "'" : label
         var fields = [Self.number(value) + unit, warn ?? "", crit ?? "", min.map(Self.number) ?? "", max.map(Self.number) ?? ""]
         while fields.count > 1, fields.last == "" { fields.removeLast() }
         return quoted + "=" + fields.joined(separator: ";")
@@ -87,7 +89,7 @@ public struct PerfDatum: Sendable, Equatable, Codable {
 
     static func number(_ value: Double) -> String {
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        var text = String(format: "%.3f", value)
+        var text = NumberText.fixed(value, digits: 3)
         while text.hasSuffix("0") { text.removeLast() }
         if text.hasSuffix(".") { text.removeLast() }
         return text

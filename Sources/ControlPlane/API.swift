@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// `GET /v1/status`: everything `opsctl status` shows.
 public struct StatusReport: Codable, Sendable {

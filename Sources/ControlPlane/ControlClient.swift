@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import DaemonRuntime
+import Glibc
 
 /// Why a control request failed. Each case reads as one sentence with a remedy.
 public enum ControlClientError: Error, CustomStringConvertible, Equatable {
@@ -56,8 +58,11 @@ public struct ControlClient: Sendable {
     public func send(_ request: ControlRequest) async throws(ControlClientError) -> ControlResponse {
         try checkSocket()
         let result: Result<ControlResponse, ControlClientError> = await withCheckedContinuation { continuation in
-            let thread = Thread { [self] in continuation.resume(returning: exchange(request)) }
-            thread.start()
+            do {
+                try detachThread(named: "opsd-control") { [self] in continuation.resume(returning: exchange(request)) }
+            } catch {
+                continuation.resume(returning: .failure(.failed(socket: socketPath, reason: "\(error)")))
+            }
         }
         return try result.get()
     }
@@ -145,7 +150,7 @@ public struct ControlClient: Sendable {
 
     private static func contentLength(_ head: String) -> Int? {
         for line in head.components(separatedBy: "\r\n") where line.hasPrefix("content-length:") {
-            return Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+            return Int(line.dropFirst("content-length:".count).filter { $0 != " " && $0 != "\t" })
         }
         return nil
     }
@@ -160,7 +165,7 @@ public struct ControlClient: Sendable {
         guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]) else { return nil }
         var body = Array(bytes[headerEnd.upperBound...])
         for line in lines.dropFirst() where line.lowercased().hasPrefix("content-length:") {
-            if let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)), length <= body.count {
+            if let length = Int(line.dropFirst("content-length:".count).filter { $0 != " " && $0 != "\t" }), length <= body.count {
                 body = Array(body[..<length])
             }
         }

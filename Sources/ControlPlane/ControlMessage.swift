@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// One request on the control socket.
 public struct ControlRequest: Sendable {

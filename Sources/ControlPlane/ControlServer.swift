@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 public import Logging
 public import NIOCore
 import NIOHTTP1
@@ -66,13 +67,9 @@ public final class ControlServer: Service, Sendable {
     public static func bind(
         path: String, handler: any ControlHandler, group: any EventLoopGroup, logger: Logger
     ) async throws(ControlServerError) -> ControlServer {
-        let directory = (path as NSString).deletingLastPathComponent
-        if !FileManager.default.fileExists(atPath: directory) {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
-            } catch {
-                throw .cannotCreate(path: directory, reason: (error as NSError).localizedDescription)
-            }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if let failed = Self.makeDirectories(directory, mode: 0o750) {
+            throw .cannotCreate(path: failed.path, reason: String(cString: strerror(failed.code)))
         }
         let lock = try SocketLock.acquire(for: path)
 
@@ -194,6 +191,17 @@ public final class ControlServer: Service, Sendable {
         try await outbound.write(.head(head))
         try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: response.body))))
         try await outbound.write(.end(nil))
+    }
+
+    /// `mkdir -p` with `mode` for the directories it creates; the path and errno of the first
+    /// directory that could not be made, or nil.
+    static func makeDirectories(_ path: String, mode: mode_t) -> (path: String, code: Int32)? {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, mode) != 0, errno != EEXIST { return (prefix, errno) }
+        }
+        return nil
     }
 
     static func describe(_ error: any Error) -> String {

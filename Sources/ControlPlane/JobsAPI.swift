@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// `GET /v1/jobs`: one entry per scheduled job, what `opsctl jobs` shows.
 public struct JobStatus: Codable, Sendable, Equatable {

@@ -1,4 +1,4 @@
-import CConcurrencyHook
+import CDaemonRuntime
 import NIOCore
 import NIOPosix
 

@@ -1,5 +1,6 @@
 import BackupRecords
 import FoundationEssentials
+import Glibc
 import OpsConfig
 public import ProcessControl
 

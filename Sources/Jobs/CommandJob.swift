@@ -1,5 +1,6 @@
 import CSpawn
-import Foundation
+import FoundationEssentials
+import Glibc
 public import OpsConfig
 public import ProcessControl
 import Synchronization

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Reads and validates configuration files. This is the only way a `Configuration` is made from a
 /// file, so `opsd`, `opsctl config check` and a reload all accept and refuse exactly the same files.
@@ -31,7 +32,7 @@ public enum ConfigLoader {
     /// Reads the file at `path` without throwing; see `Result`.
     public static func read(path: String) -> Result {
         let absolute = absolutePath(path)
-        let directory = (absolute as NSString).deletingLastPathComponent
+        let directory = URL(fileURLWithPath: absolute).deletingLastPathComponent().path
         func failure(_ message: String, line: Int? = nil) -> Result {
             Result(path: absolute, configuration: Configuration(), diagnostics: [ConfigDiagnostic(path: "", message: message, line: line)])
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Turns the YAML tree of one config file into a `Configuration`, section by section.
 ///

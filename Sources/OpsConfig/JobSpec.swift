@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 public import Scheduling
 
 /// One entry of `jobs:`: something periodic that opsd runs on its scheduler.

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Glibc
 import Scheduling
 
 /// Walks a YAML node tree and turns it into typed values, collecting every problem on the way

@@ -1,6 +1,7 @@
 public import Checks
 public import ControlPlane
-import Foundation
+import FoundationEssentials
+import Glibc
 public import Logging
 public import OpsConfig
 public import ProcessControl

@@ -1,7 +1,8 @@
 import Checks
 public import ControlPlane
 import BackupRecords
-import Foundation
+import FoundationEssentials
+import Glibc
 public import Jobs
 public import Supervisor
 

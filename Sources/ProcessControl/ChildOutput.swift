@@ -1,5 +1,6 @@
 import CSystemd
-import Foundation
+import FoundationEssentials
+import Glibc
 public import Logging
 public import NIOCore
 import NIOPosix

@@ -1,5 +1,8 @@
 import CSpawn
-import Foundation
+import FoundationEssentials
+public import DaemonRuntime
+import Dispatch
+import Glibc
 import Synchronization
 
 /// What to start: a program, its arguments and its surroundings.
@@ -81,15 +84,12 @@ public final class ChildProcesses: Sendable {
     private let handlers = Mutex<[Int32: @Sendable (ExitStatus) -> Void]>([:])
     private let childrenMayExist = DispatchSemaphore(value: 0)
 
-    /// Starts the spawner and reaper threads and makes opsd a child subreaper.
-    public init() {
+    /// Starts the spawner and reaper threads and makes opsd a child subreaper; throws when the
+    /// system refuses the threads.
+    public init() throws(ThreadError) {
         _ = ops_set_child_subreaper()
-        let spawner = Thread { [self] in spawnLoop() }
-        spawner.name = "opsd-spawner"
-        spawner.start()
-        let reaper = Thread { [self] in reapLoop() }
-        reaper.name = "opsd-reaper"
-        reaper.start()
+        try detachThread(named: "opsd-spawner") { [self] in spawnLoop() }
+        try detachThread(named: "opsd-reaper") { [self] in reapLoop() }
     }
 
     /// Starts a child; `onExit` is called once, on the reaper thread, when it ends.

@@ -1,5 +1,6 @@
 import DaemonRuntime
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Starts a child process and reports its end: what short-lived commands (check plugins, alert
 /// hooks) need, whoever owns the reaping.
@@ -25,14 +26,22 @@ public struct DirectSpawner: ProcessSpawner {
         var pid: Int32 = 0
         let error = request.spawn(deathSignal: 0, pid: &pid)
         if pid > 0 {
-            // A child that failed to exec exits 127; reap it either way.
+            // A child that failed to exec exits 127; reap it either way. Without a thread to wait
+            // for it, the child would be a zombie with nobody told of its end: stop it instead.
             let child = pid
-            detachThread(named: "opsd-wait-\(child)") {
+            do {
+                try detachThread(named: "opsd-wait-\(child)") {
                 var status: Int32 = 0
                 while waitpid(child, &status, 0) < 0 {
                     guard errno == EINTR else { return }
                 }
                 if error == 0 { onExit(ExitStatus(waitStatus: status)) }
+                }
+            } catch let failure {
+                kill(child, SIGKILL)
+                var status: Int32 = 0
+                _ = waitpid(child, &status, 0)
+                throw SpawnError(code: failure.code, executable: request.executable)
             }
         }
         guard error == 0 else { throw SpawnError(code: error, executable: request.executable) }

@@ -1,5 +1,6 @@
 import CSpawn
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension SpawnRequest {
     /// Forks and execs the request with `ops_spawn`; returns 0 and sets `pid`, or an errno value.

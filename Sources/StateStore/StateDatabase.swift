@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// opsd's own state: job runs, check history, backup records, in one SQLite file in the state
 /// directory (`state.db`). Each module owns its tables and declares them as named migrations,
@@ -43,7 +44,7 @@ public enum StateDatabase {
     }
 
     private static func quoted(_ identifier: String) -> String {
-        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        "\"" + identifier.replacing("\"", with: "\"\"") + "\""
     }
 }
 

@@ -1,5 +1,7 @@
 import CSpawn
-import Foundation
+import DaemonRuntime
+import FoundationEssentials
+import Glibc
 
 /// Receives workers' sd_notify messages (READY=1, STATUS=…, WATCHDOG=1) on one datagram socket.
 ///
@@ -16,21 +18,27 @@ final class NotifyListener: Sendable {
         let descriptor = ops_notify_socket(path)
         guard descriptor >= 0 else { throw NotifyListenerError(path: path, code: -descriptor) }
         self.path = path
-        let thread = Thread {
-            var buffer = [CChar](repeating: 0, count: 4096)
-            while true {
-                var sender: pid_t = 0
-                let count = ops_notify_receive(descriptor, &buffer, Int32(buffer.count), &sender)
-                guard count >= 0 else { continue }
-                // Read the group now: the sender may exit right after sending.
-                let group = sender > 0 ? getpgid(sender) : -1
-                guard group > 0 else { continue }
-                let text = String(decoding: buffer.prefix(Int(count)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                deliver(group, Self.fields(text))
-            }
+        do throws(ThreadError) {
+            try detachThread(named: "opsd-notify") { Self.receive(descriptor, deliver) }
+        } catch {
+            close(descriptor)
+            throw NotifyListenerError(path: path, code: error.code)
         }
-        thread.name = "opsd-notify"
-        thread.start()
+    }
+
+    /// The receiving thread's loop.
+    private static func receive(_ descriptor: Int32, _ deliver: @Sendable (Int32, [String: String]) -> Void) -> Never {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        while true {
+            var sender: pid_t = 0
+            let count = ops_notify_receive(descriptor, &buffer, Int32(buffer.count), &sender)
+            guard count >= 0 else { continue }
+            // Read the group now: the sender may exit right after sending.
+            let group = sender > 0 ? getpgid(sender) : -1
+            guard group > 0 else { continue }
+            let text = String(decoding: buffer.prefix(Int(count)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            deliver(group, Self.fields(text))
+        }
     }
 
     /// `READY=1\nSTATUS=x` → ["READY": "1", "STATUS": "x"].

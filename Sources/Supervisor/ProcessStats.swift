@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Resident memory and CPU time of a process, read from /proc.
 struct ProcessStats: Sendable {

@@ -1,5 +1,6 @@
 public import ControlPlane
-import Foundation
+import FoundationEssentials
+import Glibc
 public import Logging
 public import NIOCore
 public import OpsConfig

@@ -1,5 +1,8 @@
 import CSystemd
-import Foundation
+import FoundationEssentials
+public import DaemonRuntime
+import Dispatch
+import Glibc
 import Synchronization
 
 /// Keeps systemd's STATUS= line current as workers change, without ever blocking the caller.
@@ -24,12 +27,11 @@ public final class StatusPublisher: Sendable {
     private let enabled: Bool
 
     /// A publisher for `notifier`'s socket; does nothing (and starts no thread) outside systemd.
-    public init(notifier: SystemdNotifier) {
+    /// Throws when the system refuses its thread.
+    public init(notifier: SystemdNotifier) throws(ThreadError) {
         enabled = notifier.isEnabled
         guard enabled else { return }
-        let thread = Thread { [self] in sendLoop() }
-        thread.name = "opsd-status"
-        thread.start()
+        try detachThread(named: "opsd-status") { [self] in sendLoop() }
     }
 
     /// The line as systemd shows it: `Running: 2/3 workers running, 4 checks, backup configured`.

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import ProcessControl
 
 /// `opsctl backup` and `opsctl restore` are carried out by a companion executable,

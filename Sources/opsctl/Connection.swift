@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlPlane
-import Foundation
+import FoundationEssentials
+import Glibc
 import OpsConfig
 
 /// Options shared by the commands that talk to opsd.
@@ -51,7 +52,8 @@ struct Failure: Error, CustomStringConvertible {
 }
 
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    let line = Array((message + "\n").utf8)
+    line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
 /// Runs a command body, turning failures into one line on stderr and an exit status.

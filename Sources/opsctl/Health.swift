@@ -1,7 +1,8 @@
 import ArgumentParser
 import Checks
 import ControlPlane
-import Foundation
+import FoundationEssentials
+import Glibc
 import OpsConfig
 import ProcessControl
 import Scheduling
@@ -41,7 +42,7 @@ struct Health: AsyncParsableCommand {
             (reports, source) = try await collect()
         } catch let failure as Failure {
             // A probe must read an operational problem as UNKNOWN, never as OK or CRITICAL.
-            if nagios { print("OPSD UNKNOWN - \(failure.description.replacingOccurrences(of: "|", with: "/"))") } else { printError("opsctl: \(failure.description)") }
+            if nagios { print("OPSD UNKNOWN - \(failure.description.replacing("|", with: "/"))") } else { printError("opsctl: \(failure.description)") }
             throw ExitCode(3)
         }
         if json {
@@ -121,7 +122,7 @@ enum HealthTable {
 
     private static func value(_ result: CheckResult) -> String? {
         guard let value = result.value else { return nil }
-        let number = String(format: abs(value) >= 100 || value == value.rounded() ? "%.0f" : "%.1f", value)
+        let number = NumberText.fixed(value, digits: abs(value) >= 100 || value == value.rounded() ? 0 : 1)
         switch result.unit {
         case "percent": return number + "%"
         case "ms": return number + " ms"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlPlane
-import Foundation
+import FoundationEssentials
+import Glibc
 import Jobs
 import Logging
 import OpsConfig
@@ -183,7 +184,9 @@ struct JobsCommand: AsyncParsableCommand {
             do { store = try JobRunStore(stateDirectory: config.daemon.stateDirectory) } catch {
                 throw Failure("cannot open the state database in \(config.daemon.stateDirectory): \(error); run as a user that may write there (e.g. ops)")
             }
-            let catalog = JobCatalog(children: ChildProcesses(), output: { _ in dup(STDOUT_FILENO) }, store: store, configPath: nil)
+            let children: ChildProcesses
+            do { children = try ChildProcesses() } catch { throw Failure("\(error)") }
+            let catalog = JobCatalog(children: children, output: { _ in dup(STDOUT_FILENO) }, store: store, configPath: nil)
             guard let job = catalog.jobs(for: Configuration(jobs: [spec])).first else { throw Failure("\(name) cannot run here") }
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             return JobRunStatus(await JobScheduler.runOnce(job, store: store, logger: Logger(label: "opsctl")))
@@ -198,7 +201,7 @@ private func loadConfiguration(_ path: String) throws -> Configuration {
 }
 
 private func seconds(_ value: Double) -> String {
-    value < 10 ? String(format: "%.2fs", value) : DurationText.format(.seconds(Int64(value.rounded())))
+    value < 10 ? NumberText.fixed(value, digits: 2) + "s" : DurationText.format(.seconds(Int64(value.rounded())))
 }
 
 struct ScheduleCommand: AsyncParsableCommand {

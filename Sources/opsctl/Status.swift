@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlPlane
-import Foundation
+import FoundationEssentials
+import Glibc
 import OpsConfig
 import Scheduling
 
@@ -45,7 +46,7 @@ enum StatusText {
                 [
                     worker.name, worker.state, worker.pid.map(String.init) ?? "-", worker.uptimeSeconds.map(duration) ?? "-",
                     String(worker.restarts), worker.lastExit ?? "-", worker.rssBytes.map(megabytes) ?? "-",
-                    worker.cpuSeconds.map { String(format: "%.2fs", $0) } ?? "-", worker.message ?? worker.statusText ?? "",
+                    worker.cpuSeconds.map { NumberText.fixed($0, digits: 2) + "s" } ?? "-", worker.message ?? worker.statusText ?? "",
                 ]
             })
         }
@@ -82,7 +83,7 @@ enum StatusText {
     }
 
     static func megabytes(_ bytes: UInt64) -> String {
-        String(format: "%.1fM", Double(bytes) / 1_048_576)
+        NumberText.fixed(Double(bytes) / 1_048_576, digits: 1) + "M"
     }
 
     /// Whole seconds in the config's own duration form (`3m12s`).

@@ -5,7 +5,8 @@ import ArgumentParser
 import Checks
 import ControlPlane
 import DaemonRuntime
-import Foundation
+import FoundationEssentials
+import Glibc
 import Jobs
 import Logging
 import NIOPosix
@@ -74,10 +75,17 @@ struct Opsd: AsyncParsableCommand {
         let notifier = SystemdNotifier(environment: environment)
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = DaemonState(configuration: configuration, configPath: loaded.path, logger: logger)
-        let statusLine = StatusPublisher(notifier: notifier)
+        let statusLine: StatusPublisher
+        let children: ChildProcesses
+        do {
+            statusLine = try StatusPublisher(notifier: notifier)
+            children = try ChildProcesses()
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode.failure
+        }
         statusLine.setContext(await state.summaryContext())
-        let children = ChildProcesses()
-        let socketDirectory = (configuration.daemon.socket as NSString).deletingLastPathComponent
+        let socketDirectory = URL(fileURLWithPath: configuration.daemon.socket).deletingLastPathComponent().path
         let supervisor = Supervisor(
             specs: configuration.workers, children: children, notifySocket: "\(socketDirectory)/workers.notify",
             useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, status: statusLine, logger: logger

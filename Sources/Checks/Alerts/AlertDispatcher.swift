@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Glibc
 public import Logging
 public import OpsConfig
 import OpsLogging

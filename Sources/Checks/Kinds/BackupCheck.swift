@@ -1,5 +1,6 @@
 import BackupRecords
-import Foundation
+import FoundationEssentials
+import Glibc
 import OpsConfig
 
 /// `backup: {max_age: 26h}`: is there a recent backup, and has it left the machine? Reads the

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import OpsConfig
 import ProcessControl
 
 /// Any Nagios / monitoring-plugins plugin: its exit code is the state (0 OK, 1 WARNING,
@@ -43,7 +45,7 @@ public struct CommandCheck: Check {
         let rest = lines.dropFirst().joined(separator: "\n")
         if let bar = rest.firstIndex(of: "|") { perfText += " " + rest[rest.index(after: bar)...] }
         let metrics = PerfDatum.parseAll(perfText)
-        let summary = text.trimmingCharacters(in: .whitespaces)
+        let summary = text.trimmingWhitespace()
         let printable = String(summary.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.prefix(300).map(Character.init))
         return Observation(
             value: metrics.first?.value, unit: metrics.first.map { $0.unit.isEmpty ? "" : $0.unit },

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import OpsConfig
 
 /// Space and inode use of the filesystems holding some paths, computed the way `df` does.
 ///
@@ -68,11 +70,11 @@ enum ByteText {
             value /= 1024
             index += 1
         }
-        return index == 0 ? "\(Int(value)) B" : String(format: "%.1f ", value) + units[index]
+        return index == 0 ? "\(Int(value)) B" : NumberText.fixed(value, digits: 1) + " " + units[index]
     }
 
     /// `42.1%`.
     static func percent(_ value: Double) -> String {
-        String(format: "%.1f%%", value)
+        NumberText.fixed(value, digits: 1) + "%"
     }
 }

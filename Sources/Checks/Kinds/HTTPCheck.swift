@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Glibc
 public import OpsConfig
 
 /// An HTTP endpoint: status code, latency, body (text, regular expression, a JSON field) and,

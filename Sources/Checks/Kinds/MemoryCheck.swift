@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import OpsConfig
 
 /// Memory use of the host (MemAvailable-based) and, inside a cgroup v2 with a limit (a systemd
 /// service with MemoryMax=, a container), of the cgroup; the primary value is the higher one.
@@ -60,9 +62,9 @@ public struct MemoryCheck: Check {
     /// The cgroup's working set and limit, or nil without a cgroup or without a limit (`max`).
     func cgroupUsage() throws -> (workingSet: Double, limit: Double)? {
         guard let directory = cgroupDirectory,
-              let limit = Double(try Self.read(directory + "/memory.max").trimmingCharacters(in: .whitespacesAndNewlines)),
+              let limit = Double(try Self.read(directory + "/memory.max").trimmingWhitespace()),
               limit > 0,
-              let current = Double(try Self.read(directory + "/memory.current").trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+              let current = Double(try Self.read(directory + "/memory.current").trimmingWhitespace()) else { return nil }
         let stat = (try? Self.read(directory + "/memory.stat")) ?? ""
         let inactiveFile = stat.split(separator: "\n").first { $0.hasPrefix("inactive_file ") }
             .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
@@ -80,9 +82,19 @@ public struct MemoryCheck: Check {
         return fields
     }
 
+    /// The text of a small file (/proc, /sys), or a failure that says why not (errno's words).
     static func read(_ path: String) throws -> String {
-        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw CheckFailure("cannot read \(path): \((error as NSError).localizedDescription)")
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw CheckFailure("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var text: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = Glibc.read(descriptor, &chunk, chunk.count)
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw CheckFailure("cannot read \(path): \(String(cString: strerror(errno)))") }
+            if count == 0 { return String(decoding: text, as: UTF8.self) }
+            text += chunk[..<count]
         }
     }
 

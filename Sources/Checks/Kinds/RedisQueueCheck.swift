@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The backlog of a Redis list (Celery and RQ keep their queues as lists): `LLEN key`.
 ///

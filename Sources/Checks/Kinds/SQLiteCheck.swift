@@ -1,5 +1,7 @@
 import CSQLite
-import Foundation
+import FoundationEssentials
+import Glibc
+import OpsConfig
 import StateStore
 
 /// The health of an application's SQLite database, opened read-only so the check can never
@@ -60,7 +62,7 @@ public struct SQLiteCheck: Check {
                 PerfDatum(label: "freelist", value: (freeRatio * 100).rounded() / 100, unit: "%", min: 0, max: 100),
             ]
             let verdictText = Row(values: [verdict]).string(0) ?? "no answer"
-            var summary = "\(ByteText.format(fileSize)), WAL \(ByteText.format(walSize)), \(ByteText.percent(freeRatio)) free pages, SELECT 1 in \(String(format: "%.2f", latencyMs)) ms"
+            var summary = "\(ByteText.format(fileSize)), WAL \(ByteText.format(walSize)), \(ByteText.percent(freeRatio)) free pages, SELECT 1 in \(NumberText.fixed(latencyMs, digits: 2)) ms"
             guard verdictText == "ok" else {
                 return Observation(summary: "quick_check failed: \(verdictText)", metrics: metrics, state: .crit)
             }

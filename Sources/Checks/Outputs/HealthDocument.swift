@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// The `application/health+json` form of check reports (draft-inadarei-api-health-check):
 /// `status` pass/warn/fail, and `checks` keyed `name:measurement`, each an array of observations

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The Nagios plugin form of check reports: one status line with performance data, and the
 /// exit code of the worst state, so `opsctl health --nagios` can be a plugin of Nagios, Icinga
@@ -21,7 +22,7 @@ public enum NagiosOutput {
             }.joined(separator: "; ")
         }
         // `|` separates text from performance data, so it must not appear in the text.
-        text = text.replacingOccurrences(of: "|", with: "/").replacingOccurrences(of: "\n", with: " ")
+        text = text.replacing("|", with: "/").replacing("\n", with: " ")
         let perfdata = reports.compactMap { report -> String? in
             guard let result = report.latest, let value = result.value else { return nil }
             let unit = perfUnit(result.unit)
