@@ -33,8 +33,8 @@ public struct JobCatalog: Sendable {
         case .command(let command):
             return CommandJob(spec: command, children: children, output: output)
         case .sqlite(let maintenance):
-            let zone: TimeZone
-            if case .calendar(let calendar) = spec.trigger { zone = calendar.zone } else { zone = .current }
+            let zone: Zone
+            if case .calendar(let calendar) = spec.trigger { zone = calendar.zone } else { zone = .local }
             return SQLiteMaintenanceJob(spec: maintenance, zone: zone)
         case .prune(let keep):
             return PruneJob(keep: keep, store: store)

@@ -17,7 +17,7 @@ struct JobRun {
         let spec = job.spec
         let start = Date()
         let id = try? await store.started(spec.name, scheduled: scheduled, at: start)
-        logger.info("run started", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .gmt))"])
+        logger.info("run started", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))"])
         var attempt = 0
         var result = RunResult.failed
         var message = ""

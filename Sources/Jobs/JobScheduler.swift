@@ -156,7 +156,7 @@ public actor JobScheduler: Service {
         if spec.catchUp, let previous, let due = spec.trigger.latestDue(since: previous, upTo: now) {
             // One run for however many fire times passed; recorded under the latest of them, so a
             // restart right after it finds nothing left to catch up.
-            log.notice("catching up a run missed while opsd was down", metadata: ["scheduled": "\(ISOTime.format(due, in: .gmt))"])
+            log.notice("catching up a run missed while opsd was down", metadata: ["scheduled": "\(ISOTime.format(due, in: .utc))"])
             await fire(job, scheduled: due, logger: log)
         }
         previous = (try? await store.lastFire(of: spec.name)) ?? previous
@@ -170,7 +170,7 @@ public actor JobScheduler: Service {
             }
             nextRuns[spec.name] = next
             let jitter = spec.jitter.map { TimeInterval.random(in: 0...Self.seconds($0)) } ?? 0
-            log.debug("next run", metadata: ["at": "\(ISOTime.format(next, in: .gmt))"])
+            log.debug("next run", metadata: ["at": "\(ISOTime.format(next, in: .utc))"])
             guard await sleep(until: next.addingTimeInterval(jitter)) else { return }
             await fire(job, scheduled: next, logger: log)
             previous = next
@@ -181,14 +181,14 @@ public actor JobScheduler: Service {
     private func fire(_ job: ScheduledJob, scheduled: Date, logger log: Logger) async {
         let spec = job.spec
         if runs[spec.name] != nil {
-            log.warning("skipped: the previous run is still going", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .gmt))"])
+            log.warning("skipped: the previous run is still going", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))"])
             try? await store.notStarted(spec.name, scheduled: scheduled, result: .skipped, reason: "the previous run was still going")
             return
         }
         let lateness = Date().timeIntervalSince(scheduled)
         if let grace = spec.misfireGrace, lateness > Self.seconds(grace) {
             let reason = "started \(DurationText.format(.seconds(Int64(lateness)))) late, beyond misfire_grace \(DurationText.format(grace))"
-            log.warning("missed: \(reason)", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .gmt))"])
+            log.warning("missed: \(reason)", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))"])
             try? await store.notStarted(spec.name, scheduled: scheduled, result: .missed, reason: reason)
             return
         }

@@ -1,7 +1,7 @@
-public import FoundationEssentials
+import FoundationEssentials
 import Glibc
 import DaemonRuntime
-import Scheduling
+public import Scheduling
 public import OpsConfig
 import StateStore
 
@@ -10,10 +10,10 @@ import StateStore
 /// an integrity check whose failure fails the run, so it shows in `opsctl jobs` and alerts.
 public struct SQLiteMaintenanceJob: JobWork {
     let spec: SQLiteMaintenanceSpec
-    let zone: TimeZone
+    let zone: Zone
 
     /// Maintenance per `spec`; the vacuum window is read on `zone`'s wall clock.
-    public init(spec: SQLiteMaintenanceSpec, zone: TimeZone = .current) {
+    public init(spec: SQLiteMaintenanceSpec, zone: Zone = .local) {
         self.spec = spec
         self.zone = zone
     }
@@ -78,10 +78,9 @@ public struct SQLiteMaintenanceJob: JobWork {
     }
 
     private func minuteOfDay() -> Int {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = zone
-        let parts = calendar.dateComponents([.hour, .minute], from: Date())
-        return (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
+        let now = Int64(Date().timeIntervalSince1970.rounded(.down))
+        let wall = now + Int64(zone.offset(at: now))
+        return Int(((wall % 86400) + 86400) % 86400 / 60)
     }
 }
 

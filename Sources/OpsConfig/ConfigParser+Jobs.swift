@@ -32,7 +32,7 @@ extension ConfigParser {
 
     /// `schedule:` (cron, macro or @reboot, read in `timezone:`) or `every:`, exactly one.
     private func jobTrigger(_ fields: Fields, at path: String) -> Trigger? {
-        let zone = fields.optional("timezone", zoneNamed) ?? TimeZone(identifier: "UTC")
+        let zone = fields.optional("timezone", zoneNamed) ?? .utc
         switch (fields["schedule"], fields["every"]) {
         case (nil, nil):
             reader.report(path, "has no schedule; add schedule: \"0 3 * * *\" (cron), schedule: \"@daily\", or every: 10m", at: fields.node)
@@ -41,7 +41,6 @@ extension ConfigParser {
             reader.report(path, "has both schedule and every; keep one", at: fields.node)
             return nil
         case (let node?, nil):
-            guard let zone else { return nil }
             return trigger(node, at: fields.keyPath("schedule"), zone: zone)
         case (nil, let node?):
             if fields["timezone"] != nil {
@@ -52,7 +51,7 @@ extension ConfigParser {
     }
 
     /// A cron expression, macro or `@reboot`, checked with the scheduler's own parser.
-    func trigger(_ node: Node, at path: String, zone: TimeZone) -> Trigger? {
+    func trigger(_ node: Node, at path: String, zone: Zone) -> Trigger? {
         guard let text = reader.nonEmptyString(node, at: path) else { return nil }
         do {
             let trigger = try Trigger.parse(text, zone: zone)
@@ -67,7 +66,7 @@ extension ConfigParser {
         }
     }
 
-    func zoneNamed(_ node: Node, at path: String) -> TimeZone? {
+    func zoneNamed(_ node: Node, at path: String) -> Zone? {
         guard let text = reader.nonEmptyString(node, at: path) else { return nil }
         guard let zone = Trigger.zone(named: text) else {
             reader.report(path, "\(NodeReader.quote(text)) is not a time zone in /usr/share/zoneinfo; use an IANA name such as Europe/Berlin or UTC", at: node)

@@ -431,7 +431,7 @@ struct ConfigParser {
 
     /// True for `scheme://user:password@host…`.
     static func hasPassword(_ url: String) -> Bool {
-        guard let scheme = url.range(of: "://") else { return false }
+        guard let scheme = url.firstRange(of: "://") else { return false }
         let rest = url[scheme.upperBound...]
         let authority = rest[..<(rest.firstIndex(of: "/") ?? rest.endIndex)]
         guard let at = authority.lastIndex(of: "@") else { return false }
@@ -451,7 +451,7 @@ struct ConfigParser {
         spec.exclude = fields.optional("exclude") { reader.strings($0, at: $1) } ?? []
         let zone = fields.optional("timezone", zoneNamed)
         spec.timezone = zone?.identifier
-        if let node = fields["schedule"], trigger(node, at: fields.keyPath("schedule"), zone: zone ?? TimeZone(identifier: "UTC") ?? .current) != nil {
+        if let node = fields["schedule"], trigger(node, at: fields.keyPath("schedule"), zone: zone ?? .utc) != nil {
             spec.schedule = reader.string(node, at: fields.keyPath("schedule"))
         }
         return repository == nil ? nil : spec

@@ -150,10 +150,13 @@ public struct TimeWindow: Sendable, Equatable, CustomStringConvertible {
         start < end ? (start..<end).contains(minuteOfDay) : minuteOfDay >= start || minuteOfDay < end
     }
 
-    public var description: String { String(format: "%02d:%02d-%02d:%02d", start / 60, start % 60, end / 60, end % 60) }
+    public var description: String {
+        let clock = { (minute: Int) in NumberText.padded(minute / 60, width: 2) + ":" + NumberText.padded(minute % 60, width: 2) }
+        return clock(start) + "-" + clock(end)
+    }
 
     private static func minutes(_ text: Substring) -> Int? {
-        let hm = text.trimmingWhitespace().split(separator: ":")
+        let hm = text.trimmingWhitespaceAndNewlines().split(separator: ":")
         guard hm.count == 2, let h = Int(hm[0]), let m = Int(hm[1]), (0...23).contains(h), (0...59).contains(m) else { return nil }
         return h * 60 + m
     }

@@ -68,7 +68,7 @@ final class NodeReader {
 
     func nonEmptyString(_ node: Node, at path: String) -> String? {
         guard let text = string(node, at: path) else { return nil }
-        guard !text.trimmingWhitespace().isEmpty else {
+        guard !text.trimmingWhitespaceAndNewlines().isEmpty else {
             report(path, "must not be empty", at: node)
             return nil
         }

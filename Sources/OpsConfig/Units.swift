@@ -40,11 +40,11 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `80%`, `100`, `0.5`, `10:`, `~:50`, `10:20`, `@10:20`, `@~:5%`.
     public static func parse(_ text: String) -> Threshold? {
-        var rest = Substring(text.trimmingWhitespace())
+        var rest = Substring(text.trimmingWhitespaceAndNewlines())
         let inside = rest.hasPrefix("@")
         if inside { rest = rest.dropFirst() }
         let percent = rest.hasSuffix("%")
-        if percent { rest = Substring(rest.dropLast().trimmingWhitespace()) }
+        if percent { rest = Substring(rest.dropLast().trimmingWhitespaceAndNewlines()) }
         guard !rest.isEmpty else { return nil }
         let start: Double, end: Double
         if let colon = rest.firstIndex(of: ":") {
@@ -102,10 +102,10 @@ public enum ByteSize {
 
     /// Parses a size; nil for anything else.
     public static func parse(_ text: String) -> UInt64? {
-        let trimmed = text.trimmingWhitespace()
+        let trimmed = text.trimmingWhitespaceAndNewlines()
         let number = trimmed.prefix { $0.isNumber || $0 == "." }
-        let unit = trimmed.dropFirst(number.count).trimmingWhitespace()
-        guard let value = Double(number), let scale = units[unit] else { return nil }
+        let unit = trimmed.dropFirst(number.count).trimmingWhitespaceAndNewlines()
+        guard let value = Double(number), let scale = units[String(unit)] else { return nil }
         let bytes = value * scale
         guard bytes >= 0, bytes < 1.8e19 else { return nil }
         return UInt64(bytes.rounded())
@@ -169,11 +169,3 @@ public struct BurstLimit: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(count) in \(DurationText.format(window))" }
 }
 
-extension StringProtocol {
-    /// The text without leading and trailing spaces, tabs and newlines.
-    public func trimmingWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(self[first...last])
-    }
-}

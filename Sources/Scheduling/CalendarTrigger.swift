@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// A cron expression read in one time zone: the arithmetic that turns "30 2 * * *" into instants.
 ///
@@ -13,14 +13,15 @@ public struct CalendarTrigger: Sendable, Equatable, CustomStringConvertible {
     /// The expression.
     public let expression: CronExpression
     /// The zone whose wall clock the expression is read in.
-    public let zone: TimeZone
+    public let zone: Zone
 
     /// The expression read in `zone`.
-    public init(_ expression: CronExpression, zone: TimeZone) {
+    public init(_ expression: CronExpression, zone: Zone) {
         self.expression = expression
         self.zone = zone
     }
 
+    /// The expression, then the zone in parentheses unless it is UTC: `30 2 * * * (Europe/Berlin)`.
     public var description: String {
         zone.identifier == "GMT" || zone.identifier == "UTC" ? expression.source : "\(expression.source) (\(zone.identifier))"
     }
@@ -54,7 +55,7 @@ public struct CalendarTrigger: Sendable, Equatable, CustomStringConvertible {
     // MARK: - Wall clock → instants
 
     private func offset(at t: Int64) -> Int64 {
-        Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(t))))
+        Int64(zone.offset(at: t))
     }
 
     /// The instant for wall time `wall` (seconds since 1970 as if the zone were UTC) that fires
@@ -66,8 +67,7 @@ public struct CalendarTrigger: Sendable, Equatable, CustomStringConvertible {
         if candidates.isEmpty {
             // The wall time falls in a gap: fixed-hour jobs run at the change itself.
             guard !expression.hourIsWildcard else { return nil }
-            let change = zone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: TimeInterval(wall - late)))
-            let fire = change.map { Int64($0.timeIntervalSince1970) } ?? (wall - early)
+            let fire = zone.nextTransition(after: wall - late) ?? (wall - early)
             return fire > t ? fire : nil
         }
         let allowed = expression.hourIsWildcard ? candidates : [candidates[0]]
@@ -79,9 +79,8 @@ public struct CalendarTrigger: Sendable, Equatable, CustomStringConvertible {
     /// the wall clock; find the first of them after `t`.
     private func earlierSecondPass(after t: Int64, before fire: Int64) -> Int64 {
         guard expression.hourIsWildcard, offset(at: fire) < offset(at: t),
-            let change = zone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: TimeInterval(t)))
+            let c = zone.nextTransition(after: t)
         else { return fire }
-        let c = Int64(change.timeIntervalSince1970)
         let before = offset(at: c - 1)
         let after = offset(at: c)
         guard c <= fire, after < before else { return fire }
@@ -119,20 +118,3 @@ public struct CalendarTrigger: Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 }
-
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm): proleptic Gregorian,
-/// exact for every day, no Calendar object needed in the hot loop.
-func civil(fromDays days: Int64) -> (year: Int, month: Int, day: Int) {
-    let z = days + 719_468
-    let era = floorDiv(z, 146_097)
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let day = doy - (153 * mp + 2) / 5 + 1
-    let month = mp < 10 ? mp + 3 : mp - 9
-    return (Int(yoe + era * 400 + (month <= 2 ? 1 : 0)), Int(month), Int(day))
-}
-
-func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
-func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }

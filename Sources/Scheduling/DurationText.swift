@@ -1,5 +1,3 @@
-import Foundation
-
 // Durations as the config and opsctl write them. Lives with the triggers because `every: 2h`
 // and a cron expression are the two halves of one schedule language.
 
@@ -11,7 +9,7 @@ public enum DurationText {
 
     /// Parses `text`; a bare number is refused, because `every: 60` could mean seconds or minutes.
     public static func parse(_ text: String) -> Duration? {
-        var rest = Substring(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        var rest = text.trimmingWhitespaceAndNewlines()
         guard !rest.isEmpty else { return nil }
         var total = 0.0
         while !rest.isEmpty {

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// When a job fires: a calendar (cron expression in a zone), a fixed interval, or once at start.
 public enum Trigger: Sendable, Equatable, CustomStringConvertible {
@@ -9,6 +9,7 @@ public enum Trigger: Sendable, Equatable, CustomStringConvertible {
     /// Once each time opsd starts (cron's `@reboot`).
     case startup
 
+    /// The schedule as the config writes it: the cron expression (and zone), `every 2h`, or `@reboot`.
     public var description: String {
         switch self {
         case .calendar(let calendar): return calendar.description
@@ -19,8 +20,8 @@ public enum Trigger: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses a schedule as written in the config or on `opsctl schedule preview`: a cron
     /// expression or macro, `@reboot`, or an interval (`every 2h`, `2h`).
-    public static func parse(_ text: String, zone: TimeZone = TimeZone(identifier: "UTC") ?? .current) throws(CronError) -> Trigger {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+    public static func parse(_ text: String, zone: Zone = .utc) throws(CronError) -> Trigger {
+        let trimmed = String(text.trimmingWhitespace())
         if trimmed.lowercased() == "@reboot" { return .startup }
         var intervalText = Substring(trimmed)
         if intervalText.lowercased().hasPrefix("every ") { intervalText = intervalText.dropFirst(6) }
@@ -29,11 +30,10 @@ public enum Trigger: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Looks up an IANA zone name (`Europe/Berlin`); nil when the system has no such zone.
-    public static func zone(named name: String) -> TimeZone? {
-        // Foundation accepts some abbreviations ("EST") and offsets; an operator who writes a
-        // name expects a tz database entry, so require one to exist on disk as well.
-        guard name == "UTC" || FileManager.default.fileExists(atPath: "/usr/share/zoneinfo/\(name)") else { return nil }
-        return TimeZone(identifier: name)
+    /// The same as ``Zone/named(_:)``: kept so that config and CLI code read as "the zone a
+    /// schedule is written in".
+    public static func zone(named name: String) -> Zone? {
+        Zone.named(name)
     }
 
     /// The first fire time strictly after `instant`. For intervals, `previous` anchors the phase:

@@ -54,9 +54,9 @@ struct JobsCommand: AsyncParsableCommand {
                 }
                 let rows = jobs.map { job -> [String] in
                     let last = job.lastRun.map { run in
-                        "\(run.result) \(ISOTime.format(run.startedAt ?? run.scheduledAt, in: .current))" + (run.durationSeconds.map { " (\(seconds($0)))" } ?? "")
+                        "\(run.result) \(ISOTime.format(run.startedAt ?? run.scheduledAt, in: .local))" + (run.durationSeconds.map { " (\(seconds($0)))" } ?? "")
                     } ?? "never"
-                    let next = job.running ? "running now" : (job.nextRun.map { ISOTime.format($0, in: .current) } ?? "-")
+                    let next = job.running ? "running now" : (job.nextRun.map { ISOTime.format($0, in: .local) } ?? "-")
                     return [job.name, job.kind, job.trigger, last, next]
                 }
                 StatusText.table([["JOB", "KIND", "TRIGGER", "LAST RUN", "NEXT RUN"]] + rows).forEach { print($0) }
@@ -124,7 +124,7 @@ struct JobsCommand: AsyncParsableCommand {
                     return
                 }
                 let rows = runs.map { run in
-                    [ISOTime.format(run.scheduledAt, in: .current), run.result, "\(run.attempts)", run.durationSeconds.map(seconds) ?? "-", run.message ?? ""]
+                    [ISOTime.format(run.scheduledAt, in: .local), run.result, "\(run.attempts)", run.durationSeconds.map(seconds) ?? "-", run.message ?? ""]
                 }
                 StatusText.table([["SCHEDULED", "RESULT", "ATTEMPTS", "DURATION", "MESSAGE"]] + rows).forEach { print($0) }
             }

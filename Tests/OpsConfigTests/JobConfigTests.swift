@@ -24,7 +24,7 @@ struct JobConfigTests {
             """, baseDirectory: "/etc/ops")
         #expect(config.diagnostics.isEmpty)
         let job = try #require(config.configuration.jobs.first)
-        let berlin = try #require(TimeZone(identifier: "Europe/Berlin"))
+        let berlin = try #require(Zone.named("Europe/Berlin"))
         #expect(job.trigger == .calendar(CalendarTrigger(try CronExpression("30 2 * * mon-fri"), zone: berlin)))
         #expect(job.jitter == .seconds(300) && job.catchUp && job.misfireGrace == .seconds(3600) && job.timeout == .seconds(600))
         #expect(job.retries == 3 && job.retryBackoff == DurationRange(lowerBound: .seconds(30), upperBound: .seconds(600)))

@@ -85,25 +85,25 @@ import Testing
 
     @Test func aFireTimeIsStrictlyAfterTheStart() throws {
         let trigger = try Trigger.parse("0 0 * * *")
-        let midnight = try #require(ISOTime.parse("2026-01-01T00:00:00Z", zone: .gmt))
-        #expect(trigger.next(after: midnight).map { ISOTime.format($0, in: .gmt) } == "2026-01-02T00:00:00Z")
+        let midnight = try #require(ISOTime.parse("2026-01-01T00:00:00Z", zone: .utc))
+        #expect(trigger.next(after: midnight).map { ISOTime.format($0, in: .utc) } == "2026-01-02T00:00:00Z")
     }
 
     @Test func intervalsKeepTheirPhaseAcrossARestart() throws {
         let trigger = try Trigger.parse("every 10m")
-        let previous = try #require(ISOTime.parse("2026-01-01T00:00:00Z", zone: .gmt))
-        let now = try #require(ISOTime.parse("2026-01-01T00:25:00Z", zone: .gmt))
-        #expect(trigger.next(after: now, previous: previous).map { ISOTime.format($0, in: .gmt) } == "2026-01-01T00:30:00Z")
-        #expect(trigger.next(after: now).map { ISOTime.format($0, in: .gmt) } == "2026-01-01T00:35:00Z")
+        let previous = try #require(ISOTime.parse("2026-01-01T00:00:00Z", zone: .utc))
+        let now = try #require(ISOTime.parse("2026-01-01T00:25:00Z", zone: .utc))
+        #expect(trigger.next(after: now, previous: previous).map { ISOTime.format($0, in: .utc) } == "2026-01-01T00:30:00Z")
+        #expect(trigger.next(after: now).map { ISOTime.format($0, in: .utc) } == "2026-01-01T00:35:00Z")
         #expect(try Trigger.parse("90s") == .interval(.seconds(90)))
     }
 
     @Test func missedFireTimesCoalesceIntoTheLatest() throws {
-        let start = try #require(ISOTime.parse("2026-01-01T00:00:00Z", zone: .gmt))
-        let now = try #require(ISOTime.parse("2026-01-01T05:30:00Z", zone: .gmt))
+        let start = try #require(ISOTime.parse("2026-01-01T00:00:00Z", zone: .utc))
+        let now = try #require(ISOTime.parse("2026-01-01T05:30:00Z", zone: .utc))
         let hourly = try Trigger.parse("0 * * * *")
-        #expect(hourly.latestDue(since: start, upTo: now).map { ISOTime.format($0, in: .gmt) } == "2026-01-01T05:00:00Z")
-        #expect(try Trigger.parse("every 2h").latestDue(since: start, upTo: now).map { ISOTime.format($0, in: .gmt) } == "2026-01-01T04:00:00Z")
+        #expect(hourly.latestDue(since: start, upTo: now).map { ISOTime.format($0, in: .utc) } == "2026-01-01T05:00:00Z")
+        #expect(try Trigger.parse("every 2h").latestDue(since: start, upTo: now).map { ISOTime.format($0, in: .utc) } == "2026-01-01T04:00:00Z")
         #expect(try Trigger.parse("@daily").latestDue(since: start, upTo: now) == nil)
     }
 

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import OpsConfig
+import Scheduling
 import ProcessControl
 
 /// Any Nagios / monitoring-plugins plugin: its exit code is the state (0 OK, 1 WARNING,

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import OpsConfig
+import Scheduling
 
 /// Memory use of the host (MemAvailable-based) and, inside a cgroup v2 with a limit (a systemd
 /// service with MemoryMax=, a container), of the cgroup; the primary value is the higher one.
@@ -62,9 +63,9 @@ public struct MemoryCheck: Check {
     /// The cgroup's working set and limit, or nil without a cgroup or without a limit (`max`).
     func cgroupUsage() throws -> (workingSet: Double, limit: Double)? {
         guard let directory = cgroupDirectory,
-              let limit = Double(try Self.read(directory + "/memory.max").trimmingWhitespace()),
+              let limit = Double(try Self.read(directory + "/memory.max").trimmingWhitespaceAndNewlines()),
               limit > 0,
-              let current = Double(try Self.read(directory + "/memory.current").trimmingWhitespace()) else { return nil }
+              let current = Double(try Self.read(directory + "/memory.current").trimmingWhitespaceAndNewlines()) else { return nil }
         let stat = (try? Self.read(directory + "/memory.stat")) ?? ""
         let inactiveFile = stat.split(separator: "\n").first { $0.hasPrefix("inactive_file ") }
             .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0

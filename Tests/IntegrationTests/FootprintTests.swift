@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// What opsd must not carry. Each of these once cost the daemon megabytes of memory for as long
+/// as it ran (docs/performance-notes.md): full Foundation with ICU (through Yams, AsyncHTTPClient
+/// and time zones), libgit2 with its TLS and SSH libraries (backups run in the companion), and
+/// AsyncHTTPClient's stack. A dependency that brings one back fails here, not in a benchmark.
+@Suite("opsd's footprint")
+struct FootprintTests {
+    @Test("opsd loads neither libgit2, OpenSSL nor full Foundation, and has no symbol of Foundation, Yams or AsyncHTTPClient")
+    func leanDaemon() async throws {
+        let binary = "\(binDirectory)/opsd"
+        let dynamic = try await run("/usr/bin/readelf", ["--dynamic", "--wide", binary])
+        try #require(dynamic.status == 0, "\(dynamic.stderr)")
+        let needed = dynamic.stdout.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap { $0.split(separator: "[").last?.dropLast() }.map(String.init)
+        try #require(needed.contains { $0.hasPrefix("libc.so") }, "readelf listed no libraries: \(dynamic.stdout)")
+        let forbidden = ["libgit2", "libssl", "libcrypto", "libssh2", "libFoundation.so", "libFoundationInternationalization", "lib_FoundationICU", "libcurl"]
+        #expect(needed.filter { library in forbidden.contains { library.hasPrefix($0) } } == [], "opsd needs \(needed)")
+
+        // Static builds (make release) carry the Swift libraries inside; their symbols tell.
+        let symbols = try await run("/usr/bin/nm", ["--defined-only", binary])
+        try #require(symbols.status == 0, "\(symbols.stderr)")
+        let modules = ["10Foundation", "26FoundationInternationalization", "14_FoundationICU", "4Yams", "15AsyncHTTPClient"]
+        var found: Set<String> = []
+        for line in symbols.stdout.split(separator: "\n") {
+            guard let name = line.split(separator: " ").last, name.hasPrefix("$s") else { continue }
+            for module in modules where name.dropFirst(2).hasPrefix(module) { found.insert(module) }
+        }
+        #expect(found.isEmpty, "opsd has symbols of \(found.sorted())")
+    }
+}
