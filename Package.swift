@@ -173,7 +173,6 @@ let package = Package(
             dependencies: [
                 "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
                 "DaemonRuntime",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -18,8 +18,7 @@ enum Main {
         _ = onEventLoops
         // Detached: a plain Task would inherit the main actor, whose queue nobody drains here.
         Task.detached {
-            await Opsd.main()
-            exit(0)
+            exit(await Opsd.main(arguments: Array(CommandLine.arguments.dropFirst())))
         }
         signals.receiveForever()
     }

@@ -1,7 +1,6 @@
 // opsd's composition root: read the configuration, set up logging, bind the control socket, and
 // run the daemon's services in one ServiceGroup. Everything with behaviour lives in a module;
 // this file only decides what runs, in which order.
-import ArgumentParser
 import Checks
 import ControlPlane
 import DaemonRuntime
@@ -18,33 +17,40 @@ import ServiceLifecycle
 import Supervisor
 import Systemd
 
-struct Opsd: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "opsd",
-        abstract: "The ops daemon: supervises the application's workers, runs its checks and backups.",
-        discussion: """
-            Normally started by systemd (deploy/systemd/opsd.service). Run in the foreground for a \
-            try-out: `opsd --config examples/demo/ops.yaml`, then `opsctl --config examples/demo/ops.yaml status` \
-            in another terminal.
+/// Starts opsd with `options` and runs it until it is stopped.
+struct Opsd {
+    let options: OpsdOptions
 
-            Signals: SIGTERM or SIGINT stop it gracefully; SIGHUP reloads the configuration (a file \
-            with errors is rejected and the running configuration stays in force).
+    /// A start-up failure: the exit status, after the reason has been logged.
+    struct Exit: Error {
+        let status: Int32
+        /// The configuration is invalid (EX_CONFIG): the unit does not restart opsd for it.
+        static let invalidConfiguration = Exit(status: 78)
+        static let failure = Exit(status: 1)
+    }
 
-            Exit status: 0 after a clean stop, 78 when the configuration is invalid \
-            (check it with `opsctl config check`), 1 on any other start-up failure.
-            """,
-        version: opsVersion
-    )
-
-    @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file.", valueName: "path"))
-    var config: String = ProcessInfo.processInfo.environment["OPS_CONFIG"] ?? ConfigLoader.defaultPath
-
-    @Option(help: ArgumentHelp("Where logs go: auto, journal, json or human. auto picks journald under systemd, human on a terminal, json otherwise.", valueName: "format"))
-    var logFormat: String = "auto"
-
-    func validate() throws {
-        guard logFormat == "auto" || LogOutput(rawValue: logFormat) != nil else {
-            throw ValidationError("--log-format must be auto, journal, json or human, not \"\(logFormat)\"")
+    /// Parses the command line, runs opsd, and returns its exit status.
+    static func main(arguments: [String]) async -> Int32 {
+        switch OpsdOptions.parse(arguments, environment: ProcessInfo.processInfo.environment) {
+        case .help:
+            print(OpsdOptions.help)
+            return 0
+        case .version:
+            print(opsVersion)
+            return 0
+        case .invalid(let problem):
+            printError("opsd: \(problem)")
+            return 64
+        case .run(let options):
+            do {
+                try await Opsd(options: options).run()
+                return 0
+            } catch let exit as Exit {
+                return exit.status
+            } catch {
+                printError("opsd: \(error)")
+                return 1
+            }
         }
     }
 
@@ -55,14 +61,14 @@ struct Opsd: AsyncParsableCommand {
         // so crash backtraces are unaffected.
         signal(SIGABRT, SIG_DFL)
         let environment = ProcessInfo.processInfo.environment
-        let loaded = ConfigLoader.read(path: config)
-        let output = LogOutput(rawValue: logFormat) ?? LogOutput.detect(environment: environment)
+        let loaded = ConfigLoader.read(path: options.config)
+        let output = options.logOutput ?? LogOutput.detect(environment: environment)
         output.bootstrap(identifier: "opsd", level: Logger.Level(rawValue: loaded.configuration.daemon.logLevel.rawValue) ?? .info)
         let logger = Logger(label: "opsd")
 
         guard loaded.diagnostics.isEmpty else {
             logger.critical("\(ConfigError(file: loaded.path, diagnostics: loaded.diagnostics)); fix it and start opsd again (`opsctl config check` lists the problems)")
-            throw ExitCode(78)
+            throw Exit.invalidConfiguration
         }
         let configuration = loaded.configuration
         if !Main.onEventLoops {
@@ -82,7 +88,7 @@ struct Opsd: AsyncParsableCommand {
             children = try ChildProcesses()
         } catch {
             logger.critical("\(error)")
-            throw ExitCode.failure
+            throw Exit.failure
         }
         statusLine.setContext(await state.summaryContext())
         let socketDirectory = URL(fileURLWithPath: configuration.daemon.socket).deletingLastPathComponent().path
@@ -95,7 +101,7 @@ struct Opsd: AsyncParsableCommand {
             store = try JobRunStore(stateDirectory: configuration.daemon.stateDirectory)
         } catch {
             logger.critical("cannot open the state database in \(configuration.daemon.stateDirectory): \(error); check that the directory is writable by opsd")
-            throw ExitCode.failure
+            throw Exit.failure
         }
         let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
         let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, configPath: loaded.path)
@@ -126,7 +132,7 @@ struct Opsd: AsyncParsableCommand {
             server = try await ControlServer.bind(path: configuration.daemon.socket, handler: routes, group: eventLoops, logger: logger)
         } catch {
             logger.critical("\(error)")
-            throw ExitCode.failure
+            throw Exit.failure
         }
         // daemon.listen: /healthz and /metrics on TCP. Bound here, before READY=1, so a port in
         // use fails start-up with a clear message instead of a daemon that silently lacks it.
@@ -138,7 +144,7 @@ struct Opsd: AsyncParsableCommand {
                 )
             } catch {
                 logger.critical("\(error); free the port or change daemon.listen")
-                throw ExitCode.failure
+                throw Exit.failure
             }
         }
 
@@ -181,4 +187,10 @@ struct Opsd: AsyncParsableCommand {
         try await eventLoops.shutdownGracefully()
         logger.info("opsd stopped")
     }
+}
+
+/// Writes one line to stderr, before logging is set up.
+func printError(_ message: String) {
+    let line = Array((message + "\n").utf8)
+    line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }

@@ -1,5 +1,6 @@
 import ControlPlane
 import Foundation
+import OpsConfig
 import Testing
 import TestSupport
 
@@ -159,6 +160,24 @@ struct DaemonTests {
         #expect(daemon.log.contains(#"checks[0].warn: "eighty" is not a threshold; write a number (100), a percentage (80%) or a Nagios range (10:, ~:50, @10:20) (line 5)"#))
         #expect(!daemon.notify.received.contains { $0.contains("READY=1") })
         #expect(!FileManager.default.fileExists(atPath: scratch.socket))
+    }
+
+    @Test("the command line: --help teaches, --version answers, a wrong argument exits 64 with one sentence")
+    func commandLine() async throws {
+        let help = try await run("opsd", ["--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("Usage: opsd [--config PATH] [--log-format FORMAT]"))
+        #expect(help.stdout.contains("SIGHUP reloads the configuration"))
+        let version = try await run("opsd", ["--version"])
+        #expect(version.status == 0 && version.stdout == "\(opsVersion)\n")
+        let unknown = try await run("opsd", ["--confg", "x.yaml"])
+        #expect(unknown.status == 64)
+        #expect(unknown.stderr == "opsd: unknown argument --confg; see opsd --help\n")
+        let format = try await run("opsd", ["--log-format=xml"])
+        #expect(format.status == 64)
+        #expect(format.stderr == "opsd: --log-format must be auto, journal, json or human, not \"xml\"\n")
+        let missing = try await run("opsd", ["--config"])
+        #expect(missing.status == 64 && missing.stderr == "opsd: --config needs a value; see opsd --help\n")
     }
 
     @Test("with stderr not a terminal nor the journal, every log line is one JSON object")
