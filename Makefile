@@ -11,9 +11,9 @@ demo:          ## run opsd in the foreground on the demo configuration
 test:          ## install what the tests need, build, run every test (root: boots a systemd container)
 	scripts/test.sh
 
-release:       ## optimised binaries with the Swift runtime linked in (lower memory, no /opt/swift needed)
+release:       ## optimised binaries: Swift runtime linked in, hot functions together (scripts/release.sh)
 	scripts/setup.sh
-	swift build -c release --static-swift-stdlib
+	scripts/release.sh
 
 install:       ## release build, then programs, units, cron file, ops user (PREFIX, DESTDIR, BUILD_DIR honoured)
 	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BUILD_DIR="$(BUILD_DIR)" scripts/install.sh install

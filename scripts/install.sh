@@ -35,8 +35,7 @@ fi
 if [ -z "${BUILD_DIR:-}" ]; then
     scripts/setup.sh
     # The runtime linked in: the binaries run without /opt/swift and use less memory.
-    swift build -c release --static-swift-stdlib
-    BUILD_DIR=$(swift build -c release --static-swift-stdlib --show-bin-path)
+    BUILD_DIR=$(scripts/release.sh)
 fi
 # opsctl-backup carries out `opsctl backup` and `opsctl restore` (it links libgit2) and must sit beside opsctl.
 for program in opsd opsctl opsctl-backup; do

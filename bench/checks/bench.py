@@ -33,7 +33,7 @@ def ensure_tools():
             os.unlink("/usr/sbin/policy-rc.d")
     for tool in ("opsd", "opsctl"):
         if not os.access(os.path.join(BIN, tool), os.X_OK):
-            sys.exit(f"no {tool} in {BIN}; build with `swift build -c release --static-swift-stdlib` or set OPS_BIN_DIR")
+            sys.exit(f"no {tool} in {BIN}; build with scripts/release.sh or set OPS_BIN_DIR")
 
 
 def free_port():
