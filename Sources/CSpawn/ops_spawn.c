@@ -5,16 +5,29 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-// Only async-signal-safe calls from here until execve: the parent has other threads, and any of
-// them may hold a lock (malloc's, stdio's) that the child would then wait on forever.
-static void report_and_exit(int pipe_fd, int error) {
-    ssize_t ignored = write(pipe_fd, &error, sizeof error);
-    (void)ignored;
+// The child runs in the parent's memory (CLONE_VM, as posix_spawn does) until it execs: copying
+// opsd's page tables for each fork, only for execve to throw the copy away, was most of the cost
+// of starting a worker (measured with perf while 200 workers start: copy_page_range and the
+// unmapping at exec in the forked children). So from clone to execve the child may only make
+// system calls and write its own `spawn_call` slot: no malloc, no stdio, no locks, and no glibc
+// wrapper that acts on "all threads of the process" (setuid and friends would signal the parent's
+// threads, which glibc's shared memory tells it are the child's own), hence raw syscalls there.
+struct spawn_call {
+    const ops_spawn_attr *attr;
+    pid_t parent;
+    int error;                 // set by the child when it gives up; read once it has exited
+};
+
+static void give_up(struct spawn_call *call, int error) {
+    call->error = error;
     _exit(127);
 }
 
@@ -22,15 +35,13 @@ static int close_from_to(unsigned first, unsigned last) {
     return (int)syscall(SYS_close_range, first, last, 0);
 }
 
-// Closes every descriptor from 3 up, except `keep`. close_range(2) where the kernel has it (5.9+),
-// else one close per possible descriptor; both are async-signal-safe.
-static void close_others(int keep) {
-    int done = keep < 3 ? close_from_to(3, ~0U) == 0
-        : (keep == 3 || close_from_to(3, (unsigned)keep - 1) == 0) && close_from_to((unsigned)keep + 1, ~0U) == 0;
-    if (done) return;
+// Closes every descriptor from 3 up: close_range(2) where the kernel has it (5.9+), else one close
+// per possible descriptor.
+static void close_others(void) {
+    if (close_from_to(3, ~0U) == 0) return;
     long limit = sysconf(_SC_OPEN_MAX);
     if (limit < 0 || limit > 65536) limit = 65536;
-    for (int fd = 3; fd < limit; fd++) if (fd != keep) close(fd);
+    for (int fd = 3; fd < limit; fd++) close(fd);
 }
 
 static int move_fd(int from, int to) {
@@ -41,68 +52,68 @@ static int move_fd(int from, int to) {
     return dup2(from, to) < 0 ? -1 : 0;
 }
 
+static int child_main(void *argument) {
+    struct spawn_call *call = argument;
+    const ops_spawn_attr *attr = call->attr;
+    // Every signal arrives blocked (the parent blocked them around clone); the handlers are the
+    // parent's until reset, so reset them first and unblock afterwards.
+    struct sigaction defaults = { .sa_handler = SIG_DFL };
+    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &defaults, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (setsid() < 0) give_up(call, errno);
+    if (attr->death_signal) {
+        if (prctl(PR_SET_PDEATHSIG, attr->death_signal) != 0) give_up(call, errno);
+        // The parent may have died between clone and prctl; then nobody would send the signal.
+        if (getppid() != call->parent) _exit(127);
+    }
+    // Descriptors 0-2 may themselves be among the sources: move the sources above 2 first.
+    int fds[3] = { attr->stdin_fd, attr->stdout_fd, attr->stderr_fd };
+    for (int i = 0; i < 3; i++) {
+        if (fds[i] >= 0 && fds[i] <= 2 && fds[i] != i) {
+            int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+            if (moved < 0) give_up(call, errno);
+            for (int j = i + 1; j < 3; j++) if (fds[j] == fds[i]) fds[j] = moved;
+            fds[i] = moved;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (fds[i] >= 0 && move_fd(fds[i], i) != 0) give_up(call, errno);
+    }
+    // Nothing of opsd's but 0-2 reaches the worker: a descriptor opened without O_CLOEXEC
+    // (an accepted control connection, a library's socket) would otherwise stay open in it.
+    close_others();
+    if (attr->cwd && chdir(attr->cwd) != 0) give_up(call, errno);
+    if (attr->set_ids) {
+        if (syscall(SYS_setgroups, 0, NULL) != 0 && errno != EPERM) give_up(call, errno);
+        if (syscall(SYS_setgid, attr->gid) != 0) give_up(call, errno);
+        if (syscall(SYS_setuid, attr->uid) != 0) give_up(call, errno);
+    }
+    if (attr->set_umask) umask(attr->umask);
+    execve(attr->path, attr->argv, attr->envp);
+    give_up(call, errno);
+    return 127;
+}
+
 int ops_spawn(const ops_spawn_attr *attr, pid_t *pid_out) {
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0) return errno;
-    pid_t parent = getpid();
-
-    pid_t pid = fork();
-    if (pid < 0) {
-        int error = errno;
-        close(report[0]);
-        close(report[1]);
-        return error;
-    }
-    if (pid == 0) {
-        close(report[0]);
-        struct sigaction defaults = { .sa_handler = SIG_DFL };
-        for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &defaults, NULL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (setsid() < 0) report_and_exit(report[1], errno);
-        if (attr->death_signal) {
-            if (prctl(PR_SET_PDEATHSIG, attr->death_signal) != 0) report_and_exit(report[1], errno);
-            // The parent may have died between fork and prctl; then nobody would send the signal.
-            if (getppid() != parent) _exit(127);
-        }
-        // Descriptors 0-2 may themselves be among the sources: move the sources above 2 first.
-        int fds[3] = { attr->stdin_fd, attr->stdout_fd, attr->stderr_fd };
-        for (int i = 0; i < 3; i++) {
-            if (fds[i] >= 0 && fds[i] <= 2 && fds[i] != i) {
-                int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-                if (moved < 0) report_and_exit(report[1], errno);
-                for (int j = i + 1; j < 3; j++) if (fds[j] == fds[i]) fds[j] = moved;
-                fds[i] = moved;
-            }
-        }
-        for (int i = 0; i < 3; i++) {
-            if (fds[i] >= 0 && move_fd(fds[i], i) != 0) report_and_exit(report[1], errno);
-        }
-        // Nothing of opsd's but 0-2 reaches the worker: a descriptor opened without O_CLOEXEC
-        // (an accepted control connection, a library's socket) would otherwise stay open in it.
-        // The report pipe is close-on-exec and still needed, so it is kept until execve.
-        close_others(report[1]);
-        if (attr->cwd && chdir(attr->cwd) != 0) report_and_exit(report[1], errno);
-        if (attr->set_ids) {
-            if (setgroups(0, NULL) != 0 && errno != EPERM) report_and_exit(report[1], errno);
-            if (setgid(attr->gid) != 0) report_and_exit(report[1], errno);
-            if (setuid(attr->uid) != 0) report_and_exit(report[1], errno);
-        }
-        if (attr->set_umask) umask(attr->umask);
-        execve(attr->path, attr->argv, attr->envp);
-        report_and_exit(report[1], errno);
-    }
-
-    close(report[1]);
-    int child_error = 0;
-    ssize_t got;
-    do {
-        got = read(report[0], &child_error, sizeof child_error);
-    } while (got < 0 && errno == EINTR);
-    close(report[0]);
+    // The child's own stack; most of it is never touched, so never backed by memory.
+    const size_t stack_size = 128 * 1024;
+    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return errno;
+    struct spawn_call call = { .attr = attr, .parent = getpid(), .error = 0 };
+    // No handler of opsd's may run in the child, on opsd's memory, before it resets them.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    // CLONE_VFORK: this thread waits until the child has called execve or exited.
+    pid_t pid = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &call);
+    int clone_error = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    munmap(stack, stack_size);
+    if (pid < 0) return clone_error;
     *pid_out = pid;
-    return got == (ssize_t)sizeof child_error ? child_error : 0;
+    return call.error;
 }
 
 int ops_set_child_subreaper(void) {

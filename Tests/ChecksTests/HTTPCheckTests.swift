@@ -108,7 +108,11 @@ struct HTTPCheckTests {
 
     @Test("nothing listening is CRIT with the reason")
     func refused() async throws {
-        let port = try freePort()
+        // A bound socket that never listens refuses connections, and holding it keeps the port
+        // from going to a server another test starts meanwhile (a closed "free port" may).
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        let port = try bindLoopback(holder)
         let result = await runOnce(.http(HTTPCheckSpec(url: "http://127.0.0.1:\(port)/")))
         #expect(result.state == .crit)
         #expect(result.message.contains("127.0.0.1:\(port)"))

@@ -1,5 +1,5 @@
-// Process spawning for opsd: the part between fork() and exec() has to be async-signal-safe C,
-// which is why it lives here and not in Swift.
+// Process spawning for opsd: the part between clone() and exec() runs in opsd's own memory and may
+// only make system calls, which is why it lives here and not in Swift.
 #pragma once
 #include <sys/types.h>
 
@@ -19,10 +19,11 @@ typedef struct ops_spawn_attr {
     int death_signal;          // sent to the child when the spawning thread dies; 0 for none
 } ops_spawn_attr;
 
-/// Forks and execs `attr->path` as the leader of a new session and process group (setsid), with
-/// all signals reset to their defaults and unblocked. Returns 0 and the pid, or an errno value
-/// (from fork, or from the child's chdir/setuid/execve, reported back over a close-on-exec pipe).
-/// The failed child has exited with status 127; whoever reaps children will see it.
+/// Starts `attr->path` as the leader of a new session and process group (setsid), with all signals
+/// reset to their defaults and unblocked: a clone that shares this process's memory until it
+/// execs (CLONE_VM | CLONE_VFORK, as posix_spawn), so no page table is copied. Returns 0 and the
+/// pid, or an errno value (from clone, or from the child's chdir/setuid/execve). The failed child
+/// has exited with status 127; whoever reaps children will see it.
 int ops_spawn(const ops_spawn_attr *attr, pid_t *pid_out);
 
 /// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
