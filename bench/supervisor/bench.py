@@ -258,8 +258,9 @@ def measure(kind, args):
                     break
                 time.sleep(0.002)
             time.sleep(0.3)
-        result["restart_p50"] = percentile(latencies, 0.5)
-        result["restart_p95"] = percentile(latencies, 0.95)
+        if latencies:
+            result["restart_p50"] = percentile(latencies, 0.5)
+            result["restart_p95"] = percentile(latencies, 0.95)
 
         if peer.status is not None:
             out = subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", "30", "--export-json", f"{base}/status.json", " ".join(peer.status)]
@@ -278,6 +279,8 @@ def measure(kind, args):
             started = time.time_ns()
             many.start()
             result["spawn_many_s"] = wait_for_marks(many, started, limit=120) / 1e9
+            time.sleep(2)
+            result["pss_many"] = sum(pss_kib(p) for p in many.supervisor_pids()) / 1024
         finally:
             many.stop()
     return result
@@ -287,7 +290,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--idle", type=int, default=30, help="seconds of idleness over which wakeups and CPU are counted")
+    parser.add_argument("--idle", type=int, default=60, help="seconds of idleness over which wakeups and CPU are counted")
     parser.add_argument("--many", type=int, default=200, help="workers for the spawn test (0 to skip)")
     parser.add_argument("--only", nargs="*", default=["opsd", "floor", "runit", "s6", "supervisord"])
     args = parser.parse_args()
@@ -301,7 +304,7 @@ def main():
         ("restart after kill -9, p50 (ms)", "restart_p50"), ("restart after kill -9, p95 (ms)", "restart_p95"),
         (f"PSS with {args.workers} workers (MiB)", "pss"), (f"wakeups in {args.idle} s idle", "wakeups"),
         (f"CPU in {args.idle} s idle (ms)", "cpu_ms"), ("status of all workers, median (ms)", "status_ms"),
-        (f"{args.many} workers: start → all running (s)", "spawn_many_s"),
+        (f"{args.many} workers: start → all running (s)", "spawn_many_s"), (f"PSS with {args.many} workers (MiB)", "pss_many"),
     ]
     names = list(results)
     print("| metric | " + " | ".join(names) + " |")
