@@ -11,9 +11,10 @@ sandbox="$(cd .. && pwd)/shared/tools/systemd-sandbox"
 scripts/setup.sh
 swift build --build-tests
 
-# opsd in the container is the debug build, whose Swift runtime lives in /opt/swift. Debian's
-# cron runs inside too, for deploy/cron/ops (the tests' own `up` must ask for the same packages).
-export SANDBOX_EXTRA_PACKAGES=cron
+# opsd in the container is the debug build, whose Swift runtime lives in /opt/swift. The rootfs
+# has libsystemd0, libsqlite3-0 and libgit2-1.5; opsd also needs libyaml-0-2 (its config parser),
+# and Debian's cron runs inside too, for deploy/cron/ops (the tests' own `up` inherits this list).
+export SANDBOX_EXTRA_PACKAGES="cron libyaml-0-2"
 SANDBOX_NSPAWN_ARGS=--bind-ro=/opt/swift "$sandbox" up
 trap '"$sandbox" down >/dev/null 2>&1 || true' EXIT
 
