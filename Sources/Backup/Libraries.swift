@@ -1,5 +1,5 @@
 import CGit2
-import CSQLite
+import StateStore
 
 /// The versions of the C libraries backups are built on, as linked at run time.
 ///
@@ -14,7 +14,5 @@ public enum BackupLibraries {
     }
 
     /// SQLite's version, e.g. `3.40.1`.
-    public static var sqlite: String {
-        String(cString: sqlite3_libversion())
-    }
+    public static var sqlite: String { Database.libraryVersion }
 }

@@ -113,6 +113,10 @@ public final class Database {
     /// The path the connection was opened with.
     public let path: String
 
+    /// The SQLite library actually loaded, e.g. `3.40.1` (logged at start: a bug report needs the
+    /// version that ran, not the one built against).
+    public static var libraryVersion: String { String(cString: sqlite3_libversion()) }
+
     /// Opens `path`. `busyTimeout` is how long a statement waits for another connection's lock.
     public init(path: String, mode: Mode = .readWriteCreate, busyTimeout: Duration = .seconds(5)) throws(SQLiteError) {
         var flags: Int32 = SQLITE_OPEN_NOMUTEX

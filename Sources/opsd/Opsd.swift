@@ -14,6 +14,7 @@ import OpsDaemon
 import OpsLogging
 import ProcessControl
 import ServiceLifecycle
+import StateStore
 import Supervisor
 import Systemd
 
@@ -75,7 +76,7 @@ struct Opsd {
             logger.warning("Swift concurrency could not be moved onto NIO's event loops; opsd works, but wakes once a second (libdispatch)")
         }
         logger.info("opsd \(opsVersion) starting", metadata: [
-            "config": "\(loaded.path)", "pid": "\(getpid())",
+            "config": "\(loaded.path)", "pid": "\(getpid())", "sqlite": "\(Database.libraryVersion)",
         ])
 
         let notifier = SystemdNotifier(environment: environment)

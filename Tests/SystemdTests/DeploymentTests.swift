@@ -1,3 +1,4 @@
+import ControlPlane
 import Foundation
 import Testing
 import TestSupport
@@ -70,6 +71,21 @@ extension SystemdServiceTests {
         #expect(list.status == 0 && list.stdout.contains("app"), "\(list.stdout)\(list.stderr)")
         _ = try await Sandbox.exec("systemctl", "stop", "opsd-backup.timer")
         _ = try await Sandbox.shell("rm -rf /etc/systemd/system/opsd-backup.timer.d && systemctl daemon-reload")
+    }
+
+    @Test("opsd.service takes its scheduled backup through opsctl-backup, inside the unit's sandbox, as ops")
+    func scheduledBackupUnderTheUnit() async throws {
+        try await Self.prepareDeployment()
+        try await Sandbox.reset(config: Self.deploymentConfig + "\n  schedule: \"0 3 * * *\"\n")
+        let start = try await Sandbox.exec("systemctl", "start", "opsd.service")
+        #expect(start.status == 0, "\(start.stderr)")
+        let ran = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "jobs", "run", "backup", "--json")
+        #expect(ran.status == 0, "\(ran.stdout)\(ran.stderr)")
+        let record = try ControlJSON.decoder.decode(JobRunStatus.self, from: Data(ran.stdout.utf8))
+        #expect(record.result == "ok" && record.message?.hasPrefix("commit ") == true, "\(record)")
+        let user = try await Sandbox.shell("stat -c %U /var/lib/ops/backup.git")
+        #expect(user.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ops")
+        _ = try await Sandbox.exec("systemctl", "stop", "opsd.service")
     }
 
     @Test("Debian's cron loads deploy/cron/ops without complaint and runs its lines as ops")
