@@ -65,10 +65,13 @@ enum YAMLDocument {
         guard yaml_parser_initialize(&parser) == 1 else { throw YAMLError(message: "cannot start the YAML parser (out of memory)", line: nil) }
         defer { yaml_parser_delete(&parser) }
         let bytes = Array(text.utf8)
+        // The parser reads the buffer and the composer the parser only inside these scopes.
         return try bytes.withUnsafeBufferPointer { buffer throws(YAMLError) -> Node? in
-            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            var composer = Composer(parser: &parser)
-            return try composer.document()
+            try withUnsafeMutablePointer(to: &parser) { pointer throws(YAMLError) -> Node? in
+                yaml_parser_set_input_string(pointer, buffer.baseAddress, buffer.count)
+                var composer = Composer(parser: pointer)
+                return try composer.document()
+            }
         }
     }
 }
