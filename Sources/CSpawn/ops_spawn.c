@@ -55,19 +55,12 @@ static int move_fd(int from, int to) {
 static int child_main(void *argument) {
     struct spawn_call *call = argument;
     const ops_spawn_attr *attr = call->attr;
-    // Every signal arrives blocked (the parent blocked them around clone); the handlers are the
-    // parent's until reset, so reset them first and unblock afterwards.
+    // Every signal arrives blocked (the parent blocked them around clone), and stays blocked until
+    // just before execve: the handlers are the parent's until reset, and a terminal's Ctrl-C or
+    // Ctrl-Z must not stop or kill a child still holding the spawner thread in CLONE_VFORK.
     struct sigaction defaults = { .sa_handler = SIG_DFL };
     for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &defaults, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0) give_up(call, errno);
-    if (attr->death_signal) {
-        if (prctl(PR_SET_PDEATHSIG, attr->death_signal) != 0) give_up(call, errno);
-        // The parent may have died between clone and prctl; then nobody would send the signal.
-        if (getppid() != call->parent) _exit(127);
-    }
     // Descriptors 0-2 may themselves be among the sources: move the sources above 2 first.
     int fds[3] = { attr->stdin_fd, attr->stdout_fd, attr->stderr_fd };
     for (int i = 0; i < 3; i++) {
@@ -91,16 +84,33 @@ static int child_main(void *argument) {
         if (syscall(SYS_setuid, attr->uid) != 0) give_up(call, errno);
     }
     if (attr->set_umask) umask(attr->umask);
+    // After setuid/setgid: the kernel clears the parent-death signal when the credentials change,
+    // so set earlier it would be lost for every worker with `user:` or `group:`.
+    if (attr->death_signal) {
+        if (prctl(PR_SET_PDEATHSIG, attr->death_signal) != 0) give_up(call, errno);
+        // The parent may have died before prctl; then nobody would send the signal.
+        if (getppid() != call->parent) _exit(127);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     execve(attr->path, attr->argv, attr->envp);
     give_up(call, errno);
     return 127;
 }
 
 int ops_spawn(const ops_spawn_attr *attr, pid_t *pid_out) {
-    // The child's own stack; most of it is never touched, so never backed by memory.
+    // The child's own stack; most of it is never touched, so never backed by memory. Its lowest
+    // page is a guard: an overflow faults instead of writing into opsd's memory below it.
     const size_t stack_size = 128 * 1024;
+    const size_t guard = (size_t)sysconf(_SC_PAGESIZE);
     void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return errno;
+    if (mprotect(stack, guard, PROT_NONE) != 0) {
+        int error = errno;
+        munmap(stack, stack_size);
+        return error;
+    }
     struct spawn_call call = { .attr = attr, .parent = getpid(), .error = 0 };
     // No handler of opsd's may run in the child, on opsd's memory, before it resets them.
     sigset_t all, previous;

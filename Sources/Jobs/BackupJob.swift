@@ -1,4 +1,5 @@
 import BackupRecords
+import DaemonRuntime
 import FoundationEssentials
 import Glibc
 import OpsConfig
@@ -27,7 +28,10 @@ public struct BackupJob: JobWork {
     public func run(_ context: JobContext) async throws -> String {
         let started = Date()
         let status = try await command.runToExit(context)
-        let recorded = (try? BackupHistory(stateDirectory: stateDirectory).summary().lastRun).flatMap { $0.finished >= started ? $0 : nil }
+        // Opening the state database may wait on its busy timeout: not on an event loop.
+        let directory = stateDirectory
+        let last = try? await offload { try BackupHistory(stateDirectory: directory).summary().lastRun }
+        let recorded = last.flatMap { $0 }.flatMap { $0.finished >= started ? $0 : nil }
         guard let run = recorded else {
             throw JobFailure("\(Companion.backup) ended with \(status) before recording a backup; its messages are in the log under the job's name (journalctl -t \(context.job))")
         }

@@ -55,11 +55,17 @@ struct YAMLError: Error, Equatable {
     let line: Int?
 }
 
-/// The first document of a YAML text as a `Node` tree.
+/// The one document of a YAML text as a `Node` tree.
 enum YAMLDocument {
+    /// Deeper nesting is refused: a configuration needs a handful of levels, and the composer
+    /// recurses once per level (and libyaml slows down quadratically with flow depth), so a
+    /// file of `[[[[…` would otherwise exhaust the stack or stall start-up and reload.
+    static let maximumDepth = 64
+
     /// Parses `text`; nil for a text without a document (empty, or only comments). Duplicate
     /// keys in a mapping are an error, as in Yams: a second `socket:` silently winning would
-    /// hide a typo.
+    /// hide a typo. So is a second document (`---`), whose keys would otherwise be ignored, and
+    /// nesting deeper than `maximumDepth`.
     static func compose(_ text: String) throws(YAMLError) -> Node? {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { throw YAMLError(message: "cannot start the YAML parser (out of memory)", line: nil) }
@@ -80,7 +86,7 @@ enum YAMLDocument {
 private struct Composer {
     /// One event with what the composer needs from it, copied out of libyaml's memory.
     enum Event {
-        case streamStart, streamEnd, documentStart, documentEnd
+        case streamStart, streamEnd, documentStart(line: Int), documentEnd
         case scalar(String, Node.Scalar.Style, anchor: String?, line: Int)
         case alias(String, line: Int)
         case sequenceStart(anchor: String?, line: Int), sequenceEnd
@@ -89,6 +95,8 @@ private struct Composer {
 
     let parser: UnsafeMutablePointer<yaml_parser_t>
     var anchors: [String: Node] = [:]
+    /// Collections open around the node being read.
+    var depth = 0
 
     init(parser: UnsafeMutablePointer<yaml_parser_t>) {
         self.parser = parser
@@ -101,6 +109,9 @@ private struct Composer {
         case .documentStart:
             let root = try node(from: try next())
             guard case .documentEnd = try next() else { throw YAMLError(message: "expected the end of the document", line: root.line) }
+            if case .documentStart(let line) = try next() {
+                throw YAMLError(message: "holds a second YAML document (after ---); keep the whole configuration in one", line: line)
+            }
             return root
         default:
             throw YAMLError(message: "expected a document", line: nil)
@@ -115,6 +126,8 @@ private struct Composer {
             guard let node = anchors[name] else { throw YAMLError(message: "the alias *\(name) names no anchor (&\(name)) before it", line: line) }
             return node
         case .sequenceStart(let anchor, let line):
+            try enter(line: line)
+            defer { depth -= 1 }
             var items: [Node] = []
             while true {
                 let next = try next()
@@ -123,6 +136,8 @@ private struct Composer {
             }
             return remember(.sequence(Node.Items(items: items, line: line)), as: anchor)
         case .mappingStart(let anchor, let line):
+            try enter(line: line)
+            defer { depth -= 1 }
             var pairs: [(Node, Node)] = []
             var seen: Set<String> = []
             while true {
@@ -138,6 +153,13 @@ private struct Composer {
             return remember(.mapping(Node.Mapping(pairs: pairs, line: line)), as: anchor)
         default:
             throw YAMLError(message: "unexpected YAML structure", line: nil)
+        }
+    }
+
+    private mutating func enter(line: Int) throws(YAMLError) {
+        depth += 1
+        guard depth <= YAMLDocument.maximumDepth else {
+            throw YAMLError(message: "nests lists and mappings more than \(YAMLDocument.maximumDepth) levels deep; a configuration never needs that", line: line)
         }
     }
 
@@ -159,7 +181,7 @@ private struct Composer {
         switch event.type {
         case YAML_STREAM_START_EVENT: return .streamStart
         case YAML_STREAM_END_EVENT: return .streamEnd
-        case YAML_DOCUMENT_START_EVENT: return .documentStart
+        case YAML_DOCUMENT_START_EVENT: return .documentStart(line: line)
         case YAML_DOCUMENT_END_EVENT: return .documentEnd
         case YAML_ALIAS_EVENT: return .alias(Self.text(event.data.alias.anchor) ?? "", line: line)
         case YAML_SCALAR_EVENT:

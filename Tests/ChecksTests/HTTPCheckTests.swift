@@ -141,6 +141,10 @@ struct HTTPCheckTests {
         let days = try #require(expiring.metrics.first { $0.label == "certificate" }?.value)
         #expect((4.9...5.0).contains(days))
         #expect(await runOnce(.http(HTTPCheckSpec(url: url, certificateWarnDays: 2, caFile: cert))).state == .ok)
+        // A body that ends with the connection, closed without TLS close_notify (as Python's
+        // server and many others do): the answer is complete, not a TLS failure.
+        let closeDelimited = await runOnce(.http(HTTPCheckSpec(url: server.url("/big?n=1000", scheme: "https"), bodyMatches: "^x{1000}$", caFile: cert)))
+        #expect(closeDelimited.state == .ok, "\(closeDelimited.message)")
         #expect(await runOnce(.http(HTTPCheckSpec(url: url, certificateWarnDays: 30, certificateCritDays: 10, caFile: cert))).state == .crit)
     }
 }

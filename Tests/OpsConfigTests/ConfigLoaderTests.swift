@@ -162,6 +162,17 @@ struct BrokenConfigTests {
         ])
     }
 
+    @Test("a second document and absurd nesting are refused with their line, never ignored or crashed on")
+    func documentShape() {
+        #expect(problems("daemon: {socket: /run/x.sock}\n---\nworkers: []\n") == [
+            "holds a second YAML document (after ---); keep the whole configuration in one (line 2)",
+        ])
+        let deep = "daemon: " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "\n"
+        #expect(problems(deep) == ["nests lists and mappings more than 64 levels deep; a configuration never needs that (line 1)"])
+        // A document marker before the one document is fine.
+        #expect(problems("---\ndaemon: {socket: /run/x.sock}\n") == [])
+    }
+
     @Test("the top level must be a mapping")
     func topLevel() {
         #expect(problems("- a\n- b\n") == [

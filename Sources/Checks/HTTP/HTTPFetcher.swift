@@ -138,7 +138,10 @@ public final class HTTPFetcher: Sendable {
         deadline: ContinuousClock.Instant
     ) async throws -> Response {
         let tls = target.secure ? try context(caFile: caFile) : nil
-        let addresses = try await resolve(target)
+        // getaddrinfo has no timeout of its own (a dead nameserver costs 5 s per try): the lookup
+        // is abandoned at the deadline and its thread ends whenever glibc gives up.
+        guard let resolved = await withDeadline(deadline, { try await self.resolve(target) }) else { throw Failure.timedOut }
+        let addresses = try resolved.get()
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: target.requestTarget)
         head.headers.add(name: "Host", value: target.hostHeader)
         head.headers.add(name: "User-Agent", value: "opsd/\(opsVersion)")
@@ -366,6 +369,10 @@ private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHa
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Many servers close TLS without close_notify. Once the answer's head is here, the HTTP
+        // decoder decides at the close whether the body was complete (as curl does), so a body
+        // that ends with the connection still counts.
+        if response != nil, let tls = error as? NIOSSLError, case .uncleanShutdown = tls { return }
         finish(.failure(error), context: context)
     }
 
