@@ -124,12 +124,15 @@ class Peer:
         return [p for p in descendants(self.process.pid) if comm(p) not in self.worker_comms]
 
     def stop(self):
+        # Collected first: once the supervisor is gone its children (runsv, s6-supervise and the
+        # workers) are re-parented and no longer its descendants.
+        leftovers = descendants(self.process.pid)[1:]
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        for pid in descendants(self.process.pid)[1:]:
+        for pid in leftovers:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
