@@ -41,15 +41,11 @@ public struct CheckRunner: Sendable {
 
     static func initialDelay(_ every: Duration) -> Duration {
         let limit = min(every / 10, .seconds(2))
-        return limit <= .zero ? .zero : .nanoseconds(Int64.random(in: 0...nanoseconds(limit)))
+        return limit <= .zero ? .zero : .nanoseconds(Int64.random(in: 0...Int64(limit.nanoseconds)))
     }
 
     static func jitter(_ every: Duration) -> Duration {
-        let limit = nanoseconds(min(every / 20, .seconds(5)))
+        let limit = Int64(min(every / 20, .seconds(5)).nanoseconds)
         return limit <= 0 ? .zero : .nanoseconds(Int64.random(in: -limit...limit))
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 }

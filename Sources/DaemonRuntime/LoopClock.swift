@@ -42,8 +42,7 @@ public struct LoopClock: Clock {
     static let longestPiece = Duration.seconds(86_400)
 
     private func sleep(for piece: Duration) async throws {
-        let (seconds, attoseconds) = piece.components
-        let timer = loop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {}
+        let timer = loop.scheduleTask(in: .nanoseconds(Int64(piece.nanoseconds))) {}
         try await withTaskCancellationHandler {
             do {
                 try await timer.futureResult.get()
@@ -59,4 +58,12 @@ public struct LoopClock: Clock {
 extension Clock where Self == LoopClock {
     /// The event-loop clock: `Task.sleep(for: .seconds(5), clock: .loop)`.
     public static var loop: LoopClock { LoopClock() }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, clamped at zero: what NIO's timers, dispatch timeouts
+    /// and random jitter take.
+    public var nanoseconds: Int {
+        max(0, Int(components.seconds) * 1_000_000_000 + Int(components.attoseconds / 1_000_000_000))
+    }
 }

@@ -107,8 +107,7 @@ public struct WatchdogService: Service {
     }
 
     private static func nanoseconds(_ duration: Duration) -> DispatchTimeInterval {
-        let (seconds, attoseconds) = duration.components
-        return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        .nanoseconds(duration.nanoseconds)
     }
 }
 

@@ -388,10 +388,3 @@ private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHa
         context.close(promise: nil)
     }
 }
-
-extension Duration {
-    /// The duration in whole nanoseconds, clamped at zero.
-    var nanoseconds: Int {
-        max(0, Int(components.seconds) * 1_000_000_000 + Int(components.attoseconds / 1_000_000_000))
-    }
-}

@@ -1,3 +1,4 @@
+import DaemonRuntime
 import FoundationEssentials
 import Glibc
 public import OpsConfig
