@@ -72,6 +72,9 @@ let package = Package(
 
         // The schedule language: durations, cron expressions, intervals and time zones → fire times.
         .target(name: "Scheduling", swiftSettings: strict),
+        // Directories only root and opsd's user can change, and files opened without following
+        // links: what keeps another user from redirecting opsd's socket, lock, state and backups.
+        .target(name: "FileSafety", swiftSettings: strict),
         // Swift concurrency on NIO's event loops, sleeps on their timers, signals by sigwait:
         // what keeps libdispatch, and its once-a-second wakeup, out of the daemon.
         // DaemonRuntime's C side: Swift concurrency's global-executor hook (see its comment for why
@@ -108,7 +111,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
-                "DaemonRuntime",
+                "DaemonRuntime", "FileSafety",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -138,7 +141,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // opsd's state database (job runs, check history, backups) and a small SQLite wrapper.
-        .target(name: "StateStore", dependencies: ["CSQLite"], swiftSettings: strict),
+        .target(name: "StateStore", dependencies: ["CSQLite", "FileSafety"], swiftSettings: strict),
         // The scheduler and its job kinds: command, SQLite maintenance, history pruning.
         .target(
             name: "Jobs",
@@ -165,7 +168,7 @@ let package = Package(
         .target(name: "BackupRecords", dependencies: ["StateStore", "Scheduling"], swiftSettings: strict),
         .target(
             name: "Backup",
-            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -224,6 +227,7 @@ let package = Package(
             exclude: ["Fixtures"], swiftSettings: strict
         ),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
+        .testTarget(name: "FileSafetyTests", dependencies: ["FileSafety"], swiftSettings: strict),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "DaemonRuntimeTests", dependencies: ["DaemonRuntime"], swiftSettings: strict),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "OpsConfig", "Scheduling", "StateStore"], swiftSettings: strict),
