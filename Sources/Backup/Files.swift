@@ -55,6 +55,28 @@ final class WritableFile: Sendable {
         guard descriptor >= 0 else { throw BackupError("cannot create \(path): \(String(cString: strerror(errno)))") }
     }
 
+    /// Creates `path`, which must not exist yet (O_EXCL; a symbolic link planted there is refused
+    /// too), with `mode`: for files beside a live database, in a directory others may share.
+    init(creatingNew path: String, mode: mode_t = 0o600) throws(BackupError) {
+        self.path = path
+        descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard descriptor >= 0 else { throw BackupError("cannot create \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    /// Gives the file `owner`, `group` and permission bits `mode`, through the descriptor (never
+    /// through a path another process could have replaced).
+    func setOwnership(owner: uid_t, group: gid_t, mode: mode_t) throws(BackupError) {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw BackupError("cannot stat \(path): \(String(cString: strerror(errno)))") }
+        // Only a real change of owner needs the privilege; keeping one's own is always allowed.
+        if info.st_uid != owner || info.st_gid != group, fchown(descriptor, owner, group) != 0 {
+            throw BackupError("cannot give \(path) the owner \(owner):\(group) of the file it replaces: \(String(cString: strerror(errno))); run the restore as root or as that owner")
+        }
+        guard fchmod(descriptor, mode & 0o7777) == 0 else {
+            throw BackupError("cannot set the mode of \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Opens an existing file for in-place writes.
     init(existing path: String) throws(BackupError) {
         self.path = path

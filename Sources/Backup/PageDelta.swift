@@ -57,11 +57,16 @@ enum PageDelta {
                 }
                 if !same {
                     result.changedPages += 1
-                    for range in changedRanges(newBlock, oldBlock, from: pageStart, count: length) {
+                    let ranges = changedRanges(newBlock, oldBlock, from: pageStart, count: length)
+                    for range in ranges {
                         try newBlock.withBytes { (raw) throws(BackupError) in
                             try emit(offset + range.lowerBound, UnsafeRawBufferPointer(rebasing: raw[range]))
                         }
                     }
+                    // A new page of zeros differs from nothing it is compared with, yet it grows
+                    // the file: an empty record stands for it, so a reader can bound a delta's
+                    // growth by its records (Reassembler.layout).
+                    if ranges.isEmpty { try emit(offset + pageStart, UnsafeRawBufferPointer(start: nil, count: 0)) }
                 }
                 pageStart += length
             }
@@ -110,7 +115,9 @@ enum PageDelta {
     }
 
     /// Applies one part to `file` in place: each record's bytes are written at its offset.
-    static func apply(part: [UInt8], to file: WritableFile, what: String) throws(BackupError) {
+    /// Every record must lie below `limit`, the file's size after this delta: a record beyond it
+    /// would only be truncated away, and writing it first could create a huge sparse file.
+    static func apply(part: [UInt8], to file: WritableFile, limit: Int, what: String) throws(BackupError) {
         var position = 0
         while position < part.count {
             guard position + headerBytes <= part.count else {
@@ -121,7 +128,7 @@ enum PageDelta {
             var length = 0
             for i in 8..<12 { length = length << 8 | Int(part[position + i]) }
             let start = position + headerBytes
-            guard offset >= 0, offset < 1 << 48, length <= part.count - start else {
+            guard offset >= 0, offset < 1 << 48, length <= part.count - start, offset + length <= limit else {
                 throw BackupError("\(what) has a record at offset \(offset) of \(length) bytes, which cannot be; the backup repository is damaged, restore from another commit with --at")
             }
             try part.withBytes { (raw) throws(BackupError) in

@@ -20,23 +20,85 @@ struct Reassembler {
         return manifest
     }
 
-    /// Writes the database described by `manifest` (found in `tree`) to `path` and verifies it.
-    func rebuild(_ manifest: DatabaseManifest, tree: ObjectID, to path: String) throws(BackupError) {
+    /// The objects a manifest names, resolved and measured before anything is written.
+    struct Layout {
+        var manifest: DatabaseManifest
+        /// The full snapshot's chunks and their offsets.
+        var chunks: [(id: ObjectID, offset: Int)]
+        /// Each delta's parts, in order.
+        var deltas: [[ObjectID]]
+    }
+
+    /// Resolves every object `manifest` names in `tree` and checks the sizes it claims against
+    /// the objects actually there, reading only object headers: a manifest is data from the
+    /// repository (or a remote), and a claim of 1 TiB must be refused before a byte is written.
+    ///
+    /// The full snapshot must be exactly its chunks. A delta can grow the file only by pages it
+    /// has records for (a record never crosses a page, and every page past the previous end has
+    /// one, even an empty one for a page of zeros), so it grows by at most one page per 12-byte
+    /// record header in its parts.
+    func layout(_ manifest: DatabaseManifest, tree: ObjectID) throws(BackupError) -> Layout {
         let directory = "db/\(manifest.name)/"
-        let file = try WritableFile(creating: path)
-        try writeFullSnapshot(manifest, tree: tree, to: file)
-        for delta in manifest.deltas {
+        func object(_ path: String) throws(BackupError) -> (ObjectID, Int) {
+            guard let id = try repository.entry(directory + path, in: tree) else {
+                throw BackupError("\(directory + path) is missing from the backup; the repository is damaged, restore from another commit with --at")
+            }
+            return (id, try repository.objectSize(id))
+        }
+        var layout = Layout(manifest: manifest, chunks: [], deltas: [])
+        var total = 0
+        for chunk in manifest.full.chunks {
+            let (id, size) = try object(chunk)
+            layout.chunks.append((id, total))
+            total += size
+        }
+        guard total == manifest.full.size else {
+            throw BackupError("the full snapshot of \(manifest.name) has \(total) bytes instead of \(manifest.full.size); the backup repository is damaged or forged, restore from another commit with --at")
+        }
+        var size = total
+        for (index, delta) in manifest.deltas.enumerated() {
+            var ids: [ObjectID] = []
+            var partBytes = 0
             for part in delta.parts {
-                guard let id = try repository.entry(directory + part, in: tree) else {
-                    throw BackupError("\(directory + part) is missing from the backup; the repository is damaged, restore from another commit with --at")
-                }
-                try PageDelta.apply(part: try repository.readBlob(id), to: file, what: directory + part)
+                let (id, bytes) = try object(part)
+                ids.append(id)
+                partBytes += bytes
+            }
+            let growth = (partBytes / PageDelta.headerBytes).multipliedReportingOverflow(by: manifest.pageSize)
+            guard delta.size >= 0, growth.overflow || delta.size - size <= growth.partialValue else {
+                throw BackupError("delta \(index + 1) of \(manifest.name) claims \(delta.size) bytes, more than its \(partBytes) bytes of records can make of a \(size)-byte file; the backup repository is damaged or forged, restore from another commit with --at")
+            }
+            layout.deltas.append(ids)
+            size = delta.size
+        }
+        guard manifest.size == size else {
+            throw BackupError("the manifest of \(manifest.name) claims \(manifest.size) bytes, but its snapshot and deltas make \(size); the backup repository is damaged or forged, restore from another commit with --at")
+        }
+        return layout
+    }
+
+    /// Writes the database described by `manifest` (found in `tree`) to a new file at `path`
+    /// (mode 0600) and verifies it.
+    func rebuild(_ manifest: DatabaseManifest, tree: ObjectID, to path: String) throws(BackupError) {
+        let layout = try layout(manifest, tree: tree)
+        unlink(path)
+        try rebuild(layout, into: try WritableFile(creatingNew: path))
+    }
+
+    /// Writes a checked layout into `file` (new and empty) and verifies its SHA-256.
+    func rebuild(_ layout: Layout, into file: WritableFile) throws(BackupError) {
+        let manifest = layout.manifest
+        let directory = "db/\(manifest.name)/"
+        try writeFullSnapshot(layout, to: file)
+        for (delta, parts) in zip(manifest.deltas, layout.deltas) {
+            for (name, id) in zip(delta.parts, parts) {
+                try PageDelta.apply(part: try repository.readBlob(id), to: file, limit: delta.size, what: directory + name)
             }
             try file.truncate(to: delta.size)
         }
         try file.truncate(to: manifest.size)
         try file.finish()
-        let digest = try SHA256Hasher.file(path)
+        let digest = try SHA256Hasher.file(file.path)
         guard digest == manifest.sha256 else {
             throw BackupError("the rebuilt \(manifest.name) has SHA-256 \(digest.prefix(12))… but the manifest says \(manifest.sha256.prefix(12))…; the backup repository is damaged, restore from another commit with --at")
         }
@@ -45,21 +107,9 @@ struct Reassembler {
     /// Writes the full snapshot's chunks at their offsets. Inflating the chunks is most of a
     /// restore's time, so it runs on up to four threads, each with its own repository handle
     /// (libgit2 objects are not thread-safe).
-    private func writeFullSnapshot(_ manifest: DatabaseManifest, tree: ObjectID, to file: WritableFile) throws(BackupError) {
-        let directory = "db/\(manifest.name)/"
-        var chunks: [(id: ObjectID, offset: Int)] = []
-        var total = 0
-        for chunk in manifest.full.chunks {
-            guard let id = try repository.entry(directory + chunk, in: tree) else {
-                throw BackupError("\(directory + chunk) is missing from the backup; the repository is damaged, restore from another commit with --at")
-            }
-            chunks.append((id, total))
-            total += try repository.objectSize(id)
-        }
-        guard total == manifest.full.size else {
-            throw BackupError("the full snapshot of \(manifest.name) has \(total) bytes instead of \(manifest.full.size); the backup repository is damaged")
-        }
-        try file.truncate(to: total)
+    private func writeFullSnapshot(_ layout: Layout, to file: WritableFile) throws(BackupError) {
+        let chunks = layout.chunks
+        try file.truncate(to: layout.manifest.full.size)
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4, chunks.count))
         let failure = Mutex<BackupError?>(nil)
         let path = repository.path

@@ -51,9 +51,6 @@ public struct RestoreOutcome: Sendable, Equatable, Codable {
     public var databases: [Restored]
 }
 
-/// Restores databases: rebuild each into a temporary file beside its destination, verify its
-/// SHA-256 and `PRAGMA integrity_check`, and only when every one passed, move the live file (and
-/// its -wal/-shm) aside to a timestamped safety copy and rename the restored file into place.
 /// What a restore in place does around the swap: stop the workers that use the databases
 /// (before the "is it open?" check, which they would fail), and start them again afterwards,
 /// whether the restore succeeded or not.
@@ -73,6 +70,11 @@ public struct RestoreHooks: Sendable {
     }
 }
 
+/// Restores databases: check each manifest's sizes against the objects present, rebuild each
+/// into a new file beside its destination, verify its SHA-256 and `PRAGMA integrity_check`, give
+/// it the live file's owner and mode, and only when every one passed, keep the live file under a
+/// unique safety name (a hard link: the live path never goes missing) and rename the restored
+/// file over it. In place, only databases configured in backup.databases are restored.
 /// Any failure before the swap leaves every live file untouched.
 struct Restorer {
     let plan: BackupPlan
@@ -101,45 +103,49 @@ struct Restorer {
             guard let manifest = try reassembler.manifest(name: name, tree: commit.tree) else {
                 throw BackupError("db/\(name)/manifest.json is missing from backup \(commit.id.description.prefix(12)); the repository is damaged, restore from another commit with --at")
             }
+            guard manifest.name == name else {
+                throw BackupError("db/\(name)/manifest.json names the database \"\(manifest.name)\"; the backup repository is damaged or forged, restore from another commit with --at")
+            }
             manifests.append(manifest)
         }
+        let destinations = try destinations(for: manifests, to: request.to)
+        // Every size is checked against the objects present before anything is stopped or written.
+        let layouts = try manifests.map { (manifest) throws(BackupError) in try reassembler.layout(manifest, tree: commit.tree) }
         var stopped: [String] = []
         if request.to == nil, let hooks {
-            stopped = try hooks.stopWorkers(manifests.map(\.source))
+            stopped = try hooks.stopWorkers(destinations)
         }
         defer { if let hooks, !stopped.isEmpty { hooks.startWorkers(stopped) } }
-        let destinations = try destinations(for: manifests, to: request.to, force: request.force)
+        try refuseOpen(destinations, inPlace: request.to == nil, force: request.force)
 
         // Rebuild and verify everything before touching anything.
-        var prepared: [(manifest: DatabaseManifest, temporary: String, destination: String)] = []
-        defer { for item in prepared { Snapshot.removeWithSideFiles(item.temporary) } }
-        for (manifest, destination) in zip(manifests, destinations) {
+        var prepared: [(manifest: DatabaseManifest, file: WritableFile, destination: String)] = []
+        defer { for item in prepared { Snapshot.removeWithSideFiles(item.file.path) } }
+        for (layout, destination) in zip(layouts, destinations) {
             Self.removeStaleTemporaries(of: destination)
-            let temporary = "\(destination).restore-\(getpid()).tmp"
-            prepared.append((manifest, temporary, destination))
-            try reassembler.rebuild(manifest, tree: commit.tree, to: temporary)
-            try Reassembler.checkIntegrity(of: temporary, name: manifest.name)
+            let file = try WritableFile(creatingNew: "\(destination).restore-\(getpid()).tmp")
+            prepared.append((layout.manifest, file, destination))
+            try reassembler.rebuild(layout, into: file)
+            try Reassembler.checkIntegrity(of: file.path, name: layout.manifest.name)
+            // The restored file takes the place of the live one, so it takes its owner and mode
+            // too: the application that runs as its owner must be able to open it.
+            var live = stat()
+            if request.to == nil, lstat(destination, &live) == 0 {
+                try file.setOwnership(owner: live.st_uid, group: live.st_gid, mode: live.st_mode)
+                try file.finish()
+            }
         }
         PausePoint.beforeSwap.reach()
 
         var restored: [RestoreOutcome.Restored] = []
-        let stamp = Self.stamp(Date())
         for item in prepared {
             var safetyCopy: String?
             if request.to == nil, FileSystem.exists(item.destination) {
-                let aside = "\(item.destination).pre-restore-\(stamp)"
-                // A hard link keeps the old file under its new name while the live name still
-                // points at it, so no moment leaves the live path without a database.
-                if link(item.destination, aside) != 0 { try FileSystem.rename(item.destination, aside) }
-                // The -wal holds committed pages of the old file: it must go with it, never be
-                // replayed into the restored one.
-                for suffix in ["-wal", "-shm", "-journal"] where FileSystem.exists(item.destination + suffix) {
-                    try FileSystem.rename(item.destination + suffix, aside + suffix)
-                }
-                safetyCopy = aside
+                safetyCopy = try SafetyCopy.keep(item.destination)
             }
-            // rename(2) replaces the live file atomically.
-            try FileSystem.rename(item.temporary, item.destination)
+            // rename(2) replaces the live file atomically: a reader finds the old file or the new
+            // one, never no file and never a partial one.
+            try FileSystem.rename(item.file.path, item.destination)
             FileSystem.syncDirectory(of: item.destination)
             logger.notice("database restored", metadata: ["database": "\(item.manifest.name)", "path": "\(item.destination)", "commit": "\(commit.id)"])
             restored.append(.init(name: item.manifest.name, path: item.destination, safetyCopy: safetyCopy, size: item.manifest.size, sha256: item.manifest.sha256))
@@ -183,36 +189,44 @@ struct Restorer {
         return start.addingTimeInterval(86_399)
     }
 
-    /// Where each database goes, refusing what would lose data.
-    private func destinations(for manifests: [DatabaseManifest], to: String?, force: Bool) throws(BackupError) -> [String] {
+    /// Where each database goes. In place, only to a database configured in backup.databases
+    /// (matched by its name in the repository): the manifest's `source` is data from the
+    /// repository, and a forged one must not choose which file a root restore replaces.
+    private func destinations(for manifests: [DatabaseManifest], to: String?) throws(BackupError) -> [String] {
         if let to {
             let isDirectory = FileSystem.isDirectory(to)
             guard isDirectory || manifests.count == 1 else {
                 throw BackupError("--to \(to) is not a directory, but \(manifests.count) databases would be restored; pass an existing directory or choose one with --db")
             }
-            return try manifests.map { (manifest) throws(BackupError) in
-                let path = isDirectory ? (to as NSString).appendingPathComponent((manifest.source as NSString).lastPathComponent) : to
-                if FileSystem.exists(path), !force {
-                    throw BackupError("\(path) already exists; choose another --to or pass --force to replace it")
-                }
-                return path
+            return manifests.map { manifest in
+                guard isDirectory else { return to }
+                let configured = plan.databases.first { $0.name == manifest.name }?.path
+                let file = ((configured ?? manifest.source) as NSString).lastPathComponent
+                let safe = !file.isEmpty && file != "." && file != ".." && !file.contains("/")
+                return (to as NSString).appendingPathComponent(safe ? file : manifest.name + ".db")
             }
         }
         return try manifests.map { (manifest) throws(BackupError) in
-            let users = OpenFiles.processes(using: [manifest.source, manifest.source + "-wal", manifest.source + "-journal"])
-            if !users.isEmpty, !force {
-                throw BackupError("\(manifest.source) is open in process \(users.map(String.init).joined(separator: ", ")); stop it first (or restore elsewhere with --to, or pass --force to replace it anyway)")
+            guard let database = plan.databases.first(where: { $0.name == manifest.name }) else {
+                throw BackupError("the backup's database \"\(manifest.name)\" (from \(manifest.source)) is not in backup.databases, so it is not restored in place; restore it elsewhere with --to, or add it to backup.databases")
             }
-            return manifest.source
+            return database.path
         }
     }
 
-    private static func stamp(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.string(from: date)
+    /// Refuses to replace what is in use or already there, unless `force`.
+    private func refuseOpen(_ destinations: [String], inPlace: Bool, force: Bool) throws(BackupError) {
+        guard !force else { return }
+        for path in destinations {
+            if !inPlace {
+                if FileSystem.exists(path) { throw BackupError("\(path) already exists; choose another --to or pass --force to replace it") }
+                continue
+            }
+            let users = OpenFiles.processes(using: [path, path + "-wal", path + "-journal"])
+            if !users.isEmpty {
+                throw BackupError("\(path) is open in process \(users.map(String.init).joined(separator: ", ")); stop it first (or restore elsewhere with --to, or pass --force to replace it anyway)")
+            }
+        }
     }
 }
 

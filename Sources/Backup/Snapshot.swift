@@ -15,6 +15,12 @@ enum Snapshot {
             throw BackupError("database \(source) does not exist; fix backup.databases or create the database first")
         }
         removeWithSideFiles(destination)
+        // SQLite would create the copy 0644; it holds the application's data, so it is created
+        // here 0600 first (SQLite takes an empty file as an empty database, and gives its
+        // journals the database file's mode).
+        let created = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard created >= 0 else { throw BackupError("cannot create \(destination): \(String(cString: strerror(errno)))") }
+        close(created)
         do {
             let from = try Database(path: source, mode: .readOnly, busyTimeout: busyTimeout)
             // A backup of a non-database file fails late and vaguely; ask SQLite first.
