@@ -77,6 +77,9 @@ public struct BackupManifest: Codable, Sendable, Equatable {
     public var databases: [String]
     /// The files under `files/`, as their original absolute paths.
     public var files: [String]
+    /// Files under `files/` stored with their secret values replaced by `<masked>` (the
+    /// configuration file): not byte for byte.
+    public var maskedFiles: [String]?
 }
 
 enum ManifestCoding {

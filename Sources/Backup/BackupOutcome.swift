@@ -10,6 +10,13 @@ public struct BackupOutcome: Sendable, Equatable, Codable {
     public var fileCount: Int
     /// Configured files or directories that do not exist (skipped, not fatal).
     public var missingFiles: [String]
+    /// Files left out because the configuration names them as secrets (a token, a key), with
+    /// the key that names each: `/etc/ops/git-token (backup.remote.token_file)`.
+    public var secretFilesLeftOut: [String] = []
+    /// Symbolic links under `backup.files`: not followed, not stored.
+    public var linksNotFollowed: [String] = []
+    /// Files stored with their secret values masked (the configuration file).
+    public var maskedFiles: [String] = []
     /// Bytes this backup added to the local repository (all its packs).
     public var storedBytes: Int
     /// What happened on the remote.

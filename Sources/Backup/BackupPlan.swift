@@ -28,6 +28,10 @@ public struct BackupPlan: Sendable, Equatable {
     public var remote: RemoteSpec?
     /// The host name in the commit author (`opsd <opsd@HOST>`).
     public var host: String
+    /// Files the configuration names as secrets: never stored, even inside a backed-up directory.
+    public var secretFiles: [ConfigSecrets.SecretFile] = []
+    /// The configuration file the backup runs from: stored with its secret values masked.
+    public var configPath: String?
 
     /// Resolves `spec`; `stateDirectory` is `daemon.state_dir`.
     public init(spec: BackupSpec, stateDirectory: String, host: String = BackupPlan.hostName()) throws(BackupError) {
@@ -52,6 +56,9 @@ public struct BackupPlan: Sendable, Equatable {
         files = spec.files
         exclude = spec.exclude
         remote = spec.remote
+        if let remote = spec.remote, remote.tokenFile != nil, remote.url.lowercased().hasPrefix("http://") {
+            throw BackupError("backup.remote.url \(remote.url) is plain http://, which would send the token of token_file in clear text; use an https:// URL")
+        }
     }
 
     /// The repository name of a database file: its file name without extension, limited to

@@ -11,7 +11,7 @@ public import BackupRecords
 /// fast with a clear message instead of queueing.
 public struct BackupRunner: Sendable {
     /// The resolved plan.
-    public let plan: BackupPlan
+    public private(set) var plan: BackupPlan
     /// `daemon.state_dir`, where the history is recorded.
     public let stateDirectory: String
     let logger: Logger
@@ -20,11 +20,17 @@ public struct BackupRunner: Sendable {
     let pushFirstDelay: Duration
 
     /// A runner for `configuration`'s `backup:` section; fails when there is none or it is unusable.
-    public init(configuration: Configuration, logger: Logger, pushAttempts: Int = 4, pushFirstDelay: Duration = .seconds(2)) throws(BackupError) {
+    /// `configPath` is the file `configuration` was read from: a backup stores it with its secret
+    /// values masked.
+    public init(
+        configuration: Configuration, configPath: String? = nil, logger: Logger, pushAttempts: Int = 4, pushFirstDelay: Duration = .seconds(2)
+    ) throws(BackupError) {
         guard let spec = configuration.backup else {
             throw BackupError("the configuration has no backup: section; add one with at least backup.repository")
         }
         plan = try BackupPlan(spec: spec, stateDirectory: configuration.daemon.stateDirectory)
+        plan.secretFiles = ConfigSecrets.files(in: configuration)
+        plan.configPath = configPath
         stateDirectory = configuration.daemon.stateDirectory
         self.logger = logger
         self.pushAttempts = pushAttempts

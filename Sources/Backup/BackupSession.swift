@@ -19,6 +19,8 @@ struct BackupSession {
         let lock = try BackupLock(repository: plan.repository)
         defer { withExtendedLifetime(lock) {} }
         try FileSystem.makeDirectory(plan.workDirectory)
+        let swept = Leftovers.remove(repository: plan.repository, workDirectory: plan.workDirectory)
+        if swept > 0 { logger.notice("backup: removed files an interrupted backup left behind", metadata: ["files": "\(swept)"]) }
         let repository = try GitRepository.openOrCreate(at: plan.repository)
         let head = try continueBranch(repository)
         try repository.adoptHead(plan.reference)
@@ -43,8 +45,16 @@ struct BackupSession {
             databaseTree[step.source.name] = result.tree
             results.append(result)
         }
-        let (items, missing) = ConfigFiles(paths: plan.files, exclude: plan.exclude).collect()
-        for path in missing { logger.warning("backup: configured file does not exist; skipped", metadata: ["path": "\(path)"]) }
+        let selection = ConfigFiles(paths: plan.files, exclude: plan.exclude, secrets: plan.secretFiles, configPath: plan.configPath).collect()
+        let items = selection.items
+        for path in selection.missing { logger.warning("backup: configured file does not exist; skipped", metadata: ["path": "\(path)"]) }
+        for secret in selection.secrets {
+            logger.warning("backup: not storing a file the configuration names as a secret; leave it out of backup.files (or exclude it)", metadata: ["path": "\(secret.path)", "key": "\(secret.key)"])
+        }
+        for link in selection.links {
+            logger.warning("backup: symbolic link not followed, not stored; name its target in backup.files instead", metadata: ["path": "\(link)"])
+        }
+        let masked = items.filter(\.isConfiguration).map(\.path)
         let fileTree = try ConfigFiles.tree(items, repository: repository)
 
         // 3. A commit only when the databases or files differ from the branch's current commit.
@@ -62,14 +72,14 @@ struct BackupSession {
         if !unchanged {
             let manifest = BackupManifest(
                 format: DatabaseManifest.currentFormat, host: plan.host, time: ManifestCoding.timestamp(Date()),
-                databases: plan.databases.map(\.name), files: items.map(\.path)
+                databases: plan.databases.map(\.name), files: items.map(\.path), maskedFiles: masked.isEmpty ? nil : masked
             )
             var root: [String: TreeNode] = ["manifest.json": .blob(try repository.writeBlob(try ManifestCoding.encode(manifest)), executable: false)]
             if !databaseTree.isEmpty { root["db"] = .existingTree(databasesID) }
             if !fileTree.isEmpty { root["files"] = .existingTree(filesID) }
             let tree = try repository.writeTree(root)
             let previousFiles = try headTree.flatMap { (tree) throws(BackupError) in try repository.entry("files", in: tree) }
-            let message = CommitMessage.summary(results.map(\.outcome), fileCount: items.count, filesChanged: previousFiles != newFiles)
+            let message = CommitMessage.summary(results.map(\.outcome), fileCount: items.count, filesChanged: previousFiles != newFiles, masked: masked)
             let id = try repository.writeCommit(tree: tree, parent: head, message: message, authorName: "opsd", authorEmail: "opsd@\(plan.host)")
             try packer.flush()
             PausePoint.beforeReference.reach()
@@ -83,7 +93,8 @@ struct BackupSession {
         let push = pushIfConfigured(repository)
         return BackupOutcome(
             commit: commit?.description, branch: plan.branch, databases: results.map(\.outcome), fileCount: items.count,
-            missingFiles: missing, storedBytes: packer.packedBytes, push: push,
+            missingFiles: selection.missing, secretFilesLeftOut: selection.secrets.map { "\($0.path) (\($0.key))" },
+            linksNotFollowed: selection.links, maskedFiles: masked, storedBytes: packer.packedBytes, push: push,
             seconds: (ContinuousClock.now - started).inSeconds
         )
     }
@@ -128,7 +139,7 @@ struct BackupSession {
 /// The commit message: one summary line, then one line per database. Never a secret: only
 /// names, sizes and counts.
 enum CommitMessage {
-    static func summary(_ databases: [DatabaseOutcome], fileCount: Int, filesChanged: Bool) -> String {
+    static func summary(_ databases: [DatabaseOutcome], fileCount: Int, filesChanged: Bool, masked: [String] = []) -> String {
         let changed = databases.filter { $0.layout != .unchanged }
         var parts = changed.map { "\($0.name) \($0.pagesChanged) pages" }
         if filesChanged { parts.append("\(fileCount) file\(fileCount == 1 ? "" : "s")") }
@@ -145,6 +156,7 @@ enum CommitMessage {
             }
         }
         if filesChanged { lines.append("files: \(fileCount) stored, changed since the previous backup") }
+        for path in masked { lines.append("files: \(path) is stored with its secret values masked (<masked>)") }
         return lines.joined(separator: "\n") + "\n"
     }
 }

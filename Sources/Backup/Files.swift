@@ -5,9 +5,10 @@ final class ReadableFile {
     let path: String
     let descriptor: Int32
 
-    init(_ path: String) throws(BackupError) {
+    /// Opens `path`; with `followLinks` false, a symbolic link there is refused (ELOOP).
+    init(_ path: String, followLinks: Bool = true) throws(BackupError) {
         self.path = path
-        descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        descriptor = open(path, O_RDONLY | O_CLOEXEC | (followLinks ? 0 : O_NOFOLLOW))
         guard descriptor >= 0 else { throw BackupError("cannot open \(path): \(String(cString: strerror(errno)))") }
     }
 
@@ -137,8 +138,8 @@ enum FileSystem {
         }
     }
 
-    static func readAll(_ path: String) throws(BackupError) -> [UInt8] {
-        let file = try ReadableFile(path)
+    static func readAll(_ path: String, followLinks: Bool = true) throws(BackupError) -> [UInt8] {
+        let file = try ReadableFile(path, followLinks: followLinks)
         var buffer = [UInt8](repeating: 0, count: try file.size())
         let count = try file.read(into: &buffer, at: 0)
         return Array(buffer.prefix(count))

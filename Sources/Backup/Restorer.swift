@@ -83,6 +83,7 @@ struct Restorer {
     func restore(_ request: RestoreRequest, hooks: RestoreHooks? = nil) throws(BackupError) -> RestoreOutcome {
         let lock = try BackupLock(repository: plan.repository)
         defer { withExtendedLifetime(lock) {} }
+        Leftovers.remove(repository: plan.repository, workDirectory: nil)
         let repository = try GitRepository.openOrCreate(at: plan.repository)
         let tip = try BackupCatalog(plan: plan, logger: logger).tip(repository, fromRemote: request.fromRemote)
         let commit = try select(request.at, from: tip, in: repository)

@@ -26,7 +26,7 @@ struct BackupContext {
         }
         configuration = result.configuration
         do {
-            runner = try BackupRunner(configuration: result.configuration, logger: Logger(label: "opsctl.backup"), pushAttempts: pushAttempts)
+            runner = try BackupRunner(configuration: result.configuration, configPath: result.path, logger: Logger(label: "opsctl.backup"), pushAttempts: pushAttempts)
         } catch {
             throw Failure(error.description)
         }
@@ -134,6 +134,9 @@ enum BackupText {
         }
         lines.append("  files: \(outcome.fileCount)")
         for missing in outcome.missingFiles { lines.append("  warning: \(missing) does not exist; skipped") }
+        for secret in outcome.secretFilesLeftOut { lines.append("  warning: \(secret) is a secret; not stored (leave it out of backup.files)") }
+        for link in outcome.linksNotFollowed { lines.append("  warning: \(link) is a symbolic link; not followed, not stored (name its target in backup.files)") }
+        for path in outcome.maskedFiles { lines.append("  \(path): stored with its secret values masked") }
         switch outcome.push.state {
         case .notConfigured: lines.append("push: no backup.remote configured; the backup is on this machine only")
         case .pushed:
