@@ -46,7 +46,7 @@ extension ConfigParser {
             if fields["timezone"] != nil {
                 reader.report(fields.keyPath("timezone"), "has no effect on an interval (every:); remove it or use schedule:", at: fields["timezone"])
             }
-            return reader.duration(node, at: fields.keyPath("every")).map { .interval($0) }
+            return reader.interval(node, at: fields.keyPath("every"), atLeast: JobSpec.minimumEvery).map { .interval($0) }
         }
     }
 

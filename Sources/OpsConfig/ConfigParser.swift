@@ -19,12 +19,12 @@ struct ConfigParser {
         }
         guard let top = reader.fields(root, at: "", allowed: Self.topLevelKeys) else { return config }
         if let node = top["daemon"] { config.daemon = daemon(node, at: "daemon") }
-        if let node = top["workers"] { config.workers = uniqueNames(list(node, at: "workers", worker), kind: "worker") }
+        if let node = top["workers"] { config.workers = uniqueList(node, at: "workers", worker) }
         if let node = top["checks"] {
             let workers = Set(config.workers.map(\.name))
-            config.checks = uniqueNames(list(node, at: "checks") { check($0, at: $1, workers: workers) }, kind: "check")
+            config.checks = uniqueList(node, at: "checks") { check($0, at: $1, workers: workers) }
         }
-        if let node = top["jobs"] { config.jobs = uniqueNames(list(node, at: "jobs", job), kind: "job") }
+        if let node = top["jobs"] { config.jobs = uniqueList(node, at: "jobs", job) }
         if let node = top["backup"] { config.backup = backup(node, at: "backup") }
         if let node = top["alerts"] { config.alerts = list(node, at: "alerts", alert) }
         for index in config.checks.indices {
@@ -58,10 +58,7 @@ struct ConfigParser {
         guard let fields = reader.fields(node, at: path, allowed: ["socket", "state_dir", "listen", "log_level"]) else { return settings }
         if let socket = fields.optional("socket", reader.path) {
             settings.socket = socket
-            // sockaddr_un holds 108 bytes including the terminating NUL.
-            if socket.utf8.count > 107 {
-                reader.report(fields.keyPath("socket"), "is \(socket.utf8.count) bytes long, but unix socket paths are limited to 107 bytes; choose a shorter path", at: fields["socket"])
-            }
+            socketLength(settings, at: fields.keyPath("socket"), node: fields["socket"])
         }
         if let directory = fields.optional("state_dir", reader.path) { settings.stateDirectory = directory }
         if let listen = fields.optional("listen", listenAddress) { settings.listen = listen }
@@ -69,19 +66,43 @@ struct ConfigParser {
         return settings
     }
 
+    /// Paths opsd cannot bind are refused here, so that opsd exits 78 (configuration) instead of
+    /// failing later at bind with 1.
+    private func socketLength(_ settings: DaemonSettings, at path: String, node: Node?) {
+        let length = settings.socket.utf8.count
+        if length > DaemonSettings.maximumSocketPathLength {
+            reader.report(path, "is \(length) bytes long, but opsd can bind unix socket paths of at most \(DaemonSettings.maximumSocketPathLength) bytes; choose a shorter path", at: node)
+            return
+        }
+        let notify = settings.notifySocket
+        if notify.utf8.count > DaemonSettings.maximumNotifySocketPathLength {
+            reader.report(path, "lies in a directory so deep that the workers' notify socket beside it (\(notify.utf8.count) bytes) exceeds the \(DaemonSettings.maximumNotifySocketPathLength) bytes of a unix socket path; choose a shorter directory", at: node)
+        }
+    }
+
+    /// `host:port` where host is an IP address (IPv6 in brackets) or `localhost`: what opsd can
+    /// bind without a name lookup that might fail at start.
     private func listenAddress(_ node: Node, at path: String) -> ListenAddress? {
         guard let text = reader.string(node, at: path) else { return nil }
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
-            reader.report(path, "\(NodeReader.quote(text)) is not a host:port address; write e.g. 127.0.0.1:9110", at: node)
+        let example = "write e.g. 127.0.0.1:9110, [::1]:9110 or 0.0.0.0:9110 (every interface)"
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), port > 0 else {
+            reader.report(path, "\(NodeReader.quote(text)) is not a host:port address with a port from 1 to 65535; \(example)", at: node)
             return nil
         }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else {
-            reader.report(path, "\(NodeReader.quote(text)) names no host; write e.g. 127.0.0.1:\(port)", at: node)
+        let written = String(text[..<colon])
+        let bracketed = written.hasPrefix("[") && written.hasSuffix("]")
+        let host = bracketed ? String(written.dropFirst().dropLast()) : written
+        guard host == "localhost" || (!bracketed && Self.isAddress(host, family: AF_INET)) || (bracketed && Self.isAddress(host, family: AF_INET6)) else {
+            let hint = Self.isAddress(written, family: AF_INET6) ? "an IPv6 address goes in brackets, e.g. [::1]:\(port)" : example
+            reader.report(path, "\(NodeReader.quote(written)) is not an IP address opsd can listen on; \(hint)", at: node)
             return nil
         }
-        return ListenAddress(host: host, port: port)
+        return ListenAddress(host: host, port: Int(port))
+    }
+
+    private static func isAddress(_ text: String, family: Int32) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 16)
+        return inet_pton(family, text, &buffer) == 1
     }
 
     // MARK: workers
@@ -232,7 +253,7 @@ struct ConfigParser {
             }
         }
         var spec = CheckSpec(name: name ?? "", kind: kind ?? .memory, warn: warn, crit: crit)
-        if let every = fields.optional("every", reader.duration) { spec.every = every }
+        if let every = fields.optional("every", { reader.interval($0, at: $1, atLeast: CheckSpec.minimumEvery) }) { spec.every = every }
         if let timeout = fields.optional("timeout", reader.duration) { spec.timeout = timeout }
         if let count = fields.optional("fail_after", { reader.integer($0, at: $1, in: 1...100) }) { spec.failAfter = count }
         if let count = fields.optional("recover_after", { reader.integer($0, at: $1, in: 1...100) }) { spec.recoverAfter = count }
@@ -462,15 +483,32 @@ struct ConfigParser {
     private func backupDatabases(_ node: Node, at path: String) -> ([String], [String: [String]]) {
         var paths: [String] = []
         var workers: [String: [String]] = [:]
+        var stored: [String: String] = [:]
         for item in reader.items(node, at: path) ?? [] {
-            guard case .mapping = item.node else {
-                if let file = reader.path(item.node, at: item.path) { paths.append(file) }
+            let file: String
+            var itemPath = item.path
+            var fileNode = item.node
+            if case .mapping = item.node {
+                guard let entry = reader.fields(item.node, at: item.path, allowed: ["path", "workers"]),
+                      let entryPath = entry.required("path").flatMap({ reader.path($0, at: entry.keyPath("path")) }) else { continue }
+                file = entryPath
+                (itemPath, fileNode) = (entry.keyPath("path"), entry["path"] ?? item.node)
+                if let names = entry.optional("workers", { reader.strings($0, at: $1, allowSingle: true) }) { workers[file] = names }
+            } else {
+                guard let plain = reader.path(item.node, at: item.path) else { continue }
+                file = plain
+            }
+            let name = BackupSpec.repositoryName(ofDatabase: file)
+            if let other = stored[name] {
+                guard other != file else {
+                    reader.report(itemPath, "\(file) is listed twice; keep one", at: fileNode)
+                    continue
+                }
+                reader.report(itemPath, "\(file) would be stored as \"\(name)\" in the backup, like \(other); rename one of the files (the name is the file name without its extension)", at: fileNode)
                 continue
             }
-            guard let entry = reader.fields(item.node, at: item.path, allowed: ["path", "workers"]),
-                  let file = entry.required("path").flatMap({ reader.path($0, at: entry.keyPath("path")) }) else { continue }
+            stored[name] = file
             paths.append(file)
-            if let names = entry.optional("workers", { reader.strings($0, at: $1, allowSingle: true) }) { workers[file] = names }
         }
         return (paths, workers)
     }
@@ -485,7 +523,13 @@ struct ConfigParser {
         }
         if Self.isLocalPath(url) { url = reader.resolve(url) }
         var spec = RemoteSpec(url: url)
-        if let branch = fields.optional("branch", reader.nonEmptyString) { spec.branch = branch }
+        if let branch = fields.optional("branch", reader.nonEmptyString) {
+            if let problem = RemoteSpec.branchProblem(branch) {
+                reader.report(fields.keyPath("branch"), "\(NodeReader.quote(branch)) \(problem); use letters, digits, \"-\", \"_\", \"/\" and {hostname}", at: fields["branch"])
+            } else {
+                spec.branch = branch
+            }
+        }
         spec.sshKey = fields.optional("ssh_key", reader.path)
         spec.knownHosts = fields.optional("known_hosts", reader.path)
         spec.tokenFile = fields.optional("token_file", reader.path)
@@ -546,16 +590,28 @@ struct ConfigParser {
         reader.items(node, at: path)?.compactMap { read($0.node, $0.path) } ?? []
     }
 
-    /// Drops and reports entries whose name was already used: names are how operators address them.
-    func uniqueNames<T>(_ items: [T], kind: String) -> [T] where T: Named {
-        var seen = Set<String>()
-        return items.filter { item in
-            guard seen.insert(item.name).inserted else {
-                reader.report("", "two \(kind)s are named \(NodeReader.quote(item.name)); names must be unique", at: nil)
-                return false
+    /// `list`, dropping and reporting (at the repeated `name:`) entries whose name was already
+    /// used: names are how operators address them.
+    func uniqueList<T: Named>(_ node: Node, at path: String, _ read: (Node, String) -> T?) -> [T] {
+        var first: [String: String] = [:]
+        var result: [T] = []
+        for item in reader.items(node, at: path) ?? [] {
+            guard let value = read(item.node, item.path) else { continue }
+            if let earlier = first[value.name] {
+                let nameNode = Self.value(of: "name", in: item.node) ?? item.node
+                reader.report("\(item.path).name", "\(NodeReader.quote(value.name)) is already the name of \(earlier); names must be unique", at: nameNode)
+                continue
             }
-            return true
+            first[value.name] = item.path
+            result.append(value)
         }
+        return result
+    }
+
+    /// The value under `key` in a mapping node.
+    static func value(of key: String, in node: Node) -> Node? {
+        guard case .mapping(let mapping) = node else { return nil }
+        return mapping.first { $0.0.scalar?.string == key }?.1
     }
 }
 

@@ -52,6 +52,22 @@ public struct DaemonSettings: Sendable, Equatable {
     public static let defaultSocket = "/run/ops/opsd.sock"
     /// The state directory used when the config names none.
     public static let defaultStateDirectory = "/var/lib/ops"
+    /// The longest control socket path opsd can bind, in bytes: SwiftNIO refuses unix socket
+    /// paths over 103 bytes (the smallest `sun_path` among the systems it supports, less the
+    /// NUL), though Linux would take 107. Every socket opsd binds through NIO, including any
+    /// temporary name beside the control socket, must stay within it.
+    public static let maximumSocketPathLength = 103
+    /// The longest path of the workers' notify socket (bound without NIO): Linux's `sun_path`
+    /// holds 108 bytes including the NUL.
+    public static let maximumNotifySocketPathLength = 107
+    /// The file name of the workers' notify socket, beside the control socket.
+    public static let notifySocketName = "workers.notify"
+
+    /// The workers' notify socket: `workers.notify` in the control socket's directory.
+    public var notifySocket: String {
+        let directory = socket.lastIndex(of: "/").map { String(socket[..<$0]) } ?? "."
+        return directory + "/" + Self.notifySocketName
+    }
 
     /// Creates daemon settings with the packaged defaults.
     public init(
@@ -221,6 +237,10 @@ public struct CheckSpec: Sendable, Equatable {
     public var crit: Threshold?
     /// How often it runs.
     public var every: Duration
+    /// The shortest `every:` a check may have: ten runs a second is already more than any health
+    /// signal needs, and shorter intervals (down to ones that round to zero) would run the check
+    /// back to back on a busy core.
+    public static let minimumEvery: Duration = .milliseconds(100)
     /// How long one run may take before it counts as UNKNOWN.
     public var timeout: Duration
     /// How many consecutive results of a worse state it takes to enter that state.

@@ -4,6 +4,10 @@ public import Scheduling
 
 /// One entry of `jobs:`: something periodic that opsd runs on its scheduler.
 public struct JobSpec: Sendable, Equatable {
+    /// The shortest `every:` a job may have. Each run starts a process or opens a database and
+    /// leaves a record in the state database, so a job is not meant to run more than once a
+    /// second; shorter intervals (down to ones that round to zero) would keep a core busy.
+    public static let minimumEvery: Duration = .seconds(1)
     /// The job's name: how `opsctl jobs`, the journal and the state database refer to it.
     public var name: String
     /// When it fires: a cron expression read in `timezone`, an interval, or `@reboot`.

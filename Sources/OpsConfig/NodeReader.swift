@@ -105,6 +105,17 @@ final class NodeReader {
         return value
     }
 
+    /// A duration that sets how often something runs (`every:`): shorter than `minimum` is
+    /// refused, since `every: 0.0000000001s` would run back to back and keep a core busy.
+    func interval(_ node: Node, at path: String, atLeast minimum: Duration) -> Duration? {
+        guard let value = duration(node, at: path) else { return nil }
+        guard value >= minimum else {
+            report(path, "\(Self.quote(string(node, at: path) ?? "")) is shorter than the shortest interval, \(DurationText.format(minimum)); run it at most that often", at: node)
+            return nil
+        }
+        return value
+    }
+
     func threshold(_ node: Node, at path: String) -> Threshold? {
         guard let text = string(node, at: path) else { return nil }
         guard let value = Threshold.parse(text) else {

@@ -61,11 +61,17 @@ enum YAMLDocument {
     /// recurses once per level (and libyaml slows down quadratically with flow depth), so a
     /// file of `[[[[…` would otherwise exhaust the stack or stall start-up and reload.
     static let maximumDepth = 64
+    /// At most this many nodes may be composed, counting every node an alias repeats. Aliases
+    /// make a small text stand for a huge tree (ten nested aliases of ten items each are 10¹⁰
+    /// nodes, the "billion laughs"), which the config's readers would walk node by node: a 1 MiB
+    /// file of aliases took 66 s and 454 MiB before this bound. A real configuration has a few
+    /// thousand nodes; so does each of its aliases at most.
+    static let maximumNodes = 100_000
 
     /// Parses `text`; nil for a text without a document (empty, or only comments). Duplicate
     /// keys in a mapping are an error, as in Yams: a second `socket:` silently winning would
     /// hide a typo. So is a second document (`---`), whose keys would otherwise be ignored, and
-    /// nesting deeper than `maximumDepth`.
+    /// nesting deeper than `maximumDepth`, or aliases that expand beyond `maximumNodes`.
     static func compose(_ text: String) throws(YAMLError) -> Node? {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { throw YAMLError(message: "cannot start the YAML parser (out of memory)", line: nil) }
@@ -94,9 +100,14 @@ private struct Composer {
     }
 
     let parser: UnsafeMutablePointer<yaml_parser_t>
-    var anchors: [String: Node] = [:]
+    /// Each anchored node with the number of nodes it stands for (its own and its aliases').
+    var anchors: [String: (node: Node, size: Int)] = [:]
     /// Collections open around the node being read.
     var depth = 0
+    /// Nodes composed so far, aliases counted with every node they repeat.
+    var composed = 0
+    /// Whether an alias was expanded, for the message when `composed` passes the limit.
+    var expandedAliases = false
 
     init(parser: UnsafeMutablePointer<yaml_parser_t>) {
         self.parser = parser
@@ -119,13 +130,18 @@ private struct Composer {
     }
 
     private mutating func node(from event: Event) throws(YAMLError) -> Node {
+        let start = composed
         switch event {
         case .scalar(let text, let style, let anchor, let line):
-            return remember(.scalar(Node.Scalar(string: text, style: style, line: line)), as: anchor)
+            try count(1, line: line)
+            return remember(.scalar(Node.Scalar(string: text, style: style, line: line)), as: anchor, size: composed - start)
         case .alias(let name, let line):
-            guard let node = anchors[name] else { throw YAMLError(message: "the alias *\(name) names no anchor (&\(name)) before it", line: line) }
-            return node
+            guard let anchored = anchors[name] else { throw YAMLError(message: "the alias *\(name) names no anchor (&\(name)) before it", line: line) }
+            expandedAliases = true
+            try count(anchored.size, line: line)
+            return anchored.node
         case .sequenceStart(let anchor, let line):
+            try count(1, line: line)
             try enter(line: line)
             defer { depth -= 1 }
             var items: [Node] = []
@@ -134,8 +150,9 @@ private struct Composer {
                 if case .sequenceEnd = next { break }
                 items.append(try node(from: next))
             }
-            return remember(.sequence(Node.Items(items: items, line: line)), as: anchor)
+            return remember(.sequence(Node.Items(items: items, line: line)), as: anchor, size: composed - start)
         case .mappingStart(let anchor, let line):
+            try count(1, line: line)
             try enter(line: line)
             defer { depth -= 1 }
             var pairs: [(Node, Node)] = []
@@ -150,7 +167,7 @@ private struct Composer {
                 }
                 pairs.append((key, value))
             }
-            return remember(.mapping(Node.Mapping(pairs: pairs, line: line)), as: anchor)
+            return remember(.mapping(Node.Mapping(pairs: pairs, line: line)), as: anchor, size: composed - start)
         default:
             throw YAMLError(message: "unexpected YAML structure", line: nil)
         }
@@ -163,9 +180,20 @@ private struct Composer {
         }
     }
 
-    private mutating func remember(_ node: Node, as anchor: String?) -> Node {
-        if let anchor { anchors[anchor] = node }
+    private mutating func remember(_ node: Node, as anchor: String?, size: Int) -> Node {
+        if let anchor { anchors[anchor] = (node, size) }
         return node
+    }
+
+    /// Counts `nodes` more composed nodes, refusing the text once they pass `maximumNodes`.
+    private mutating func count(_ nodes: Int, line: Int) throws(YAMLError) {
+        composed += nodes
+        guard composed <= YAMLDocument.maximumNodes else {
+            let message = expandedAliases
+                ? "expands to more than \(YAMLDocument.maximumNodes) values through its aliases (*name); a configuration never needs that many, so repeat less through aliases"
+                : "holds more than \(YAMLDocument.maximumNodes) values; a configuration never needs that many, so check that this is the right file"
+            throw YAMLError(message: message, line: line)
+        }
     }
 
     /// The next event, copied into Swift values; libyaml's own is freed at once.

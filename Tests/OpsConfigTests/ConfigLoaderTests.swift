@@ -128,12 +128,12 @@ struct BrokenConfigTests {
             #"daemon.log_level: "loud" is not one of: trace, debug, info, notice, warning, error, critical (line 2)"#,
             #"workers[0].restart.policy: "sometimes" is not one of: always, on-failure, never (line 6)"#,
             #"workers[0].restart.backoff: "60s..1s" is not a delay range; write e.g. 1s..60s (the first delay, then the largest) (line 6)"#,
+            #"workers[1].name: "app" is already the name of workers[0]; names must be unique (line 7)"#,
             "checks[0]: has disk and memory; a check measures one thing, so split it into 2 checks (line 10)",
             #"checks[1].http: "ftp://example.com" is not an http:// or https:// URL (line 14)"#,
             "backup.remote.url: contains a password; remove it from the URL and put the token in a file named by token_file (line 18)",
             "backup.schedule: a cron expression has 5 fields (minute hour day-of-month month day-of-week), this has 2; check it with `opsctl schedule preview 'every night'` (line 19)",
             #"backup.timezone: "Mars/Olympus" is not a time zone in /usr/share/zoneinfo; use an IANA name such as Europe/Berlin or UTC (line 20)"#,
-            #"two workers are named "app"; names must be unique"#,
         ])
         // The password itself never appears in any message.
         #expect(!found.joined().contains("hunter2"))
@@ -184,7 +184,7 @@ struct BrokenConfigTests {
     func longSocket() {
         let long = "/" + String(repeating: "s", count: 120)
         #expect(problems("daemon: {socket: \(long)}") == [
-            "daemon.socket: is 121 bytes long, but unix socket paths are limited to 107 bytes; choose a shorter path (line 1)",
+            "daemon.socket: is 121 bytes long, but opsd can bind unix socket paths of at most 103 bytes; choose a shorter path (line 1)",
         ])
     }
 }

@@ -69,7 +69,7 @@ struct JobConfigTests {
         #expect(problems("jobs: [{name: a, every: 1h, sqlite: {databases: [a.db], vacuum_window: \"1-5\", vacuum: full}}]") == [
             #"jobs[0].sqlite.vacuum_window: "1-5" is not a window; write HH:MM-HH:MM, e.g. 01:00-05:00 (line 1)"#,
         ])
-        #expect(problems("jobs: [{name: a, every: 1h, command: [x]}, {name: a, every: 2h, command: [y]}]") == [#"two jobs are named "a"; names must be unique"#])
+        #expect(problems("jobs: [{name: a, every: 1h, command: [x]}, {name: a, every: 2h, command: [y]}]") == [#"jobs[1].name: "a" is already the name of jobs[0]; names must be unique (line 1)"#])
         #expect(problems("backup: {repository: /r, schedule: \"0 0 31 2 *\"}").first?.contains("never fires") == true)
         #expect(problems("jobs: [{name: b, schedule: \"@daily\", backup: {}}]") == [
             "jobs[0].backup: takes a backup as the backup: section describes, but there is none; add a backup: section (line 1)",
