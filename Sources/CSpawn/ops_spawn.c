@@ -2,6 +2,7 @@
 #include "ops_spawn.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -140,14 +141,18 @@ int ops_pidfd_open(pid_t pid) {
 
 int ops_notify_socket(const char *path) {
     struct sockaddr_un address = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof address.sun_path) return -ENAMETOOLONG;
-    strcpy(address.sun_path, path);
+    size_t length = strlen(path);
+    if (length >= sizeof address.sun_path) return -ENAMETOOLONG;
+    int abstract = path[0] == '@';
+    memcpy(address.sun_path, path, length);
+    if (abstract) address.sun_path[0] = 0;  /* the name is the bytes after the NUL, not NUL-terminated */
+    socklen_t size = abstract ? (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length) : (socklen_t)sizeof address;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) { int e = errno; close(fd); return -e; }
-    unlink(path);
-    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0) { int e = errno; close(fd); return -e; }
+    if (!abstract) unlink(path);
+    if (bind(fd, (struct sockaddr *)&address, size) != 0) { int e = errno; close(fd); return -e; }
     return fd;
 }
 

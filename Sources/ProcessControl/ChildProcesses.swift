@@ -39,15 +39,26 @@ public struct SpawnRequest: Sendable {
 
 extension SpawnRequest {
     /// opsd's environment minus what belongs to opsd alone: its systemd notify socket, watchdog,
-    /// socket activation and journal stream. A child that inherited NOTIFY_SOCKET could tell
-    /// systemd that *opsd* is ready or stopping.
+    /// socket activation and journal stream, and the variables its configuration reads secrets
+    /// from (`withholdFromChildren`). A child that inherited NOTIFY_SOCKET could tell systemd that
+    /// *opsd* is ready or stopping; one that inherited a check's `{env: API_TOKEN}` would hold a
+    /// secret it was never given.
     public static func inheritedEnvironment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "INVOCATION_ID"] {
             environment.removeValue(forKey: key)
         }
+        for key in withheld.withLock({ $0 }) { environment.removeValue(forKey: key) }
         return environment
     }
+
+    /// Keeps these variables of opsd's environment from every child it starts from now on: the
+    /// names the configuration takes secrets from. Set at start and on each reload.
+    public static func withholdFromChildren(_ names: Set<String>) {
+        withheld.withLock { $0 = names }
+    }
+
+    private static let withheld = Mutex<Set<String>>([])
 }
 
 /// Why a child could not be started; one sentence with the cause.

@@ -14,6 +14,10 @@ import DaemonRuntime
 /// One actor owns every worker's state; the threads of `ChildProcesses` and `NotifyListener`
 /// only deliver events into it. Every timer and every exit carries the worker's generation (which
 /// grows with each start), so an event from an earlier run can never act on the current one.
+///
+/// Whatever starts or stops a worker's process (a control request, a reload, a check's
+/// `restart:`, a restart after a crash or a backoff) takes that worker's turn first (`WorkerLocks`),
+/// so a worker has at most one process however many requests arrive at once.
 public actor Supervisor {
     /// A worker's lifecycle state, as `opsctl status` shows it.
     public enum State: String, Sendable {
@@ -36,8 +40,6 @@ public actor Supervisor {
         var stopRequested = false
         /// Set when opsd gave up on the process (never READY, watchdog): the exit is a failure.
         var failed = false
-        /// After this stop, start again (restart, changed definition).
-        var startAfterStop = false
         var lastPing: ContinuousClock.Instant?
         /// An exit that arrived while `launch` was still waiting for the spawner to return the pid
         /// (the actor is reentrant across that await, and a child may exit at once).
@@ -65,14 +67,24 @@ public actor Supervisor {
     /// Created in `startAll()`, after opsd holds its socket lock: a second opsd that fails to
     /// start must not replace the running one's socket.
     private var listener: NotifyListener?
-    private let notifySocket: String
+    /// The workers' NOTIFY_SOCKET: a name in the abstract namespace (`@…`), because a file would
+    /// have to be reachable by every worker's user, through opsd's private socket directory.
+    /// Anyone may send to it, as to systemd's own notify socket: a message counts only for the
+    /// worker whose process group sent it (`NotifyListener`). The random part keeps another
+    /// process from binding the name first.
+    let notifySocket = "@opsd-notify-\(getpid())-\(String(UInt64.random(in: .min ... .max), radix: 16))"
     private let notifications: AsyncStream<(group: Int32, fields: [String: String])>
     private let deliver: AsyncStream<(group: Int32, fields: [String: String])>.Continuation
     private let epoch = ContinuousClock.now
+    private var locks = WorkerLocks()
+    /// The turn that serialises reloads (`apply`); no worker name can start with "/".
+    private static let reloadTurn = "/reload"
+    /// Set by `stopAll()`: shutdown has begun, and nothing starts any more.
+    private var shuttingDown = false
 
     /// Creates a supervisor for `specs`; nothing starts before `startAll()`.
     public init(
-        specs: [WorkerSpec], children: ChildProcesses, notifySocket: String, useJournal: Bool,
+        specs: [WorkerSpec], children: ChildProcesses, useJournal: Bool,
         eventLoops: any EventLoopGroup, notifier: SystemdNotifier, status: StatusPublisher? = nil, logger: Logger
     ) {
         self.statusLine = status
@@ -84,7 +96,6 @@ public actor Supervisor {
             workers[spec.name] = Worker(spec: spec)
             order.append(spec.name)
         }
-        self.notifySocket = notifySocket
         (notifications, deliver) = AsyncStream.makeStream(of: (group: Int32, fields: [String: String]).self)
     }
 
@@ -102,12 +113,19 @@ public actor Supervisor {
                 await self.received(message.fields, fromGroup: message.group)
             }
         }
-        for name in order { await launch(name) }
+        for name in order {
+            await acquire(name)
+            await launch(name)
+            release(name)
+        }
     }
 
     /// Stops every worker in reverse start order, each within its own stop timeout.
     public func stopAll() async {
+        shuttingDown = true
         for name in order.reversed() {
+            await acquire(name)
+            defer { release(name) }
             guard let worker = workers[name], worker.pid != nil || worker.state == .backoff else {
                 workers[name]?.state = .stopped
                 continue
@@ -120,8 +138,11 @@ public actor Supervisor {
 
     /// Starts a worker that is down (`opsctl workers start`); a fatal worker gets a fresh history.
     public func start(_ name: String) async throws(SupervisorError) {
-        guard var worker = workers[name] else { throw .unknownWorker(name, known: order) }
-        guard worker.pid == nil else { return }
+        guard workers[name] != nil else { throw .unknownWorker(name, known: order) }
+        await acquire(name)
+        defer { release(name) }
+        // Looked at only now, in our turn: a start that ran meanwhile left a running worker.
+        guard var worker = workers[name], worker.pid == nil else { return }
         worker.plan.reset()
         worker.timer?.cancel()
         workers[name] = worker
@@ -131,12 +152,16 @@ public actor Supervisor {
     /// Stops a worker and keeps it down (`opsctl workers stop`).
     public func stop(_ name: String) async throws(SupervisorError) {
         guard workers[name] != nil else { throw .unknownWorker(name, known: order) }
+        await acquire(name)
+        defer { release(name) }
         await stopWorker(name)
     }
 
     /// Stops a worker if it runs, then starts it (`opsctl workers restart`).
     public func restart(_ name: String) async throws(SupervisorError) {
         guard workers[name] != nil else { throw .unknownWorker(name, known: order) }
+        await acquire(name)
+        defer { release(name) }
         await stopWorker(name)
         workers[name]?.plan.reset()
         await launch(name)
@@ -145,15 +170,22 @@ public actor Supervisor {
     /// Applies a changed `workers:` section: removed workers stop, new ones start, changed ones
     /// restart with their new definition, and unchanged ones are not touched.
     public func apply(_ specs: [WorkerSpec]) async -> [String] {
+        // Two reloads at once would interleave their stops and starts; the second waits.
+        await acquire(Self.reloadTurn)
+        defer { release(Self.reloadTurn) }
         var touched: [String] = []
         let newNames = specs.map(\.name)
         for name in order where !newNames.contains(name) {
+            await acquire(name)
             await stopWorker(name)
             workers[name] = nil
+            release(name)
             touched.append(name)
         }
         order.removeAll { !newNames.contains($0) }
         for spec in specs {
+            await acquire(spec.name)
+            defer { release(spec.name) }
             if let existing = workers[spec.name] {
                 guard existing.spec != spec else { continue }
                 await stopWorker(spec.name)
@@ -201,13 +233,14 @@ public actor Supervisor {
 
     // MARK: Starting
 
+    /// Starts the worker's process. The caller holds the worker's turn (`acquire`), so nothing
+    /// else starts or stops this worker while the spawner works.
     private func launch(_ name: String) async {
-        guard var worker = workers[name] else { return }
+        guard !shuttingDown, var worker = workers[name] else { return }
         worker.timer?.cancel()
         worker.generation += 1
         worker.stopRequested = false
         worker.failed = false
-        worker.startAfterStop = false
         worker.message = nil
         worker.statusText = nil
         worker.earlyExit = nil
@@ -243,13 +276,18 @@ public actor Supervisor {
             credentials: credentials, umask: spec.umask, output: outputDescriptor
         )
         worker.starts += 1
+        worker.state = .starting
         workers[name] = worker
         do {
             let pid = try await children.spawn(request) { [weak self] status in
                 guard let self else { return }
                 Task { await self.exited(name, generation: generation, status: status) }
             }
-            guard workers[name]?.generation == generation else { return }
+            guard workers[name]?.generation == generation else {
+                // Cannot happen while the turn is held; should it ever, no process may run untracked.
+                kill(-pid, SIGKILL)
+                return
+            }
             workers[name]?.pid = pid
             workers[name]?.startedAt = .now
             workers[name]?.lastPing = .now
@@ -296,7 +334,6 @@ public actor Supervisor {
         if worker.stopRequested {
             logger.info("worker stopped", metadata: ["worker": "\(name)", "exit": "\(status)"])
             workers[name]?.state = .stopped
-            if worker.startAfterStop { Task { await self.launch(name) } }
             return
         }
         let success = status.isSuccess && !worker.failed
@@ -322,15 +359,12 @@ public actor Supervisor {
             ])
         case .restart(let delay) where delay == .zero:
             workers[name] = worker
-            Task { await self.launch(name) }
+            Task { await self.relaunch(name, generation: generation) }
         case .restart(let delay):
             worker.state = .backoff
             workers[name] = worker
             logger.info("worker restarts after a delay", metadata: ["worker": "\(name)", "delay": "\(DurationText.format(delay))"])
-            arm(name, after: delay) { supervisor in
-                guard await supervisor.isCurrent(name, generation: generation, state: .backoff) else { return }
-                await supervisor.launch(name)
-            }
+            arm(name, after: delay) { await $0.relaunch(name, generation: generation) }
         }
     }
 
@@ -419,8 +453,24 @@ public actor Supervisor {
 
     // MARK: Helpers
 
-    private func isCurrent(_ name: String, generation: Int, state: State) -> Bool {
-        workers[name]?.generation == generation && workers[name]?.state == state
+    /// A restart the supervisor decided on itself (after a crash, or when a backoff ends). It waits
+    /// for the worker's turn and is dropped if anything started or stopped the worker meanwhile:
+    /// both change the generation.
+    private func relaunch(_ name: String, generation: Int) async {
+        await acquire(name)
+        defer { release(name) }
+        guard let worker = workers[name], worker.generation == generation, worker.pid == nil else { return }
+        await launch(name)
+    }
+
+    /// Waits for `name`'s turn (see `WorkerLocks`); every `acquire` is paired with a `release`.
+    private func acquire(_ name: String) async {
+        guard !locks.tryAcquire(name) else { return }
+        await withCheckedContinuation { locks.enqueue(name, $0) }
+    }
+
+    private func release(_ name: String) {
+        locks.release(name)
     }
 
     /// Runs `action` after `delay` unless the worker's timer is replaced or cancelled first.

@@ -79,6 +79,7 @@ struct Opsd {
             "config": "\(loaded.path)", "pid": "\(getpid())", "sqlite": "\(Database.libraryVersion)",
         ])
 
+        SpawnRequest.withholdFromChildren(configuration.secretEnvironmentVariables)
         let notifier = SystemdNotifier(environment: environment)
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = DaemonState(configuration: configuration, configPath: loaded.path, logger: logger)
@@ -92,9 +93,8 @@ struct Opsd {
             throw Exit.failure
         }
         statusLine.setContext(await state.summaryContext())
-        let socketDirectory = URL(fileURLWithPath: configuration.daemon.socket).deletingLastPathComponent().path
         let supervisor = Supervisor(
-            specs: configuration.workers, children: children, notifySocket: "\(socketDirectory)/workers.notify",
+            specs: configuration.workers, children: children,
             useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, status: statusLine, logger: logger
         )
         let store: JobRunStore
@@ -116,6 +116,7 @@ struct Opsd {
         let reloader = Reloader(
             state: state,
             apply: { configuration in
+                SpawnRequest.withholdFromChildren(configuration.secretEnvironmentVariables)
                 _ = await supervisor.apply(configuration.workers)
                 statusLine.setContext(await state.summaryContext())
                 _ = await scheduler.apply(catalog.jobs(for: configuration))

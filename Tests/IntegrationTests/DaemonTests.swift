@@ -48,7 +48,6 @@ struct DaemonTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o750)
         let status = try await run("opsctl", ["status", "--json", "--config", config])
         #expect(status.status == 0, "\(status.stderr)")
-        #expect(FileManager.default.fileExists(atPath: "\(scratch.path)/run/sub/workers.notify"))
     }
 
     @Test("a second opsd on the same socket refuses to start and names the first")
@@ -56,11 +55,11 @@ struct DaemonTests {
         let scratch = try Scratch()
         let config = try scratch.config()
         let first = try await Daemon(config: config, scratch: scratch)
-        let notifySocket = try FileManager.default.attributesOfItem(atPath: "\(scratch.path)/workers.notify")[.systemFileNumber] as? Int
+        let socket = try FileManager.default.attributesOfItem(atPath: scratch.socket)[.systemFileNumber] as? Int
         let second = try await run("opsd", ["--config", config], environment: ["OPS_LOG_FORMAT": "human"])
         #expect(second.status == 1)
-        // The refused one touched nothing of the running one's: its workers' notify socket is the same file.
-        #expect(try FileManager.default.attributesOfItem(atPath: "\(scratch.path)/workers.notify")[.systemFileNumber] as? Int == notifySocket)
+        // The refused one touched nothing of the running one's: its control socket is the same file.
+        #expect(try FileManager.default.attributesOfItem(atPath: scratch.socket)[.systemFileNumber] as? Int == socket)
         #expect(second.stderr.contains("another opsd (pid \(first.pid)) is already serving \(scratch.socket); stop it first"))
         // The first one is unharmed.
         #expect(try await run("opsctl", ["status", "--socket", scratch.socket]).status == 0)

@@ -8,7 +8,9 @@ import TestSupport
 let notifyWorker = #"""
 import os, socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-send = lambda m: s.sendto(m.encode(), os.environ["NOTIFY_SOCKET"])
+address = os.environ["NOTIFY_SOCKET"]
+address = "\0" + address[1:] if address.startswith("@") else address  # '@': the abstract namespace
+send = lambda m: s.sendto(m.encode(), address)
 mode = sys.argv[1]
 if mode != "never-ready":
     send("READY=1\nSTATUS=serving requests")

@@ -32,8 +32,10 @@ int ops_set_child_subreaper(void);
 /// pidfd_open(2), for waiting on a process that is not our child. Returns -1 and sets errno on failure.
 int ops_pidfd_open(pid_t pid);
 
-/// Creates an AF_UNIX datagram socket bound at `path` (removing a stale file first) that receives
-/// senders' credentials (SO_PASSCRED), for workers' sd_notify messages. Returns the fd or -errno.
+/// Creates an AF_UNIX datagram socket that receives senders' credentials (SO_PASSCRED), for
+/// workers' sd_notify messages. A `path` that starts with '@' names a socket in the abstract
+/// namespace (as NOTIFY_SOCKET may, by systemd's protocol); any other path is bound as a file,
+/// removing a stale one first. Returns the fd or -errno.
 int ops_notify_socket(const char *path);
 
 /// Receives one datagram into `buffer` (NUL-terminated) and the sender's pid from SCM_CREDENTIALS
