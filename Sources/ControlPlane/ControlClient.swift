@@ -14,6 +14,8 @@ public enum ControlClientError: Error, CustomStringConvertible, Equatable {
     case notASocket(path: String)
     /// opsd accepted the connection but did not answer in time.
     case timedOut(socket: String, after: Duration)
+    /// The process serving the socket is not opsd's user: the socket may have been replaced.
+    case impostor(socket: String, uid: UInt32, expected: UInt32)
     /// The connection failed in another way, or the answer was unreadable.
     case failed(socket: String, reason: String)
 
@@ -30,6 +32,9 @@ public enum ControlClientError: Error, CustomStringConvertible, Equatable {
             "\(path) is not a socket; check daemon.socket in the config, or pass --socket PATH"
         case .timedOut(let socket, let after):
             "opsd did not answer on \(socket) within \(after); it may be hung: see `journalctl -u opsd`"
+        case .impostor(let socket, let uid, let expected):
+            "\(socket) is served by uid \(uid), not by opsd's user (uid \(expected), the owner of its directory) or root; "
+                + "someone may have replaced the socket: nothing was sent to it, check who can write that directory"
         case .failed(let socket, let reason):
             "the request to opsd on \(socket) failed: \(reason)"
         }
@@ -56,10 +61,10 @@ public struct ControlClient: Sendable {
 
     /// Sends `request` and returns opsd's response, whatever its status code.
     public func send(_ request: ControlRequest) async throws(ControlClientError) -> ControlResponse {
-        try checkSocket()
+        let owner = try checkSocket()
         let result: Result<ControlResponse, ControlClientError> = await withCheckedContinuation { continuation in
             do {
-                try detachThread(named: "opsd-control") { [self] in continuation.resume(returning: exchange(request)) }
+                try detachThread(named: "opsd-control") { [self] in continuation.resume(returning: exchange(request, owner: owner)) }
             } catch {
                 continuation.resume(returning: .failure(.failed(socket: socketPath, reason: "\(error)")))
             }
@@ -69,20 +74,43 @@ public struct ControlClient: Sendable {
 
     /// `send`, blocking the calling thread: for code that runs on a thread of its own (a restore).
     public func sendBlocking(_ request: ControlRequest) throws(ControlClientError) -> ControlResponse {
-        try checkSocket()
-        return try exchange(request).get()
+        let owner = try checkSocket()
+        return try exchange(request, owner: owner).get()
     }
 
-    private func checkSocket() throws(ControlClientError) {
+    /// Checks that a socket is at the path; returns the owner of its directory, opsd's user.
+    ///
+    /// opsd only serves from a directory that no one but root and its user can write, and such a
+    /// directory belongs to one of them; so a server of another uid is not opsd (see
+    /// ``verifyServer(_:owner:)``). One stat(2) more per request: nothing measurable.
+    private func checkSocket() throws(ControlClientError) -> uid_t {
         var info = stat()
         if lstat(socketPath, &info) != 0 {
             throw errno == EACCES ? .permissionDenied(socket: socketPath) : .notRunning(socket: socketPath)
         }
         guard info.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path: socketPath) }
+        let directory = socketPath.lastIndex(of: "/").map { socketPath[..<$0].isEmpty ? "/" : String(socketPath[..<$0]) } ?? "."
+        var parent = stat()
+        return stat(directory, &parent) == 0 ? parent.st_uid : info.st_uid
     }
 
-    /// Connects, writes the request, reads the response to the end.
-    private func exchange(_ request: ControlRequest) -> Result<ControlResponse, ControlClientError> {
+    /// Refuses a server whose uid (`SO_PEERCRED`, recorded by the kernel when it called listen(2))
+    /// is neither root nor `owner`: someone who could write the socket's directory may have moved
+    /// opsd's socket away and bound their own, to read what opsctl sends or answer in opsd's name.
+    private func verifyServer(_ descriptor: Int32, owner: uid_t) -> ControlClientError? {
+        var credentials = PeerPolicy.Credentials()
+        var length = socklen_t(MemoryLayout<PeerPolicy.Credentials>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else {
+            return .failed(socket: socketPath, reason: "cannot tell who serves the socket: \(String(cString: strerror(errno)))")
+        }
+        guard credentials.uid == 0 || credentials.uid == owner else {
+            return .impostor(socket: socketPath, uid: credentials.uid, expected: owner)
+        }
+        return nil
+    }
+
+    /// Connects, checks who serves the socket, writes the request, reads the response to the end.
+    private func exchange(_ request: ControlRequest, owner: uid_t) -> Result<ControlResponse, ControlClientError> {
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return .failure(.failed(socket: socketPath, reason: String(cString: strerror(errno)))) }
         defer { close(descriptor) }
@@ -110,17 +138,26 @@ public struct ControlClient: Sendable {
             default: return .failure(.failed(socket: socketPath, reason: String(cString: strerror(errno))))
             }
         }
+        if let impostor = verifyServer(descriptor, owner: owner) { return .failure(impostor) }
 
         let uri = request.path + Self.queryString(request.query)
         var message = Array("\(request.method) \(uri) HTTP/1.1\r\nHost: opsd\r\nContent-Type: application/json\r\nContent-Length: \(request.body.count)\r\nConnection: close\r\n\r\n".utf8)
         message += request.body
+        // MSG_NOSIGNAL: opsd answers a connection it will not serve (403, 503) without reading
+        // the request and closes it, so this write may meet a closed socket; the answer is
+        // already queued for reading, and SIGPIPE would end opsctl before it is read.
         var sent = 0
+        var writeError: Int32?
         while sent < message.count {
-            let count = message[sent...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            let count = message[sent...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return .failure(failure(errno)) }
+            guard count > 0 else {
+                writeError = errno
+                break
+            }
             sent += count
         }
+        if let writeError, writeError != EPIPE, writeError != ECONNRESET { return .failure(failure(writeError)) }
 
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -128,10 +165,14 @@ public struct ControlClient: Sendable {
         while !Self.isComplete(received) {
             let count = read(descriptor, &buffer, buffer.count)
             if count < 0 && errno == EINTR { continue }
-            if count < 0 { return .failure(failure(errno)) }
+            if count < 0 {
+                if let writeError { return .failure(failure(writeError)) }
+                return .failure(failure(errno))
+            }
             if count == 0 { break }
             received += buffer[..<count]
         }
+        if let writeError, Self.parse(received) == nil { return .failure(failure(writeError)) }
         return Self.parse(received).map { .success($0) } ?? .failure(.failed(socket: socketPath, reason: "opsd sent an answer that is not HTTP"))
     }
 

@@ -1,3 +1,4 @@
+public import FileSafety
 import FoundationEssentials
 import Glibc
 public import Logging
@@ -5,6 +6,7 @@ public import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import ServiceLifecycle
+import Synchronization
 
 /// Why the control server could not start. Each case reads as one sentence with a remedy.
 public enum ControlServerError: Error, CustomStringConvertible, Equatable {
@@ -16,6 +18,8 @@ public enum ControlServerError: Error, CustomStringConvertible, Equatable {
     case cannotCreate(path: String, reason: String)
     /// bind(2) failed.
     case cannotBind(path: String, reason: String)
+    /// The socket's directory, or its lock file, could be changed by another user.
+    case untrusted(UntrustedPathError)
 
     /// One sentence that says what is wrong and what to do.
     public var description: String {
@@ -29,6 +33,8 @@ public enum ControlServerError: Error, CustomStringConvertible, Equatable {
             return "cannot create \(path): \(reason); check that opsd's user may write to that directory"
         case .cannotBind(let path, let reason):
             return "cannot listen on \(path): \(reason)"
+        case .untrusted(let error):
+            return error.description
         }
     }
 }
@@ -38,12 +44,20 @@ public enum ControlServerError: Error, CustomStringConvertible, Equatable {
 ///
 /// Binding happens in `bind(…)`, before the service group starts, so that a second instance or a
 /// bad path fails start-up with a clear message and READY=1 is only ever sent by a daemon that is
-/// actually listening. The socket is created under a temporary name, given mode 0660, and renamed
-/// into place, so it is never visible with a wider mode than intended.
+/// actually listening. The socket's directory must be one only root and opsd's user can change
+/// (``TrustedDirectory``); the socket is created under a temporary name, given mode 0660, and
+/// renamed into place, so it is never visible with a wider mode than intended.
+///
+/// Each listener serves at most a fixed number of connections at once, and closes a connection
+/// that has not sent a complete request within ``requestTimeout``; the unix socket also checks
+/// who is connecting (``PeerPolicy``).
 public final class ControlServer: Service, Sendable {
+    /// A served connection, or nil for one that was answered and closed at accept.
+    typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+
     /// The socket path clients connect to (`host:port` for a TCP listener).
     public let path: String
-    private let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+    private let channel: NIOAsyncChannel<Connection?, Never>
     /// The unix socket's lock; nil for a TCP listener.
     private let lock: SocketLock?
     private let handler: any ControlHandler
@@ -52,8 +66,19 @@ public final class ControlServer: Service, Sendable {
     /// Requests larger than this are refused; the API's bodies are tiny.
     static let maximumBodySize = 1 << 20
 
+    /// How long a connection may take to deliver its whole request (head and body) after it is
+    /// accepted; then it is closed. opsctl and HTTP scrapers send theirs at once, in well under a
+    /// millisecond; 5 s leaves room for a loaded machine while a held connection is soon returned.
+    public static let requestTimeout = TimeAmount.seconds(5)
+    /// Connections served at once on the control socket. Room for every operator, script and
+    /// probe at once (each takes milliseconds); what it bounds is descriptors. opsd's own watchdog
+    /// probe is served beyond it.
+    public static let controlConnectionLimit = 512
+    /// Connections served at once on `daemon.listen` (health checks and scrapes, one request each).
+    public static let listenerConnectionLimit = 64
+
     private init(
-        path: String, channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>,
+        path: String, channel: NIOAsyncChannel<Connection?, Never>,
         lock: SocketLock?, handler: any ControlHandler, logger: Logger
     ) {
         self.path = path
@@ -63,13 +88,15 @@ public final class ControlServer: Service, Sendable {
         self.logger = logger
     }
 
-    /// Takes the socket path (lock, stale-file cleanup) and starts listening on it.
+    /// Takes the socket path (directory check, lock, stale-file cleanup) and starts listening on it.
     public static func bind(
         path: String, handler: any ControlHandler, group: any EventLoopGroup, logger: Logger
     ) async throws(ControlServerError) -> ControlServer {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        if let failed = Self.makeDirectories(directory, mode: 0o750) {
-            throw .cannotCreate(path: failed.path, reason: String(cString: strerror(failed.code)))
+        do {
+            try TrustedDirectory.prepare(directory, mode: 0o750, purpose: "the socket directory")
+        } catch {
+            throw .untrusted(error)
         }
         let lock = try SocketLock.acquire(for: path)
 
@@ -84,26 +111,46 @@ public final class ControlServer: Service, Sendable {
         let temporary = "\(directory)/.opsd-\(getpid()).sock"
         let bindPath = temporary.utf8.count <= 107 ? temporary : path
         unlink(temporary)
-        let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+        let socketGroup = Atomic<UInt32>(UInt32.max)
+        let budget = ConnectionBudget(limit: controlConnectionLimit)
+        let me = geteuid()
+        let channel: NIOAsyncChannel<Connection?, Never>
         do {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(unixDomainSocketPath: bindPath) { child in
-                    child.eventLoop.makeCompletedFuture {
-                        try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: child)
+                    PeerPolicy.peer(of: child).flatMapThrowing { peer -> Connection? in
+                        let policy = PeerPolicy(socketGroup: socketGroup.load(ordering: .relaxed), me: me)
+                        guard let peer, policy.admits(peer) else {
+                            let refusal = peer.map { policy.refusal(for: $0) } ?? "opsd could not tell who is connecting; try again"
+                            return try Self.refuse(child, .error(refusal, status: 403))
+                        }
+                        // opsd's own watchdog probe is served whatever the load, so a flood of
+                        // connections cannot make systemd kill a daemon that works.
+                        guard peer.pid == getpid() || budget.admit(child) else {
+                            return try Self.refuse(child, .error("opsd is serving \(budget.limit) control connections already; try again shortly", status: 503))
+                        }
+                        return try Self.serveRequests(on: child)
                     }
                 }
         } catch {
             throw .cannotBind(path: path, reason: Self.describe(error))
         }
-        guard chmod(bindPath, 0o660) == 0, bindPath == path || rename(bindPath, path) == 0 else {
+        // The directory is trusted: only root and opsd's user can add, rename or replace entries
+        // in it, so the name just bound is still our socket, not a link someone swapped in, when
+        // its mode is set; AT_SYMLINK_NOFOLLOW would refuse a link anyway. (fchmod on the
+        // listening descriptor would not do: it changes the socket's inode in sockfs, not the
+        // file that connect(2) checks.)
+        var bound = stat()
+        guard fchmodat(AT_FDCWD, bindPath, 0o660, AT_SYMLINK_NOFOLLOW) == 0, lstat(bindPath, &bound) == 0,
+              bindPath == path || rename(bindPath, path) == 0 else {
             let reason = String(cString: strerror(errno))
             try? await channel.channel.close()
             unlink(bindPath)
             throw .cannotBind(path: path, reason: reason)
         }
+        socketGroup.store(bound.st_gid, ordering: .relaxed)
         return ControlServer(path: path, channel: channel, lock: lock, handler: handler, logger: logger)
     }
 
@@ -112,20 +159,36 @@ public final class ControlServer: Service, Sendable {
         host: String, port: Int, handler: any ControlHandler, group: any EventLoopGroup, logger: Logger
     ) async throws(ControlServerError) -> ControlServer {
         let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let budget = ConnectionBudget(limit: listenerConnectionLimit)
         do {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: host, port: port) { child in
-                    child.eventLoop.makeCompletedFuture {
-                        try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: child)
+                    child.eventLoop.makeCompletedFuture { () throws -> Connection? in
+                        guard budget.admit(child) else {
+                            return try Self.refuse(child, .error("opsd is serving \(budget.limit) connections on this listener already; try again shortly", status: 503))
+                        }
+                        return try Self.serveRequests(on: child)
                     }
                 }
             return ControlServer(path: address, channel: channel, lock: nil, handler: handler, logger: logger)
         } catch {
             throw .cannotBind(path: address, reason: Self.describe(error))
         }
+    }
+
+    /// The pipeline of a connection that will be served: HTTP/1.1 and the request deadline.
+    private static func serveRequests(on child: any Channel) throws -> Connection {
+        try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+        try child.pipeline.syncOperations.addHandler(RequestDeadline(timeout: requestTimeout))
+        return try Connection(wrappingChannelSynchronously: child)
+    }
+
+    /// Answers `child` with `response` and closes it, without reading its request.
+    private static func refuse(_ child: any Channel, _ response: ControlResponse) throws -> Connection? {
+        try child.pipeline.syncOperations.addHandler(Refusal(response))
+        return nil
     }
 
     /// Serves connections until graceful shutdown, then removes the socket file.
@@ -136,6 +199,7 @@ public final class ControlServer: Service, Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 try await channel.executeThenClose { connections in
                     for try await connection in connections {
+                        guard let connection else { continue }
                         group.addTask { await self.serve(connection) }
                     }
                 }
@@ -146,7 +210,7 @@ public final class ControlServer: Service, Sendable {
     }
 
     /// Reads one request, answers it, and closes the connection.
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    private func serve(_ connection: Connection) async {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -191,17 +255,6 @@ public final class ControlServer: Service, Sendable {
         try await outbound.write(.head(head))
         try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: response.body))))
         try await outbound.write(.end(nil))
-    }
-
-    /// `mkdir -p` with `mode` for the directories it creates; the path and errno of the first
-    /// directory that could not be made, or nil.
-    static func makeDirectories(_ path: String, mode: mode_t) -> (path: String, code: Int32)? {
-        var prefix = ""
-        for component in path.split(separator: "/") {
-            prefix += "/" + component
-            if mkdir(prefix, mode) != 0, errno != EEXIST { return (prefix, errno) }
-        }
-        return nil
     }
 
     static func describe(_ error: any Error) -> String {

@@ -1,3 +1,4 @@
+import FileSafety
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -8,6 +9,9 @@ import Glibc
 /// The socket file alone cannot tell a crashed opsd's leftover from a live one without racing a
 /// second starting instance; `flock` can: the kernel drops it when its holder dies, however it dies.
 /// Whoever holds the lock owns the socket path and may remove a stale socket file.
+///
+/// The file is opened with ``SafeFile``: a symlink or hard link planted at its name is refused,
+/// never written through, and a file that is not opsd's is neither truncated nor used.
 final class SocketLock: Sendable {
     let path: String
     private let descriptor: Int32
@@ -20,9 +24,11 @@ final class SocketLock: Sendable {
     /// Takes the lock for `socketPath`, or says which process holds it.
     static func acquire(for socketPath: String) throws(ControlServerError) -> SocketLock {
         let path = socketPath + ".lock"
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw .cannotCreate(path: path, reason: String(cString: strerror(errno)))
+        let descriptor: Int32
+        do {
+            descriptor = try SafeFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o600, purpose: "the control socket's lock file")
+        } catch {
+            throw .untrusted(error)
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let holder = readPID(descriptor)

@@ -1,4 +1,5 @@
 import CSQLite
+public import Glibc
 
 /// A value bound to or read from an SQLite statement.
 public enum SQLValue: Sendable, Equatable {
@@ -118,7 +119,13 @@ public final class Database {
     public static var libraryVersion: String { String(cString: sqlite3_libversion()) }
 
     /// Opens `path`. `busyTimeout` is how long a statement waits for another connection's lock.
-    public init(path: String, mode: Mode = .readWriteCreate, busyTimeout: Duration = .seconds(5)) throws(SQLiteError) {
+    ///
+    /// A file created here gets `creationMode` (the umask still applies), and SQLite gives its
+    /// `-wal` and `-shm` files the same: SQLite alone would create it 0644, readable by every user.
+    public init(
+        path: String, mode: Mode = .readWriteCreate, busyTimeout: Duration = .seconds(5), creationMode: mode_t = 0o600
+    ) throws(SQLiteError) {
+        if mode == .readWriteCreate { Self.create(path, mode: creationMode) }
         var flags: Int32 = SQLITE_OPEN_NOMUTEX
         switch mode {
         case .readOnly: flags |= SQLITE_OPEN_READONLY
@@ -140,6 +147,14 @@ public final class Database {
     }
 
     deinit { sqlite3_close_v2(handle) }
+
+    /// Creates an empty `path` with `mode` if nothing is there, for SQLite to open. O_EXCL never
+    /// follows a link; an existing file is left as it is, and any failure is SQLite's to report.
+    private static func create(_ path: String, mode: mode_t) {
+        guard !path.isEmpty, path != ":memory:", !path.hasPrefix("file:") else { return }
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        if descriptor >= 0 { close(descriptor) }
+    }
 
     /// Runs one or more statements that return no rows (schema, pragmas).
     public func execute(_ sql: String) throws(SQLiteError) {

@@ -1,3 +1,4 @@
+public import FileSafety
 import FoundationEssentials
 import Glibc
 
@@ -13,15 +14,24 @@ public enum StateDatabase {
         stateDirectory.hasSuffix("/") ? stateDirectory + fileName : stateDirectory + "/" + fileName
     }
 
+    /// Creates the state directory when missing (mode 0750) and refuses one that a user other
+    /// than root and opsd's own could change: such a user could swap `state.db` (opsd's history,
+    /// the backups' records) or plant links where SQLite creates its journal. opsd calls it at
+    /// start-up; readers (opsctl run by a member of opsd's group) need not.
+    public static func prepareDirectory(_ stateDirectory: String) throws(UntrustedPathError) {
+        try TrustedDirectory.prepare(stateDirectory, mode: 0o750, purpose: "the state directory")
+    }
+
     /// Opens (creating when missing) the state database in WAL mode, so opsd and an in-process
     /// `opsctl` can read and write it at the same time.
-    /// The directory is created (mode 0750) when missing.
+    /// The directory is created (mode 0750) when missing; the database is created 0640 (group:
+    /// opsctl's readers; nothing for other users), before the umask.
     public static func open(stateDirectory: String) throws(SQLiteError) -> Database {
         if !FileManager.default.fileExists(atPath: stateDirectory) {
             try? FileManager.default.createDirectory(
                 atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         }
-        let database = try Database(path: path(in: stateDirectory), mode: .readWriteCreate, busyTimeout: .seconds(10))
+        let database = try Database(path: path(in: stateDirectory), mode: .readWriteCreate, busyTimeout: .seconds(10), creationMode: 0o640)
         try database.execute("""
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = NORMAL;

@@ -79,6 +79,11 @@ struct Opsd {
             "config": "\(loaded.path)", "pid": "\(getpid())", "sqlite": "\(Database.libraryVersion)",
         ])
 
+        // Each listener holds a bounded number of connections; the rest of the descriptors are
+        // for workers' pipes, checks and the state database, and 1024 is not much of a rest.
+        if let limit = DescriptorLimit.raiseToHardLimit(), limit.after < 4096 {
+            logger.notice("the open-file limit is \(limit.after); raise it (LimitNOFILE= in the unit) if opsd runs many workers and checks")
+        }
         SpawnRequest.withholdFromChildren(configuration.secretEnvironmentVariables)
         let notifier = SystemdNotifier(environment: environment)
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -97,6 +102,12 @@ struct Opsd {
             specs: configuration.workers, children: children,
             useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, status: statusLine, logger: logger
         )
+        do {
+            try StateDatabase.prepareDirectory(configuration.daemon.stateDirectory)
+        } catch {
+            logger.critical("\(error)")
+            throw Exit.failure
+        }
         let store: JobRunStore
         do {
             store = try JobRunStore(stateDirectory: configuration.daemon.stateDirectory)
