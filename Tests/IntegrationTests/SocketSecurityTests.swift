@@ -62,10 +62,13 @@ final class PrefixedDaemon: @unchecked Sendable {
 
     var log: String { contents(logPath) ?? "" }
 
-    /// SIGTERM, then waits for the exit.
+    /// SIGTERM, then waits for the exit; SIGKILL if it has not come within 30 s (a safety net, so a
+    /// daemon that does not stop fails its test rather than hanging the run).
     func stop() async {
         kill(pid, SIGTERM)
         let pid = self.pid
+        let killer = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: killer)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
                 var status: Int32 = 0
@@ -73,6 +76,7 @@ final class PrefixedDaemon: @unchecked Sendable {
                 continuation.resume()
             }
         }
+        killer.cancel()
         reaped = true
     }
 
@@ -81,88 +85,6 @@ final class PrefixedDaemon: @unchecked Sendable {
             kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
-        }
-    }
-}
-
-/// Client sockets held open by the test, closed when it ends.
-final class HeldConnections: @unchecked Sendable {
-    private(set) var descriptors: [Int32] = []
-
-    deinit { descriptors.forEach { close($0) } }
-
-    func connectUnix(_ path: String) throws {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try keep(fd, connected: result == 0, what: path)
-    }
-
-    func connectLoopback(_ port: Int) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        try keep(fd, connected: result == 0, what: "127.0.0.1:\(port)")
-    }
-
-    private func keep(_ fd: Int32, connected: Bool, what: String) throws {
-        guard fd >= 0, connected else {
-            let reason = String(cString: strerror(errno))
-            if fd >= 0 { close(fd) }
-            throw TestFailure("cannot connect to \(what) (connection \(descriptors.count + 1)): \(reason)")
-        }
-        // Bounded: a test never blocks forever on one socket.
-        var limit = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        descriptors.append(fd)
-    }
-
-    /// Writes `text` to every connection.
-    func send(_ text: String) {
-        let bytes = Array(text.utf8)
-        for fd in descriptors { _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
-    }
-
-    /// How many connections the server has closed (or answered) already, without waiting.
-    func closedNow() -> Int {
-        var fds = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        _ = poll(&fds, nfds_t(fds.count), 0)
-        return fds.filter { $0.revents != 0 }.count
-    }
-
-    /// Reads every connection to its end of file (whatever the server sends first is drained);
-    /// returns how many are still open when `limit` has passed. The waiting is poll(2) on all of
-    /// them, on a thread of its own: the closes are awaited, not slept for.
-    func awaitEndOfFile(limit: Duration) async -> Int {
-        let all = descriptors
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var open = Set(all)
-                let deadline = ContinuousClock.now + limit
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                while !open.isEmpty, ContinuousClock.now < deadline {
-                    var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-                    let left = deadline - ContinuousClock.now
-                    let milliseconds = Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
-                    guard poll(&fds, nfds_t(fds.count), milliseconds) > 0 else { continue }
-                    for entry in fds where entry.revents != 0 {
-                        let count = recv(entry.fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-                        if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { open.remove(entry.fd) }
-                    }
-                }
-                continuation.resume(returning: open.count)
-            }
         }
     }
 }
@@ -292,6 +214,7 @@ struct ListenerFloodTests {
         #expect(status.status == 0, "\(status.stderr)")
         #expect(await held.awaitEndOfFile(limit: .seconds(60)) == 0)
         #expect(try await run("opsctl", ["status", "--socket", scratch.socket]).status == 0)
+        held.closeAll()
         await daemon.stop()
     }
 
@@ -317,6 +240,7 @@ struct ListenerFloodTests {
         #expect(status.status == 0, "\(status.stderr)")
         #expect(await held.awaitEndOfFile(limit: .seconds(60)) == 0)
         #expect(try await run("opsctl", ["status", "--socket", scratch.socket]).status == 0)
+        held.closeAll()
         await daemon.stop()
     }
 }
