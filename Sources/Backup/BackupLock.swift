@@ -1,3 +1,4 @@
+import FileSafety
 import Foundation
 
 /// One backup (or restore) at a time per repository, across processes: opsd's scheduler and any
@@ -9,11 +10,19 @@ final class BackupLock {
     private let descriptor: Int32
 
     /// Takes the lock or fails at once, naming the process that holds it.
+    ///
+    /// The repository must be a directory only root and this user can change (created 0700 when
+    /// missing): in one that others can write, a planted link at the lock's name would make a
+    /// root backup write its pid wherever the link points, and a planted pack or reference would
+    /// become part of the backups. The lock is opened without following links.
     init(repository: String) throws(BackupError) {
-        try FileSystem.makeDirectory(repository)
         let path = repository + "/opsd-backup.lock"
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw BackupError("cannot open the lock file \(path): \(String(cString: strerror(errno)))") }
+        do throws(UntrustedPathError) {
+            try TrustedDirectory.prepare(repository, mode: 0o700, purpose: "the backup repository")
+            descriptor = try SafeFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o600, purpose: "the backup lock file")
+        } catch {
+            throw BackupError(error.description)
+        }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             var buffer = [UInt8](repeating: 0, count: 32)
             let count = pread(descriptor, &buffer, buffer.count, 0)

@@ -64,6 +64,7 @@ final class RemoteSync {
         var options = git_fetch_options()
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
         context.install(in: &options.callbacks)
+        options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
         let rc = withExtendedLifetime(context) { git_remote_fetch(remote, nil, &options, "opsd: fetch backups") }
         if rc < 0 { throw context.failure(rc, action: "cannot fetch from \(spec.url)") }
     }
@@ -84,6 +85,8 @@ final class RemoteSync {
         var options = git_push_options()
         git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION))
         context.install(in: &options.callbacks)
+        // A redirect could take the token to another server: never follow one.
+        options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
         let refspec = "\(plan.reference):\(plan.reference)"
         let rc: Int32 = refspec.withCString { cRefspec in
             var strings: [UnsafeMutablePointer<CChar>?] = [UnsafeMutablePointer(mutating: cRefspec)]
@@ -100,7 +103,8 @@ final class RemoteSync {
                 return .refused(BackupError("the remote \(spec.url) refused \(plan.branch): its branch has commits this repository does not have; another machine may push to the same branch, give each host its own backup.remote.branch"))
             }
             let error = context.failure(rc, action: "cannot push to \(spec.url)")
-            return context.refused ? .refused(error) : .failed(error)
+            // A redirect is refused for good: the remote will not stop redirecting within a retry.
+            return context.refused || error.description.contains("redirect") ? .refused(error) : .failed(error)
         }
         // git_remote_push returned success, but the server may still have refused the reference.
         if let status = context.rejected[plan.reference] {
@@ -161,8 +165,15 @@ private final class CallbackContext {
     }
 }
 
-private let credentialsCallback: git_credential_acquire_cb = { out, _, usernameFromURL, allowedTypes, payload in
+private let credentialsCallback: git_credential_acquire_cb = { out, url, usernameFromURL, allowedTypes, payload in
     guard let context = CallbackContext.from(payload) else { return GIT_EUSER.rawValue }
+    // Credentials go only to the configured server (scheme, host and port), wherever a
+    // redirect or a changed remote URL would send them.
+    let asking = url.map { String(cString: $0) } ?? ""
+    guard let configured = RemoteEndpoint(context.spec.url), RemoteEndpoint(asking) == configured else {
+        context.refusal = "\(RemoteEndpoint(asking)?.description ?? "another server") asked for the credentials of \(context.spec.url); opsd gives them only to the configured server (a redirect is never followed)"
+        return GIT_EAUTH.rawValue
+    }
     let user = usernameFromURL.map { String(cString: $0) }
     if allowedTypes & GIT_CREDENTIAL_USERNAME.rawValue != 0 {
         return git_credential_username_new(out, user ?? "git")
@@ -233,4 +244,38 @@ func sshPort(of url: String) -> Int {
     }
     guard let colon = hostPort.lastIndex(of: ":") else { return 22 }
     return Int(hostPort[hostPort.index(after: colon)...]) ?? 22
+}
+
+/// The server part of a remote URL: scheme, host and port, which credentials are bound to.
+struct RemoteEndpoint: Equatable, CustomStringConvertible {
+    var scheme: String
+    var host: String
+    var port: Int
+
+    /// Parses `scheme://[user@]host[:port]/…` and scp-like `user@host:path`; nil for a local path.
+    init?(_ url: String) {
+        if let separator = url.range(of: "://") {
+            scheme = url[..<separator.lowerBound].lowercased()
+            let authority = url[separator.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            var hostPort = authority.split(separator: "@", omittingEmptySubsequences: false).last.map(String.init) ?? ""
+            port = ["https": 443, "http": 80, "ssh": 22, "git": 9418][scheme] ?? 0
+            if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+                let rest = hostPort[hostPort.index(after: close)...]
+                if rest.hasPrefix(":") { port = Int(rest.dropFirst()) ?? -1 }
+                hostPort = String(hostPort[...close])
+            } else if let colon = hostPort.lastIndex(of: ":") {
+                port = Int(hostPort[hostPort.index(after: colon)...]) ?? -1
+                hostPort = String(hostPort[..<colon])
+            }
+            host = hostPort.lowercased()
+        } else {
+            guard !url.hasPrefix("/"), let colon = url.firstIndex(of: ":") else { return nil }
+            scheme = "ssh"
+            host = (url[..<colon].split(separator: "@").last.map(String.init) ?? "").lowercased()
+            port = 22
+        }
+        guard !host.isEmpty else { return nil }
+    }
+
+    var description: String { "\(scheme)://\(host):\(port)" }
 }

@@ -16,3 +16,6 @@ static inline int opsd_git_limit_mapped_windows(void) {
     int error = git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)32 << 20);
     return error ? error : git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)128 << 20);
 }
+// The certificate authorities for https remotes, from a PEM file (a private CA). libgit2 built
+// with mbedTLS (Debian's) ignores SSL_CERT_FILE, which git itself honours; opsctl-backup passes it on.
+static inline int opsd_git_set_ca_file(const char *file) { return git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, (const char *)NULL); }
