@@ -21,6 +21,11 @@ public struct CommandRunner: Sendable {
 
     /// Output beyond this is read and dropped, so a chatty plugin cannot fill opsd's memory.
     static let outputLimit = 64 * 1024
+    /// How long the output is still read after the command has exited and its process group was
+    /// killed. What they wrote is in the pipe by then; only a process that left the group
+    /// (`setsid`) can still hold the pipe open, and it may do so for ever, so after this the
+    /// pipe is closed and its reading thread ends.
+    static let outputGrace: Duration = .milliseconds(100)
 
     private let spawner: any ProcessSpawner
 
@@ -60,47 +65,105 @@ public struct CommandRunner: Sendable {
         do { output = try OutputReader(descriptor: readEnd) } catch {
             kill(-pid, SIGKILL)
             close(readEnd)
-            throw CheckFailure("\(error)")
+            throw error
         }
         return await withTaskCancellationHandler {
             let status = await exit.wait()
             // Whatever the plugin left running in its group would hold the pipe open.
             kill(-pid, SIGKILL)
-            return Outcome(status: status, output: await output.text())
+            return Outcome(status: status, output: await output.text(within: Self.outputGrace))
         } onCancel: {
             kill(-pid, SIGKILL)
         }
     }
 }
 
-/// Drains a pipe on a thread of its own until end of file, keeping the first `outputLimit` bytes.
+/// Drains a pipe on a thread of its own until end of file or until told to stop, keeping the
+/// first `outputLimit` bytes. Told to stop, it reads what the pipe holds and closes it: a
+/// process that escaped the command's group may keep the write end open for ever, and must not
+/// keep a thread and a descriptor of opsd's with it.
 private final class OutputReader: Sendable {
-    private let result = Mutex<(text: String?, waiter: CheckedContinuation<String, Never>?)>((nil, nil))
+    private struct State {
+        var text: String?
+        var waiter: CheckedContinuation<String, Never>?
+        /// The write end of the stop pipe, -1 once the thread has finished (and closed it).
+        var stopWriter: Int32
+    }
+    private let state: Mutex<State>
 
-    init(descriptor: Int32) throws(ThreadError) {
-        try detachThread(named: "opsd-plugin-out") { [self] in
-            var kept: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let count = read(descriptor, &chunk, chunk.count)
-                if count < 0, errno == EINTR { continue }
-                guard count > 0 else { break }
-                if kept.count < CommandRunner.outputLimit { kept += chunk[..<min(count, CommandRunner.outputLimit - kept.count)] }
+    init(descriptor: Int32) throws(CheckFailure) {
+        var stopEnds: [Int32] = [-1, -1]
+        guard pipe(&stopEnds) == 0 else { throw CheckFailure("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        // Close-on-exec at once; a spawn in between cannot leak them (ops_spawn closes every
+        // descriptor from 3 up in the child).
+        for end in stopEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        let stopReader = stopEnds[0]
+        state = Mutex(State(stopWriter: stopEnds[1]))
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        do {
+            try detachThread(named: "opsd-plugin-out") { [self] in
+                let text = Self.drain(descriptor, until: stopReader)
+                close(descriptor)
+                close(stopReader)
+                let waiter = state.withLock { state -> CheckedContinuation<String, Never>? in
+                    state.text = text
+                    close(state.stopWriter)
+                    state.stopWriter = -1
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume(returning: text)
             }
-            close(descriptor)
-            let text = String(decoding: kept, as: UTF8.self)
-            let waiter = result.withLock { state -> CheckedContinuation<String, Never>? in
-                state.text = text
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume(returning: text)
+        } catch {
+            close(stopReader)
+            close(stopEnds[1])
+            throw CheckFailure("\(error)")
         }
+    }
+
+    /// Reads `descriptor` (non-blocking) until end of file, or until `stop` becomes readable and
+    /// the pipe holds nothing more.
+    private static func drain(_ descriptor: Int32, until stop: Int32) -> String {
+        var kept: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        var stopping = false
+        while true {
+            let count = read(descriptor, &chunk, chunk.count)
+            if count > 0 {
+                if kept.count < CommandRunner.outputLimit { kept += chunk[..<min(count, CommandRunner.outputLimit - kept.count)] }
+                continue
+            }
+            if count == 0 || (errno != EAGAIN && errno != EINTR) || stopping { break }
+            if errno == EINTR { continue }
+            var events = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0), pollfd(fd: stop, events: Int16(POLLIN), revents: 0)]
+            guard poll(&events, 2, -1) >= 0 || errno == EINTR else { break }
+            // Told to stop: one more read takes what is already in the pipe, then it ends.
+            if events[1].revents != 0 { stopping = true }
+        }
+        return String(decoding: kept, as: UTF8.self)
+    }
+
+    /// Makes the reading thread finish with what the pipe holds now.
+    func stop() {
+        state.withLock { state in
+            guard state.stopWriter >= 0 else { return }
+            var byte: UInt8 = 1
+            _ = write(state.stopWriter, &byte, 1)
+        }
+    }
+
+    /// The output, once the pipe reaches its end or, at the latest, `grace` from now.
+    func text(within grace: Duration) async -> String {
+        let timer = Task { [self] in
+            if (try? await Task.sleep(for: grace, clock: .loop)) != nil { stop() }
+        }
+        defer { timer.cancel() }
+        return await text()
     }
 
     func text() async -> String {
         await withCheckedContinuation { continuation in
-            let ready = result.withLock { state -> String? in
+            let ready = state.withLock { state -> String? in
                 if let text = state.text { return text }
                 state.waiter = continuation
                 return nil

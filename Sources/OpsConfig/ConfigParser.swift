@@ -352,8 +352,11 @@ struct ConfigParser {
         }
         spec.bodyContains = fields.optional("body_contains", reader.nonEmptyString)
         if let pattern = fields.optional("body_matches", reader.nonEmptyString) {
-            if (try? Regex(pattern)) != nil { spec.bodyMatches = pattern } else {
-                reader.report(fields.keyPath("body_matches"), "\(NodeReader.quote(pattern)) is not a valid regular expression", at: fields["body_matches"])
+            do {
+                _ = try TextPattern(pattern)
+                spec.bodyMatches = pattern
+            } catch {
+                reader.report(fields.keyPath("body_matches"), "\(NodeReader.quote(pattern)) \(error)", at: fields["body_matches"])
             }
         }
         if let json = fields["json"], let jsonFields = reader.fields(json, at: fields.keyPath("json"), allowed: ["path", "equals"]),

@@ -57,6 +57,19 @@ struct HTTPCheckTests {
         #expect(notFollowed.message.hasPrefix("status 302"))
     }
 
+    @Test("a pattern that backtracking engines take exponential time over is answered on a 64 KiB body, off the event loop", .timeLimit(.minutes(1)))
+    func pathologicalPattern() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try await FixtureServer(scratch: scratch)
+        defer { server.stop() }
+        let result = await runOnce(.http(HTTPCheckSpec(url: server.url("/big?n=65536"), bodyMatches: "(x+)+y")))
+        #expect(result.state == .crit)
+        #expect(result.message.hasPrefix("the body does not match /(x+)+y/ (HTTP 200 in"), "\(result.message)")
+        let matched = await runOnce(.http(HTTPCheckSpec(url: server.url("/big?n=65536"), bodyMatches: "(x+)+$")))
+        #expect(matched.state == .ok, "\(matched.message)")
+    }
+
     @Test("configured headers go to the URL's origin only, never along a redirect to another one")
     func headersStayWithTheirOrigin() async throws {
         let scratch = try Scratch()

@@ -13,12 +13,15 @@ public struct HTTPCheck: Check {
     let spec: HTTPCheckSpec
     let fetcher: HTTPFetcher
     let environment: [String: String]
+    /// `body_matches`, compiled; the config has checked that it compiles.
+    let pattern: TextPattern?
 
     /// Creates the check; header secrets from `env:` are looked up in `environment`.
     public init(spec: HTTPCheckSpec, fetcher: HTTPFetcher, environment: [String: String]) {
         self.spec = spec
         self.fetcher = fetcher
         self.environment = environment
+        pattern = spec.bodyMatches.flatMap { try? TextPattern($0) }
     }
 
     /// Bodies beyond this are not read; health endpoints answer in bytes, not megabytes.
@@ -44,7 +47,7 @@ public struct HTTPCheck: Check {
         if !spec.expectStatus.contains(response.status) {
             problems.append("status \(response.status), expected \(spec.expectStatus.map(String.init).joined(separator: " or "))")
         }
-        problems += bodyProblems(String(decoding: response.body, as: UTF8.self))
+        problems += try await bodyProblems(response.body, deadline: deadline)
         var state: CheckState = problems.isEmpty ? .ok : .crit
         var summary = "HTTP \(response.status) in \(NumberText.fixed(latencyMs, digits: 1)) ms"
         if spec.url.hasPrefix("https://"), spec.certificateWarnDays != nil || spec.certificateCritDays != nil {
@@ -64,13 +67,27 @@ public struct HTTPCheck: Check {
         return Observation(value: latencyMs, unit: "ms", summary: summary, metrics: metrics, state: state)
     }
 
-    private func bodyProblems(_ text: String) -> [String] {
+    /// What the body lacks. A pattern or a JSON document is read on a thread of its own: on up
+    /// to `bodyLimit` bytes it takes milliseconds, which would hold up everything queued on the
+    /// event loop; the pattern stops at the deadline (see `TextPattern`).
+    private func bodyProblems(_ body: [UInt8], deadline: ContinuousClock.Instant) async throws -> [String] {
+        guard pattern != nil || spec.jsonField != nil else {
+            return bodyProblems(String(decoding: body, as: UTF8.self), deadline: deadline)
+        }
+        return try await blocking { bodyProblems(String(decoding: body, as: UTF8.self), deadline: deadline) }
+    }
+
+    private func bodyProblems(_ text: String, deadline: ContinuousClock.Instant) -> [String] {
         var problems: [String] = []
         if let needle = spec.bodyContains, !text.contains(needle) {
             problems.append("the body does not contain \"\(needle)\"")
         }
-        if let pattern = spec.bodyMatches, let regex = try? Regex(pattern), text.firstMatch(of: regex) == nil {
-            problems.append("the body does not match /\(pattern)/")
+        if let pattern {
+            switch pattern.matches(text, shouldStop: { ContinuousClock.now >= deadline }) {
+            case false?: problems.append("the body does not match /\(pattern.source)/")
+            case nil: problems.append("matching the body against /\(pattern.source)/ did not finish within the timeout")
+            default: break
+            }
         }
         if let expectation = spec.jsonField {
             switch Self.jsonValue(in: text, path: expectation.path) {
