@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -79,6 +80,15 @@ static int child_main(void *argument) {
     // (an accepted control connection, a library's socket) would otherwise stay open in it.
     close_others();
     if (attr->cwd && chdir(attr->cwd) != 0) give_up(call, errno);
+    if (attr->nofile_soft) {
+        // opsd raised its own soft limit; children get the usual one back, since programs that
+        // use select(2) break on descriptors above 1024.
+        struct rlimit limit;
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && attr->nofile_soft < limit.rlim_cur) {
+            limit.rlim_cur = attr->nofile_soft;
+            if (setrlimit(RLIMIT_NOFILE, &limit) != 0) give_up(call, errno);
+        }
+    }
     if (attr->set_ids) {
         if (syscall(SYS_setgroups, 0, NULL) != 0 && errno != EPERM) give_up(call, errno);
         if (syscall(SYS_setgid, attr->gid) != 0) give_up(call, errno);

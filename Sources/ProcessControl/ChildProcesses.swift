@@ -59,6 +59,15 @@ extension SpawnRequest {
     }
 
     private static let withheld = Mutex<Set<String>>([])
+
+    /// Gives every child started from now on this soft limit of open descriptors: the one opsd
+    /// started with, before it raised its own (`DescriptorLimit`). Programs that use select(2)
+    /// cannot handle descriptors above 1024, so a raised limit is opsd's alone.
+    public static func limitChildDescriptors(to softLimit: UInt) {
+        childDescriptorLimit.withLock { $0 = softLimit }
+    }
+
+    static let childDescriptorLimit = Mutex<UInt?>(nil)
 }
 
 /// Why a child could not be started; one sentence with the cause.

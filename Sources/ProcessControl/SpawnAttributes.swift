@@ -30,6 +30,7 @@ extension SpawnRequest {
             attr.umask = umask
         }
         attr.death_signal = deathSignal
+        attr.nofile_soft = UInt(Self.childDescriptorLimit.withLock { $0 } ?? 0)
         return ops_spawn(&attr, &pid)
     }
 }

@@ -81,8 +81,11 @@ struct Opsd {
 
         // Each listener holds a bounded number of connections; the rest of the descriptors are
         // for workers' pipes, checks and the state database, and 1024 is not much of a rest.
-        if let limit = DescriptorLimit.raiseToHardLimit(), limit.after < 4096 {
-            logger.notice("the open-file limit is \(limit.after); raise it (LimitNOFILE= in the unit) if opsd runs many workers and checks")
+        if let limit = DescriptorLimit.raiseToHardLimit() {
+            SpawnRequest.limitChildDescriptors(to: limit.before)
+            if limit.after < 4096 {
+                logger.notice("the open-file limit is \(limit.after); raise it (LimitNOFILE= in the unit) if opsd runs many workers and checks")
+            }
         }
         SpawnRequest.withholdFromChildren(configuration.secretEnvironmentVariables)
         let notifier = SystemdNotifier(environment: environment)

@@ -303,4 +303,25 @@ struct SupervisionTests {
         let stopped = daemon.logStream.lines.filter { $0.message == "worker stopped" }.compactMap { $0.fields["worker"] }
         #expect(stopped == ["third", "second", "first"])
     }
+
+    @Test("opsd raises its own open-file limit, and its workers get the limit it started with")
+    func workersKeepTheUsualDescriptorLimit() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: w, command: [/bin/sleep, "1000"]}
+            """)
+        // 1024 is the usual soft limit, which select(2)-based programs rely on; opsd raises its own.
+        let daemon = try await PrefixedDaemon(["/usr/bin/prlimit", "--nofile=1024:4096"], config: config, scratch: scratch)
+        // The status shows the pid once the worker has exec'd, so its limit is in place by then.
+        let pid = try #require(try await worker("w", config).pid)
+        func softLimit(_ pid: Int32) throws -> String? {
+            let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+            let line = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }
+            return line?.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.map(String.init)
+        }
+        #expect(try softLimit(daemon.pid) == "4096")
+        #expect(try softLimit(pid) == "1024")
+        await daemon.stop()
+    }
 }

@@ -17,6 +17,7 @@ typedef struct ops_spawn_attr {
     int set_umask;
     mode_t umask;
     int death_signal;          // sent to the child when the spawning thread dies; 0 for none
+    unsigned long nofile_soft; // the child's soft RLIMIT_NOFILE (capped at the hard one); 0: inherit
 } ops_spawn_attr;
 
 /// Starts `attr->path` as the leader of a new session and process group (setsid), with all signals
