@@ -91,8 +91,7 @@ struct ConfigFiles {
 
     /// A glob matches the whole path (`/etc/app/*.key`) or the file name alone (`*.key`).
     func isExcluded(_ path: String) -> Bool {
-        let name = (path as NSString).lastPathComponent
-        return exclude.contains { fnmatch($0, path, 0) == 0 || fnmatch($0, name, 0) == 0 }
+        BackupSpec.excludes(path, by: exclude)
     }
 
     /// Writes every file as a blob and returns the `files/` subtree, nested like the file system.

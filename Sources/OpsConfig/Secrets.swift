@@ -1,4 +1,5 @@
 import CYAML
+import Glibc
 
 /// What a configuration holds that must never leave the host: the files it names as holding a
 /// secret, and the values in the config file itself that are secrets. Backups use it to leave
@@ -39,6 +40,20 @@ public enum ConfigSecrets {
             }
         }
         return files
+    }
+
+    /// The secret files `backup.files` names or holds (a listed file, or one below a listed
+    /// directory, that no `exclude` glob matches), judged from the paths as written: what
+    /// `opsctl config check` can warn about. A backup leaves them out whatever path reaches them
+    /// (it compares files, not names) and warns too.
+    public static func filesInBackup(of configuration: Configuration) -> [SecretFile] {
+        guard let backup = configuration.backup else { return [] }
+        return files(in: configuration).filter { secret in
+            !backup.excludes(secret.path) && backup.files.contains { root in
+                let directory = root.hasSuffix("/") ? root : root + "/"
+                return secret.path == root || secret.path.hasPrefix(directory)
+            }
+        }
     }
 
     /// A config file's text with its secret values masked, line for line.
@@ -263,5 +278,17 @@ private struct SecretLocator {
     /// True when a secret rule applies to `path` or to something inside it.
     static func mayHoldSecret(_ path: [String]) -> Bool {
         ConfigSecrets.rules.contains { pattern, _ in pattern.count >= path.count && matches(Array(pattern.prefix(path.count)), path) }
+    }
+}
+
+extension BackupSpec {
+    /// True when an `exclude` glob (fnmatch) matches the whole path (`/etc/app/*.key`) or the
+    /// file name alone (`*.key`).
+    public func excludes(_ path: String) -> Bool { Self.excludes(path, by: exclude) }
+
+    /// True when one of `globs` matches the whole path or the file name alone.
+    public static func excludes(_ path: String, by globs: [String]) -> Bool {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return globs.contains { fnmatch($0, path, 0) == 0 || fnmatch($0, name, 0) == 0 }
     }
 }

@@ -9,10 +9,14 @@ struct RestoreCommand: AsyncParsableCommand {
         commandName: "restore",
         abstract: "Restore databases from a backup, verified before anything is replaced.",
         discussion: """
-            Rebuilds each database from the backup, checks its SHA-256 against the manifest and \
-            runs PRAGMA integrity_check. Only when every database passed: without --to, the live \
-            file and its -wal/-shm are moved aside to FILE.pre-restore-<time> and the restored file \
-            is renamed into place. A damaged backup is refused and nothing is touched.
+            Checks the sizes each manifest claims against the backup's objects, rebuilds each \
+            database, checks its SHA-256 against the manifest and runs PRAGMA integrity_check. \
+            Only when every database passed: without --to, the live file is kept as \
+            FILE.pre-restore-<time> (a hard link; its -wal/-shm move with it; never overwriting an \
+            earlier one) and the restored file, given the live file's owner and mode, is renamed \
+            over it, so the path never goes missing. In place, only databases listed in \
+            backup.databases are restored (matched by name); another one needs --to. A damaged \
+            backup is refused and nothing is touched.
 
             Workers listed for a database (backup.databases: [{path: ..., workers: [app]}]) are \
             stopped through opsd before the swap and started again afterwards, also when the \

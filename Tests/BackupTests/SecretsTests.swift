@@ -74,6 +74,10 @@ struct SecretsTests {
         try yaml.write(toFile: config, atomically: true, encoding: .utf8)
         let check = ConfigLoader.read(path: config)
         #expect(check.diagnostics.isEmpty, "\(check.diagnostics)")
+        // What `opsctl config check` can warn about before any backup runs.
+        #expect(Set(ConfigSecrets.filesInBackup(of: check.configuration).map(\.key)) == [
+            "backup.remote.token_file", "backup.remote.ssh_key", "checks[1].http.headers.Authorization",
+        ])
 
         let backup = try await run("opsctl", ["backup", "--config", config, "--json"])
         #expect(backup.status == 0, "\(backup.stderr)")
