@@ -15,8 +15,9 @@ public struct TextPattern: Sendable, Equatable {
     let program: [Instruction]
 
     /// The largest program a pattern may compile to (counted repetitions are expanded, so
-    /// `(a{100}){100}` is 10000). Matching costs at most this much per character.
-    public static let maximumSize = 1000
+    /// `(a{100}){100}` is 10000). Matching costs at most this much per character; room for
+    /// `^x{1000}$` and any pattern written by hand.
+    public static let maximumSize = 2000
     /// The largest count in `{n}`, `{n,}`, `{n,m}`.
     public static let maximumCount = 1000
 

@@ -68,6 +68,10 @@ struct HTTPCheckTests {
         #expect(result.message.hasPrefix("the body does not match /(x+)+y/ (HTTP 200 in"), "\(result.message)")
         let matched = await runOnce(.http(HTTPCheckSpec(url: server.url("/big?n=65536"), bodyMatches: "(x+)+$")))
         #expect(matched.state == .ok, "\(matched.message)")
+        // A spec made in code, past the config's check: the run says why it cannot match.
+        let invalid = await runOnce(.http(HTTPCheckSpec(url: server.url("/ok"), bodyMatches: "(o)\\1")))
+        #expect(invalid.state == .unknown)
+        #expect(invalid.message == "body_matches /(o)\\1/ uses a back-reference (\\1), which cannot be matched in linear time; repeat the text instead")
     }
 
     @Test("configured headers go to the URL's origin only, never along a redirect to another one")

@@ -13,21 +13,23 @@ public struct HTTPCheck: Check {
     let spec: HTTPCheckSpec
     let fetcher: HTTPFetcher
     let environment: [String: String]
-    /// `body_matches`, compiled; the config has checked that it compiles.
-    let pattern: TextPattern?
+    /// `body_matches`, compiled (the config has checked that it compiles; a spec made in code
+    /// may still hold one that does not, and then each run says so).
+    let pattern: Result<TextPattern, TextPattern.SyntaxError>?
 
     /// Creates the check; header secrets from `env:` are looked up in `environment`.
     public init(spec: HTTPCheckSpec, fetcher: HTTPFetcher, environment: [String: String]) {
         self.spec = spec
         self.fetcher = fetcher
         self.environment = environment
-        pattern = spec.bodyMatches.flatMap { try? TextPattern($0) }
+        pattern = spec.bodyMatches.map { source in Result { () throws(TextPattern.SyntaxError) in try TextPattern(source) } }
     }
 
     /// Bodies beyond this are not read; health endpoints answer in bytes, not megabytes.
     static let bodyLimit = 1 << 20
 
     public func observe(deadline: ContinuousClock.Instant) async throws -> Observation {
+        if case .failure(let problem)? = pattern { throw CheckFailure("body_matches /\(spec.bodyMatches ?? "")/ \(problem)") }
         let request = HTTPFetcher.Request(
             url: spec.url, method: spec.method, headers: try spec.headers.map { ($0.name, try value(of: $0)) },
             maxRedirects: spec.maxRedirects, caFile: spec.caFile, bodyLimit: Self.bodyLimit
@@ -82,7 +84,7 @@ public struct HTTPCheck: Check {
         if let needle = spec.bodyContains, !text.contains(needle) {
             problems.append("the body does not contain \"\(needle)\"")
         }
-        if let pattern {
+        if case .success(let pattern)? = pattern {
             switch pattern.matches(text, shouldStop: { ContinuousClock.now >= deadline }) {
             case false?: problems.append("the body does not match /\(pattern.source)/")
             case nil: problems.append("matching the body against /\(pattern.source)/ did not finish within the timeout")
