@@ -122,12 +122,7 @@ let package = Package(
         ),
         .target(
             name: "ProcessControl",
-            dependencies: [
-                "CSpawn", "DaemonRuntime",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
+            dependencies: ["CSpawn", "DaemonRuntime"],
             swiftSettings: strict
         ),
         .target(
@@ -146,7 +141,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "OpsConfig", "Scheduling", "StateStore", "BackupRecords", "ProcessControl", "ControlPlane", "CSQLite", "DaemonRuntime",
+                "OpsConfig", "Scheduling", "StateStore", "BackupRecords", "ProcessControl", "CSpawn", "ControlPlane", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -168,18 +163,15 @@ let package = Package(
         .target(name: "BackupRecords", dependencies: ["StateStore", "Scheduling"], swiftSettings: strict),
         .target(
             name: "Backup",
-            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OpsConfig", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
             name: "OpsDaemon",
             dependencies: [
-                "OpsConfig", "Scheduling", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
-                "BackupRecords", "DaemonRuntime",
+                "OpsConfig", "Scheduling", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
+                "BackupRecords",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -223,20 +215,24 @@ let package = Package(
 
         .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig", "Scheduling"], swiftSettings: strict),
         .testTarget(
-            name: "ChecksTests", dependencies: ["Checks", "OpsConfig", "Scheduling", "StateStore", "ProcessControl", "TestSupport", "CSpawn", .product(name: "Logging", package: "swift-log")],
+            name: "ChecksTests", dependencies: ["Checks", "OpsConfig", "StateStore", "BackupRecords", "ProcessControl", "TestSupport", "CSpawn", .product(name: "Logging", package: "swift-log")],
             exclude: ["Fixtures"], swiftSettings: strict
         ),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
         .testTarget(name: "FileSafetyTests", dependencies: ["FileSafety"], swiftSettings: strict),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "DaemonRuntimeTests", dependencies: ["DaemonRuntime"], swiftSettings: strict),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "OpsConfig", "Scheduling", "StateStore"], swiftSettings: strict),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "OpsConfig", "StateStore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "OpsConfig"], swiftSettings: strict),
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.
         .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig", "Jobs", "TestSupport", "CSpawn"], swiftSettings: strict),
-        .testTarget(name: "BackupTests", dependencies: ["Backup", "BackupRecords", "OpsConfig", "StateStore", "TestSupport", "CSpawn"], swiftSettings: strict),
+        .testTarget(
+            name: "BackupTests",
+            dependencies: ["Backup", "BackupRecords", "OpsConfig", "StateStore", "TestSupport", "CSpawn", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "TestSupport"], swiftSettings: strict),
     ]
 )
