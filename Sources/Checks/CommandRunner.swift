@@ -34,10 +34,12 @@ public struct CommandRunner: Sendable {
         self.spawner = spawner
     }
 
-    /// Runs `arguments` (argv[0] resolved along PATH) with `environment` added to opsd's own.
-    /// Cancelling the calling task kills the command's process group.
+    /// Runs `arguments` (argv[0] resolved along PATH) with `environment` added to what opsd
+    /// passes on of its own (`SpawnRequest.inheritedEnvironment`: not its systemd variables, not
+    /// the ones the config takes secrets from). Cancelling the calling task kills the command's
+    /// process group.
     public func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Outcome {
-        let inherited = ProcessInfo.processInfo.environment
+        let inherited = SpawnRequest.inheritedEnvironment()
         guard let program = arguments.first, let executable = ChildProcesses.resolve(program, searchPath: inherited["PATH"]) else {
             throw CheckFailure("cannot run \(arguments.first ?? "an empty command"): no such executable file")
         }

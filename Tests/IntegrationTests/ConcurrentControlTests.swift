@@ -127,7 +127,7 @@ struct ConcurrentControlTests {
         #expect(status.statusText == "serving requests")
     }
 
-    @Test("a variable the config takes a secret from is not passed on to workers and jobs")
+    @Test("a variable the config takes a secret from is not passed on to workers and check plugins")
     func secretVariablesWithheld() async throws {
         let scratch = try Scratch()
         let config = try scratch.config(extra: """
@@ -137,6 +137,9 @@ struct ConcurrentControlTests {
               - name: api
                 http: {url: "http://127.0.0.1:9/health", headers: {Authorization: {env: OPS_TEST_API_TOKEN}}}
                 every: 1h
+              - name: plugin
+                command: [/bin/sh, -c, "echo token=${OPS_TEST_API_TOKEN:-unset} plain=${OPS_TEST_PLAIN:-unset} notify=${NOTIFY_SOCKET:-unset}"]
+                every: 1h
             """)
         let daemon = try await Daemon(
             config: config, scratch: scratch,
@@ -145,5 +148,8 @@ struct ConcurrentControlTests {
         defer { withExtendedLifetime(daemon) {} }
         let line = try await daemon.logStream.first { $0.fields["worker"] == "w" && $0.message.hasPrefix("token=") }
         #expect(line.message == "token=unset plain=visible")
+        // A check plugin is started by the same rules (and gets no NOTIFY_SOCKET of opsd's either).
+        let plugin = try await daemon.logStream.first { $0.message == "check state changed" && $0.fields["check"] == "plugin" }
+        #expect(plugin.fields["message"]?.hasPrefix("token=unset plain=visible notify=unset") == true, "\(plugin.fields)")
     }
 }
