@@ -44,7 +44,13 @@ extension SpawnRequest {
     /// *opsd* is ready or stopping; one that inherited a check's `{env: API_TOKEN}` would hold a
     /// secret it was never given.
     public static func inheritedEnvironment() -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment
+        inheritedEnvironment(from: ProcessInfo.processInfo.environment)
+    }
+
+    /// `environment` minus opsd's own variables and the withheld names: the rule of
+    /// ``inheritedEnvironment()``, applied to an environment other than this process's own.
+    static func inheritedEnvironment(from environment: [String: String]) -> [String: String] {
+        var environment = environment
         for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "INVOCATION_ID"] {
             environment.removeValue(forKey: key)
         }

@@ -1,0 +1,200 @@
+@testable import ControlPlane
+import DaemonRuntime
+import Foundation
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import Testing
+import TestSupport
+
+/// A handler that records what reached it and answers with what it saw; `hold` makes it wait
+/// until the test releases it (for a client's timeout).
+private final class RecordingHandler: ControlHandler {
+    struct Seen: Codable, Sendable, Equatable {
+        var method: String
+        var path: String
+        var query: [String: String]
+        var bodySize: Int
+    }
+
+    private let seen = Mutex<[Seen]>([])
+    private let held = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let hold: Bool
+
+    init(hold: Bool = false) {
+        self.hold = hold
+    }
+
+    var requests: [Seen] { seen.withLock { $0 } }
+
+    func handle(_ request: ControlRequest) async -> ControlResponse {
+        let entry = Seen(method: request.method, path: request.path, query: request.query, bodySize: request.body.count)
+        seen.withLock { $0.append(entry) }
+        if hold { await withCheckedContinuation { continuation in held.withLock { $0.append(continuation) } } }
+        return .json(entry, status: request.path == "/v1/teapot" ? 418 : 200)
+    }
+
+    /// Lets every held request answer (so the server can shut down).
+    func release() {
+        held.withLock { waiters in
+            waiters.forEach { $0.resume() }
+            waiters = []
+        }
+    }
+}
+
+/// A private directory for a socket, removed afterwards.
+private func withSocketDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    var template = Array("/tmp/ops-cp-XXXXXX".utf8CString)
+    guard let directory = mkdtemp(&template).map({ String(cString: $0) }) else { throw TestFailure("mkdtemp failed: \(String(cString: strerror(errno)))") }
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    return try await body(directory)
+}
+
+/// Runs a real `ControlServer` on a unix socket in a temporary directory for the duration of `body`.
+private func withServer<T>(_ handler: any ControlHandler, _ body: (String) async throws -> T) async throws -> T {
+    try await withSocketDirectory { directory in
+        let path = directory + "/opsd.sock"
+        let logger = Logger(label: "control-plane-tests")
+        let server = try await ControlServer.bind(path: path, handler: handler, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
+        let running = Task { try await group.run() }
+        do {
+            let result = try await body(path)
+            await group.triggerGracefulShutdown()
+            try await running.value
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            throw error
+        }
+    }
+}
+
+/// opsctl's client against opsd's server, both real, over a unix socket.
+@Suite("control socket round trip")
+struct RoundTripTests {
+    @Test("a request arrives whole (method, path, query, body) and its answer comes back with its status")
+    func roundTrip() async throws {
+        let handler = RecordingHandler()
+        try await withServer(handler) { path in
+            let client = ControlClient(socketPath: path)
+            let body = Array(#"{"name":"web"}"#.utf8)
+            let response = try await client.send(ControlRequest(method: "POST", path: "/v1/workers/web/restart", query: ["why": "a b&c"], body: body))
+            #expect(response.status == 200)
+            let echoed = try response.decode(RecordingHandler.Seen.self)
+            #expect(echoed == .init(method: "POST", path: "/v1/workers/web/restart", query: ["why": "a b&c"], bodySize: body.count))
+
+            let teapot = try client.sendBlocking(ControlRequest(method: "GET", path: "/v1/teapot"))
+            #expect(teapot.status == 418)
+            #expect(handler.requests.map(\.path) == ["/v1/workers/web/restart", "/v1/teapot"])
+        }
+    }
+
+    @Test("a body of 1 MiB is served; one byte more is refused with 413 and never reaches the handler")
+    func bodySizeLimit() async throws {
+        let handler = RecordingHandler()
+        try await withServer(handler) { path in
+            let client = ControlClient(socketPath: path)
+            let largest = try await client.send(ControlRequest(method: "POST", path: "/v1/big", body: [UInt8](repeating: 0x20, count: ControlServer.maximumBodySize)))
+            #expect(largest.status == 200)
+            #expect(try largest.decode(RecordingHandler.Seen.self).bodySize == ControlServer.maximumBodySize)
+
+            let tooLarge = try await client.send(ControlRequest(method: "POST", path: "/v1/too-big", body: [UInt8](repeating: 0x20, count: ControlServer.maximumBodySize + 1)))
+            #expect(tooLarge.status == 413)
+            #expect(String(decoding: tooLarge.body, as: UTF8.self).contains("the request body is larger than 1 MiB"))
+            #expect(handler.requests.map(\.path) == ["/v1/big"])
+        }
+    }
+
+    @Test("a connection that sends only part of its request is closed after the request timeout, unanswered")
+    func requestTimeout() async throws {
+        let handler = RecordingHandler()
+        try await withServer(handler) { path in
+            let held = HeldConnections()
+            try held.connectUnix(path)
+            let descriptor = held.descriptors[0]
+            let partial = Array("GET /v1/ping HTTP/1.1\r\nHost: opsd\r\n".utf8)
+            #expect(write(descriptor, partial, partial.count) == partial.count)
+            // Blocks until the server closes the connection (read returns 0). SO_RCVTIMEO is only a
+            // safety net far beyond the 5 s deadline, so a server that never closes fails the test
+            // (read returns -1) instead of hanging it.
+            var limit = timeval(tv_sec: 60, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            let (count, received) = try await onOwnThread(named: "test-read") { () -> (Int, [UInt8]) in
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let count = read(descriptor, &buffer, buffer.count)
+                return (count, Array(buffer[..<max(count, 0)]))
+            }
+            #expect(count == 0, "expected the server to close the connection, read returned \(count) (\(String(decoding: received, as: UTF8.self)))")
+            #expect(handler.requests.isEmpty)
+
+            // The listener still serves complete requests.
+            #expect(try await ControlClient(socketPath: path).send(ControlRequest(method: "GET", path: "/v1/ping")).status == 200)
+        }
+    }
+
+    @Test("a client gives up on a server that does not answer within its timeout")
+    func clientTimeout() async throws {
+        let handler = RecordingHandler(hold: true)
+        try await withServer(handler) { path in
+            let client = ControlClient(socketPath: path, timeout: .milliseconds(300))
+            await #expect(throws: ControlClientError.timedOut(socket: path, after: .milliseconds(300))) {
+                try await client.send(ControlRequest(method: "GET", path: "/v1/status"))
+            }
+            handler.release()
+        }
+    }
+
+    @Test("a second server on the same socket is refused and names the holder")
+    func secondServerRefused() async throws {
+        try await withServer(RecordingHandler()) { path in
+            await #expect(throws: ControlServerError.alreadyRunning(socket: path, pid: getpid())) {
+                _ = try await ControlServer.bind(path: path, handler: RecordingHandler(), group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "second"))
+            }
+        }
+    }
+}
+
+/// What opsctl says when there is no opsd to talk to.
+@Suite("control client without a server")
+struct ClientFailureTests {
+    @Test("no socket file: opsd is not running")
+    func notRunning() async throws {
+        try await withSocketDirectory { directory in
+            let path = directory + "/opsd.sock"
+            #expect(throws: ControlClientError.notRunning(socket: path)) { try ControlClient(socketPath: path).sendBlocking(ControlRequest(method: "GET", path: "/v1/ping")) }
+        }
+    }
+
+    @Test("a regular file at the socket path is not a socket")
+    func notASocket() async throws {
+        try await withSocketDirectory { directory in
+            let path = directory + "/opsd.sock"
+            #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+            #expect(throws: ControlClientError.notASocket(path: path)) { try ControlClient(socketPath: path).sendBlocking(ControlRequest(method: "GET", path: "/v1/ping")) }
+        }
+    }
+
+    @Test("a socket file nobody listens on is stale")
+    func staleSocket() async throws {
+        try await withSocketDirectory { directory in
+            let path = directory + "/opsd.sock"
+            // Bound and closed without unlinking: what a killed opsd leaves behind.
+            let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+                for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+            }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            close(descriptor)
+            try #require(bound == 0)
+            #expect(throws: ControlClientError.staleSocket(socket: path)) { try ControlClient(socketPath: path).sendBlocking(ControlRequest(method: "GET", path: "/v1/ping")) }
+        }
+    }
+}
