@@ -8,6 +8,7 @@
 //   OpsLogging    swift-log handlers: journald (native protocol), JSON lines, human
 //   DaemonRuntime Swift concurrency on NIO's event loops, so an idle opsd never wakes (no libdispatch)
 //   Systemd       sd_notify: readiness, status, reload, stopping, and the progress-gated watchdog
+//   OpsAPI        the control API's vocabulary: every type on the wire and in `--json`, one JSON convention
 //   ControlPlane  HTTP/1.1 + JSON over the unix control socket: server for opsd, client for opsctl
 //   StateStore    opsd's SQLite state database (job runs, check history, backups) and the SQLite wrapper
 //   Jobs          the scheduler (no overlap, coalescing, catch-up, retries) and its jobs
@@ -108,10 +109,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The control API's vocabulary: every type opsd and opsctl exchange or print as JSON, and the
+        // one JSON convention (docs/cli-json.md). Depends on no module of ours, so any side can speak it.
+        .target(name: "OpsAPI", swiftSettings: strict),
         .target(
             name: "ControlPlane",
             dependencies: [
-                "DaemonRuntime", "FileSafety",
+                "DaemonRuntime", "FileSafety", "OpsAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -128,7 +132,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "OpsConfig", "Scheduling", "ProcessControl", "CSpawn", "CSystemd", "ControlPlane", "Systemd", "DaemonRuntime",
+                "OpsConfig", "Scheduling", "ProcessControl", "CSpawn", "CSystemd", "Systemd", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -141,7 +145,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "OpsConfig", "Scheduling", "StateStore", "BackupRecords", "ProcessControl", "CSpawn", "ControlPlane", "DaemonRuntime",
+                "OpsConfig", "Scheduling", "StateStore", "BackupRecords", "ProcessControl", "CSpawn", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -166,11 +170,14 @@ let package = Package(
             dependencies: ["OpsConfig", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // Jobs' and checks' snapshots → OpsAPI values: shared by opsd and by opsctl's answers while
+        // opsd is down (opsd maps its own and the supervisor's in OpsDaemon/WireMapping.swift).
+        .target(name: "WireMapping", dependencies: ["OpsAPI", "Jobs", "Checks", "OpsConfig"], swiftSettings: strict),
         .target(
             name: "OpsDaemon",
             dependencies: [
                 "OpsConfig", "Scheduling", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
-                "BackupRecords",
+                "BackupRecords", "OpsAPI", "WireMapping",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -192,7 +199,7 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl",
+                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl", "OpsAPI", "WireMapping",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -205,7 +212,7 @@ let package = Package(
         .executableTarget(
             name: "opsctl-backup",
             dependencies: [
-                "OpsConfig", "Backup", "ControlPlane",
+                "OpsConfig", "Backup", "ControlPlane", "OpsAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -227,13 +234,14 @@ let package = Package(
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.
         .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsConfig", "Jobs", "TestSupport", "CSpawn"], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsAPI", "OpsConfig", "Jobs", "TestSupport", "CSpawn"], swiftSettings: strict),
         .testTarget(
             name: "BackupTests",
-            dependencies: ["Backup", "BackupRecords", "OpsConfig", "StateStore", "TestSupport", "CSpawn", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Backup", "BackupRecords", "OpsAPI", "OpsConfig", "StateStore", "TestSupport", "CSpawn", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "OpsAPI", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OpsAPITests", dependencies: ["OpsAPI"], swiftSettings: strict),
         // Spawning with DirectSpawner only (never ChildProcesses, whose reaper would take other tests' children).
         .testTarget(name: "ProcessControlTests", dependencies: ["ProcessControl", "TestSupport"], swiftSettings: strict),
         // The transport alone, in process: the client's parsing and a real server on a socket in a temporary directory.

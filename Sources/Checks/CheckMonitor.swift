@@ -109,7 +109,7 @@ public actor CheckMonitor {
             guard let entry = entries[name] else { return nil }
             return CheckReport(
                 name: name, kind: entry.spec.kind.key, state: entry.hysteresis.state, since: entry.since, latest: entry.latest,
-                every: DurationText.format(entry.spec.every), warn: entry.spec.warn?.description, crit: entry.spec.crit?.description
+                every: entry.spec.every, warn: entry.spec.warn?.description, crit: entry.spec.crit?.description
             )
         }
     }

@@ -1,9 +1,10 @@
 public import FoundationEssentials
 import Glibc
 
-/// One check as every output shows it: its confirmed state and its latest result. The control
-/// API's `GET /v1/health` answers with a list of these, and `opsctl health` renders them.
-public struct CheckReport: Sendable, Codable, Equatable {
+/// One check as every output shows it: its confirmed state and its latest result. The table,
+/// health+json, the Nagios line and the metrics are rendered from these; the daemon maps them to
+/// the API's `CheckHealth` and `CheckStatus`.
+public struct CheckReport: Sendable, Equatable {
     /// The check's name.
     public var name: String
     /// disk, memory, sqlite, queue, http or command.
@@ -14,15 +15,15 @@ public struct CheckReport: Sendable, Codable, Equatable {
     public var since: Date?
     /// The latest run's result; nil before the first run.
     public var latest: CheckResult?
-    /// How often it runs, e.g. `1m`.
-    public var every: String
+    /// How often it runs.
+    public var every: Duration
     /// The warning range, as written.
     public var warn: String?
     /// The critical range, as written.
     public var crit: String?
 
     /// Creates a report.
-    public init(name: String, kind: String, state: CheckState?, since: Date?, latest: CheckResult?, every: String, warn: String?, crit: String?) {
+    public init(name: String, kind: String, state: CheckState?, since: Date?, latest: CheckResult?, every: Duration, warn: String?, crit: String?) {
         self.name = name
         self.kind = kind
         self.state = state

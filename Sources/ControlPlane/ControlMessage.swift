@@ -1,5 +1,6 @@
 public import FoundationEssentials
 import Glibc
+import OpsAPI
 
 /// One request on the control socket.
 public struct ControlRequest: Sendable {
@@ -37,10 +38,10 @@ public struct ControlResponse: Sendable {
         self.contentType = contentType
     }
 
-    /// A response carrying `value` as JSON.
+    /// A response carrying `value` as JSON, in the API's one convention (`WireJSON`).
     public static func json<T: Encodable>(_ value: T, status: Int = 200) -> ControlResponse {
         do {
-            return ControlResponse(status: status, body: Array(try ControlJSON.encoder.encode(value)))
+            return ControlResponse(status: status, body: Array(try WireJSON.encoder.encode(value)))
         } catch {
             return .error("could not encode the response: \(error)", status: 500)
         }
@@ -48,13 +49,13 @@ public struct ControlResponse: Sendable {
 
     /// An error response: `{"error": "…"}`.
     public static func error(_ message: String, status: Int) -> ControlResponse {
-        let body = (try? ControlJSON.encoder.encode(ErrorBody(error: message))) ?? Data()
+        let body = (try? WireJSON.encoder.encode(ErrorBody(error: message))) ?? Data()
         return ControlResponse(status: status, body: Array(body))
     }
 
     /// Decodes the body as `T`.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try ControlJSON.decoder.decode(type, from: Data(body))
+        try WireJSON.decoder.decode(type, from: Data(body))
     }
 }
 
@@ -62,30 +63,4 @@ public struct ControlResponse: Sendable {
 public protocol ControlHandler: Sendable {
     /// Produces the response to one request. Never throws: errors are responses too.
     func handle(_ request: ControlRequest) async -> ControlResponse
-}
-
-/// The JSON conventions of the control API: snake_case keys, ISO-8601 dates, stable key order.
-public enum ControlJSON {
-    /// The encoder for responses and `--json` output.
-    public static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return encoder
-    }
-
-    /// The matching decoder.
-    public static var decoder: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }
-}
-
-/// The body of every error response.
-public struct ErrorBody: Codable, Sendable {
-    /// One sentence: what went wrong and what to do.
-    public var error: String
 }

@@ -1,5 +1,4 @@
 public import Checks
-public import ControlPlane
 import FoundationEssentials
 import Glibc
 public import Logging
@@ -98,16 +97,6 @@ public final class CheckService: Service, Sendable {
     /// The reports of the named checks (all when empty), in config order.
     public func reports(_ names: [String] = []) async -> [CheckReport] {
         await monitor.reports(names)
-    }
-
-    /// The checks as `opsctl status` lists them.
-    public func statuses() async -> [CheckStatus] {
-        await monitor.reports().map { report in
-            CheckStatus(
-                name: report.name, kind: report.kind, state: report.state?.rawValue ?? "pending", every: report.every,
-                message: report.latest?.message, lastRun: report.latest?.time
-            )
-        }
     }
 
     private func startRunner(_ specs: [CheckSpec]) -> Task<Void, Never> {

@@ -4,7 +4,9 @@ import BackupRecords
 import FoundationEssentials
 import Glibc
 public import Jobs
+import OpsAPI
 public import Supervisor
+import WireMapping
 
 /// The control API: what each path of the socket does.
 ///
@@ -12,7 +14,7 @@ public import Supervisor
 /// | --- | --- | --- |
 /// | GET | /v1/status | `StatusReport` |
 /// | GET | /v1/ping | `{"ok": true}` (used by the watchdog) |
-/// | GET | /v1/health?checks=a,b | `[CheckReport]` of the named checks (all without the parameter); 404 for an unknown name |
+/// | GET | /v1/health?checks=a,b | `[CheckHealth]` of the named checks (all without the parameter); 404 for an unknown name |
 /// | POST | /v1/reload | `ReloadReport`; 200 when applied, 422 when the file was rejected |
 /// | POST | /v1/workers/NAME/start, …/stop, …/restart | the worker's `WorkerStatus`; 404 for an unknown name |
 /// | GET | /v1/jobs | `[JobStatus]` |
@@ -41,15 +43,12 @@ public struct ControlRoutes: ControlHandler {
     public func handle(_ request: ControlRequest) async -> ControlResponse {
         switch (request.method, request.path) {
         case ("GET", "/v1/status"):
-            var report = await state.status()
-            report.workers = await supervisor.status()
-            if let checks { report.checks = await checks.statuses() }
-            if report.backup != nil, let history = try? BackupHistory(stateDirectory: report.stateDirectory).summary() {
-                report.backup?.lastBackupAt = history.lastSuccess
-                report.backup?.lastPushedAt = history.lastInSync
-                report.backup?.unpushedCommits = history.lastRun?.unpushedCommits
-                report.backup?.lastError = history.lastRun?.error
-            }
+            let daemon = await state.snapshot()
+            let history = daemon.configuration.backup == nil
+                ? nil : try? BackupHistory(stateDirectory: daemon.configuration.daemon.stateDirectory).summary()
+            let report = StatusReport(
+                daemon: daemon, workers: await supervisor.snapshot(), checks: await checks?.reports(), backupHistory: history
+            )
             return .json(report)
         case ("GET", "/v1/health"):
             return await health(names: request.query["checks"].map { $0.split(separator: ",").map(String.init) } ?? [])
@@ -58,7 +57,7 @@ public struct ControlRoutes: ControlHandler {
         case ("GET", "/v1/jobs"):
             var jobs: [JobStatus] = []
             for job in await scheduler.snapshot() {
-                jobs.append(JobStatus(spec: job.spec, nextRun: job.nextRun, running: job.running, lastRun: await scheduler.lastRun(of: job.spec.name)))
+                jobs.append(JobStatus(job, lastRun: await scheduler.lastRun(of: job.spec.name)))
             }
             return .json(jobs)
         case ("GET", let path) where path.hasPrefix("/v1/jobs/") && path.hasSuffix("/runs"):
@@ -85,7 +84,7 @@ public struct ControlRoutes: ControlHandler {
         case ("GET", "/v1/ping"):
             return .json(["ok": true])
         case ("POST", "/v1/reload"):
-            let report = await reloader.reload(trigger: "opsctl reload")
+            let report = ReloadReport(await reloader.reload(trigger: "opsctl reload"))
             return .json(report, status: report.applied ? 200 : 422)
         case ("POST", "/v1/debug/stall") where testHooks:
             let seconds = request.query["seconds"].flatMap(Int.init) ?? 5
@@ -99,14 +98,14 @@ public struct ControlRoutes: ControlHandler {
     }
 
     private func health(names: [String]) async -> ControlResponse {
-        guard let checks else { return .json([CheckReport]()) }
+        guard let checks else { return .json([CheckHealth]()) }
         let all = await checks.reports()
         let unknown = names.filter { name in !all.contains { $0.name == name } }
         guard unknown.isEmpty else {
             let configured = all.isEmpty ? "none is configured" : "configured: \(all.map(\.name).joined(separator: ", "))"
             return .error("no check named \(unknown.joined(separator: ", ")) (\(configured))", status: 404)
         }
-        return .json(names.isEmpty ? all : all.filter { names.contains($0.name) })
+        return .json((names.isEmpty ? all : all.filter { names.contains($0.name) }).map(CheckHealth.init))
     }
 
     private func workerAction(_ parts: [String]) async -> ControlResponse {
@@ -123,9 +122,9 @@ public struct ControlRoutes: ControlHandler {
         } catch {
             return .error(error.description, status: 404)
         }
-        guard let status = await supervisor.status().first(where: { $0.name == name }) else {
+        guard let worker = await supervisor.snapshot().first(where: { $0.name == name }) else {
             return .error("worker \(name) disappeared", status: 500)
         }
-        return .json(status)
+        return .json(WorkerStatus(worker))
     }
 }

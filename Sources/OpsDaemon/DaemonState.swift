@@ -1,5 +1,4 @@
-public import ControlPlane
-import FoundationEssentials
+public import FoundationEssentials
 import Glibc
 public import Logging
 public import OpsConfig
@@ -28,27 +27,12 @@ public actor DaemonState {
         self.logger = logger
     }
 
-    /// Everything `opsctl status` shows.
-    public func status() -> StatusReport {
-        let uptime = ContinuousClock.now - startedInstant
-        return StatusReport(
-            version: opsVersion,
-            pid: getpid(),
-            startedAt: startedAt,
-            uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18,
-            configPath: configPath,
-            configLoadedAt: loadedAt,
-            reloads: reloads,
-            lastReloadErrors: lastReloadErrors,
-            socket: configuration.daemon.socket,
-            stateDirectory: configuration.daemon.stateDirectory,
-            workers: [],  // the supervisor fills these in (ControlRoutes)
-            checks: configuration.checks.map {
-                CheckStatus(name: $0.name, kind: $0.kind.key, state: "pending", every: DurationText.format($0.every))
-            },
-            backup: configuration.backup.map {
-                BackupStatus(repository: $0.repository, remote: $0.remote?.url, schedule: $0.schedule, lastBackupAt: nil)
-            }
+    /// opsd itself at this moment: the part of `opsctl status` that is not workers, checks or backups.
+    public func snapshot() -> DaemonSnapshot {
+        DaemonSnapshot(
+            version: opsVersion, pid: getpid(), startedAt: startedAt, uptime: ContinuousClock.now - startedInstant,
+            configPath: configPath, configLoadedAt: loadedAt, reloads: reloads, lastReloadErrors: lastReloadErrors,
+            configuration: configuration
         )
     }
 
@@ -70,7 +54,7 @@ public actor DaemonState {
     }
 
     /// Re-reads the configuration file; applies it only if it is valid in full.
-    public func reload() -> ReloadReport {
+    public func reload() -> ReloadOutcome {
         let result = ConfigLoader.read(path: configPath)
         guard result.diagnostics.isEmpty else {
             let problems = result.diagnostics.map(\.description)
@@ -78,7 +62,7 @@ public actor DaemonState {
             logger.error("configuration reload rejected; the previous configuration stays in force", metadata: [
                 "config": "\(configPath)", "problems": "\(problems.joined(separator: "; "))",
             ])
-            return ReloadReport(applied: false, problems: problems, changedSections: [], needsRestart: [])
+            return .rejected(problems: problems)
         }
         let new = result.configuration
         let old = configuration
@@ -105,7 +89,7 @@ public actor DaemonState {
         if !needsRestart.isEmpty {
             logger.warning("some changes take effect only after a restart of opsd", metadata: ["settings": "\(needsRestart.joined(separator: ", "))"])
         }
-        return ReloadReport(applied: true, problems: [], changedSections: changed, needsRestart: needsRestart)
+        return .applied(changedSections: changed, needsRestart: needsRestart)
     }
 
     /// Does nothing, on the actor: answering at all is the proof of liveness.
@@ -119,5 +103,41 @@ public actor DaemonState {
 
     private static func count(_ number: Int, _ noun: String) -> String {
         "\(number) \(noun)\(number == 1 ? "" : "s")"
+    }
+}
+
+/// What `DaemonState.snapshot()` reports.
+public struct DaemonSnapshot: Sendable {
+    /// opsd's version.
+    public var version: String
+    /// opsd's process id.
+    public var pid: Int32
+    /// When opsd started.
+    public var startedAt: Date
+    /// How long it has run.
+    public var uptime: Duration
+    /// The configuration file.
+    public var configPath: String
+    /// When that file was last loaded successfully.
+    public var configLoadedAt: Date
+    /// Successful reloads since start.
+    public var reloads: Int
+    /// The problems of the last reload, if it was rejected.
+    public var lastReloadErrors: [String]?
+    /// The configuration in force.
+    public var configuration: Configuration
+}
+
+/// What a reload did.
+public enum ReloadOutcome: Sendable, Equatable {
+    /// The new configuration is in force; `needsRestart` names settings that wait for a restart.
+    case applied(changedSections: [String], needsRestart: [String])
+    /// The file had problems; the previous configuration stays in force.
+    case rejected(problems: [String])
+
+    /// Whether the new configuration is in force.
+    public var isApplied: Bool {
+        if case .applied = self { return true }
+        return false
     }
 }

@@ -1,4 +1,3 @@
-public import ControlPlane
 public import Logging
 public import OpsConfig
 public import Systemd
@@ -26,12 +25,12 @@ public struct Reloader: Sendable {
     }
 
     /// Re-reads the config file; a bad file leaves the old configuration in force.
-    public func reload(trigger: String) async -> ReloadReport {
+    public func reload(trigger: String) async -> ReloadOutcome {
         logger.info("reloading configuration", metadata: ["trigger": "\(trigger)"])
         notifier.reloading()
-        let report = await state.reload()
-        if report.applied { await apply(await state.configuration) }
+        let outcome = await state.reload()
+        if outcome.isApplied { await apply(await state.configuration) }
         notifier.ready(status: await summary())
-        return report
+        return outcome
     }
 }

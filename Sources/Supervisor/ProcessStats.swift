@@ -4,7 +4,7 @@ import Glibc
 /// Resident memory and CPU time of a process, read from /proc.
 struct ProcessStats: Sendable {
     var residentBytes: UInt64
-    var cpuSeconds: Double
+    var cpuTime: Duration
 
     static let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
     static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
@@ -19,6 +19,6 @@ struct ProcessStats: Sendable {
         let memory = statm.split(separator: " ")
         guard fields.count > 13, memory.count > 1, let user = Double(fields[11]), let system = Double(fields[12]),
               let pages = UInt64(memory[1]) else { return nil }
-        return ProcessStats(residentBytes: pages * pageSize, cpuSeconds: (user + system) / ticksPerSecond)
+        return ProcessStats(residentBytes: pages * pageSize, cpuTime: .nanoseconds(Int64((user + system) * 1e9 / ticksPerSecond)))
     }
 }

@@ -1,4 +1,3 @@
-public import ControlPlane
 import FoundationEssentials
 import Glibc
 public import Logging
@@ -19,9 +18,22 @@ import DaemonRuntime
 /// `restart:`, a restart after a crash or a backoff) takes that worker's turn first (`WorkerLocks`),
 /// so a worker has at most one process however many requests arrive at once.
 public actor Supervisor {
-    /// A worker's lifecycle state, as `opsctl status` shows it.
-    public enum State: String, Sendable {
-        case starting, running, backoff, stopping, stopped, exited, fatal
+    /// A worker's lifecycle state.
+    public enum State: Sendable, CaseIterable {
+        /// Launched; a notify worker stays here until READY=1.
+        case starting
+        /// Up.
+        case running
+        /// Waiting before the next start after a quick crash.
+        case backoff
+        /// Its stop signal was sent; waiting for it to end.
+        case stopping
+        /// Stopped on request, or not started yet.
+        case stopped
+        /// Ended and, by its restart policy, stays down.
+        case exited
+        /// Crashed more often than `burst` allows; down until started by hand.
+        case fatal
     }
 
     private struct Worker {
@@ -206,16 +218,15 @@ public actor Supervisor {
     }
 
     /// The state of every worker, in start order.
-    public func status() -> [WorkerStatus] {
+    public func snapshot() -> [WorkerSnapshot] {
         order.compactMap { name in
             guard let worker = workers[name] else { return nil }
             let stats = worker.pid.flatMap(ProcessStats.read)
-            let uptime = worker.startedAt.map { ContinuousClock.now - $0 }
-            return WorkerStatus(
-                name: name, state: worker.state.rawValue, command: worker.spec.command, pid: worker.pid,
-                uptimeSeconds: worker.pid == nil ? nil : uptime.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 },
-                restarts: max(0, worker.starts - 1), lastExit: worker.lastExit?.description, statusText: worker.statusText,
-                rssBytes: stats?.residentBytes, cpuSeconds: stats?.cpuSeconds, message: worker.message
+            return WorkerSnapshot(
+                name: name, state: worker.state, command: worker.spec.command, pid: worker.pid,
+                uptime: worker.pid == nil ? nil : worker.startedAt.map { ContinuousClock.now - $0 },
+                restarts: max(0, worker.starts - 1), lastExit: worker.lastExit, statusText: worker.statusText,
+                residentBytes: stats?.residentBytes, cpuTime: stats?.cpuTime, message: worker.message
             )
         }
     }

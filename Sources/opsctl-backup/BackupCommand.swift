@@ -2,6 +2,7 @@ import ArgumentParser
 import Backup
 import Foundation
 import Logging
+import OpsAPI
 import OpsConfig
 
 /// The `backup:` section of the configuration, loaded in-process: backups and restores run inside
@@ -74,7 +75,7 @@ struct BackupCommand: AsyncParsableCommand {
                 let outcome: BackupOutcome
                 do { outcome = try await context.runner.run() } catch { throw Failure("\(error)") }
                 if json {
-                    print(String(decoding: try JSONEncoder.sortedPretty.encode(outcome), as: UTF8.self))
+                    print(try WireJSON.text(outcome))
                 } else {
                     print(BackupText.render(outcome, remote: context.runner.plan.remote?.url))
                 }
@@ -103,7 +104,7 @@ struct BackupCommand: AsyncParsableCommand {
                 let entries: [BackupEntry]
                 do { entries = try await context.runner.list(fromRemote: fromRemote) } catch { throw Failure("\(error)") }
                 if json {
-                    print(String(decoding: try JSONEncoder.sortedPretty.encode(entries), as: UTF8.self))
+                    print(try WireJSON.text(entries))
                 } else if entries.isEmpty {
                     print("no backups yet on branch \(context.runner.plan.branch); run `opsctl backup`")
                 } else {

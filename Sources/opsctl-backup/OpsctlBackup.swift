@@ -43,11 +43,3 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
         throw ExitCode.failure
     }
 }
-
-extension JSONEncoder {
-    static var sortedPretty: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return encoder
-    }
-}

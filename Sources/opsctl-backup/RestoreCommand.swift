@@ -2,6 +2,7 @@ import ArgumentParser
 import Backup
 import ControlPlane
 import Foundation
+import OpsAPI
 import OpsConfig
 
 struct RestoreCommand: AsyncParsableCommand {
@@ -62,7 +63,7 @@ struct RestoreCommand: AsyncParsableCommand {
             let hooks = WorkerHooks(configuration: context.configuration).hooks
             do { outcome = try await context.runner.restore(request, hooks: hooks) } catch { throw Failure("\(error)") }
             if json {
-                print(String(decoding: try JSONEncoder.sortedPretty.encode(outcome), as: UTF8.self))
+                print(try WireJSON.text(outcome))
                 return
             }
             print("restored from backup \(outcome.commit.prefix(12)) of \(outcome.time):")

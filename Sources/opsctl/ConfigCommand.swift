@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Glibc
+import OpsAPI
 import OpsConfig
 
 struct ConfigCommand: ParsableCommand {
@@ -26,16 +27,15 @@ struct ConfigCommand: ParsableCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file, when FILE is not given.", valueName: "path"))
         var config: String?
 
-        @Flag(help: "Print the result as JSON: {file, valid, problems: [{path, line, message}]}.")
+        @Flag(help: "Print the result as JSON: {file, valid, problems: [{path, line, message}]} (docs/cli-json.md).")
         var json = false
 
         func run() throws {
             let path = file ?? config ?? ProcessInfo.processInfo.environment["OPS_CONFIG"] ?? ConfigLoader.defaultPath
             let result = ConfigLoader.read(path: path)
             if json {
-                let problems = result.diagnostics.map { Problem(path: $0.path, line: $0.line, message: $0.message) }
-                let data = try JSONEncoder.sortedPretty.encode(Report(file: result.path, valid: problems.isEmpty, problems: problems))
-                print(String(decoding: data, as: UTF8.self))
+                let problems = result.diagnostics.map { ConfigCheckReport.Problem(path: $0.path, line: $0.line, message: $0.message) }
+                print(try WireJSON.text(ConfigCheckReport(file: result.path, problems: problems)))
             } else if result.diagnostics.isEmpty {
                 print("\(result.path): valid (\(summary(result.configuration)))")
             } else {
@@ -51,25 +51,5 @@ struct ConfigCommand: ParsableCommand {
                 config.backup == nil ? "no backup" : "backup", count(config.alerts.count, "alert route"),
             ].joined(separator: ", ")
         }
-
-        struct Report: Encodable {
-            let file: String
-            let valid: Bool
-            let problems: [Problem]
-        }
-
-        struct Problem: Encodable {
-            let path: String
-            let line: Int?
-            let message: String
-        }
-    }
-}
-
-extension JSONEncoder {
-    static var sortedPretty: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return encoder
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlPlane
 import FoundationEssentials
 import Glibc
+import OpsAPI
 import OpsConfig
 
 /// Options shared by the commands that talk to opsd.
@@ -89,9 +90,9 @@ extension ControlResponse {
     var jsonText: String { String(decoding: body, as: UTF8.self) }
 }
 
-/// `value` as opsctl prints JSON: the control API's encoding (snake_case keys, ISO-8601 dates).
+/// `value` as opsctl prints JSON: the control API's one convention (`WireJSON`, docs/cli-json.md).
 func jsonText<T: Encodable>(_ value: T) throws -> String {
-    String(decoding: try ControlJSON.encoder.encode(value), as: UTF8.self)
+    try WireJSON.text(value)
 }
 
 extension ControlClientError {

@@ -3,9 +3,11 @@ import Checks
 import ControlPlane
 import FoundationEssentials
 import Glibc
+import OpsAPI
 import OpsConfig
 import ProcessControl
 import Scheduling
+import WireMapping
 
 struct Health: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,7 +63,7 @@ struct Health: AsyncParsableCommand {
         let path = checks.isEmpty ? "/v1/health" : "/v1/health?checks=" + checks.joined(separator: ",")
         do {
             let response = try await connection.client().send(ControlRequest(method: "GET", path: path))
-            return (try response.decoded([CheckReport].self), "checks run by opsd")
+            return (try response.decoded([CheckHealth].self).map(CheckReport.init), "checks run by opsd")
         } catch ControlClientError.notRunning, ControlClientError.staleSocket {
             return try await runInProcess()
         } catch let error as ControlClientError {
@@ -97,7 +99,7 @@ struct Health: AsyncParsableCommand {
             // One run, no history: the run's own state is the state.
             CheckReport(
                 name: spec.name, kind: spec.kind.key, state: results[spec.name]?.state, since: nil, latest: results[spec.name],
-                every: DurationText.format(spec.every), warn: spec.warn?.description, crit: spec.crit?.description
+                every: spec.every, warn: spec.warn?.description, crit: spec.crit?.description
             )
         }
         return (reports, "checks run in-process by opsctl (opsd is not running)")

@@ -4,9 +4,11 @@ import FoundationEssentials
 import Glibc
 import Jobs
 import Logging
+import OpsAPI
 import OpsConfig
 import ProcessControl
 import Scheduling
+import WireMapping
 
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,7 +56,7 @@ struct JobsCommand: AsyncParsableCommand {
                 }
                 let rows = jobs.map { job -> [String] in
                     let last = job.lastRun.map { run in
-                        "\(run.result) \(ISOTime.format(run.startedAt ?? run.scheduledAt, in: .local))" + (run.durationSeconds.map { " (\(seconds($0)))" } ?? "")
+                        "\(run.result.rawValue) \(ISOTime.format(run.startedAt ?? run.scheduledAt, in: .local))" + (run.durationSeconds.map { " (\(seconds($0)))" } ?? "")
                     } ?? "never"
                     let next = job.running ? "running now" : (job.nextRun.map { ISOTime.format($0, in: .local) } ?? "-")
                     return [job.name, job.kind, job.trigger, last, next]
@@ -124,7 +126,7 @@ struct JobsCommand: AsyncParsableCommand {
                     return
                 }
                 let rows = runs.map { run in
-                    [ISOTime.format(run.scheduledAt, in: .local), run.result, "\(run.attempts)", run.durationSeconds.map(seconds) ?? "-", run.message ?? ""]
+                    [ISOTime.format(run.scheduledAt, in: .local), run.result.rawValue, "\(run.attempts)", run.durationSeconds.map(seconds) ?? "-", run.message ?? ""]
                 }
                 StatusText.table([["SCHEDULED", "RESULT", "ATTEMPTS", "DURATION", "MESSAGE"]] + rows).forEach { print($0) }
             }
@@ -163,9 +165,9 @@ struct JobsCommand: AsyncParsableCommand {
                 if json {
                     print(try jsonText(record))
                 } else {
-                    print("\(name): \(record.result)" + (record.durationSeconds.map { " in \(seconds($0))" } ?? "") + (record.message.map { ": \($0)" } ?? ""))
+                    print("\(name): \(record.result.rawValue)" + (record.durationSeconds.map { " in \(seconds($0))" } ?? "") + (record.message.map { ": \($0)" } ?? ""))
                 }
-                if record.result != "ok" { throw ExitCode.failure }
+                if record.result != .ok { throw ExitCode.failure }
             }
         }
 

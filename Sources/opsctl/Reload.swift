@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlPlane
+import OpsAPI
 
 struct Reload: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

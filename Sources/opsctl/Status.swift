@@ -2,7 +2,9 @@ import ArgumentParser
 import ControlPlane
 import FoundationEssentials
 import Glibc
+import OpsAPI
 import OpsConfig
+import ProcessControl
 import Scheduling
 
 struct Status: AsyncParsableCommand {
@@ -44,8 +46,8 @@ enum StatusText {
         if !report.workers.isEmpty {
             lines += table([["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "RSS", "CPU", "STATUS"]] + report.workers.map { worker in
                 [
-                    worker.name, worker.state, worker.pid.map(String.init) ?? "-", worker.uptimeSeconds.map(duration) ?? "-",
-                    String(worker.restarts), worker.lastExit ?? "-", worker.rssBytes.map(megabytes) ?? "-",
+                    worker.name, worker.state.rawValue, worker.pid.map(String.init) ?? "-", worker.uptimeSeconds.map(duration) ?? "-",
+                    String(worker.restarts), worker.lastExit.map(exit) ?? "-", worker.rssBytes.map(megabytes) ?? "-",
                     worker.cpuSeconds.map { NumberText.fixed($0, digits: 2) + "s" } ?? "-", worker.message ?? worker.statusText ?? "",
                 ]
             })
@@ -53,7 +55,7 @@ enum StatusText {
         lines.append("")
         lines.append("Checks (\(report.checks.count))")
         if report.checks.isEmpty { lines.append("  none configured") }
-        lines += table(report.checks.map { [$0.name, $0.kind, $0.state, "every \($0.every)", $0.message ?? ""] })
+        lines += table(report.checks.map { [$0.name, $0.kind, $0.state.rawValue, "every \(duration($0.everySeconds))", $0.message ?? ""] })
         lines.append("")
         if let backup = report.backup {
             lines.append("Backup")
@@ -80,6 +82,12 @@ enum StatusText {
                 index == columns - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 2)
             }.joined()
         }
+    }
+
+    /// `exit 1`, `signal 9 (KILL)`: as opsd's log says it.
+    static func exit(_ exit: ProcessExit) -> String {
+        if let signal = exit.signal { return ExitStatus.signaled(signal).description }
+        return ExitStatus.exited(exit.code ?? 0).description
     }
 
     static func megabytes(_ bytes: UInt64) -> String {

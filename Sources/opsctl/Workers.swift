@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlPlane
+import OpsAPI
 
 struct Workers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,7 +49,7 @@ struct WorkerOptions: ParsableArguments {
             if json {
                 print(response.jsonText)
             } else {
-                print("\(worker.name): \(worker.state)" + (worker.pid.map { " (pid \($0))" } ?? ""))
+                print("\(worker.name): \(worker.state.rawValue)" + (worker.pid.map { " (pid \($0))" } ?? ""))
             }
         }
     }

@@ -1,5 +1,6 @@
 import Backup
 import Foundation
+import OpsAPI
 import OpsConfig
 import StateStore
 import Testing
@@ -109,10 +110,10 @@ struct BackupStoreTests {
         let fixture = try Fixture()
         let before = try await run("opsctl", ["--config", fixture.configPath, "backup", "--json"])
         #expect(before.status == 0, "\(before.stderr)")
-        let outcome = try JSONDecoder().decode(BackupOutcome.self, from: Data(before.stdout.utf8))
+        let outcome = try WireJSON.decoder.decode(BackupOutcome.self, from: Data(before.stdout.utf8))
         #expect(outcome.commit != nil)
         let list = try await run("opsctl", ["backup", "list", "--json", "--config", fixture.configPath])
-        let entries = try JSONDecoder().decode([BackupEntry].self, from: Data(list.stdout.utf8))
+        let entries = try WireJSON.decoder.decode([BackupEntry].self, from: Data(list.stdout.utf8))
         #expect(entries.map(\.commit) == [outcome.commit])
         let help = try await run("opsctl", ["restore", "--help"])
         #expect(help.status == 0)

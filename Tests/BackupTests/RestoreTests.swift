@@ -1,5 +1,6 @@
 import Backup
 import Foundation
+import OpsAPI
 import StateStore
 import Testing
 import TestSupport
@@ -27,7 +28,7 @@ struct RestoreTests {
 
         let inPlace = try await fixture.opsctl(["restore", "--at", backup, "--json"])
         #expect(inPlace.status == 0, "\(inPlace.stderr)")
-        let outcome = try JSONDecoder().decode(RestoreOutcome.self, from: Data(inPlace.stdout.utf8))
+        let outcome = try WireJSON.decoder.decode(RestoreOutcome.self, from: Data(inPlace.stdout.utf8))
         let aside = try #require(outcome.databases.first?.safetyCopy)
         #expect(try await fixture.sha256(aside) == live)
         #expect(try fixture.rows(fixture.database) == backedUp)

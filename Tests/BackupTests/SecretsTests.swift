@@ -1,5 +1,6 @@
 import Backup
 import Foundation
+import OpsAPI
 import OpsConfig
 import Testing
 import TestSupport
@@ -81,7 +82,7 @@ struct SecretsTests {
 
         let backup = try await run("opsctl", ["backup", "--config", config, "--json"])
         #expect(backup.status == 0, "\(backup.stderr)")
-        let outcome = try JSONDecoder().decode(BackupOutcome.self, from: Data(backup.stdout.utf8))
+        let outcome = try WireJSON.decoder.decode(BackupOutcome.self, from: Data(backup.stdout.utf8))
         #expect(outcome.push.state == .pushed)
         #expect(Set(outcome.secretFilesLeftOut) == [
             "\(etc)/git-token (backup.remote.token_file)", "\(etc)/id_backup (backup.remote.ssh_key)", "\(etc)/api-key (checks[1].http.headers.Authorization)",

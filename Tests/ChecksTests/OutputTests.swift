@@ -10,14 +10,14 @@ struct OutputTests {
         CheckReport(
             name: "root-disk", kind: "disk", state: .warn, since: time,
             latest: CheckResult(state: .warn, message: "/ 85.2% used (3.0 GiB free), inodes 2.0% (warn 80%)", value: 85.2, unit: "percent", time: time, durationSeconds: 0.0001),
-            every: "1m", warn: "80%", crit: "90%"
+            every: .seconds(60), warn: "80%", crit: "90%"
         ),
         CheckReport(
             name: "api", kind: "http", state: .ok, since: time,
             latest: CheckResult(state: .ok, message: "HTTP 200 in 1.2 ms", value: 1.234, unit: "ms", time: time, durationSeconds: 0.002),
-            every: "30s", warn: "300", crit: nil
+            every: .seconds(30), warn: "300", crit: nil
         ),
-        CheckReport(name: "jobs", kind: "queue", state: nil, since: nil, latest: nil, every: "1m", warn: nil, crit: nil),
+        CheckReport(name: "jobs", kind: "queue", state: nil, since: nil, latest: nil, every: .seconds(60), warn: nil, crit: nil),
     ]
 
     @Test("the Nagios line parses back: status word, text, performance data")
@@ -59,7 +59,7 @@ struct OutputTests {
     @Test("the Prometheus text passes promtool check metrics")
     func promtool() async throws {
         let text = PrometheusText.render(Self.reports + [
-            CheckReport(name: "odd \"name\"\\", kind: "command", state: .crit, since: nil, latest: nil, every: "1m", warn: nil, crit: nil),
+            CheckReport(name: "odd \"name\"\\", kind: "command", state: .crit, since: nil, latest: nil, every: .seconds(60), warn: nil, crit: nil),
         ])
         #expect(text.contains(#"opsd_check_state{check="root-disk",kind="disk"} 1"#))
         #expect(text.contains(#"opsd_check_value{check="api",kind="http",unit="ms"} 1.234"#))

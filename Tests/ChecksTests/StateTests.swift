@@ -76,7 +76,7 @@ struct StateTests {
         ])
         #expect(await monitor.reports().map(\.name) == ["api", "new"])
         #expect(await monitor.reports(["api"]).first?.state == .ok)
-        #expect(await monitor.reports(["api"]).first?.every == "5s")
+        #expect(await monitor.reports(["api"]).first?.every == .seconds(5))
         #expect(await monitor.reports(["new"]).first?.state == nil)
         await monitor.update(specs: [CheckSpec(name: "api", kind: .disk(paths: ["/"]))])
         #expect(await monitor.reports().first?.state == nil)

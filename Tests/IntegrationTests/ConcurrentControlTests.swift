@@ -1,5 +1,6 @@
 import ControlPlane
 import Foundation
+import OpsAPI
 import Testing
 import TestSupport
 
@@ -74,7 +75,7 @@ struct ConcurrentControlTests {
         }
         try await Self.parallel(["stop", "stop", "stop"], socket: scratch.socket)
         #expect(Self.running(pidFile).isEmpty)
-        #expect(try await worker("w", config).state == "stopped")
+        #expect(try await worker("w", config).state == .stopped)
     }
 
     @Test("two reloads at once, each changing the worker, leave one process running the final definition")
@@ -101,7 +102,7 @@ struct ConcurrentControlTests {
             }
             let status = try await worker("w", config)
             #expect(Self.running(pidFile) == Set([status.pid].compactMap { $0 }), "reload \(generation): \(status.state)")
-            #expect(status.state == "running")
+            #expect(status.state == .running)
         }
     }
 
@@ -123,7 +124,7 @@ struct ConcurrentControlTests {
         let ready = try await daemon.logStream.first { $0.message == "worker is ready" && $0.fields["worker"] == "n" }
         #expect(ready.fields["worker"] == "n")
         let status = try await worker("n", config)
-        #expect(status.state == "running")
+        #expect(status.state == .running)
         #expect(status.statusText == "serving requests")
     }
 

@@ -1,5 +1,6 @@
 import ControlPlane
 import Foundation
+import OpsAPI
 import OpsConfig
 import Testing
 import TestSupport
@@ -28,7 +29,7 @@ struct DaemonTests {
 
         let json = try await run("opsctl", ["status", "--json", "--socket", scratch.socket])
         #expect(json.status == 0)
-        let report = try ControlJSON.decoder.decode(StatusReport.self, from: Data(json.stdout.utf8))
+        let report = try WireJSON.decoder.decode(StatusReport.self, from: Data(json.stdout.utf8))
         #expect(report.pid == daemon.pid)
         #expect(report.configPath == config)
         #expect(report.checks.map(\.name) == ["root"])
@@ -114,9 +115,9 @@ struct DaemonTests {
         #expect(rejected.contains("last reload rejected (1 problem; previous config in force)"))
 
         let status = try await run("opsctl", ["status", "--json", "--config", config])
-        let report = try ControlJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
+        let report = try WireJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
         #expect(report.reloads == 1)
-        #expect(report.checks.map(\.every) == ["1m"])
+        #expect(report.checks.map(\.everySeconds) == [60])
         #expect(report.lastReloadErrors == [#"checks[0].every: "60" is not a duration; add a unit, e.g. 60s (line 5)"#])
         _ = try await daemon.logStream.first { $0.message == "configuration reload rejected; the previous configuration stays in force" }
     }

@@ -1,5 +1,6 @@
 import ControlPlane
 import Foundation
+import OpsAPI
 import Testing
 import TestSupport
 
@@ -70,10 +71,10 @@ struct HealthTests {
         _ = try await daemon.logStream.first { $0.message == "restarting a worker because a check stayed critical" && $0.fields["worker"] == "web" }
         let status = try await poll("web was restarted") { () -> StatusReport? in
             let result = try await run("opsctl", ["--config", config, "status", "--json"])
-            let report = try ControlJSON.decoder.decode(StatusReport.self, from: Data(result.stdout.utf8))
+            let report = try WireJSON.decoder.decode(StatusReport.self, from: Data(result.stdout.utf8))
             return report.workers.first?.restarts ?? 0 >= 1 ? report : nil
         }
-        #expect(status.checks.first { $0.name == "stuck" }?.state == "crit")
+        #expect(status.checks.first { $0.name == "stuck" }?.state == .crit)
         #expect(status.checks.first { $0.name == "stuck" }?.message == "STUCK CRITICAL - no progress")
 
         daemon.signal(SIGTERM)

@@ -1,13 +1,14 @@
 import ControlPlane
 import Foundation
 import Jobs
+import OpsAPI
 import Testing
 import TestSupport
 
 func jobRuns(_ name: String, _ config: String) async throws -> [JobRunStatus] {
     let result = try await run("opsctl", ["jobs", "show", name, "--json", "--config", config])
     guard result.status == 0 else { throw TestFailure("opsctl jobs \(name) failed: \(result.stderr)") }
-    return try ControlJSON.decoder.decode([JobRunStatus].self, from: Data(result.stdout.utf8))
+    return try WireJSON.decoder.decode([JobRunStatus].self, from: Data(result.stdout.utf8))
 }
 
 func lines(_ path: String) -> [String] {
@@ -60,7 +61,7 @@ struct SchedulerTests {
         #expect(second.lines(where: { $0.message.hasPrefix("catching up") }).isEmpty)
         #expect(lines("\(scratch.path)/catchup.out") == ["ran"])
         let runs = try await jobRuns("catchup", config)
-        #expect(runs.map(\.result) == ["ok", "ok"])  // the catch-up run, then the seeded one
+        #expect(runs.map(\.result) == [.ok, .ok])  // the catch-up run, then the seeded one
     }
 
     @Test("a catch-up later than misfire_grace is recorded as missed and does not run")
@@ -79,7 +80,7 @@ struct SchedulerTests {
         #expect(await daemon.exitStatus() == 0)
         #expect(!FileManager.default.fileExists(atPath: "\(scratch.path)/strict.out"))
         let runs = try await jobRuns("strict", config)
-        #expect(runs.first?.result == "missed" && runs.first?.startedAt == nil)
+        #expect(runs.first?.result == .missed && runs.first?.startedAt == nil)
 
         // The missed fire time counts as handled: a restart does not miss it again.
         let again = try await Daemon(config: config, scratch: scratch)
@@ -103,7 +104,7 @@ struct SchedulerTests {
         let runs = try await jobRuns("slow", config)
         daemon.signal(SIGTERM)
         _ = await daemon.exitStatus()
-        #expect(runs.contains { $0.result == "skipped" && $0.startedAt == nil })
+        #expect(runs.contains { $0.result == .skipped && $0.startedAt == nil })
         // Every start follows the previous run's end: the output alternates start, end, start, …
         let output = lines("\(scratch.path)/slow.out")
         #expect(output.count >= 4)
@@ -135,7 +136,7 @@ struct SchedulerTests {
         ])
         #expect(lines("\(scratch.path)/attempts") == ["attempt 1", "attempt 2", "attempt 3"])
         let record = try #require(try await jobRuns("flaky", config).first)
-        #expect(record.result == "failed" && record.attempts == 3)
+        #expect(record.result == .failed && record.attempts == 3)
         daemon.signal(SIGTERM)
         _ = await daemon.exitStatus()
     }
@@ -172,7 +173,7 @@ struct SchedulerTests {
         daemon.signal(SIGTERM)
         #expect(await daemon.exitStatus() == 0)
         #expect(waitForExit(of: child, limit: 1000))
-        #expect(try await jobRuns("long", config).first?.result == "interrupted")
+        #expect(try await jobRuns("long", config).first?.result == .interrupted)
     }
 
     @Test("opsctl jobs works without a daemon and says so; schedule preview prints DST-aware times")
@@ -184,7 +185,7 @@ struct SchedulerTests {
             """)
         let listed = try await run("opsctl", ["jobs", "--json", "--config", config])
         #expect(listed.status == 0)
-        let jobs = try ControlJSON.decoder.decode([JobStatus].self, from: Data(listed.stdout.utf8))
+        let jobs = try WireJSON.decoder.decode([JobStatus].self, from: Data(listed.stdout.utf8))
         #expect(jobs.map(\.name) == ["nightly"] && jobs[0].trigger == "30 2 * * * (Europe/Berlin)" && jobs[0].nextRun != nil)
         let human = try await run("opsctl", ["jobs", "--config", config])
         #expect(human.stderr.contains("opsd is not running; next runs are computed from"))
@@ -205,7 +206,7 @@ struct SchedulerTests {
 struct JobReloadTests {
     func jobs(_ config: String) async throws -> [JobStatus] {
         let result = try await run("opsctl", ["jobs", "--json", "--config", config])
-        return try ControlJSON.decoder.decode([JobStatus].self, from: Data(result.stdout.utf8))
+        return try WireJSON.decoder.decode([JobStatus].self, from: Data(result.stdout.utf8))
     }
 
     @Test("a reload restarts only the jobs whose definition changed; the others keep their next run")
@@ -251,8 +252,8 @@ struct RunNowTests {
         let daemon = try await Daemon(config: config, scratch: scratch)
         let result = try await run("opsctl", ["jobs", "run", "manual", "--json", "--config", config])
         #expect(result.status == 0)
-        let record = try ControlJSON.decoder.decode(JobRunStatus.self, from: Data(result.stdout.utf8))
-        #expect(record.result == "ok" && record.attempts == 1)
+        let record = try WireJSON.decoder.decode(JobRunStatus.self, from: Data(result.stdout.utf8))
+        #expect(record.result == .ok && record.attempts == 1)
         #expect(lines("\(scratch.path)/manual.out") == ["ran"])
 
         _ = try await daemon.logStream.first { $0.message == "run started" && $0.fields["job"] == "busy" }
@@ -278,7 +279,7 @@ struct RunNowTests {
         #expect(result.stderr.contains("opsd is not running; running manual in this process"))
         #expect(result.stdout.contains("hello from the job\n"))
         #expect(result.stdout.contains("manual: ok"))
-        #expect(try await jobRuns("manual", config).map(\.result) == ["ok"])
+        #expect(try await jobRuns("manual", config).map(\.result) == [.ok])
         let broken = try await run("opsctl", ["jobs", "run", "broken", "--config", config])
         #expect(broken.status == 1 && broken.stdout.contains("broken: failed") && broken.stdout.contains("exit 4"))
     }
@@ -307,8 +308,8 @@ struct ScheduledBackupTests {
         let daemon = try await Daemon(config: config, scratch: scratch)
         let result = try await run("opsctl", ["jobs", "run", "nightly", "--json", "--config", config])
         #expect(result.status == 0, "\(result.stderr)")
-        let record = try ControlJSON.decoder.decode(JobRunStatus.self, from: Data(result.stdout.utf8))
-        #expect(record.result == "ok", "\(record.message)")
+        let record = try WireJSON.decoder.decode(JobRunStatus.self, from: Data(result.stdout.utf8))
+        #expect(record.result == .ok, "\(record.message)")
         let listed = try await run("opsctl", ["backup", "list", "--json", "--config", config])
         #expect(listed.status == 0, "\(listed.stderr)")
         let commit = try #require(listed.stdout.firstMatch(of: /"commit" : "([0-9a-f]{40})"/)?.1)
@@ -317,8 +318,8 @@ struct ScheduledBackupTests {
         // The database disappears: the companion fails, and its reason is the run's message.
         try FileManager.default.removeItem(atPath: database)
         let failed = try await run("opsctl", ["jobs", "run", "nightly", "--json", "--config", config])
-        let failure = try ControlJSON.decoder.decode(JobRunStatus.self, from: Data(failed.stdout.utf8))
-        #expect(failure.result == "failed")
+        let failure = try WireJSON.decoder.decode(JobRunStatus.self, from: Data(failed.stdout.utf8))
+        #expect(failure.result == .failed)
         #expect(failure.message?.contains(database) == true, "\(failure.message ?? "")")
         daemon.signal(SIGTERM)
         _ = await daemon.exitStatus()

@@ -1,6 +1,7 @@
 import ControlPlane
 import CSpawn
 import Foundation
+import OpsAPI
 import Testing
 import TestSupport
 
@@ -24,7 +25,7 @@ time.sleep(1000)
 func workers(_ config: String) async throws -> [WorkerStatus] {
     let result = try await run("opsctl", ["status", "--json", "--config", config])
     guard result.status == 0 else { throw TestFailure("opsctl status failed: \(result.stderr)") }
-    return try ControlJSON.decoder.decode(StatusReport.self, from: Data(result.stdout.utf8)).workers
+    return try WireJSON.decoder.decode(StatusReport.self, from: Data(result.stdout.utf8)).workers
 }
 
 func worker(_ name: String, _ config: String) async throws -> WorkerStatus {
@@ -82,7 +83,7 @@ struct SupervisionTests {
         let daemon = try await Daemon(config: config, scratch: scratch)
         let once = try await daemon.logStream.first { $0.message == "worker exited" && $0.fields["worker"] == "once" }
         #expect(once.fields["exit"] == "exit 0")
-        #expect(try await worker("once", config).state == "exited")
+        #expect(try await worker("once", config).state == .exited)
 
         let before = try await worker("web", config)
         let pid = try #require(before.pid)
@@ -93,7 +94,7 @@ struct SupervisionTests {
         #expect(restarted.fields["pid"] == after.pid.map(String.init))
         #expect(after.pid != pid)
         #expect(after.restarts == 1)
-        #expect(after.lastExit == "signal 9 (KILL)")
+        #expect(after.lastExit == .signaled(9))
         #expect(try await worker("once", config).restarts == 0)
     }
 
@@ -109,7 +110,7 @@ struct SupervisionTests {
         let delays = daemon.logStream.lines.filter { $0.message == "worker restarts after a delay" }.compactMap { $0.fields["delay"] }
         #expect(delays == ["50ms", "100ms", "200ms"])
         let fatal = try await worker("loop", config)
-        #expect(fatal.state == "fatal")
+        #expect(fatal.state == .fatal)
         #expect(fatal.message?.contains("opsctl workers start loop") == true)
 
         let mark = daemon.logStream.count
@@ -134,7 +135,7 @@ struct SupervisionTests {
         let daemon = try await Daemon(config: config, scratch: scratch)
         _ = try await daemon.logStream.first { $0.message == "worker is ready" && $0.fields["worker"] == "ok" }
         let ok = try await worker("ok", config)
-        #expect(ok.state == "running")
+        #expect(ok.state == .running)
         #expect(ok.statusText == "serving requests")
 
         _ = try await daemon.logStream.first { $0.message.hasPrefix("worker did not send READY=1") && $0.fields["worker"] == "mute" }
@@ -241,7 +242,7 @@ struct SupervisionTests {
         #expect(after[0].pid == before[0].pid)
         #expect(after[1].pid != before[1].pid)
         #expect(after[1].command == ["/bin/sleep", "2000"])
-        #expect(after[2].state == "running")
+        #expect(after[2].state == .running)
     }
 
     @Test("user, group, umask, cwd and environment reach the worker", .enabled(if: getuid() == 0, "switching users needs root"))

@@ -1,5 +1,6 @@
 import ControlPlane
 import Foundation
+import OpsAPI
 import Testing
 import TestSupport
 
@@ -81,11 +82,11 @@ extension SystemdServiceTests {
         #expect(start.status == 0, "\(start.stderr)")
         let ran = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "jobs", "run", "backup", "--json")
         #expect(ran.status == 0, "\(ran.stdout)\(ran.stderr)")
-        let record = try ControlJSON.decoder.decode(JobRunStatus.self, from: Data(ran.stdout.utf8))
+        let record = try WireJSON.decoder.decode(JobRunStatus.self, from: Data(ran.stdout.utf8))
         // The companion's own record of this run (the timer's test may have committed the same
         // database already): a new commit, or nothing to commit.
         let summary = record.message ?? ""
-        #expect(record.result == "ok" && (summary.hasPrefix("commit ") || summary == "no change since the previous backup"), "\(record)")
+        #expect(record.result == .ok && (summary.hasPrefix("commit ") || summary == "no change since the previous backup"), "\(record)")
         let user = try await Sandbox.shell("stat -c %U /var/lib/ops/backup.git")
         #expect(user.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ops")
         _ = try await Sandbox.exec("systemctl", "stop", "opsd.service")

@@ -1,5 +1,6 @@
 import ControlPlane
 import Foundation
+import OpsAPI
 import Testing
 import TestSupport
 
@@ -45,7 +46,7 @@ struct SystemdServiceTests {
         // No waiting: `systemctl start` of a Type=notify unit returns only after READY=1.
         let status = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "status", "--json")
         #expect(status.status == 0, "\(status.stderr)")
-        let report = try ControlJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
+        let report = try WireJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
         #expect(String(report.pid) == (try await Sandbox.property("MainPID")))
 
         let entries = try await Sandbox.journal(after: cursor)
@@ -115,7 +116,7 @@ struct SystemdServiceTests {
         #expect(try await Sandbox.property("ActiveState") == "active")
         #expect(try await Sandbox.property("StatusText").contains("last reload rejected (1 problem; previous config in force)"))
         let status = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "status", "--json")
-        let report = try ControlJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
+        let report = try WireJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
         #expect(report.checks.map(\.name) == ["root", "mem"])
         #expect(report.reloads == 1)
     }
@@ -158,7 +159,7 @@ struct SystemdServiceTests {
     func sigkillTakesWorkers() async throws {
         #expect(try await Sandbox.exec("systemctl", "start", "opsd.service").status == 0)
         let status = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "status", "--json")
-        let report = try ControlJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
+        let report = try WireJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
         let worker = try #require(report.workers.first?.pid)
         let cursor = try await Sandbox.cursor()
         #expect(try await Sandbox.exec("kill", "-KILL", try await Sandbox.property("MainPID")).status == 0)
@@ -166,8 +167,8 @@ struct SystemdServiceTests {
         #expect(try await Sandbox.exec("test", "-e", "/proc/\(worker)").status != 0, "worker \(worker) outlived opsd")
         #expect(try await Sandbox.exec("systemctl", "start", "opsd.service").status == 0)
         let again = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "status", "--json")
-        let restarted = try ControlJSON.decoder.decode(StatusReport.self, from: Data(again.stdout.utf8))
-        #expect(restarted.workers.first?.state == "running")
+        let restarted = try WireJSON.decoder.decode(StatusReport.self, from: Data(again.stdout.utf8))
+        #expect(restarted.workers.first?.state == .running)
         #expect(restarted.workers.first?.pid != worker)
     }
 

@@ -242,7 +242,7 @@ def main():
             note = ""
             if isinstance(tool, Ours) and tool.last.get("databases"):
                 d = tool.last["databases"][0]
-                note = f"{d['layout']}, {d['pagesChanged']}/{d['pageCount']} pages changed"
+                note = f"{d['layout']}, {d['pages_changed']}/{d['page_count']} pages changed"
             if round_ > 0 and args.workload == "append":
                 note += f" (db grew {mib(grown):.2f} MiB)"
             if round_ > 0:

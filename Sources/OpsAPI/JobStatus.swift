@@ -1,5 +1,4 @@
 public import FoundationEssentials
-import Glibc
 
 /// `GET /v1/jobs`: one entry per scheduled job, what `opsctl jobs` shows.
 public struct JobStatus: Codable, Sendable, Equatable {
@@ -30,16 +29,33 @@ public struct JobStatus: Codable, Sendable, Equatable {
     }
 }
 
-/// One run of a job (`GET /v1/jobs/NAME/runs` lists them, newest first).
+/// One run of a job (`GET /v1/jobs/NAME/runs` lists them, newest first; `POST /v1/jobs/NAME/run`
+/// answers with one).
 public struct JobRunStatus: Codable, Sendable, Equatable {
+    /// How a run ended.
+    public enum Result: String, Codable, Sendable, CaseIterable {
+        /// Still going.
+        case running
+        /// Finished successfully (perhaps after retries).
+        case ok
+        /// Failed on every attempt, or timed out on the last one.
+        case failed
+        /// Not started: the previous run was still going.
+        case skipped
+        /// Not started: later than the job's misfire grace.
+        case missed
+        /// Cut short by opsd stopping.
+        case interrupted
+    }
+
     /// The fire time the run belongs to.
     public var scheduledAt: Date
     /// When it started; nil for skipped and missed fire times.
     public var startedAt: Date?
     /// When it ended.
     public var finishedAt: Date?
-    /// running, ok, failed, skipped, missed or interrupted.
-    public var result: String
+    /// How it ended.
+    public var result: Result
     /// Attempts made, retries included.
     public var attempts: Int
     /// Seconds from start to end.
@@ -49,7 +65,7 @@ public struct JobRunStatus: Codable, Sendable, Equatable {
 
     /// Creates a run status.
     public init(
-        scheduledAt: Date, startedAt: Date?, finishedAt: Date?, result: String, attempts: Int, durationSeconds: Double?, message: String?
+        scheduledAt: Date, startedAt: Date?, finishedAt: Date?, result: Result, attempts: Int, durationSeconds: Double?, message: String?
     ) {
         self.scheduledAt = scheduledAt
         self.startedAt = startedAt

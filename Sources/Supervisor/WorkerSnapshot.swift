@@ -1,0 +1,28 @@
+public import ProcessControl
+
+/// One worker as the supervisor sees it at one moment: what `opsctl status` and the worker
+/// actions report, in the supervisor's own terms (the daemon turns it into the API's form).
+public struct WorkerSnapshot: Sendable, Equatable {
+    /// The worker's name.
+    public var name: String
+    /// Its lifecycle state.
+    public var state: Supervisor.State
+    /// The command line.
+    public var command: [String]
+    /// The process id while it runs.
+    public var pid: Int32?
+    /// How long the current process has run, while it runs.
+    public var uptime: Duration?
+    /// Starts after the first.
+    public var restarts: Int
+    /// How the last process ended.
+    public var lastExit: ExitStatus?
+    /// The worker's own STATUS= line (notify workers).
+    public var statusText: String?
+    /// Resident memory of the main process, in bytes, when /proc could be read.
+    public var residentBytes: UInt64?
+    /// CPU time (user + system) of the main process, when /proc could be read.
+    public var cpuTime: Duration?
+    /// Why it is down, when it is fatal or could not start.
+    public var message: String?
+}
