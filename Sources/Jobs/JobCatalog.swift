@@ -40,11 +40,21 @@ public struct JobCatalog: Sendable {
             return PruneJob(keep: keep, store: store)
         case .backup:
             guard let configPath else {
-                return ClosureJob { _ in throw JobFailure("backups are taken by opsctl backup here") }
+                return Unavailable(reason: "backups are taken by opsctl backup here")
             }
             return BackupJob(
                 configPath: configPath, stateDirectory: configuration.daemon.stateDirectory, children: children, output: output
             )
         }
+    }
+}
+
+/// The work of a job that cannot run where the catalog was made (a backup in opsctl's own
+/// process, which hands backups to the companion before it gets here): every attempt fails, saying why.
+private struct Unavailable: JobWork {
+    let reason: String
+
+    func run(_ context: JobContext) async throws -> String {
+        throw JobFailure(reason)
     }
 }

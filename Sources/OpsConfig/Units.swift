@@ -92,26 +92,6 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A size in bytes: `512`, `64KiB`, `512MiB`, `1GiB`, `10MB` (powers of 1000 for kB/MB/GB).
-public enum ByteSize {
-    private static let units: [String: Double] = [
-        "": 1, "B": 1,
-        "KiB": 1024, "MiB": 1024 * 1024, "GiB": 1024 * 1024 * 1024, "TiB": 1024 * 1024 * 1024 * 1024,
-        "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
-    ]
-
-    /// Parses a size; nil for anything else.
-    public static func parse(_ text: String) -> UInt64? {
-        let trimmed = text.trimmingWhitespaceAndNewlines()
-        let number = trimmed.prefix { $0.isNumber || $0 == "." }
-        let unit = trimmed.dropFirst(number.count).trimmingWhitespaceAndNewlines()
-        guard let value = Double(number), let scale = units[String(unit)] else { return nil }
-        let bytes = value * scale
-        guard bytes >= 0, bytes < 1.8e19 else { return nil }
-        return UInt64(bytes.rounded())
-    }
-}
-
 /// `1s..60s`: the lower and upper bound of a growing delay.
 public struct DurationRange: Sendable, Equatable, CustomStringConvertible {
     /// The first delay.

@@ -287,15 +287,6 @@ struct UnitTests {
         #expect(Threshold.percent(80).description == "80%")
     }
 
-    @Test("sizes")
-    func sizes() {
-        #expect(ByteSize.parse("512MiB") == 512 * 1024 * 1024)
-        #expect(ByteSize.parse("10MB") == 10_000_000)
-        #expect(ByteSize.parse("64 KiB") == 65536)
-        #expect(ByteSize.parse("4096") == 4096)
-        #expect(ByteSize.parse("5 parsecs") == nil)
-    }
-
     @Test("ranges and bursts")
     func rangesAndBursts() {
         #expect(DurationRange.parse("1s..60s") == DurationRange(lowerBound: .seconds(1), upperBound: .seconds(60)))
