@@ -63,6 +63,11 @@ public final class ControlServer: Service, Sendable {
     private let handler: any ControlHandler
     private let logger: Logger
 
+    /// The longest unix socket path NIO binds: the smallest `sun_path` of the systems it supports,
+    /// less the NUL (Linux itself takes 107). `DaemonSettings.maximumSocketPathLength` holds the
+    /// configuration to the same number, so every path `config check` accepts binds.
+    static let maximumPathLength = 103
+
     /// Requests larger than this are refused; the API's bodies are tiny.
     static let maximumBodySize = 1 << 20
 
@@ -109,7 +114,9 @@ public final class ControlServer: Service, Sendable {
         }
 
         let temporary = "\(directory)/.opsd-\(getpid()).sock"
-        let bindPath = temporary.utf8.count <= 107 ? temporary : path
+        // NIO refuses unix socket paths over 103 bytes (`maximumPathLength`), so a temporary
+        // name too long for it falls back to binding the path itself (not atomic, but whole).
+        let bindPath = temporary.utf8.count <= Self.maximumPathLength ? temporary : path
         unlink(temporary)
         let socketGroup = Atomic<UInt32>(UInt32.max)
         let budget = ConnectionBudget(limit: controlConnectionLimit)

@@ -72,11 +72,6 @@ struct ConfigParser {
         let length = settings.socket.utf8.count
         if length > DaemonSettings.maximumSocketPathLength {
             reader.report(path, "is \(length) bytes long, but opsd can bind unix socket paths of at most \(DaemonSettings.maximumSocketPathLength) bytes; choose a shorter path", at: node)
-            return
-        }
-        let notify = settings.notifySocket
-        if notify.utf8.count > DaemonSettings.maximumNotifySocketPathLength {
-            reader.report(path, "lies in a directory so deep that the workers' notify socket beside it (\(notify.utf8.count) bytes) exceeds the \(DaemonSettings.maximumNotifySocketPathLength) bytes of a unix socket path; choose a shorter directory", at: node)
         }
     }
 

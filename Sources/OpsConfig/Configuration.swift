@@ -57,17 +57,6 @@ public struct DaemonSettings: Sendable, Equatable {
     /// NUL), though Linux would take 107. Every socket opsd binds through NIO, including any
     /// temporary name beside the control socket, must stay within it.
     public static let maximumSocketPathLength = 103
-    /// The longest path of the workers' notify socket (bound without NIO): Linux's `sun_path`
-    /// holds 108 bytes including the NUL.
-    public static let maximumNotifySocketPathLength = 107
-    /// The file name of the workers' notify socket, beside the control socket.
-    public static let notifySocketName = "workers.notify"
-
-    /// The workers' notify socket: `workers.notify` in the control socket's directory.
-    public var notifySocket: String {
-        let directory = socket.lastIndex(of: "/").map { String(socket[..<$0]) } ?? "."
-        return directory + "/" + Self.notifySocketName
-    }
 
     /// Creates daemon settings with the packaged defaults.
     public init(

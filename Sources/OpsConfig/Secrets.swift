@@ -42,6 +42,21 @@ public enum ConfigSecrets {
         return files
     }
 
+    /// The variables of opsd's own environment the configuration reads secrets from (an HTTP
+    /// check's `headers: {Authorization: {env: API_TOKEN}}`). opsd keeps them from the processes
+    /// it starts: a worker, job or plugin gets what its own `environment:` says, never a
+    /// credential meant for opsd.
+    public static func environmentVariables(in configuration: Configuration) -> Set<String> {
+        var names: Set<String> = []
+        for check in configuration.checks {
+            guard case .http(let http) = check.kind else { continue }
+            for header in http.headers {
+                if case .environment(let name) = header.value { names.insert(name) }
+            }
+        }
+        return names
+    }
+
     /// The secret files `backup.files` names or holds (a listed file, or one below a listed
     /// directory, that no `exclude` glob matches), judged from the paths as written: what
     /// `opsctl config check` can warn about. A backup leaves them out whatever path reaches them

@@ -87,7 +87,7 @@ struct Opsd {
                 logger.notice("the open-file limit is \(limit.after); raise it (LimitNOFILE= in the unit) if opsd runs many workers and checks")
             }
         }
-        SpawnRequest.withholdFromChildren(configuration.secretEnvironmentVariables)
+        SpawnRequest.withholdFromChildren(ConfigSecrets.environmentVariables(in: configuration))
         let notifier = SystemdNotifier(environment: environment)
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = DaemonState(configuration: configuration, configPath: loaded.path, logger: logger)
@@ -130,7 +130,7 @@ struct Opsd {
         let reloader = Reloader(
             state: state,
             apply: { configuration in
-                SpawnRequest.withholdFromChildren(configuration.secretEnvironmentVariables)
+                SpawnRequest.withholdFromChildren(ConfigSecrets.environmentVariables(in: configuration))
                 _ = await supervisor.apply(configuration.workers)
                 statusLine.setContext(await state.summaryContext())
                 _ = await scheduler.apply(catalog.jobs(for: configuration))

@@ -51,6 +51,26 @@ struct DaemonTests {
         #expect(status.status == 0, "\(status.stderr)")
     }
 
+    @Test("every socket path config check accepts binds, up to 103 bytes, whatever the digits of opsd's pid")
+    func longSocketPaths() async throws {
+        let scratch = try Scratch()
+        // opsd binds a temporary name (.opsd-PID.sock, 7-8 bytes longer) first; at these lengths
+        // it was once 104-107 bytes, which NIO refuses, so opsd failed to start.
+        for length in [96, 98, 100, 103] {
+            let prefix = "\(scratch.path)/\(length)-"
+            let directory = prefix + String(repeating: "d", count: length - prefix.utf8.count - "/opsd.sock".utf8.count)
+            let socket = "\(directory)/opsd.sock"
+            #expect(socket.utf8.count == length)
+            let config = try scratch.write("ops-\(length).yaml", "daemon: {socket: \(socket), state_dir: \(scratch.path)/state-\(length)}\n")
+            #expect(try await run("opsctl", ["config", "check", config]).status == 0)
+            let daemon = try await Daemon(config: config, scratch: scratch)
+            let status = try await run("opsctl", ["status", "--socket", socket])
+            #expect(status.status == 0, "\(length) bytes: \(status.stderr)")
+            daemon.signal(SIGTERM)
+            #expect(await daemon.exitStatus() == 0)
+        }
+    }
+
     @Test("a second opsd on the same socket refuses to start and names the first")
     func secondInstance() async throws {
         let scratch = try Scratch()
