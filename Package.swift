@@ -234,7 +234,9 @@ let package = Package(
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.
         .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsAPI", "OpsConfig", "Jobs", "TestSupport", "CSpawn"], swiftSettings: strict),
+        // The C side of the tests: system calls Swift cannot make (pidfd_open), kept out of the programs.
+        .target(name: "CTestSupport", path: "Tests/CTestSupport"),
+        .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsAPI", "OpsConfig", "Jobs", "TestSupport", "CTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "BackupTests",
             dependencies: ["Backup", "BackupRecords", "OpsAPI", "OpsConfig", "StateStore", "TestSupport", "CSpawn", .product(name: "Logging", package: "swift-log")],

@@ -141,9 +141,6 @@ int ops_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1) == 0 ? 0 : errno;
 }
 
-int ops_pidfd_open(pid_t pid) {
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-}
 
 #include <string.h>
 #include <sys/socket.h>

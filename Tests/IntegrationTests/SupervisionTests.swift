@@ -1,5 +1,5 @@
 import ControlPlane
-import CSpawn
+import CTestSupport
 import Foundation
 import OpsAPI
 import Testing

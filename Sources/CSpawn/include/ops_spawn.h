@@ -30,9 +30,6 @@ int ops_spawn(const ops_spawn_attr *attr, pid_t *pid_out);
 /// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
 int ops_set_child_subreaper(void);
 
-/// pidfd_open(2), for waiting on a process that is not our child. Returns -1 and sets errno on failure.
-int ops_pidfd_open(pid_t pid);
-
 /// Creates an AF_UNIX datagram socket that receives senders' credentials (SO_PASSCRED), for
 /// workers' sd_notify messages. A `path` that starts with '@' names a socket in the abstract
 /// namespace (as NOTIFY_SOCKET may, by systemd's protocol); any other path is bound as a file,
