@@ -139,7 +139,7 @@ struct JobsCommand: AsyncParsableCommand {
             discussion: """
                 Through opsd when it runs (its scheduler refuses a job that is running already, so a \
                 cron line and the daemon never overlap); otherwise in this process, with the job's \
-                timeout and retries, its output on stdout, and the run recorded in the state database. \
+                timeout and retries, its output on stdout (stderr with --json), and the run recorded in the state database. \
                 This is what deploy/cron/ops calls.
 
                 Exit status: 0 when the run succeeded, 1 when it failed or could not start.
@@ -188,7 +188,9 @@ struct JobsCommand: AsyncParsableCommand {
             }
             let children: ChildProcesses
             do { children = try ChildProcesses() } catch { throw Failure("\(error)") }
-            let catalog = JobCatalog(children: children, output: { _ in dup(STDOUT_FILENO) }, store: store, configPath: nil)
+            // With --json, stdout carries the record alone; the job's own output goes to stderr.
+            let outputDescriptor = json ? STDERR_FILENO : STDOUT_FILENO
+            let catalog = JobCatalog(children: children, output: { _ in dup(outputDescriptor) }, store: store, configPath: nil)
             guard let job = catalog.jobs(for: Configuration(jobs: [spec])).first else { throw Failure("\(name) cannot run here") }
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             return JobRunStatus(await JobScheduler.runOnce(job, store: store, logger: Logger(label: "opsctl")))
