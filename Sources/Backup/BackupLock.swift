@@ -15,11 +15,15 @@ final class BackupLock {
     /// missing): in one that others can write, a planted link at the lock's name would make a
     /// root backup write its pid wherever the link points, and a planted pack or reference would
     /// become part of the backups. The lock is opened without following links.
-    init(repository: String) throws(BackupError) {
+    ///
+    /// `stateDirectory` is opsd's: its owner (opsd's user, `ops` under the unit) is trusted like
+    /// root, so root can run `opsctl backup` and `restore` on the repository opsd keeps.
+    init(repository: String, stateDirectory: String) throws(BackupError) {
         let path = repository + "/opsd-backup.lock"
+        let owner = TrustedDirectory.serviceOwner(of: stateDirectory)
         do throws(UntrustedPathError) {
-            try TrustedDirectory.prepare(repository, mode: 0o700, purpose: "the backup repository")
-            descriptor = try SafeFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o600, purpose: "the backup lock file")
+            try TrustedDirectory.prepare(repository, mode: 0o700, purpose: "the backup repository", trusting: owner)
+            descriptor = try SafeFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o600, purpose: "the backup lock file", trusting: owner)
         } catch {
             throw BackupError(error.description)
         }

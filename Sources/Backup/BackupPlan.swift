@@ -16,6 +16,8 @@ public struct BackupPlan: Sendable, Equatable {
     public var repository: String
     /// Where snapshots and the previous snapshot of each database are kept between backups.
     public var workDirectory: String
+    /// opsd's state directory (`daemon.state_dir`), whose owner is opsd's user.
+    public var stateDirectory: String
     /// The branch, `{hostname}` already replaced.
     public var branch: String
     /// The databases, in config order.
@@ -37,6 +39,7 @@ public struct BackupPlan: Sendable, Equatable {
     public init(spec: BackupSpec, stateDirectory: String, host: String = BackupPlan.hostName()) throws(BackupError) {
         repository = spec.repository
         workDirectory = (stateDirectory as NSString).appendingPathComponent("backup")
+        self.stateDirectory = stateDirectory
         self.host = host
         let template = spec.remote?.branch ?? "{hostname}"
         branch = template.replacingOccurrences(of: "{hostname}", with: host)

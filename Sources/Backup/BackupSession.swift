@@ -16,7 +16,7 @@ struct BackupSession {
 
     func run() throws(BackupError) -> BackupOutcome {
         let started = ContinuousClock.now
-        let lock = try BackupLock(repository: plan.repository)
+        let lock = try BackupLock(repository: plan.repository, stateDirectory: plan.stateDirectory)
         defer { withExtendedLifetime(lock) {} }
         try FileSystem.makeDirectory(plan.workDirectory)
         let swept = Leftovers.remove(repository: plan.repository, workDirectory: plan.workDirectory)

@@ -7,6 +7,7 @@ let libgit2Ready: Bool = {
     _ = opsd_git_enable_fsync()
     _ = opsd_git_skip_read_verification()
     _ = opsd_git_limit_mapped_windows()
+    _ = opsd_git_disable_owner_validation()
     // As git does: GIT_SSL_CAINFO, else SSL_CERT_FILE, names the CA bundle for https remotes.
     let environment = ProcessInfo.processInfo.environment
     if let bundle = environment["GIT_SSL_CAINFO"] ?? environment["SSL_CERT_FILE"], !bundle.isEmpty {

@@ -81,7 +81,7 @@ struct Restorer {
     let logger: Logger
 
     func restore(_ request: RestoreRequest, hooks: RestoreHooks? = nil) throws(BackupError) -> RestoreOutcome {
-        let lock = try BackupLock(repository: plan.repository)
+        let lock = try BackupLock(repository: plan.repository, stateDirectory: plan.stateDirectory)
         defer { withExtendedLifetime(lock) {} }
         Leftovers.remove(repository: plan.repository, workDirectory: nil)
         let repository = try GitRepository.openOrCreate(at: plan.repository)
@@ -109,12 +109,16 @@ struct Restorer {
             }
             manifests.append(manifest)
         }
-        let destinations = try destinations(for: manifests, to: request.to)
+        let configured = try destinations(for: manifests, to: request.to)
+        // A configured path may be a symbolic link (a release directory's db/ pointing at a
+        // shared one): the database is the file it leads to. Replacing the link itself would
+        // leave the real file with the old data, and take the link's owner and mode (0777).
+        let destinations = request.to == nil ? configured.map(Self.linkTarget) : configured
         // Every size is checked against the objects present before anything is stopped or written.
         let layouts = try manifests.map { (manifest) throws(BackupError) in try reassembler.layout(manifest, tree: commit.tree) }
         var stopped: [String] = []
         if request.to == nil, let hooks {
-            stopped = try hooks.stopWorkers(destinations)
+            stopped = try hooks.stopWorkers(configured)
         }
         defer { if let hooks, !stopped.isEmpty { hooks.startWorkers(stopped) } }
         try refuseOpen(destinations, inPlace: request.to == nil, force: request.force)
@@ -131,7 +135,7 @@ struct Restorer {
             // The restored file takes the place of the live one, so it takes its owner and mode
             // too: the application that runs as its owner must be able to open it.
             var live = stat()
-            if request.to == nil, lstat(destination, &live) == 0 {
+            if request.to == nil, stat(destination, &live) == 0 {
                 try file.setOwnership(owner: live.st_uid, group: live.st_gid, mode: live.st_mode)
                 try file.finish()
             }
@@ -157,6 +161,14 @@ struct Restorer {
     }
 
     /// Removes what a killed restore left beside `destination`; the lock says none is running now.
+    /// The file a path leads to, following symbolic links; the path itself when it leads nowhere
+    /// (a database restored for the first time).
+    static func linkTarget(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     private static func removeStaleTemporaries(of destination: String) {
         let directory = (destination as NSString).deletingLastPathComponent
         let prefix = (destination as NSString).lastPathComponent + ".restore-"

@@ -15,7 +15,9 @@ public enum SafeFile {
     /// descriptor, which the caller closes.
     ///
     /// - Parameter purpose: what the file is, to open the error's sentence, e.g. "the socket's lock file".
-    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600, purpose: String = "the file") throws(UntrustedPathError) -> Int32 {
+    /// - Parameter owner: one more user whose file is accepted, as with
+    ///   ``TrustedDirectory/check(_:purpose:trusting:)``.
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600, purpose: String = "the file", trusting owner: uid_t? = nil) throws(UntrustedPathError) -> Int32 {
         let truncate = flags & O_TRUNC != 0
         let blocking = flags & O_NONBLOCK == 0
         let descriptor = Glibc.open(path, (flags & ~O_TRUNC) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode)
@@ -32,7 +34,7 @@ public enum SafeFile {
             problem = "cannot be examined: \(TrustedDirectory.reason(errno))"
         } else if info.st_mode & S_IFMT != S_IFREG {
             problem = "is not a regular file"
-        } else if info.st_uid != geteuid() {
+        } else if info.st_uid != geteuid(), info.st_uid != owner {
             problem = "is owned by uid \(info.st_uid), not by opsd's user (uid \(geteuid()))"
         } else if info.st_nlink != 1 {
             problem = "has \(info.st_nlink) hard links, so writing it would change another file too"

@@ -36,7 +36,9 @@ public enum TrustedDirectory {
     /// - Parameters:
     ///   - path: an absolute or relative directory path (relative: from the working directory).
     ///   - purpose: what the directory is for, to open the sentence, e.g. "the socket directory".
-    public static func check(_ path: String, purpose: String) throws(UntrustedPathError) {
+    ///   - owner: one more user trusted like root and us: opsd's own user, when root runs
+    ///     `opsctl backup` or `restore` on the repository opsd keeps (see ``serviceOwner(of:)``).
+    public static func check(_ path: String, purpose: String, trusting owner: uid_t? = nil) throws(UntrustedPathError) {
         let absolute = Self.absolute(path)
         var final = stat()
         guard stat(absolute, &final) == 0 else {
@@ -45,17 +47,37 @@ public enum TrustedDirectory {
         guard final.st_mode & S_IFMT == S_IFDIR else {
             throw UntrustedPathError(path: path, description: "\(purpose) \(path) is not a directory; choose a directory")
         }
-        try Self.checkChain(absolute, purpose: purpose, final: absolute)
+        try Self.checkChain(absolute, purpose: purpose, final: absolute, trusting: owner)
         // The chain above followed any symlinks it met; the resolved path names the directories
         // actually traversed behind them.
         if let resolved = Self.resolve(absolute), resolved != absolute {
-            try Self.checkChain(resolved, purpose: purpose, final: resolved)
+            try Self.checkChain(resolved, purpose: purpose, final: resolved, trusting: owner)
         }
+    }
+
+    /// The user that owns `directory` (opsd's state directory), when that is a user other than
+    /// root whose directory it really is: every ancestor passes the rule for root and us alone,
+    /// and nobody else may write the directory. Root running `opsctl backup` or `restore` then
+    /// trusts that user (opsd's, `ops` under the unit) in the repository opsd keeps, as the
+    /// threat model trusts opsd's own user. Nil otherwise.
+    public static func serviceOwner(of directory: String) -> uid_t? {
+        var info = stat()
+        guard lstat(Self.absolute(directory), &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid != 0,
+              info.st_mode & (S_IWGRP | S_IWOTH) == 0 else { return nil }
+        let absolute = Self.absolute(directory)
+        guard let slash = absolute.lastIndex(of: "/") else { return nil }
+        let parent = slash == absolute.startIndex ? "/" : String(absolute[..<slash])
+        do throws(UntrustedPathError) {
+            try check(parent, purpose: "the state directory's parent")
+        } catch {
+            return nil
+        }
+        return info.st_uid
     }
 
     /// Creates `path` and its missing ancestors with `mode` (like `mkdir -p`, ancestors too),
     /// then ``check(_:purpose:)``s it.
-    public static func prepare(_ path: String, mode: mode_t, purpose: String) throws(UntrustedPathError) {
+    public static func prepare(_ path: String, mode: mode_t, purpose: String, trusting owner: uid_t? = nil) throws(UntrustedPathError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             prefix += "/" + component
@@ -63,12 +85,12 @@ public enum TrustedDirectory {
                 throw UntrustedPathError(path: prefix, description: "cannot create \(purpose) \(prefix): \(Self.reason(errno)); check that opsd's user may create it, or create it beforehand")
             }
         }
-        try check(path, purpose: purpose)
+        try check(path, purpose: purpose, trusting: owner)
     }
 
     /// Checks every prefix of `absolute`, from `/` to the whole path (which must not be writable by
     /// others even when sticky: its entries are what opsd keeps).
-    private static func checkChain(_ absolute: String, purpose: String, final: String) throws(UntrustedPathError) {
+    private static func checkChain(_ absolute: String, purpose: String, final: String, trusting owner: uid_t?) throws(UntrustedPathError) {
         var prefixes = ["/"]
         var prefix = ""
         for component in absolute.split(separator: "/") {
@@ -76,7 +98,18 @@ public enum TrustedDirectory {
             prefixes.append(prefix)
         }
         let me = geteuid()
+        func trusted(_ uid: uid_t) -> Bool { uid == 0 || uid == me || uid == owner }
         for directory in prefixes {
+            // A symbolic link on the way is an entry of the directory before it; in a sticky
+            // directory (/tmp) anyone may have made it, and only its maker can change where it
+            // points, so it must be one of ours.
+            var link = stat()
+            if lstat(directory, &link) == 0, link.st_mode & S_IFMT == S_IFLNK, !trusted(link.st_uid) {
+                throw UntrustedPathError(
+                    path: directory,
+                    description: "\(directory), on the way to \(purpose) \(final), is a symbolic link owned by uid \(link.st_uid), who could point it elsewhere; "
+                        + "use the path it leads to, or a link owned by root or uid \(me)")
+            }
             var info = stat()
             guard stat(directory, &info) == 0 else {
                 throw UntrustedPathError(path: directory, description: "\(purpose) \(final) cannot be examined at \(directory): \(Self.reason(errno))")
@@ -84,7 +117,7 @@ public enum TrustedDirectory {
             let isFinal = directory == final
             let sticky = info.st_mode & S_ISVTX != 0
             let what = isFinal ? "\(purpose) \(final)" : "\(directory), an ancestor of \(purpose) \(final),"
-            if info.st_uid != 0, info.st_uid != me {
+            if !trusted(info.st_uid) {
                 throw UntrustedPathError(
                     path: directory,
                     description: "\(what) is owned by uid \(info.st_uid), who could replace what opsd keeps there; "

@@ -19,7 +19,9 @@ private final class RecordingHandler: ControlHandler {
     }
 
     private let seen = Mutex<[Seen]>([])
-    private let held = Mutex<[CheckedContinuation<Void, Never>]>([])
+    /// The held requests, and whether `release` came already (then a request that arrives late,
+    /// after the client gave up, is not held: it would keep the server from shutting down).
+    private let held = Mutex<(waiters: [CheckedContinuation<Void, Never>], released: Bool)>(([], false))
     private let hold: Bool
 
     init(hold: Bool = false) {
@@ -31,16 +33,26 @@ private final class RecordingHandler: ControlHandler {
     func handle(_ request: ControlRequest) async -> ControlResponse {
         let entry = Seen(method: request.method, path: request.path, query: request.query, bodySize: request.body.count)
         seen.withLock { $0.append(entry) }
-        if hold { await withCheckedContinuation { continuation in held.withLock { $0.append(continuation) } } }
+        if hold {
+            await withCheckedContinuation { continuation in
+                let wait = held.withLock { state in
+                    if !state.released { state.waiters.append(continuation) }
+                    return !state.released
+                }
+                if !wait { continuation.resume() }
+            }
+        }
         return .json(entry, status: request.path == "/v1/teapot" ? 418 : 200)
     }
 
     /// Lets every held request answer (so the server can shut down).
     func release() {
-        held.withLock { waiters in
-            waiters.forEach { $0.resume() }
-            waiters = []
+        let waiters = held.withLock { state in
+            state.released = true
+            defer { state.waiters = [] }
+            return state.waiters
         }
+        waiters.forEach { $0.resume() }
     }
 }
 
