@@ -6,6 +6,7 @@ public import OpsConfig
 public import ProcessControl
 public import Systemd
 import Scheduling
+import Synchronization
 import DaemonRuntime
 
 /// Launches the configured workers, restarts them by their policy, and stops them cleanly.
@@ -89,6 +90,9 @@ public actor Supervisor {
     private let deliver: AsyncStream<(group: Int32, fields: [String: String])>.Continuation
     private let epoch = ContinuousClock.now
     private var locks = WorkerLocks()
+    /// The process groups of running notify workers (each worker leads its own group), read by
+    /// the notify socket's thread to drop strangers' messages before they reach the actor.
+    private let notifyingGroups = ProcessGroups()
     /// The turn that serialises reloads (`apply`); no worker name can start with "/".
     private static let reloadTurn = "/reload"
     /// Set by `stopAll()`: shutdown has begun, and nothing starts any more.
@@ -108,7 +112,8 @@ public actor Supervisor {
             workers[spec.name] = Worker(spec: spec)
             order.append(spec.name)
         }
-        (notifications, deliver) = AsyncStream.makeStream(of: (group: Int32, fields: [String: String]).self)
+        // Bounded: whatever a sender floods the socket with, the newest messages are what count.
+        (notifications, deliver) = AsyncStream.makeStream(of: (group: Int32, fields: [String: String]).self, bufferingPolicy: .bufferingNewest(256))
     }
 
     // MARK: Control
@@ -117,7 +122,14 @@ public actor Supervisor {
     /// one), then starts every worker in configuration order.
     public func startAll() async throws {
         let deliver = self.deliver
-        listener = try NotifyListener(path: notifySocket) { group, fields in deliver.yield((group, fields)) }
+        let groups = notifyingGroups
+        listener = try NotifyListener(path: notifySocket) { group, fields in
+            // Anyone may send to the socket; only a worker's own process group gets into the actor.
+            // A worker may speak before the actor has recorded its pid: its group leader is then
+            // still recognisable as opsd's child.
+            guard groups.contains(group) || ProcessGroups.isLedByChild(group) else { return }
+            deliver.yield((group, fields))
+        }
         let messages = notifications
         Task { [weak self] in
             for await message in messages {
@@ -135,6 +147,10 @@ public actor Supervisor {
     /// Stops every worker in reverse start order, each within its own stop timeout.
     public func stopAll() async {
         shuttingDown = true
+        // A reload in progress finishes first (it launches nothing more now), so the workers it
+        // added are in `order` and are stopped too. Same order of turns as `apply`: no deadlock.
+        await acquire(Self.reloadTurn)
+        defer { release(Self.reloadTurn) }
         for name in order.reversed() {
             await acquire(name)
             defer { release(name) }
@@ -177,6 +193,26 @@ public actor Supervisor {
         await stopWorker(name)
         workers[name]?.plan.reset()
         await launch(name)
+    }
+
+    /// Restarts a worker only if it runs (or is starting): what a check's `restart:` asks for.
+    /// A worker an operator or a restore stopped, or that opsd gave up on, stays as it is.
+    /// Returns whether it was restarted.
+    @discardableResult
+    public func restartIfRunning(_ name: String) async throws(SupervisorError) -> Bool {
+        guard workers[name] != nil else { throw .unknownWorker(name, known: order) }
+        await acquire(name)
+        defer { release(name) }
+        guard let worker = workers[name], worker.pid != nil, worker.state == .running || worker.state == .starting else {
+            logger.notice("a check asked to restart a worker that is not running; it is left as it is", metadata: [
+                "worker": "\(name)", "state": "\(workers[name].map { "\($0.state)" } ?? "removed")",
+            ])
+            return false
+        }
+        await stopWorker(name)
+        workers[name]?.plan.reset()
+        await launch(name)
+        return true
     }
 
     /// Applies a changed `workers:` section: removed workers stop, new ones start, changed ones
@@ -300,6 +336,7 @@ public actor Supervisor {
                 return
             }
             workers[name]?.pid = pid
+            if spec.notify { notifyingGroups.insert(pid) }
             workers[name]?.startedAt = .now
             workers[name]?.lastPing = .now
             workers[name]?.state = spec.notify ? .starting : .running
@@ -335,6 +372,7 @@ public actor Supervisor {
         kill(-pid, SIGKILL)
         worker.timer?.cancel()
         worker.pid = nil
+        notifyingGroups.remove(pid)
         worker.lastExit = status
         let ranFor = worker.startedAt.map { ContinuousClock.now - $0 } ?? .zero
         let waiters = worker.stopWaiters
@@ -505,5 +543,28 @@ public enum SupervisorError: Error, CustomStringConvertible, Equatable {
         case .unknownWorker(let name, let known):
             "no worker is named \"\(name)\"; configured workers: \(known.isEmpty ? "none" : known.joined(separator: ", "))"
         }
+    }
+}
+
+/// A set of process groups shared between the actor (which changes it) and a receiving thread.
+final class ProcessGroups: Sendable {
+    private let groups = Mutex<Set<Int32>>([])
+
+    func insert(_ group: Int32) { groups.withLock { _ = $0.insert(group) } }
+    func remove(_ group: Int32) { groups.withLock { _ = $0.remove(group) } }
+    func contains(_ group: Int32) -> Bool { groups.withLock { $0.contains(group) } }
+
+    /// True when the leader of `group` is a child of this process (`/proc/GROUP/stat`'s parent).
+    static func isLedByChild(_ group: Int32) -> Bool {
+        let descriptor = open("/proc/\(group)/stat", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = read(descriptor, &buffer, buffer.count)
+        guard count > 0, let close = buffer[..<count].lastIndex(of: UInt8(ascii: ")")) else { return false }
+        // After "pid (comm)": state, then the parent's pid.
+        let fields = buffer[(close + 1)..<count].split(separator: UInt8(ascii: " "))
+        guard fields.count > 1, let parent = Int32(String(decoding: fields[1], as: UTF8.self)) else { return false }
+        return parent == getpid()
     }
 }

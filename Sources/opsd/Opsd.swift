@@ -122,7 +122,7 @@ struct Opsd {
         let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, configPath: loaded.path)
         let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger)
         let checks = await CheckService(configuration: configuration, children: children, logger: logger) { worker in
-            do { try await supervisor.restart(worker) } catch {
+            do { try await supervisor.restartIfRunning(worker) } catch {
                 logger.error("cannot restart the worker a check asked for", metadata: ["worker": "\(worker)", "error": "\(error)"])
             }
         }

@@ -153,4 +153,53 @@ struct ConcurrentControlTests {
         let plugin = try await daemon.logStream.first { $0.message == "check state changed" && $0.fields["check"] == "plugin" }
         #expect(plugin.fields["message"]?.hasPrefix("token=unset plain=visible notify=unset") == true, "\(plugin.fields)")
     }
+
+    @Test("a check's restart: leaves a worker an operator stopped as it is")
+    func checkRestartRespectsAStop() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: w, command: [/bin/sleep, "1000"]}
+            checks:
+              - name: always-critical
+                command: [/bin/sh, -c, "echo down; exit 2"]
+                every: 100ms
+                restart: {worker: w, after: 1}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        defer { withExtendedLifetime(daemon) {} }
+        // While it runs, the check does restart it.
+        _ = try await daemon.logStream.first { $0.message == "restarting a worker because a check stayed critical" }
+        let stop = try await run("opsctl", ["workers", "stop", "w", "--config", config])
+        #expect(stop.status == 0, "\(stop.stderr)")
+        let mark = daemon.logStream.count
+        let leftAlone = try await daemon.logStream.first(after: mark - 1) { $0.message == "a check asked to restart a worker that is not running; it is left as it is" }
+        #expect(leftAlone.fields["worker"] == "w")
+        let status = try await worker("w", config)
+        #expect(status.state == .stopped)
+        #expect(status.pid == nil)
+    }
+
+    @Test("SIGTERM while a reload waits for a slow stop: the worker the reload added is stopped too, gracefully")
+    func shutdownDuringReload() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: slow, command: [/bin/sh, -c, "trap '' TERM; sleep 1000 & wait"], stop: {timeout: 2s}}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        _ = try scratch.config(extra: """
+            workers:
+              - {name: added, command: [/bin/sleep, "1000"]}
+              - {name: slow, command: [/bin/sh, -c, "trap '' TERM; sleep 1001 & wait"], stop: {timeout: 2s}}
+            """)
+        let reload = Task { try await run("opsctl", ["reload", "--config", config]) }
+        // "added" starts first; then the reload waits up to 2 s for "slow", which ignores TERM.
+        _ = try await daemon.logStream.first(where: started("added"))
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+        _ = try? await reload.value
+        let stopped = daemon.logStream.lines.filter { $0.message == "worker stopped" }.compactMap { $0.fields["worker"] }
+        #expect(stopped.contains("added"), "stopped: \(stopped)")
+    }
 }
