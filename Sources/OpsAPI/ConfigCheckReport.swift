@@ -23,11 +23,15 @@ public struct ConfigCheckReport: Codable, Sendable, Equatable {
     public var valid: Bool
     /// Every problem, in file order.
     public var problems: [Problem]
+    /// What is valid but probably not meant (a secret file inside `backup.files`); warnings do
+    /// not make the file invalid.
+    public var warnings: [String]
 
     /// Creates a report.
-    public init(file: String, problems: [Problem]) {
+    public init(file: String, problems: [Problem], warnings: [String] = []) {
         self.file = file
         self.valid = problems.isEmpty
         self.problems = problems
+        self.warnings = warnings
     }
 }

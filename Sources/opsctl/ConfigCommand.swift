@@ -17,6 +17,8 @@ struct ConfigCommand: ParsableCommand {
             discussion: """
                 Each problem names its key path and line, e.g.
                   checks[2].warn: "eighty" is not a threshold; write a number (100), a percentage (80%) or a Nagios range (10:, ~:50, @10:20) (line 14)
+                Warnings (valid, but probably not meant: a secret file inside backup.files) go to
+                stderr and leave the exit status alone.
                 Exit status: 0 when the file is valid, 1 when it is not.
                 """
         )
@@ -27,21 +29,30 @@ struct ConfigCommand: ParsableCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file, when FILE is not given.", valueName: "path"))
         var config: String?
 
-        @Flag(help: "Print the result as JSON: {file, valid, problems: [{path, line, message}]} (docs/cli-json.md).")
+        @Flag(help: "Print the result as JSON: {file, valid, problems: [{path, line, message}], warnings: [text]} (docs/cli-json.md).")
         var json = false
 
         func run() throws {
             let path = file ?? config ?? ProcessInfo.processInfo.environment["OPS_CONFIG"] ?? ConfigLoader.defaultPath
             let result = ConfigLoader.read(path: path)
+            let warnings = result.diagnostics.isEmpty ? Self.warnings(result.configuration) : []
             if json {
                 let problems = result.diagnostics.map { ConfigCheckReport.Problem(path: $0.path, line: $0.line, message: $0.message) }
-                print(try WireJSON.text(ConfigCheckReport(file: result.path, problems: problems)))
+                print(try WireJSON.text(ConfigCheckReport(file: result.path, problems: problems, warnings: warnings)))
             } else if result.diagnostics.isEmpty {
                 print("\(result.path): valid (\(summary(result.configuration)))")
+                for warning in warnings { printError("warning: \(warning)") }
             } else {
                 printError(ConfigError(file: result.path, diagnostics: result.diagnostics).description)
             }
             if !result.diagnostics.isEmpty { throw ExitCode.failure }
+        }
+
+        /// What is valid but probably not meant: today, secret files inside `backup.files`.
+        static func warnings(_ config: Configuration) -> [String] {
+            ConfigSecrets.filesInBackup(of: config).map {
+                "backup.files includes \($0.path), which \($0.key) names as a secret; backups leave it out (list it in backup.exclude to silence this)"
+            }
         }
 
         func summary(_ config: Configuration) -> String {
