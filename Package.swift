@@ -140,7 +140,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // opsd's state database (job runs, check history, backups) and a small SQLite wrapper.
-        .target(name: "StateStore", dependencies: ["CSQLite", "FileSafety"], swiftSettings: strict),
+        .target(name: "StateStore", dependencies: ["CSQLite", "FileSafety", "DaemonRuntime"], swiftSettings: strict),
         // The scheduler and its job kinds: command, SQLite maintenance, history pruning.
         .target(
             name: "Jobs",
@@ -167,7 +167,7 @@ let package = Package(
         .target(name: "BackupRecords", dependencies: ["StateStore", "Scheduling"], swiftSettings: strict),
         .target(
             name: "Backup",
-            dependencies: ["OpsConfig", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Jobs' and checks' snapshots → OpsAPI values: shared by opsd and by opsctl's answers while

@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import OpsConfig
 public import BackupRecords
+import Scheduling
 
 /// Runs backups and restores for one configuration: the entry point for opsd's scheduler and for
 /// `opsctl backup` / `opsctl restore`.
@@ -15,9 +16,9 @@ public struct BackupRunner: Sendable {
     /// `daemon.state_dir`, where the history is recorded.
     public let stateDirectory: String
     let logger: Logger
-    /// Push attempts per backup, and the first retry delay (doubled after each failure).
-    let pushAttempts: Int
-    let pushFirstDelay: Duration
+    /// How a failed push is retried: `pushAttempts` attempts in all, the first retry after
+    /// `pushFirstDelay`, each later one after twice the previous wait.
+    let pushRetry: RetryPolicy
 
     /// A runner for `configuration`'s `backup:` section; fails when there is none or it is unusable.
     /// `configPath` is the file `configuration` was read from: a backup stores it with its secret
@@ -33,20 +34,24 @@ public struct BackupRunner: Sendable {
         plan.configPath = configPath
         stateDirectory = configuration.daemon.stateDirectory
         self.logger = logger
-        self.pushAttempts = pushAttempts
-        self.pushFirstDelay = pushFirstDelay
+        pushRetry = RetryPolicy(initial: pushFirstDelay, factor: 2, retries: max(pushAttempts, 1) - 1)
     }
 
     /// Takes one backup, commits it when something changed, pushes what the remote lacks, and
-    /// records the result in the state database.
-    public func run() async throws(BackupError) -> BackupOutcome {
+    /// records the result in the state database, under `runID` when the caller gave one (opsd's
+    /// scheduled backup does, to read back exactly this run).
+    public func run(runID: String? = nil) async throws(BackupError) -> BackupOutcome {
         let started = Date()
-        let session = BackupSession(plan: plan, logger: logger, pushAttempts: pushAttempts, pushFirstDelay: pushFirstDelay)
+        let session = BackupSession(plan: plan, logger: logger, pushRetry: pushRetry)
         let result = await onOwnThread { () throws(BackupError) in try session.run() }
-        let history = try? BackupHistory(stateDirectory: stateDirectory)
+        let history: BackupHistory?
+        do { history = try await BackupHistory.open(stateDirectory: stateDirectory) } catch {
+            logger.warning("cannot open the state database to record the backup", metadata: ["state_dir": "\(stateDirectory)", "error": "\(error)"])
+            history = nil
+        }
         switch result {
         case .success(let outcome):
-            do { try history?.record(started: started, finished: Date(), outcome: outcome) } catch {
+            do { try await history?.record(started: started, finished: Date(), outcome: outcome, runID: runID) } catch {
                 logger.warning("cannot record the backup in the state database", metadata: ["error": "\(error)"])
             }
             logger.info("backup finished", metadata: [
@@ -54,7 +59,12 @@ public struct BackupRunner: Sendable {
             ])
             return outcome
         case .failure(let error):
-            try? history?.recordFailure(started: started, finished: Date(), remoteConfigured: plan.remote != nil, error: error.description)
+            do {
+                try await history?.recordFailure(
+                    started: started, finished: Date(), remoteConfigured: plan.remote != nil, error: error.description, runID: runID)
+            } catch {
+                logger.warning("cannot record the failed backup in the state database", metadata: ["error": "\(error)"])
+            }
             logger.error("backup failed", metadata: ["error": "\(error.description)"])
             throw error
         }
@@ -74,15 +84,9 @@ public struct BackupRunner: Sendable {
         return try await onOwnThread { () throws(BackupError) in try BackupCatalog(plan: plan, logger: logger).entries(fromRemote: fromRemote) }.get()
     }
 
-    /// The recorded history (last run, last success, last time the remote had everything), for
-    /// `opsctl status`'s backup section.
-    public func history() throws -> BackupRecordSummary {
-        try BackupHistory(stateDirectory: stateDirectory).summary()
-    }
-
     /// The freshness of backups from the recorded history, for the `backup` check kind.
     public func freshness(maxAge: Duration, now: Date = Date()) throws -> BackupFreshness.Verdict {
-        let summary = try BackupHistory(stateDirectory: stateDirectory).summary()
+        let summary = try BackupHistory(stateDirectory: stateDirectory).summaryBlocking()
         return BackupFreshness.evaluate(summary, remoteConfigured: plan.remote != nil, maxAge: maxAge, now: now)
     }
 }

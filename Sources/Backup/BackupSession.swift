@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Scheduling
 
 /// One backup from start to finish, on the calling thread (libgit2 calls block and keep their
 /// error messages per thread, so the whole session stays on one).
@@ -11,8 +12,8 @@ import Logging
 struct BackupSession {
     let plan: BackupPlan
     let logger: Logger
-    let pushAttempts: Int
-    let pushFirstDelay: Duration
+    /// How a push that failed for a transport reason is tried again.
+    let pushRetry: RetryPolicy
 
     func run() throws(BackupError) -> BackupOutcome {
         let started = ContinuousClock.now
@@ -95,7 +96,7 @@ struct BackupSession {
             commit: commit?.description, branch: plan.branch, databases: results.map(\.outcome), fileCount: items.count,
             missingFiles: selection.missing, secretFilesLeftOut: selection.secrets.map { "\($0.path) (\($0.key))" },
             linksNotFollowed: selection.links, maskedFiles: masked, storedBytes: packer.packedBytes, push: push,
-            seconds: (ContinuousClock.now - started).inSeconds
+            seconds: (ContinuousClock.now - started).seconds
         )
     }
 
@@ -121,7 +122,7 @@ struct BackupSession {
         guard let spec = plan.remote else { return PushOutcome(state: .notConfigured, pushedCommits: 0, unpushedCommits: 0) }
         let sync = RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger)
         do {
-            let pushed = try sync.push(attempts: pushAttempts, firstDelay: pushFirstDelay)
+            let pushed = try sync.push(retry: pushRetry)
             return PushOutcome(state: .pushed, pushedCommits: pushed, unpushedCommits: 0)
         } catch {
             let unpushed = (try? unpushedCommits(repository)) ?? 0
@@ -159,11 +160,6 @@ enum CommitMessage {
         for path in masked { lines.append("files: \(path) is stored with its secret values masked (<masked>)") }
         return lines.joined(separator: "\n") + "\n"
     }
-}
-
-extension Duration {
-    /// The duration in seconds, with fractions.
-    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 /// Byte counts for people: `512 B`, `3.4 KiB`, `1.2 MiB`.

@@ -2,6 +2,7 @@ import CGit2
 import Foundation
 import Logging
 import OpsConfig
+import Scheduling
 
 /// Pushes the backup branch to `backup.remote` and fetches it back, with libgit2's traps handled:
 ///
@@ -28,27 +29,27 @@ final class RemoteSync {
         self.logger = logger
     }
 
-    /// Pushes the branch; retries transport failures with exponential backoff. Returns how many
+    /// Pushes the branch; retries transport failures as `retry` says. Returns how many
     /// commits the remote received (0 when it was already up to date).
-    func push(attempts: Int, firstDelay: Duration) throws(BackupError) -> Int {
+    func push(retry: RetryPolicy) throws(BackupError) -> Int {
         guard let local = try repository.resolve(reference: plan.reference) else { return 0 }
         let tracked = try repository.resolve(reference: plan.remoteReference)
         if tracked == local { return 0 }
         let ahead = try repository.commitsAhead(local, of: tracked)
-        var delay = firstDelay
-        for attempt in 1...max(attempts, 1) {
+        let attempts = 1 + (retry.retries ?? 0)
+        for attempt in 1...attempts {
             switch pushOnce() {
             case .success:
                 try repository.setReference(plan.remoteReference, to: local)
                 return ahead
             case .refused(let error):
                 throw error
-            case .failed(let error) where attempt < attempts:
+            case .failed(let error) where retry.allows(retry: attempt):
+                let delay = retry.delay(beforeRetry: attempt)
                 logger.warning("backup push failed; retrying", metadata: [
                     "attempt": "\(attempt)", "retry_in": "\(delay)", "error": "\(error.description)",
                 ])
-                Thread.sleep(forTimeInterval: delay.inSeconds)
-                delay = delay * 2
+                Thread.sleep(forTimeInterval: delay.seconds)
             case .failed(let error):
                 throw BackupError("\(error.description) (gave up after \(attempts) attempts; the commit stays local and the next backup pushes it)")
             }

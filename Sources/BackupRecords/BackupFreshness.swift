@@ -32,7 +32,7 @@ public enum BackupFreshness {
     ///   while an older backup is still fresh);
     /// - OK otherwise.
     public static func evaluate(_ summary: BackupRecordSummary, remoteConfigured: Bool, maxAge: Duration, now: Date) -> Verdict {
-        let maxSeconds = Double(maxAge.components.seconds)
+        let maxSeconds = maxAge.seconds
         let safe = remoteConfigured ? summary.lastInSync : summary.lastSuccess
         let place = remoteConfigured ? "pushed to the remote" : "completed"
         guard let safe else {

@@ -1,18 +1,16 @@
 public import FoundationEssentials
 import Glibc
-import StateStore
+public import StateStore
 
 /// The record of backups in opsd's state database (`backup_runs`), shared by opsd, `opsctl` and
 /// the backup freshness check (which must not need libgit2 to read it):
 /// each run's outcome and whether the remote had everything afterwards. The backup freshness
-/// check and `opsctl status` read it.
-public struct BackupHistory {
-    let database: Database
+/// check and `opsctl status` read it; opsd's scheduled backup reads back its own run by run id.
+public struct BackupHistory: Sendable {
+    let database: StateDatabase
 
-    /// Opens the history in `daemon.state_dir`'s state database, creating its table when missing.
-    public init(stateDirectory: String) throws {
-        database = try StateDatabase.open(stateDirectory: stateDirectory)
-        try database.migrate("backup.1", """
+    static let schema = StateSchema("backup", migrations: [
+        .init("backup.1", """
             CREATE TABLE backup_runs (
                 id INTEGER PRIMARY KEY,
                 started_at REAL NOT NULL,
@@ -25,44 +23,94 @@ public struct BackupHistory {
                 error TEXT                      -- why the backup or the push failed (never a secret)
             );
             CREATE INDEX backup_runs_finished ON backup_runs (finished_at);
-            """)
-        try database.registerHistory(table: "backup_runs", timeColumn: "finished_at")
+            """),
+        // The id the starter of a run gave it (opsd's scheduled backup passes one to the
+        // companion), so it can read back exactly its own run.
+        .init("backup.2", """
+            ALTER TABLE backup_runs ADD COLUMN run_id TEXT;
+            CREATE UNIQUE INDEX backup_runs_by_run_id ON backup_runs (run_id) WHERE run_id IS NOT NULL;
+            """),
+    ], history: [("backup_runs", "finished_at")])
+
+    /// The history in `database`; its table is created before its first use.
+    public init(database: StateDatabase) {
+        self.database = database
     }
 
-    /// Records a backup whose local commit (or "no change") succeeded, and how its push went.
+    /// Opens `daemon.state_dir`'s state database for this process alone, creating the table when
+    /// missing; blocks. For short-lived processes (the companion, opsctl).
+    public init(stateDirectory: String) throws {
+        self.init(database: try StateDatabase(stateDirectory: stateDirectory))
+        try database.performBlocking(Self.schema) { _ in }
+    }
+
+    /// ``init(stateDirectory:)`` off the caller's thread.
+    public static func open(stateDirectory: String) async throws -> BackupHistory {
+        BackupHistory(database: try await StateDatabase.open(stateDirectory: stateDirectory))
+    }
+
+    /// Records a backup whose local commit (or "no change") succeeded, and how its push went,
+    /// under `runID` when its starter gave one.
     public func recordSuccess(
-        started: Date, finished: Date, commit: String?, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, pushError: String?
-    ) throws {
-        try database.run(
-            "INSERT INTO backup_runs (started_at, finished_at, succeeded, commit_id, remote_configured, remote_in_sync, unpushed_commits, error) VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
-            started.timeIntervalSince1970, finished.timeIntervalSince1970, commit,
-            remoteConfigured, remoteInSync, unpushedCommits, pushError
-        )
+        started: Date, finished: Date, commit: String?, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, pushError: String?,
+        runID: String? = nil
+    ) async throws {
+        try await database.perform(Self.schema) { database in
+            try database.run(
+                "INSERT INTO backup_runs (started_at, finished_at, succeeded, commit_id, remote_configured, remote_in_sync, unpushed_commits, error, run_id) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                started.timeIntervalSince1970, finished.timeIntervalSince1970, commit,
+                remoteConfigured, remoteInSync, unpushedCommits, pushError, runID
+            )
+        }
     }
 
-    /// Records a backup that failed before or while committing.
-    public func recordFailure(started: Date, finished: Date, remoteConfigured: Bool, error: String) throws {
-        try database.run(
-            "INSERT INTO backup_runs (started_at, finished_at, succeeded, commit_id, remote_configured, remote_in_sync, unpushed_commits, error) VALUES (?, ?, 0, NULL, ?, 0, 0, ?)",
-            started.timeIntervalSince1970, finished.timeIntervalSince1970, remoteConfigured, error
-        )
+    /// Records a backup that failed before or while committing, under `runID` when its starter gave one.
+    public func recordFailure(started: Date, finished: Date, remoteConfigured: Bool, error: String, runID: String? = nil) async throws {
+        try await database.perform(Self.schema) { database in
+            try database.run(
+                "INSERT INTO backup_runs (started_at, finished_at, succeeded, commit_id, remote_configured, remote_in_sync, unpushed_commits, error, run_id) VALUES (?, ?, 0, NULL, ?, 0, 0, ?, ?)",
+                started.timeIntervalSince1970, finished.timeIntervalSince1970, remoteConfigured, error, runID
+            )
+        }
     }
 
     /// What the freshness check needs: the last run, the last success, the last time the remote was in sync.
-    public func summary() throws -> BackupRecordSummary {
+    public func summary() async throws -> BackupRecordSummary {
+        try await database.perform(Self.schema) { try Self.summary(in: $0) }
+    }
+
+    /// ``summary()`` on the calling thread, which it blocks: for synchronous callers in
+    /// short-lived processes.
+    public func summaryBlocking() throws -> BackupRecordSummary {
+        try database.performBlocking(Self.schema) { try Self.summary(in: $0) }
+    }
+
+    /// The run recorded under `runID`, or nil when none was (its process ended before recording).
+    public func run(id runID: String) async throws -> BackupRecordSummary.Run? {
+        try await database.perform(Self.schema) { database in
+            try database.query("\(Self.runColumns) WHERE run_id = ?", runID).first.map(Self.run(from:))
+        }
+    }
+
+    private static let runColumns =
+        "SELECT finished_at, succeeded, remote_configured, remote_in_sync, unpushed_commits, error, commit_id FROM backup_runs"
+
+    private static func run(from row: Row) -> BackupRecordSummary.Run {
+        BackupRecordSummary.Run(
+            finished: Date(timeIntervalSince1970: row.double(0) ?? 0), succeeded: row.int(1) == 1,
+            remoteConfigured: row.int(2) == 1, remoteInSync: row.int(3) == 1,
+            unpushedCommits: Int(row.int(4) ?? 0), error: row.string(5), commit: row.string(6)
+        )
+    }
+
+    private static func summary(in database: Database) throws -> BackupRecordSummary {
         func time(_ sql: String) throws -> Date? {
             try database.scalar(sql).sqlValue.doubleValue.map { Date(timeIntervalSince1970: $0) }
         }
         var summary = BackupRecordSummary()
         summary.lastSuccess = try time("SELECT max(finished_at) FROM backup_runs WHERE succeeded = 1")
         summary.lastInSync = try time("SELECT max(finished_at) FROM backup_runs WHERE remote_in_sync = 1")
-        if let row = try database.query("SELECT finished_at, succeeded, remote_configured, remote_in_sync, unpushed_commits, error, commit_id FROM backup_runs ORDER BY id DESC LIMIT 1").first {
-            summary.lastRun = .init(
-                finished: Date(timeIntervalSince1970: row.double(0) ?? 0), succeeded: row.int(1) == 1,
-                remoteConfigured: row.int(2) == 1, remoteInSync: row.int(3) == 1,
-                unpushedCommits: Int(row.int(4) ?? 0), error: row.string(5), commit: row.string(6)
-            )
-        }
+        summary.lastRun = try database.query("\(runColumns) ORDER BY id DESC LIMIT 1").first.map(run(from:))
         return summary
     }
 }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+public import BackupRecords
 public import OpsConfig
 public import ProcessControl
 
@@ -12,12 +13,18 @@ public struct CheckEnvironment: Sendable {
     public let http: HTTPFetcher
     /// Variables `env:` header values are read from.
     public let variables: [String: String]
+    /// The backup history backup checks read: opsd's, in the state database it opened once;
+    /// nil where each check run opens the state directory's database itself (opsctl).
+    public let backupHistory: BackupHistory?
 
-    /// Creates the shared parts; opsd passes its `ChildProcesses`, opsctl a `DirectSpawner`.
-    public init(spawner: any ProcessSpawner, http: HTTPFetcher = HTTPFetcher(), variables: [String: String]? = nil) {
+    /// Creates the shared parts; opsd passes its `ChildProcesses` and its backup history, opsctl a `DirectSpawner`.
+    public init(
+        spawner: any ProcessSpawner, http: HTTPFetcher = HTTPFetcher(), variables: [String: String]? = nil, backupHistory: BackupHistory? = nil
+    ) {
         self.commands = CommandRunner(spawner: spawner)
         self.http = http
         self.variables = variables ?? ProcessInfo.processInfo.environment
+        self.backupHistory = backupHistory
     }
 
     /// Turns a check's configuration into a runnable check.
@@ -37,7 +44,7 @@ public struct CheckEnvironment: Sendable {
         case .queue(.spool(let directory, let warnAge, let critAge)): SpoolQueueCheck(directory: directory, warnAge: warnAge, critAge: critAge)
         case .http(let http): HTTPCheck(spec: http, fetcher: self.http, environment: variables)
         case .command(let arguments): CommandCheck(arguments: arguments, runner: commands)
-        case .backup(let backup): BackupCheck(spec: backup)
+        case .backup(let backup): BackupCheck(spec: backup, history: backupHistory)
         }
     }
 }

@@ -1,41 +1,38 @@
-import DaemonRuntime
 import FoundationEssentials
 import Glibc
-import Synchronization
 public import StateStore
 
 /// The results of every check, in opsd's state database, bounded per check.
 ///
 /// Each check keeps its newest `keep` results; older ones are deleted as new ones arrive, so the
-/// table's size follows the number of checks, not the daemon's uptime. All access runs on the
-/// blocking thread pool, one call at a time: SQLite connections are not thread-safe, and a slow
-/// disk must not block the event loops that run the daemon's tasks.
-public final class CheckHistory: @unchecked Sendable {
-    // @unchecked: `database` is only touched while holding `serial`.
-    private let database: Database
-    private let serial = Mutex(())
+/// table's size follows the number of checks, not the daemon's uptime. Every statement runs
+/// through the state database's owner: on the blocking thread pool, one call at a time, so a
+/// slow disk does not block the event loops that run the daemon's tasks.
+public final class CheckHistory: Sendable {
+    private let database: StateDatabase
     /// Results kept per check.
     public let keep: Int
 
     /// The schema, as a named migration of the shared state database.
-    static let migration = """
-        CREATE TABLE check_results (
-            id INTEGER PRIMARY KEY,
-            check_name TEXT NOT NULL,
-            time REAL NOT NULL,            -- seconds since 1970 when the run started
-            state TEXT NOT NULL,           -- this run's state
-            confirmed TEXT,                -- the confirmed state after this run (NULL: pending)
-            value REAL,
-            unit TEXT,
-            duration REAL NOT NULL,        -- seconds
-            message TEXT NOT NULL
-        );
-        CREATE INDEX check_results_by_check ON check_results (check_name, id);
-        """
+    static let schema = StateSchema("checks", migrations: [
+        .init("checks.1", """
+            CREATE TABLE check_results (
+                id INTEGER PRIMARY KEY,
+                check_name TEXT NOT NULL,
+                time REAL NOT NULL,            -- seconds since 1970 when the run started
+                state TEXT NOT NULL,           -- this run's state
+                confirmed TEXT,                -- the confirmed state after this run (NULL: pending)
+                value REAL,
+                unit TEXT,
+                duration REAL NOT NULL,        -- seconds
+                message TEXT NOT NULL
+            );
+            CREATE INDEX check_results_by_check ON check_results (check_name, id);
+            """),
+    ])
 
-    /// Opens the history in `database` (creating its table once).
-    public init(database: Database, keep: Int = 1000) throws {
-        try database.migrate("checks.1", Self.migration)
+    /// The history in `database`; its table is created before its first use.
+    public init(database: StateDatabase, keep: Int = 1000) {
         self.database = database
         self.keep = keep
     }
@@ -95,8 +92,6 @@ public final class CheckHistory: @unchecked Sendable {
     }
 
     private func onQueue<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await offload { [self] in
-            try serial.withLock { _ in try body(database) }
-        }
+        try await database.perform(Self.schema, body)
     }
 }

@@ -28,7 +28,7 @@ public struct ConfiguredCheck: Sendable {
         let check = self.check
         let outcome = await withDeadline(deadline) { try await check.observe(deadline: deadline) }
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         switch outcome {
         case nil:
             return CheckResult(

@@ -1,5 +1,4 @@
-import BackupRecords
-import DaemonRuntime
+public import BackupRecords
 import FoundationEssentials
 import Glibc
 import OpsConfig
@@ -10,28 +9,40 @@ public import ProcessControl
 /// job: its log lines go to the journal under the job's name, and a timeout or opsd's shutdown
 /// ends its whole process group, whose repository lock then falls with it.
 ///
-/// The companion records every run in the state database; the run's summary is read back from
-/// there, so `opsctl jobs` and `opsctl status` tell the same story.
+/// Each attempt gets a run id of its own, passed as `--run-id`; the companion records its outcome
+/// in the state database under that id, and the job reads back exactly that row. A backup taken
+/// at the same time by hand (`opsctl backup`, the timer) has no say in this job's result, and a
+/// companion killed before recording leaves the job failed, not reporting another run's success.
 public struct BackupJob: JobWork {
-    let command: CommandJob
-    let stateDirectory: String
+    let configPath: String
+    let history: BackupHistory
+    let children: ChildProcesses
+    let output: @Sendable (String) -> Int32?
 
-    /// A backup of the configuration in `configPath`, recorded in `stateDirectory`'s database.
-    /// The companion reads the file when the job fires: an edit that opsd has not reloaded yet
-    /// is already in force for the backup.
-    public init(configPath: String, stateDirectory: String, children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?) {
-        let companion = Companion.path(of: Companion.backup)
-        command = CommandJob(spec: CommandSpec(command: [companion, "backup", "--config", configPath]), children: children, output: output)
-        self.stateDirectory = stateDirectory
+    /// A backup of the configuration in `configPath`, read back from `history` (opsd's state
+    /// database). The companion reads the file when the job fires: an edit that opsd has not
+    /// reloaded yet is already in force for the backup.
+    public init(configPath: String, history: BackupHistory, children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?) {
+        self.configPath = configPath
+        self.history = history
+        self.children = children
+        self.output = output
+    }
+
+    /// The companion's command line for the run `runID`.
+    static func command(configPath: String, runID: String) -> [String] {
+        [Companion.path(of: Companion.backup), "backup", "--config", configPath, "--run-id", runID]
     }
 
     public func run(_ context: JobContext) async throws -> String {
-        let started = Date()
+        let runID = UUID().uuidString.lowercased()
+        let command = CommandJob(
+            spec: CommandSpec(command: Self.command(configPath: configPath, runID: runID)), children: children, output: output)
         let status = try await command.runToExit(context)
-        // Opening the state database may wait on its busy timeout: not on an event loop.
-        let directory = stateDirectory
-        let last = try? await offload { try BackupHistory(stateDirectory: directory).summary().lastRun }
-        let recorded = last.flatMap { $0 }.flatMap { $0.finished >= started ? $0 : nil }
+        let recorded: BackupRecordSummary.Run?
+        do { recorded = try await history.run(id: runID) } catch {
+            throw JobFailure("cannot read the backup's record (run \(runID)) from the state database: \(error)")
+        }
         guard let run = recorded else {
             throw JobFailure("\(Companion.backup) ended with \(status) before recording a backup; its messages are in the log under the job's name (journalctl -t \(context.job))")
         }

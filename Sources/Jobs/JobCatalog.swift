@@ -1,3 +1,4 @@
+import BackupRecords
 import FoundationEssentials
 import Glibc
 public import OpsConfig
@@ -42,9 +43,8 @@ public struct JobCatalog: Sendable {
             guard let configPath else {
                 return Unavailable(reason: "backups are taken by opsctl backup here")
             }
-            return BackupJob(
-                configPath: configPath, stateDirectory: configuration.daemon.stateDirectory, children: children, output: output
-            )
+            // The companion records into the same state database the scheduler's store uses.
+            return BackupJob(configPath: configPath, history: BackupHistory(database: store.database), children: children, output: output)
         }
     }
 }

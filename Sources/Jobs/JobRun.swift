@@ -34,8 +34,9 @@ struct JobRun {
                     message = "opsd stopped during the run"
                     break
                 }
-                guard attempt <= spec.retries else { break }
-                let delay = Self.retryDelay(after: attempt, backoff: spec.retryBackoff)
+                let retry = spec.retryBackoff.doubling(retries: spec.retries)
+                guard retry.allows(retry: attempt) else { break }
+                let delay = retry.delay(beforeRetry: attempt)
                 logger.warning("attempt \(attempt) failed: \(message); retrying in \(DurationText.format(delay))", metadata: ["attempt": "\(attempt)"])
                 do { try await Task.sleep(for: delay, clock: .loop) } catch {
                     result = .interrupted
@@ -84,11 +85,6 @@ struct JobRun {
     /// The delay before retry `attempt` (1 = the first retry): the backoff's lower bound,
     /// doubling, capped at its upper bound.
     static func retryDelay(after attempt: Int, backoff: DurationRange) -> Duration {
-        var delay = backoff.lowerBound
-        for _ in 1..<max(1, attempt) {
-            delay = delay * 2
-            if delay >= backoff.upperBound { return backoff.upperBound }
-        }
-        return min(delay, backoff.upperBound)
+        backoff.doubling().delay(beforeRetry: max(1, attempt))
     }
 }

@@ -1,6 +1,6 @@
 public import FoundationEssentials
 import Glibc
-import StateStore
+public import StateStore
 
 /// How a run ended.
 public enum RunResult: String, Sendable, Codable, CaseIterable {
@@ -44,16 +44,16 @@ public struct RunRecord: Sendable, Equatable {
 ///
 /// The last fire time is what makes restarts exact: it is written when a run starts, so a
 /// restarted opsd neither repeats a run that already happened nor (with `catch_up`) forgets one
-/// that was due while it was down.
-public actor JobRunStore {
-    private let database: Database
+/// that was due while it was down. Every statement runs through the state database's owner, off
+/// the event loops.
+public final class JobRunStore: Sendable {
+    /// The state database the job tables live in (shared with the other stores in opsd).
+    public let database: StateDatabase
     /// Records kept per job whatever the prune job does: an every-second job cannot fill the disk.
     public static let recordsPerJob = 1000
 
-    /// Opens the job tables in the state database of `stateDirectory`, creating them when missing.
-    public init(stateDirectory: String) throws {
-        database = try StateDatabase.open(stateDirectory: stateDirectory)
-        try database.migrate("jobs.1", """
+    static let schema = StateSchema("jobs", migrations: [
+        .init("jobs.1", """
             CREATE TABLE job_runs (
                 id INTEGER PRIMARY KEY,
                 job TEXT NOT NULL,
@@ -66,89 +66,119 @@ public actor JobRunStore {
             );
             CREATE INDEX job_runs_by_job ON job_runs (job, id);
             CREATE TABLE job_state (job TEXT PRIMARY KEY, last_fire REAL NOT NULL);
-            """)
-        try database.registerHistory(table: "job_runs", timeColumn: "scheduled_at")
+            """),
+    ], history: [("job_runs", "scheduled_at")])
+
+    /// The job tables in `database`, created before their first use.
+    public init(database: StateDatabase) {
+        self.database = database
+    }
+
+    /// Opens the state database of `stateDirectory` for this process alone and creates the job
+    /// tables when missing; blocks. For short-lived processes (opsctl); opsd shares its database.
+    public convenience init(stateDirectory: String) throws {
+        self.init(database: try StateDatabase(stateDirectory: stateDirectory))
+        try database.performBlocking(Self.schema) { _ in }
+    }
+
+    @discardableResult
+    private func perform<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await database.perform(Self.schema, body)
     }
 
     /// Runs left "running" by an opsd that died are marked interrupted; returns how many.
     @discardableResult
-    public func markInterrupted() throws -> Int {
-        try database.run("UPDATE job_runs SET result = 'interrupted', message = 'opsd stopped during the run' WHERE result = 'running'")
+    public func markInterrupted() async throws -> Int {
+        try await perform { database in
+            try database.run("UPDATE job_runs SET result = 'interrupted', message = 'opsd stopped during the run' WHERE result = 'running'")
+        }
     }
 
     /// The fire time of the last run that started, if any.
-    public func lastFire(of job: String) throws -> Date? {
-        try database.query("SELECT last_fire FROM job_state WHERE job = ?", job).first?.double(0).map(Date.init(timeIntervalSince1970:))
+    public func lastFire(of job: String) async throws -> Date? {
+        try await perform { database in
+            try database.query("SELECT last_fire FROM job_state WHERE job = ?", job).first?.double(0).map(Date.init(timeIntervalSince1970:))
+        }
     }
 
     /// Records the start of the run for `scheduled`; returns its id.
-    public func started(_ job: String, scheduled: Date, at start: Date) throws -> Int64 {
-        try database.transaction {
-            try database.run(
-                "INSERT INTO job_runs (job, scheduled_at, started_at, result) VALUES (?, ?, ?, 'running')",
-                job, scheduled.timeIntervalSince1970, start.timeIntervalSince1970)
-            let id = database.lastInsertRowID
-            try database.run(
-                "INSERT INTO job_state (job, last_fire) VALUES (?, ?) ON CONFLICT (job) DO UPDATE SET last_fire = excluded.last_fire",
-                job, scheduled.timeIntervalSince1970)
-            try trim(job)
-            return id
+    public func started(_ job: String, scheduled: Date, at start: Date) async throws -> Int64 {
+        try await perform { database in
+            try database.transaction {
+                try database.run(
+                    "INSERT INTO job_runs (job, scheduled_at, started_at, result) VALUES (?, ?, ?, 'running')",
+                    job, scheduled.timeIntervalSince1970, start.timeIntervalSince1970)
+                let id = database.lastInsertRowID
+                try database.run(
+                    "INSERT INTO job_state (job, last_fire) VALUES (?, ?) ON CONFLICT (job) DO UPDATE SET last_fire = excluded.last_fire",
+                    job, scheduled.timeIntervalSince1970)
+                try Self.trim(job, in: database)
+                return id
+            }
         }
     }
 
     /// Records how run `id` ended.
-    public func finished(_ id: Int64, result: RunResult, attempts: Int, message: String?, at end: Date) throws {
-        try database.run(
-            "UPDATE job_runs SET result = ?, attempts = ?, message = ?, finished_at = ? WHERE id = ?",
-            result.rawValue, attempts, message, end.timeIntervalSince1970, id)
+    public func finished(_ id: Int64, result: RunResult, attempts: Int, message: String?, at end: Date) async throws {
+        try await perform { database in
+            try database.run(
+                "UPDATE job_runs SET result = ?, attempts = ?, message = ?, finished_at = ? WHERE id = ?",
+                result.rawValue, attempts, message, end.timeIntervalSince1970, id)
+        }
     }
 
     /// Records a fire time that did not start a run (`skipped` or `missed`). A missed fire time
     /// counts as handled, so a restart does not report it again.
-    public func notStarted(_ job: String, scheduled: Date, result: RunResult, reason: String) throws {
-        try database.transaction {
-            try database.run(
-                "INSERT INTO job_runs (job, scheduled_at, result, message) VALUES (?, ?, ?, ?)",
-                job, scheduled.timeIntervalSince1970, result.rawValue, reason)
-            if result == .missed {
+    public func notStarted(_ job: String, scheduled: Date, result: RunResult, reason: String) async throws {
+        try await perform { database in
+            try database.transaction {
                 try database.run(
-                    "INSERT INTO job_state (job, last_fire) VALUES (?, ?) ON CONFLICT (job) DO UPDATE SET last_fire = max(last_fire, excluded.last_fire)",
-                    job, scheduled.timeIntervalSince1970)
+                    "INSERT INTO job_runs (job, scheduled_at, result, message) VALUES (?, ?, ?, ?)",
+                    job, scheduled.timeIntervalSince1970, result.rawValue, reason)
+                if result == .missed {
+                    try database.run(
+                        "INSERT INTO job_state (job, last_fire) VALUES (?, ?) ON CONFLICT (job) DO UPDATE SET last_fire = max(last_fire, excluded.last_fire)",
+                        job, scheduled.timeIntervalSince1970)
+                }
+                try Self.trim(job, in: database)
             }
-            try trim(job)
         }
     }
 
-    private func trim(_ job: String) throws {
+    private static func trim(_ job: String, in database: Database) throws {
         try database.run(
             "DELETE FROM job_runs WHERE job = ? AND id <= (SELECT id FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            job, job, Self.recordsPerJob)
+            job, job, recordsPerJob)
     }
 
     /// The newest run of `job` that started, if any.
-    public func lastRun(of job: String) throws -> RunRecord? {
-        try history(of: job, limit: 1, startedOnly: true).first
+    public func lastRun(of job: String) async throws -> RunRecord? {
+        try await history(of: job, limit: 1, startedOnly: true).first
     }
 
     /// The newest `limit` records of `job`, newest first.
-    public func history(of job: String, limit: Int, startedOnly: Bool = false) throws -> [RunRecord] {
+    public func history(of job: String, limit: Int, startedOnly: Bool = false) async throws -> [RunRecord] {
         let filter = startedOnly ? "AND started_at IS NOT NULL" : ""
-        return try database.query(
-            "SELECT scheduled_at, started_at, finished_at, result, attempts, message FROM job_runs WHERE job = ? \(filter) ORDER BY id DESC LIMIT ?",
-            job, limit
-        ).map { row in
-            RunRecord(
-                scheduledAt: Date(timeIntervalSince1970: row.double(0) ?? 0),
-                startedAt: row.double(1).map(Date.init(timeIntervalSince1970:)),
-                finishedAt: row.double(2).map(Date.init(timeIntervalSince1970:)),
-                result: RunResult(rawValue: row.string(3) ?? "") ?? .failed,
-                attempts: Int(row.int(4) ?? 0),
-                message: row.string(5))
+        return try await perform { database in
+            try database.query(
+                "SELECT scheduled_at, started_at, finished_at, result, attempts, message FROM job_runs WHERE job = ? \(filter) ORDER BY id DESC LIMIT ?",
+                job, limit
+            ).map { row in
+                RunRecord(
+                    scheduledAt: Date(timeIntervalSince1970: row.double(0) ?? 0),
+                    startedAt: row.double(1).map(Date.init(timeIntervalSince1970:)),
+                    finishedAt: row.double(2).map(Date.init(timeIntervalSince1970:)),
+                    result: RunResult(rawValue: row.string(3) ?? "") ?? .failed,
+                    attempts: Int(row.int(4) ?? 0),
+                    message: row.string(5))
+            }
         }
     }
 
     /// Deletes history (of every module that registered some) older than `cutoff`.
-    public func prune(before cutoff: Date) throws -> [String: Int] {
-        try StateDatabase.prune(database, before: cutoff.timeIntervalSince1970)
+    public func prune(before cutoff: Date) async throws -> [String: Int] {
+        // The job schema first, so its table is registered as history even before any run.
+        try await perform { _ in }
+        return try await database.prune(before: cutoff.timeIntervalSince1970)
     }
 }

@@ -169,7 +169,7 @@ public actor JobScheduler: Service {
                 return
             }
             nextRuns[spec.name] = next
-            let jitter = spec.jitter.map { TimeInterval.random(in: 0...Self.seconds($0)) } ?? 0
+            let jitter = spec.jitter.map { TimeInterval.random(in: 0...$0.seconds) } ?? 0
             log.debug("next run", metadata: ["at": "\(ISOTime.format(next, in: .utc))"])
             guard await sleep(until: next.addingTimeInterval(jitter)) else { return }
             await fire(job, scheduled: next, logger: log)
@@ -186,7 +186,7 @@ public actor JobScheduler: Service {
             return
         }
         let lateness = Date().timeIntervalSince(scheduled)
-        if let grace = spec.misfireGrace, lateness > Self.seconds(grace) {
+        if let grace = spec.misfireGrace, lateness > grace.seconds {
             let reason = "started \(DurationText.format(.seconds(Int64(lateness)))) late, beyond misfire_grace \(DurationText.format(grace))"
             log.warning("missed: \(reason)", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))"])
             try? await store.notStarted(spec.name, scheduled: scheduled, result: .missed, reason: reason)
@@ -237,10 +237,6 @@ public actor JobScheduler: Service {
             let piece = min(remaining, 3600)
             do { try await Task.sleep(for: .milliseconds(Int64((piece * 1000).rounded(.up))), clock: .loop) } catch { return false }
         }
-    }
-
-    static func seconds(_ duration: Duration) -> TimeInterval {
-        TimeInterval(duration.components.seconds) + TimeInterval(duration.components.attoseconds) / 1e18
     }
 }
 

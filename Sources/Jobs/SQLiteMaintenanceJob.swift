@@ -96,7 +96,7 @@ public struct PruneJob: JobWork {
     }
 
     public func run(_ context: JobContext) async throws -> String {
-        let cutoff = Date().addingTimeInterval(-JobScheduler.seconds(keep))
+        let cutoff = Date().addingTimeInterval(-keep.seconds)
         let deleted = try await store.prune(before: cutoff)
         let total = deleted.values.reduce(0, +)
         return "deleted \(total) row\(total == 1 ? "" : "s") older than \(DurationText.format(keep))"

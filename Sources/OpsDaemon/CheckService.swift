@@ -5,7 +5,8 @@ public import Logging
 public import OpsConfig
 public import ProcessControl
 public import ServiceLifecycle
-import StateStore
+import BackupRecords
+public import StateStore
 import Synchronization
 
 /// Runs the configured checks inside opsd's service group: their results go to the monitor
@@ -25,18 +26,18 @@ public final class CheckService: Service, Sendable {
     private let specs: Mutex<[CheckSpec]>
     private let logger: Logger
 
-    /// Creates the service for `configuration`; history lives in the state directory's database.
-    /// Without a usable database the checks still run, and the log says why there is no history.
+    /// Creates the service for `configuration`; history and the backup records backup checks read
+    /// live in `database`, opsd's state database. Without a usable database the checks still
+    /// run, and the log says why there is no history.
     public init(
-        configuration: Configuration, children: ChildProcesses, logger: Logger,
+        configuration: Configuration, database: StateDatabase, children: ChildProcesses, logger: Logger,
         restartWorker: @escaping @Sendable (String) async -> Void
     ) async {
-        let environment = CheckEnvironment(spawner: children)
+        let environment = CheckEnvironment(spawner: children, backupHistory: BackupHistory(database: database))
         var history: CheckHistory?
         var seed: [String: CheckState] = [:]
         do {
-            try FileManager.default.createDirectory(atPath: configuration.daemon.stateDirectory, withIntermediateDirectories: true)
-            let opened = try CheckHistory(database: try StateDatabase.open(stateDirectory: configuration.daemon.stateDirectory))
+            let opened = CheckHistory(database: database)
             seed = try await opened.confirmedStates()
             history = opened
         } catch {

@@ -3,6 +3,7 @@ public import ControlPlane
 import BackupRecords
 import FoundationEssentials
 import Glibc
+public import StateStore
 public import Jobs
 import OpsAPI
 public import Supervisor
@@ -27,15 +28,22 @@ public struct ControlRoutes: ControlHandler {
     let scheduler: JobScheduler
     let reloader: Reloader
     let checks: CheckService?
+    /// The backup records in opsd's state database, for /v1/status.
+    let backups: BackupHistory?
     let testHooks: Bool
 
-    /// Creates the routes; `testHooks` enables the endpoints that exist only for tests.
-    public init(state: DaemonState, supervisor: Supervisor, scheduler: JobScheduler, reloader: Reloader, checks: CheckService? = nil, testHooks: Bool) {
+    /// Creates the routes; `database` is opsd's state database (backup records for /v1/status);
+    /// `testHooks` enables the endpoints that exist only for tests.
+    public init(
+        state: DaemonState, supervisor: Supervisor, scheduler: JobScheduler, reloader: Reloader, checks: CheckService? = nil,
+        database: StateDatabase? = nil, testHooks: Bool
+    ) {
         self.state = state
         self.supervisor = supervisor
         self.scheduler = scheduler
         self.reloader = reloader
         self.checks = checks
+        self.backups = database.map(BackupHistory.init(database:))
         self.testHooks = testHooks
     }
 
@@ -44,8 +52,7 @@ public struct ControlRoutes: ControlHandler {
         switch (request.method, request.path) {
         case ("GET", "/v1/status"):
             let daemon = await state.snapshot()
-            let history = daemon.configuration.backup == nil
-                ? nil : try? BackupHistory(stateDirectory: daemon.configuration.daemon.stateDirectory).summary()
+            let history = daemon.configuration.backup == nil ? nil : try? await backups?.summary()
             let report = StatusReport(
                 daemon: daemon, workers: await supervisor.snapshot(), checks: await checks?.reports(), backupHistory: history
             )

@@ -43,7 +43,7 @@ public enum Trigger: Sendable, Equatable, CustomStringConvertible {
         case .calendar(let calendar):
             return calendar.next(after: instant)
         case .interval(let every):
-            let step = Self.seconds(every)
+            let step = every.seconds
             guard step > 0 else { return nil }
             guard let previous else { return instant.addingTimeInterval(step) }
             let elapsed = instant.timeIntervalSince(previous)
@@ -59,7 +59,7 @@ public enum Trigger: Sendable, Equatable, CustomStringConvertible {
     /// stands for all the fire times missed since `previous` (coalescing).
     public func latestDue(since previous: Date, upTo now: Date) -> Date? {
         if case .interval(let every) = self {
-            let step = Self.seconds(every)
+            let step = every.seconds
             guard step > 0, now.timeIntervalSince(previous) >= step else { return nil }
             return previous.addingTimeInterval((now.timeIntervalSince(previous) / step).rounded(.down) * step)
         }
@@ -85,9 +85,5 @@ public enum Trigger: Sendable, Equatable, CustomStringConvertible {
             previous = fire
         }
         return result
-    }
-
-    static func seconds(_ duration: Duration) -> TimeInterval {
-        TimeInterval(duration.components.seconds) + TimeInterval(duration.components.attoseconds) / 1e18
     }
 }

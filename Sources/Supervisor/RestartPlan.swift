@@ -1,4 +1,5 @@
 public import OpsConfig
+import Scheduling
 
 /// The restart arithmetic of one worker: when a worker that ended is started again, if at all.
 ///
@@ -42,9 +43,8 @@ public struct RestartPlan: Sendable {
         if starts.count >= policy.burst.count { return .fatal }
         defer { quickFailures += 1 }
         guard quickFailures > 0 else { return .restart(after: .zero) }
-        var delay = policy.backoff.lowerBound
-        for _ in 1..<quickFailures where delay < policy.backoff.upperBound { delay *= 2 }
-        return .restart(after: min(delay, policy.backoff.upperBound))
+        // The first quick failure after a healthy run is retry 1 of the backoff.
+        return .restart(after: policy.backoff.doubling().delay(beforeRetry: quickFailures))
     }
 
     /// Forgets the history, as `opsctl workers start` does for a fatal worker.

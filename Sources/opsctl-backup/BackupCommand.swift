@@ -69,11 +69,21 @@ struct BackupCommand: AsyncParsableCommand {
         @Flag(help: "Print the outcome as JSON.")
         var json = false
 
+        // opsd's scheduled backup passes one per run and reads back exactly that record; not for people.
+        @Option(name: .customLong("run-id"), help: ArgumentHelp("Record the outcome under this id (letters, digits, '-', at most 64).", visibility: .hidden))
+        var runID: String?
+
+        func validate() throws {
+            if let runID, runID.isEmpty || runID.count > 64 || !runID.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" }) {
+                throw ValidationError("--run-id \(runID) is not a run id; use letters, digits and '-' (at most 64), e.g. a UUID")
+            }
+        }
+
         func run() async throws {
             try await reportingFailures {
                 let context = try BackupContext(options: connection)
                 let outcome: BackupOutcome
-                do { outcome = try await context.runner.run() } catch { throw Failure("\(error)") }
+                do { outcome = try await context.runner.run(runID: runID) } catch { throw Failure("\(error)") }
                 if json {
                     print(try WireJSON.text(outcome))
                 } else {

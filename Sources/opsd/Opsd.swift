@@ -111,17 +111,19 @@ struct Opsd {
             logger.critical("\(error)")
             throw Exit.failure
         }
-        let store: JobRunStore
+        // The one connection to state.db: the job runs, check history and backup records all use it.
+        let database: StateDatabase
         do {
-            store = try JobRunStore(stateDirectory: configuration.daemon.stateDirectory)
+            database = try await StateDatabase.open(stateDirectory: configuration.daemon.stateDirectory)
         } catch {
             logger.critical("cannot open the state database in \(configuration.daemon.stateDirectory): \(error); check that the directory is writable by opsd")
             throw Exit.failure
         }
+        let store = JobRunStore(database: database)
         let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
         let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, configPath: loaded.path)
         let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger)
-        let checks = await CheckService(configuration: configuration, children: children, logger: logger) { worker in
+        let checks = await CheckService(configuration: configuration, database: database, children: children, logger: logger) { worker in
             do { try await supervisor.restartIfRunning(worker) } catch {
                 logger.error("cannot restart the worker a check asked for", metadata: ["worker": "\(worker)", "error": "\(error)"])
             }
@@ -140,7 +142,7 @@ struct Opsd {
         )
         let routes = ControlRoutes(
             state: state, supervisor: supervisor, scheduler: scheduler, reloader: reloader, checks: checks,
-            testHooks: environment["OPSD_TEST_HOOKS"] == "1"
+            database: database, testHooks: environment["OPSD_TEST_HOOKS"] == "1"
         )
 
         let server: ControlServer

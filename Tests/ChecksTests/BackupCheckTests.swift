@@ -19,13 +19,13 @@ struct BackupCheckTests {
 
         let history = try BackupHistory(stateDirectory: scratch.path)
         let now = Date()
-        try history.recordSuccess(
+        try await history.recordSuccess(
             started: now.addingTimeInterval(-60), finished: now.addingTimeInterval(-50), commit: "abc", remoteConfigured: true,
             remoteInSync: true, unpushedCommits: 0, pushError: nil)
         let fresh = await check(scratch, remote: true)
         #expect(fresh.state == .ok && fresh.message.hasPrefix("last backup pushed to the remote"))
 
-        try history.recordSuccess(
+        try await history.recordSuccess(
             started: now.addingTimeInterval(-20), finished: now.addingTimeInterval(-10), commit: "def", remoteConfigured: true,
             remoteInSync: false, unpushedCommits: 1, pushError: "remote unreachable")
         let local = await check(scratch, remote: true)

@@ -34,9 +34,9 @@ struct StateTests {
     func history() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let database = try StateDatabase.open(stateDirectory: scratch.path)
-        let history = try CheckHistory(database: database, keep: 10)
-        _ = try CheckHistory(database: database, keep: 10)  // the migration runs once
+        let database = try await StateDatabase.open(stateDirectory: scratch.path)
+        let history = CheckHistory(database: database, keep: 10)
+        #expect(try await CheckHistory(database: database, keep: 10).count(check: "a") == 0)  // the migration runs once
         for index in 0..<25 {
             let result = CheckResult(state: index < 20 ? .ok : .crit, message: "run \(index)", value: Double(index), time: Date(), durationSeconds: 0.001)
             try await history.append(check: "a", result: result, confirmed: index < 22 ? .ok : .crit)

@@ -38,13 +38,30 @@ import Foundation
     @Test func migrationsApplyOnceAcrossConnections() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let first = try StateDatabase.open(stateDirectory: dir)
-        try first.migrate("test.1", "CREATE TABLE runs (id INTEGER PRIMARY KEY)")
-        let second = try StateDatabase.open(stateDirectory: dir)
-        try second.migrate("test.1", "CREATE TABLE runs (id INTEGER PRIMARY KEY)")  // would fail if re-run
-        #expect(try second.scalar("PRAGMA journal_mode") == .text("wal"))
-        try first.run("INSERT INTO runs DEFAULT VALUES")
-        #expect(try second.scalar("SELECT count(*) FROM runs") == .integer(1))
+        // CREATE TABLE without IF NOT EXISTS: applying it twice would fail.
+        let schema = StateSchema("test", migrations: [.init("test.1", "CREATE TABLE runs (id INTEGER PRIMARY KEY)")])
+        let first = try StateDatabase(stateDirectory: dir)
+        try first.performBlocking(schema) { _ in }
+        let second = try StateDatabase(stateDirectory: dir)
+        try second.performBlocking(schema) { _ in }
+        #expect(try second.performBlocking { try $0.scalar("PRAGMA journal_mode") } == .text("wal"))
+        try first.performBlocking(schema) { try $0.run("INSERT INTO runs DEFAULT VALUES") }
+        #expect(try second.performBlocking(schema) { try $0.scalar("SELECT count(*) FROM runs") } == .integer(1))
+    }
+
+    @Test("a schema is applied once per process, before its first use, and history it declares is pruned")
+    func schemasApplyOnceAndPrune() async throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let database = try await StateDatabase.open(stateDirectory: dir)
+        let schema = StateSchema(
+            "test", migrations: [.init("test.1", "CREATE TABLE events (time REAL NOT NULL)")], history: [("events", "time")])
+        try await database.perform(schema) { try $0.run("INSERT INTO events (time) VALUES (10), (20), (30)") }
+        // A second migration added later runs on the next process's first use, after the first.
+        let later = StateSchema("test", migrations: schema.migrations + [.init("test.2", "ALTER TABLE events ADD COLUMN note TEXT")])
+        try await StateDatabase.open(stateDirectory: dir).perform(later) { try $0.run("UPDATE events SET note = 'x'") }
+        #expect(try await database.prune(before: 25) == ["events": 2])
+        #expect(try await database.perform { try $0.scalar("SELECT note FROM events") } == .text("x"))
     }
 
     @Test func openingAMissingReadOnlyFileSaysWhich() throws {

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Glibc
 public import Logging
 public import OpsConfig
+public import Scheduling
 import Synchronization
 import DaemonRuntime
 
@@ -17,10 +18,14 @@ public final class AlertDispatcher: Sendable {
     private let routes: [Route]
     private let logger: Logger
 
-    /// Creates the dispatcher; `retryDelays` are the waits between webhook attempts.
+    /// How a webhook that failed is tried again: after 1 s, 4 s and 15 s, then given up.
+    public static let webhookRetry = RetryPolicy(initial: .seconds(1), factor: 4, maximum: .seconds(15), retries: 3)
+
+    /// Creates the dispatcher; `retryDelays` are the waits between webhook attempts
+    /// (``webhookRetry``'s unless a test wants shorter ones).
     public init(
         routes specs: [AlertSpec], environment: CheckEnvironment, logger: Logger,
-        retryDelays: [Duration] = [.seconds(1), .seconds(4), .seconds(15)], hostname: String? = nil
+        retryDelays: [Duration] = AlertDispatcher.webhookRetry.delays, hostname: String? = nil
     ) {
         self.logger = logger
         let hostname = hostname ?? ProcessInfo.processInfo.hostName

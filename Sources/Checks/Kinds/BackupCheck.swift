@@ -8,10 +8,15 @@ import OpsConfig
 /// so a nightly backup that silently stopped working turns this CRIT.
 struct BackupCheck: Check {
     let spec: BackupCheckSpec
+    /// opsd's history in its one state database; nil to open the spec's state directory (opsctl).
+    let history: BackupHistory?
 
     func observe(deadline: ContinuousClock.Instant) async throws -> Observation {
         let summary: BackupRecordSummary
-        do { summary = try BackupHistory(stateDirectory: spec.stateDirectory).summary() } catch {
+        do {
+            let history = if let history { history } else { try await BackupHistory.open(stateDirectory: spec.stateDirectory) }
+            summary = try await history.summary()
+        } catch {
             throw CheckFailure("cannot read the backup history in \(spec.stateDirectory): \(error)")
         }
         let now = Date()

@@ -2,6 +2,7 @@ import DaemonRuntime
 import FoundationEssentials
 import Glibc
 public import OpsConfig
+import Scheduling
 
 /// An HTTP endpoint: status code, latency, body (text, regular expression, a JSON field) and,
 /// for https, the days until the server's certificate expires.
@@ -43,7 +44,7 @@ public struct HTTPCheck: Check {
         } catch let failure as HTTPFetcher.Failure {
             return Observation(summary: "\(Redacted.url(spec.url)): \(failure)", state: .crit)
         }
-        let latencyMs = Double((ContinuousClock.now - started).nanoseconds) / 1e6
+        let latencyMs = (ContinuousClock.now - started).seconds * 1000
         var metrics = [PerfDatum(label: "time", value: (latencyMs * 1000).rounded() / 1000, unit: "ms", min: 0)]
         var problems: [String] = []
         if !spec.expectStatus.contains(response.status) {

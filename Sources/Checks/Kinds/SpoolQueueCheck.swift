@@ -26,11 +26,11 @@ public struct SpoolQueueCheck: Check {
         let (count, oldest) = try await blocking { try Self.scan(directory) }
         let age = oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0
         var state = CheckState.ok
-        if let critAge, age >= Self.seconds(critAge) { state = .crit } else if let warnAge, age >= Self.seconds(warnAge) { state = .warn }
+        if let critAge, age >= critAge.seconds { state = .crit } else if let warnAge, age >= warnAge.seconds { state = .warn }
         let summary = count == 0 ? "empty" : "\(count) \(count == 1 ? "file" : "files") waiting, the oldest for \(Self.ageText(age))"
         var ageDatum = PerfDatum(label: "oldest", value: age.rounded(), unit: "s", min: 0)
-        ageDatum.warn = warnAge.map { "\(Int64(Self.seconds($0)))" }
-        ageDatum.crit = critAge.map { "\(Int64(Self.seconds($0)))" }
+        ageDatum.warn = warnAge.map { "\(Int64($0.seconds))" }
+        ageDatum.crit = critAge.map { "\(Int64($0.seconds))" }
         return Observation(
             value: Double(count), unit: "items", summary: summary,
             metrics: [PerfDatum(label: "backlog", value: Double(count), min: 0), ageDatum], state: state
@@ -53,10 +53,6 @@ public struct SpoolQueueCheck: Check {
             if oldest.map({ modified < $0 }) ?? true { oldest = modified }
         }
         return (count, oldest)
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     static func ageText(_ seconds: Double) -> String {
