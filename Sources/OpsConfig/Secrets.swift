@@ -108,6 +108,11 @@ public enum ConfigSecrets {
     /// Masks the secret values of a config file's text. Nil when the text is not YAML opsd can
     /// read, or when a secret could not be masked in place (then nothing of it may be stored).
     public static func masked(_ text: String) -> MaskedText? {
+        // libyaml's marks do not count a byte order mark; the scalars here would.
+        if text.unicodeScalars.first == "\u{FEFF}" {
+            guard let rest = masked(String(String.UnicodeScalarView(text.unicodeScalars.dropFirst()))) else { return nil }
+            return MaskedText(text: "\u{FEFF}" + rest.text, maskedValues: rest.maskedValues)
+        }
         guard let found = SecretLocator.locate(text) else { return nil }
         var scalars = Array(text.unicodeScalars)
         var count = 0
@@ -117,8 +122,11 @@ public enum ConfigSecrets {
             guard secret.range.upperBound <= end, secret.range.upperBound <= scalars.count else { continue }
             let replacement = maskedValue(secret.value, rule: secret.rule)
             if replacement == secret.value { continue }
-            let newlines = scalars[secret.range].filter { $0 == "\n" }.count
-            scalars.replaceSubrange(secret.range, with: Array((quoted(replacement) + String(repeating: "\n", count: newlines)).unicodeScalars))
+            // A scalar's range begins at its anchor or tag (`&pw hunter2`): those stay, so an
+            // alias of the anchor still resolves (to the masked value).
+            let range = Self.valueRange(secret.range, in: scalars)
+            let newlines = scalars[range].filter { $0 == "\n" }.count
+            scalars.replaceSubrange(range, with: Array((quoted(replacement) + String(repeating: "\n", count: newlines)).unicodeScalars))
             end = secret.range.lowerBound
             count += 1
         }
@@ -130,6 +138,16 @@ public enum ConfigSecrets {
         guard let again = SecretLocator.locate(masked),
               again.allSatisfy({ maskedValue($0.value, rule: $0.rule) == $0.value }) else { return nil }
         return MaskedText(text: masked, maskedValues: count)
+    }
+
+    /// `range` without the anchor (`&name`) and tag (`!tag`) properties that may open it.
+    static func valueRange(_ range: Range<Int>, in scalars: [Unicode.Scalar]) -> Range<Int> {
+        var start = range.lowerBound
+        while start < range.upperBound, scalars[start] == "&" || scalars[start] == "!" {
+            while start < range.upperBound, scalars[start] != " ", scalars[start] != "\t", scalars[start] != "\n" { start += 1 }
+            while start < range.upperBound, scalars[start] == " " || scalars[start] == "\t" || scalars[start] == "\n" { start += 1 }
+        }
+        return start < range.upperBound ? start..<range.upperBound : range
     }
 
     /// The value with its secret parts replaced by `mask`.
@@ -243,7 +261,9 @@ private struct SecretLocator {
                 if !stack.isEmpty { stack[stack.count - 1].values.append(value) }
             case YAML_ALIAS_EVENT:
                 guard let path = nextPath(), let name = Self.string(event.data.alias.anchor) else { continue }
-                let values = anchors[name] ?? []
+                // An anchor on a mapping key is not recorded: an alias of one where a secret may
+                // be cannot be masked, so the file is not stored at all.
+                guard let values = anchors[name] ?? (Self.mayHoldSecret(path) ? nil : []) else { return false }
                 // An alias where a secret may be: everything the anchor holds is masked where it
                 // is written (more than needed, never less).
                 if Self.mayHoldSecret(path) {

@@ -131,6 +131,22 @@ struct SecretsTests {
         #expect(masked?.maskedValues == 1)
     }
 
+    @Test("a byte order mark, an anchored secret and its alias, a tag: every secret character is masked and the copy still reads")
+    func awkwardYAML() throws {
+        let bom = ConfigSecrets.masked("\u{FEFF}workers:\n  - name: a\n    environment:\n      PW: hunter2\n")
+        #expect(bom?.text == "\u{FEFF}workers:\n  - name: a\n    environment:\n      PW: \"<masked>\"\n")
+        let anchored = try #require(ConfigSecrets.masked("workers:\n  - name: a\n    command: [x]\n    environment: {PW: &pw hunter2}\n  - name: b\n    command: [x]\n    environment: {PW: *pw}\n"))
+        #expect(!anchored.text.contains("hunter2"))
+        #expect(anchored.text == "workers:\n  - name: a\n    command: [x]\n    environment: {PW: &pw \"<masked>\"}\n  - name: b\n    command: [x]\n    environment: {PW: *pw}\n")
+        let loaded = ConfigLoader.parse(yaml: anchored.text, baseDirectory: "/")
+        #expect(loaded.diagnostics.isEmpty, "\(loaded.diagnostics)")
+        #expect(loaded.configuration.workers.map { $0.environment["PW"] } == ["<masked>", "<masked>"])
+        let tagged = ConfigSecrets.masked("workers:\n  - name: a\n    environment: {PW: !!str hunter2}\n")
+        #expect(tagged?.text == "workers:\n  - name: a\n    environment: {PW: !!str \"<masked>\"}\n")
+        // An anchor on a mapping key cannot be masked where its alias stands: not stored at all.
+        #expect(ConfigSecrets.masked("workers:\n  - name: a\n    environment: {&t hunter2: x, PW: *t}\n") == nil)
+    }
+
     @Test("token_file with a plain http:// remote is refused: the token would travel in clear text")
     func tokenOverHTTPRefused() async throws {
         let fixture = try Fixture()
