@@ -99,7 +99,8 @@ struct RoundTripTests {
             let echoed = try response.decode(RecordingHandler.Seen.self)
             #expect(echoed == .init(method: "POST", path: "/v1/workers/web/restart", query: ["why": "a b&c"], bodySize: body.count))
 
-            let teapot = try client.sendBlocking(ControlRequest(method: "GET", path: "/v1/teapot"))
+            // Not sendBlocking: a cooperative thread blocked on the answer is one the handler cannot run on.
+            let teapot = try await client.send(ControlRequest(method: "GET", path: "/v1/teapot"))
             #expect(teapot.status == 418)
             #expect(handler.requests.map(\.path) == ["/v1/workers/web/restart", "/v1/teapot"])
         }

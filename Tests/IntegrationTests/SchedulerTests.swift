@@ -155,7 +155,7 @@ struct SchedulerTests {
         let failed = try await daemon.logStream.first { $0.message.hasPrefix("run failed") && $0.fields["job"] == "hang" }
         #expect(failed.message == "run failed after 1 attempt: timed out after 300ms")
         let child = try #require(Int32(lines("\(scratch.path)/child.pid").first ?? ""))
-        #expect(waitForExit(of: child))
+        #expect(await waitForExit(of: child))
         daemon.signal(SIGTERM)
         _ = await daemon.exitStatus()
     }
@@ -172,7 +172,7 @@ struct SchedulerTests {
         let child = try #require(Int32(lines("\(scratch.path)/child.pid").first ?? ""))
         daemon.signal(SIGTERM)
         #expect(await daemon.exitStatus() == 0)
-        #expect(waitForExit(of: child, limit: 1000))
+        #expect(await waitForExit(of: child, limit: 1000))
         #expect(try await jobRuns("long", config).first?.result == .interrupted)
     }
 

@@ -34,12 +34,14 @@ func worker(_ name: String, _ config: String) async throws -> WorkerStatus {
 }
 
 /// Waits for a process that is not our child to end, through a pidfd (an event, not a poll of /proc).
-func waitForExit(of pid: Int32, limit: Int32 = 20_000) -> Bool {
-    let fd = ops_pidfd_open(pid)
-    guard fd >= 0 else { return errno == ESRCH }
-    defer { close(fd) }
-    var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    return poll(&poller, 1, limit) == 1
+func waitForExit(of pid: Int32, limit: Int32 = 20_000) async -> Bool {
+    await onNewThread {
+        let fd = ops_pidfd_open(pid)
+        guard fd >= 0 else { return errno == ESRCH }
+        defer { close(fd) }
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&poller, 1, limit) == 1
+    }
 }
 
 func started(_ name: String) -> @Sendable (LogLine) -> Bool {
@@ -163,8 +165,8 @@ struct SupervisionTests {
         let stop = try await run("opsctl", ["workers", "stop", "forker", "--config", config])
         #expect(stop.status == 0)
         #expect(stop.stdout == "forker: stopped\n")
-        #expect(waitForExit(of: leader))
-        #expect(waitForExit(of: grandchild))
+        #expect(await waitForExit(of: leader))
+        #expect(await waitForExit(of: grandchild))
     }
 
     @Test("200 crash/restart cycles leave no zombie behind")
@@ -215,7 +217,7 @@ struct SupervisionTests {
         let pids = try await workers(config).compactMap(\.pid)
         #expect(pids.count == (asRoot ? 3 : 2))
         daemon.signal(SIGKILL)
-        for pid in pids { #expect(waitForExit(of: pid), "worker \(pid) outlived opsd") }
+        for pid in pids { #expect(await waitForExit(of: pid), "worker \(pid) outlived opsd") }
     }
 
     @Test("a reload that changes one worker restarts only that one")

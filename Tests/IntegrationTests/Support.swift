@@ -293,11 +293,10 @@ final class Daemon: @unchecked Sendable {
 
     /// Waits for the process to exit (and its log to be read to the end) and returns its status.
     func exitStatus() async -> Int32 {
-        let status: Int32 = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                self.process.waitUntilExit()
-                continuation.resume(returning: self.process.terminationStatus)
-            }
+        let process = self.process
+        let status: Int32 = await onNewThread {
+            process.waitUntilExit()
+            return process.terminationStatus
         }
         await logStream.waitForEnd()
         return status

@@ -76,8 +76,7 @@ public final class HeldConnections: @unchecked Sendable {
     /// them, on a thread of its own: the closes are awaited, not slept for.
     public func awaitEndOfFile(limit: Duration) async -> Int {
         let all = descriptors
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+        return await onNewThread {
                 var open = Set(all)
                 let deadline = ContinuousClock.now + limit
                 var buffer = [UInt8](repeating: 0, count: 4096)
@@ -91,8 +90,7 @@ public final class HeldConnections: @unchecked Sendable {
                         if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { open.remove(entry.fd) }
                     }
                 }
-                continuation.resume(returning: open.count)
-            }
+                return open.count
         }
     }
 }

@@ -14,6 +14,17 @@ public struct TestFailure: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// Runs `work`, which blocks (waitpid, poll), on a thread of its own and returns its result.
+///
+/// Never on Dispatch's global queue: on Linux it runs at most as many blocking items at once as
+/// there are cores (two here), so a few long waits of tests running in parallel held up every
+/// other test's waits for a minute. Never on Swift's cooperative pool either, for the same reason.
+public func onNewThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: work()) }.start()
+    }
+}
+
 /// The result of running a command to completion.
 public struct CommandResult: Sendable {
     public let status: Int32
@@ -43,13 +54,11 @@ public func run(_ program: String, _ arguments: [String], environment: [String: 
     }
     let pid = try spawn(path, arguments, environment: env, stdout: out, stderr: err, stdin: null)
     let child = pid
-    let status: Int32 = await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-            var raw: Int32 = 0
-            while waitpid(child, &raw, 0) < 0 && errno == EINTR {}
-            let signal = raw & 0x7f
-            continuation.resume(returning: signal == 0 ? (raw >> 8) & 0xff : 128 + signal)
-        }
+    let status: Int32 = await onNewThread {
+        var raw: Int32 = 0
+        while waitpid(child, &raw, 0) < 0 && errno == EINTR {}
+        let signal = raw & 0x7f
+        return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
     }
     return CommandResult(
         status: status,
