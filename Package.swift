@@ -229,7 +229,7 @@ let package = Package(
         .testTarget(name: "FileSafetyTests", dependencies: ["FileSafety"], swiftSettings: strict),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "DaemonRuntimeTests", dependencies: ["DaemonRuntime"], swiftSettings: strict),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "OpsConfig", "StateStore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "OpsConfig", "Scheduling", "StateStore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "OpsConfig"], swiftSettings: strict),
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.

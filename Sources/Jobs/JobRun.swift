@@ -12,10 +12,12 @@ struct JobRun {
     let scheduled: Date
     let store: JobRunStore
     let logger: Logger
+    /// Stamps the record's start and end (the scheduler's clock).
+    let clock: any SchedulerClock
 
     func perform() async -> RunRecord {
         let spec = job.spec
-        let start = Date()
+        let start = clock.now()
         let id = try? await store.started(spec.name, scheduled: scheduled, at: start)
         logger.info("run started", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))"])
         var attempt = 0
@@ -44,7 +46,7 @@ struct JobRun {
                 }
             }
         }
-        let end = Date()
+        let end = clock.now()
         if let id { try? await store.finished(id, result: result, attempts: attempt, message: message, at: end) }
         let metadata: Logger.Metadata = [
             "result": "\(result.rawValue)", "attempts": "\(attempt)",

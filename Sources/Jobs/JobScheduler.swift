@@ -4,7 +4,6 @@ public import Logging
 public import OpsConfig
 import Scheduling
 public import ServiceLifecycle
-import DaemonRuntime
 
 /// A job as the scheduler runs it: its spec (timing, retries, what it is) and its work.
 public struct ScheduledJob: Sendable {
@@ -50,6 +49,7 @@ public actor JobScheduler: Service {
 
     private let store: JobRunStore
     private let logger: Logger
+    private let clock: any SchedulerClock
     private var loops: [String: Loop] = [:]
     private var order: [String] = []
     private var nextRuns: [String: Date] = [:]
@@ -57,11 +57,13 @@ public actor JobScheduler: Service {
     private var started = false
     private var pending: [ScheduledJob]
 
-    /// A scheduler for `jobs`, recording into `store`. Nothing runs before `run()`.
-    public init(jobs: [ScheduledJob], store: JobRunStore, logger: Logger) {
+    /// A scheduler for `jobs`, recording into `store`, keeping time by `clock`. Nothing runs
+    /// before `run()`.
+    public init(jobs: [ScheduledJob], store: JobRunStore, logger: Logger, clock: any SchedulerClock = WallClock()) {
         self.pending = jobs
         self.store = store
         self.logger = logger
+        self.clock = clock
     }
 
     /// Starts every job's loop and runs until graceful shutdown; then cancels the loops and
@@ -149,10 +151,10 @@ public actor JobScheduler: Service {
         var previous = (try? await store.lastFire(of: spec.name)) ?? nil
 
         if spec.trigger == .startup {
-            startRun(job, scheduled: Date(), logger: log)
+            startRun(job, scheduled: clock.now(), logger: log)
             return
         }
-        let now = Date()
+        let now = clock.now()
         if spec.catchUp, let previous, let due = spec.trigger.latestDue(since: previous, upTo: now) {
             // One run for however many fire times passed; recorded under the latest of them, so a
             // restart right after it finds nothing left to catch up.
@@ -163,7 +165,7 @@ public actor JobScheduler: Service {
 
         while !Task.isCancelled {
             // Never before the last fire time: a restart must not repeat what already ran.
-            let after = max(Date(), previous ?? .distantPast)
+            let after = max(clock.now(), previous ?? .distantPast)
             guard let next = spec.trigger.next(after: after, previous: previous) else {
                 log.notice("the schedule has no further fire times")
                 return
@@ -171,7 +173,7 @@ public actor JobScheduler: Service {
             nextRuns[spec.name] = next
             let jitter = spec.jitter.map { TimeInterval.random(in: 0...$0.seconds) } ?? 0
             log.debug("next run", metadata: ["at": "\(ISOTime.format(next, in: .utc))"])
-            guard await sleep(until: next.addingTimeInterval(jitter)) else { return }
+            guard await clock.sleep(until: next.addingTimeInterval(jitter)) else { return }
             await fire(job, scheduled: next, logger: log)
             previous = next
         }
@@ -185,7 +187,7 @@ public actor JobScheduler: Service {
             try? await store.notStarted(spec.name, scheduled: scheduled, result: .skipped, reason: "the previous run was still going")
             return
         }
-        let lateness = Date().timeIntervalSince(scheduled)
+        let lateness = clock.now().timeIntervalSince(scheduled)
         if let grace = spec.misfireGrace, lateness > grace.seconds {
             let reason = "started \(DurationText.format(.seconds(Int64(lateness)))) late, beyond misfire_grace \(DurationText.format(grace))"
             log.warning("missed: \(reason)", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))"])
@@ -199,7 +201,7 @@ public actor JobScheduler: Service {
     private func startRun(_ job: ScheduledJob, scheduled: Date, logger log: Logger) -> Task<RunRecord, Never> {
         let name = job.spec.name
         let run = Task {
-            let record = await JobRun(job: job, scheduled: scheduled, store: store, logger: log).perform()
+            let record = await JobRun(job: job, scheduled: scheduled, store: store, logger: log, clock: clock).perform()
             self.runFinished(name)
             return record
         }
@@ -217,27 +219,17 @@ public actor JobScheduler: Service {
             throw JobFailure("\(name) is running already; wait for it to finish (`opsctl jobs show \(name)`)")
         }
         logger.with(job: name).notice("run requested by opsctl")
-        return await startRun(loop.job, scheduled: Date(), logger: logger.with(job: name)).value
+        return await startRun(loop.job, scheduled: clock.now(), logger: logger.with(job: name)).value
     }
 
     /// Runs `job` once in this process, with its timeout and retries, recording into `store`:
     /// how `opsctl jobs run` works when opsd is not running.
     public static func runOnce(_ job: ScheduledJob, store: JobRunStore, logger: Logger) async -> RunRecord {
-        await JobRun(job: job, scheduled: Date(), store: store, logger: logger.with(job: job.spec.name)).perform()
+        let clock = WallClock()
+        return await JobRun(job: job, scheduled: clock.now(), store: store, logger: logger.with(job: job.spec.name), clock: clock).perform()
     }
 
     private func runFinished(_ name: String) { runs[name] = nil }
-
-    /// Sleeps until `date` by the wall clock; false when cancelled. Long waits are cut into
-    /// hour-long pieces so a wall-clock step (NTP, an operator's `date -s`) is noticed.
-    private func sleep(until date: Date) async -> Bool {
-        while true {
-            let remaining = date.timeIntervalSinceNow
-            if remaining <= 0 { return !Task.isCancelled }
-            let piece = min(remaining, 3600)
-            do { try await Task.sleep(for: .milliseconds(Int64((piece * 1000).rounded(.up))), clock: .loop) } catch { return false }
-        }
-    }
 }
 
 extension Logger {
