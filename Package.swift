@@ -246,10 +246,13 @@ let package = Package(
         .testTarget(name: "OpsAPITests", dependencies: ["OpsAPI"], swiftSettings: strict),
         // Spawning with DirectSpawner only (never ChildProcesses, whose reaper would take other tests' children).
         .testTarget(name: "ProcessControlTests", dependencies: ["ProcessControl", "TestSupport"], swiftSettings: strict),
-        // opsd's services in process (reload today; the routes need protocols for the supervisor and the scheduler).
+        // opsd's services in process: the reload, and the routes against fakes of the supervisor and the scheduler.
         .testTarget(
             name: "OpsDaemonTests",
-            dependencies: ["OpsDaemon", "OpsConfig", "Systemd", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "OpsDaemon", "ControlPlane", "Jobs", "OpsAPI", "OpsConfig", "Scheduling", "Supervisor", "Systemd", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // The transport alone, in process: the client's parsing and a real server on a socket in a temporary directory.

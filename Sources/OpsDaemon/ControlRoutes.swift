@@ -4,9 +4,9 @@ import BackupRecords
 import FoundationEssentials
 import Glibc
 public import StateStore
-public import Jobs
+import Jobs
 import OpsAPI
-public import Supervisor
+import Supervisor
 import WireMapping
 
 /// The control API: what each path of the socket does.
@@ -24,8 +24,8 @@ import WireMapping
 /// | POST | /v1/debug/stall?seconds=N | only with `OPSD_TEST_HOOKS=1`: blocks the daemon state |
 public struct ControlRoutes: ControlHandler {
     let state: DaemonState
-    let supervisor: Supervisor
-    let scheduler: JobScheduler
+    let supervisor: any WorkerControl
+    let scheduler: any JobControl
     let reloader: Reloader
     let checks: CheckService?
     /// The backup records in opsd's state database, for /v1/status.
@@ -33,9 +33,10 @@ public struct ControlRoutes: ControlHandler {
     let testHooks: Bool
 
     /// Creates the routes; `database` is opsd's state database (backup records for /v1/status);
-    /// `testHooks` enables the endpoints that exist only for tests.
+    /// `testHooks` enables the endpoints that exist only for tests. opsd passes its `Supervisor`
+    /// and `JobScheduler`; tests pass fakes of the two protocols.
     public init(
-        state: DaemonState, supervisor: Supervisor, scheduler: JobScheduler, reloader: Reloader, checks: CheckService? = nil,
+        state: DaemonState, supervisor: any WorkerControl, scheduler: any JobControl, reloader: Reloader, checks: CheckService? = nil,
         database: StateDatabase? = nil, testHooks: Bool
     ) {
         self.state = state

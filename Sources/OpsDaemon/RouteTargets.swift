@@ -1,0 +1,37 @@
+public import Jobs
+public import Supervisor
+
+/// What the control routes ask of the workers' owner: every worker as it is now, and the three
+/// actions of `opsctl workers`.
+///
+/// In opsd it is the `Supervisor` actor itself (each call is the same one hop onto the actor as
+/// before); `OpsDaemonTests` answer with a fake, so the routes are tested without processes.
+public protocol WorkerControl: Sendable {
+    /// Every worker, in start order.
+    func snapshot() async -> [WorkerSnapshot]
+    /// Starts a worker that is down; throws for an unknown name.
+    func start(_ name: String) async throws(SupervisorError)
+    /// Stops a worker and keeps it down; throws for an unknown name.
+    func stop(_ name: String) async throws(SupervisorError)
+    /// Stops a worker if it runs, then starts it; throws for an unknown name.
+    func restart(_ name: String) async throws(SupervisorError)
+}
+
+/// What the control routes ask of the scheduler: the jobs, their records, and a run now.
+///
+/// In opsd it is the `JobScheduler` actor; `OpsDaemonTests` answer with a fake.
+public protocol JobControl: Sendable {
+    /// Every job with its next fire time, in config order.
+    func snapshot() async -> [JobSnapshot]
+    /// The newest started run of `job`.
+    func lastRun(of job: String) async -> RunRecord?
+    /// The run records of one job, newest first.
+    func history(of job: String, limit: Int) async throws -> [RunRecord]
+    /// Runs `name` now and returns its record once it ends; throws when the job is unknown or
+    /// running already.
+    func runNow(_ name: String) async throws(JobFailure) -> RunRecord
+}
+
+extension Supervisor: WorkerControl {}
+
+extension JobScheduler: JobControl {}
