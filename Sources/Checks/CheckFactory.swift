@@ -32,8 +32,10 @@ public struct CheckEnvironment: Sendable {
         ConfiguredCheck(spec: spec, check: measurement(for: spec.kind))
     }
 
-    /// The measurement of each kind. A new kind is a `CheckKind` case (with its config parsing in
-    /// OpsConfig) and a type conforming to `Check`.
+    /// The factory of each kind's measurement: the one place that takes a kind's settings apart,
+    /// so the one switch on kinds outside `CheckKind.descriptor` (OpsConfig cannot name the check
+    /// types). A new kind is a `CheckKind` case with its `CheckKindDescriptor`, and a type
+    /// conforming to `Check`; this switch, being exhaustive, does not compile until it makes it.
     private func measurement(for kind: CheckKind) -> any Check {
         switch kind {
         case .disk(let paths): DiskCheck(paths: paths)

@@ -9,7 +9,7 @@ import Glibc
 struct ConfigParser {
     let reader: NodeReader
 
-    static let topLevelKeys = ["daemon", "workers", "checks", "jobs", "backup", "alerts"]
+    static let topLevelKeys = Configuration.Section.allCases.map(\.rawValue)
 
     func configuration(from root: Node) -> Configuration {
         var config = Configuration()
@@ -18,25 +18,18 @@ struct ConfigParser {
             return config
         }
         guard let top = reader.fields(root, at: "", allowed: Self.topLevelKeys) else { return config }
+        // `daemon:` and `backup:` come first: a check of the backups takes its state directory
+        // and remote from them, as it is read.
         if let node = top["daemon"] { config.daemon = daemon(node, at: "daemon") }
         if let node = top["workers"] { config.workers = uniqueList(node, at: "workers", worker) }
+        if let node = top["backup"] { config.backup = backup(node, at: "backup") }
         if let node = top["checks"] {
-            let workers = Set(config.workers.map(\.name))
-            config.checks = uniqueList(node, at: "checks") { check($0, at: $1, workers: workers) }
+            let context = CheckContext(
+                workers: Set(config.workers.map(\.name)), daemon: config.daemon, backup: config.backup, backupDeclared: top["backup"] != nil)
+            config.checks = uniqueList(node, at: "checks") { check($0, at: $1, context: context) }
         }
         if let node = top["jobs"] { config.jobs = uniqueList(node, at: "jobs", job) }
-        if let node = top["backup"] { config.backup = backup(node, at: "backup") }
         if let node = top["alerts"] { config.alerts = list(node, at: "alerts", alert) }
-        for index in config.checks.indices {
-            guard case .backup(var spec) = config.checks[index].kind else { continue }
-            guard let backup = config.backup else {
-                reader.report("checks[\(index)].backup", "checks the backups of the backup: section, but there is none; add a backup: section", at: top["checks"])
-                continue
-            }
-            spec.stateDirectory = config.daemon.stateDirectory
-            spec.remoteConfigured = backup.remote != nil
-            config.checks[index].kind = .backup(spec)
-        }
         if let backup = config.backup {
             let known = Set(config.workers.map(\.name))
             for (database, names) in backup.databaseWorkers.sorted(by: { $0.key < $1.key }) {
@@ -217,246 +210,6 @@ struct ConfigParser {
         return burst
     }
 
-    // MARK: checks
-
-    private static let checkKinds = ["disk", "memory", "sqlite", "queue", "http", "command", "backup"]
-    private static let checkKeys = ["name"] + checkKinds + [
-        "warn", "crit", "every", "timeout", "expect", "fail_after", "recover_after", "restart",
-    ]
-
-    private func check(_ node: Node, at path: String, workers: Set<String>) -> CheckSpec? {
-        guard let fields = reader.fields(node, at: path, allowed: Self.checkKeys) else { return nil }
-        let name = fields.required("name").flatMap { self.name($0, at: fields.keyPath("name")) }
-        let kinds = Self.checkKinds.filter { fields.values[$0] != nil }
-        var kind: CheckKind?
-        switch kinds.count {
-        case 0:
-            reader.report(path, "says nothing to check; add one of: \(Self.checkKinds.joined(separator: ", "))", at: node)
-        case 1:
-            kind = checkKind(kinds[0], fields)
-        default:
-            reader.report(path, "has \(kinds.joined(separator: " and ")); a check measures one thing, so split it into \(kinds.count) checks", at: node)
-        }
-        if fields["expect"] != nil, kinds != ["http"] {
-            reader.report(fields.keyPath("expect"), "only applies to http checks", at: fields["expect"])
-        }
-        let warn = fields.optional("warn", reader.threshold)
-        let crit = fields.optional("crit", reader.threshold)
-        if let kind, !kind.measuresPercent {
-            for (key, threshold) in [("warn", warn), ("crit", crit)] where threshold?.isPercent == true {
-                reader.report(fields.keyPath(key), "is a percentage, but a \(kind.key) check measures \(Self.unitWords(kind)); write a plain number or range", at: fields[key])
-            }
-        }
-        var spec = CheckSpec(name: name ?? "", kind: kind ?? .memory, warn: warn, crit: crit)
-        if let every = fields.optional("every", { reader.interval($0, at: $1, atLeast: CheckSpec.minimumEvery) }) { spec.every = every }
-        if let timeout = fields.optional("timeout", reader.duration) { spec.timeout = timeout }
-        if let count = fields.optional("fail_after", { reader.integer($0, at: $1, in: 1...100) }) { spec.failAfter = count }
-        if let count = fields.optional("recover_after", { reader.integer($0, at: $1, in: 1...100) }) { spec.recoverAfter = count }
-        spec.restart = fields.optional("restart") { checkRestart($0, at: $1, workers: workers) }
-        guard name != nil, kind != nil else { return nil }
-        return spec
-    }
-
-    private static func unitWords(_ kind: CheckKind) -> String {
-        switch kind {
-        case .queue: "a count of items"
-        case .http: "a latency in milliseconds"
-        case .sqlite: "a latency in milliseconds (or the number its query returns)"
-        default: "a plugin's first performance value"
-        }
-    }
-
-    private func checkRestart(_ node: Node, at path: String, workers: Set<String>) -> CheckRestart? {
-        guard let fields = reader.fields(node, at: path, allowed: ["worker", "after"]) else { return nil }
-        guard let workerNode = fields.required("worker"), let worker = reader.nonEmptyString(workerNode, at: fields.keyPath("worker")) else { return nil }
-        guard workers.contains(worker) else {
-            let known = workers.isEmpty ? "none is declared" : "declared: \(workers.sorted().joined(separator: ", "))"
-            reader.report(fields.keyPath("worker"), "\(NodeReader.quote(worker)) is not a worker under workers: (\(known)); name one of them", at: workerNode)
-            return nil
-        }
-        let after = fields.optional("after") { reader.integer($0, at: $1, in: 1...100) } ?? 3
-        return CheckRestart(worker: worker, after: after)
-    }
-
-    private func checkKind(_ key: String, _ fields: Fields) -> CheckKind? {
-        let path = fields.keyPath(key)
-        let node = fields.values[key] ?? fields.node
-        switch key {
-        case "disk":
-            return reader.paths(node, at: path, allowSingle: true).map { .disk(paths: $0) }
-        case "memory":
-            // `memory: {}`: it measures the host and, inside a cgroup with a limit, the cgroup.
-            return reader.fields(node, at: path, allowed: []).map { _ in .memory }
-        case "sqlite":
-            if case .mapping = node {
-                guard let sqlite = reader.fields(node, at: path, allowed: ["path", "query"]),
-                      let file = sqlite.required("path").flatMap({ reader.path($0, at: sqlite.keyPath("path")) }) else { return nil }
-                return .sqlite(SQLiteCheckSpec(path: file, query: sqlite.optional("query", reader.nonEmptyString)))
-            }
-            return reader.path(node, at: path).map { .sqlite(SQLiteCheckSpec(path: $0)) }
-        case "queue":
-            return queueSource(node, at: path)
-        case "http":
-            return http(node, at: path, expect: fields["expect"], expectPath: fields.keyPath("expect"))
-        case "command":
-            return command(node, at: path).map { .command($0) }
-        case "backup":
-            // The state directory and the remote are filled in once the whole file is read.
-            guard let options = reader.fields(node, at: path, allowed: ["max_age"]) else { return nil }
-            let maxAge = options.optional("max_age", reader.duration) ?? .seconds(26 * 3600)
-            return .backup(BackupCheckSpec(maxAge: maxAge, stateDirectory: "", remoteConfigured: false))
-        default:
-            return nil
-        }
-    }
-
-    private func http(_ node: Node, at path: String, expect: Node?, expectPath: String) -> CheckKind? {
-        var spec: HTTPCheckSpec
-        if case .mapping = node {
-            guard let options = reader.fields(node, at: path, allowed: ["url", "method", "headers", "redirects", "ca_file", "certificate"]),
-                  let urlNode = options.required("url"), let url = httpURL(urlNode, at: options.keyPath("url")) else { return nil }
-            spec = HTTPCheckSpec(url: url)
-            if let method = options.optional("method", reader.nonEmptyString) {
-                let allowed = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
-                if allowed.contains(method.uppercased()) { spec.method = method.uppercased() } else {
-                    reader.report(options.keyPath("method"), "\(NodeReader.quote(method)) is not an HTTP method; use one of \(allowed.joined(separator: ", "))", at: options["method"])
-                }
-            }
-            spec.headers = options.optional("headers", headers) ?? []
-            if let redirects = options.optional("redirects", { reader.integer($0, at: $1, in: 0...20) }) { spec.maxRedirects = redirects }
-            spec.caFile = options.optional("ca_file", reader.path)
-            if let certificate = options["certificate"],
-               let days = reader.fields(certificate, at: options.keyPath("certificate"), allowed: ["warn_days", "crit_days"]) {
-                spec.certificateWarnDays = days.optional("warn_days") { reader.integer($0, at: $1, in: 0...3650) }
-                spec.certificateCritDays = days.optional("crit_days") { reader.integer($0, at: $1, in: 0...3650) }
-            }
-        } else {
-            guard let url = httpURL(node, at: path) else { return nil }
-            spec = HTTPCheckSpec(url: url)
-        }
-        guard let expect, let fields = reader.fields(expect, at: expectPath, allowed: ["status", "body_contains", "body_matches", "json"]) else {
-            return .http(spec)
-        }
-        if let statusNode = fields["status"] {
-            let statusPath = fields.keyPath("status")
-            if case .sequence = statusNode {
-                spec.expectStatus = reader.items(statusNode, at: statusPath)?.compactMap { reader.integer($0.node, at: $0.path, in: 100...599) } ?? spec.expectStatus
-            } else if let status = reader.integer(statusNode, at: statusPath, in: 100...599) {
-                spec.expectStatus = [status]
-            }
-        }
-        spec.bodyContains = fields.optional("body_contains", reader.nonEmptyString)
-        if let pattern = fields.optional("body_matches", reader.nonEmptyString) {
-            do {
-                _ = try TextPattern(pattern)
-                spec.bodyMatches = pattern
-            } catch {
-                reader.report(fields.keyPath("body_matches"), "\(NodeReader.quote(pattern)) \(error)", at: fields["body_matches"])
-            }
-        }
-        if let json = fields["json"], let jsonFields = reader.fields(json, at: fields.keyPath("json"), allowed: ["path", "equals"]),
-           let fieldPath = jsonFields.required("path").flatMap({ reader.nonEmptyString($0, at: jsonFields.keyPath("path")) }),
-           let equals = jsonFields.required("equals").flatMap({ reader.string($0, at: jsonFields.keyPath("equals")) }) {
-            spec.jsonField = JSONFieldExpectation(path: fieldPath, equals: equals)
-        }
-        return .http(spec)
-    }
-
-    private func httpURL(_ node: Node, at path: String) -> String? {
-        guard let url = reader.nonEmptyString(node, at: path) else { return nil }
-        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            reader.report(path, "\(NodeReader.quote(url)) is not an http:// or https:// URL", at: node)
-            return nil
-        }
-        if Self.hasPassword(url) {
-            reader.report(path, "contains a password; send credentials in a header whose value comes from a file (headers: {Authorization: {file: PATH}})", at: node)
-            return nil
-        }
-        return url
-    }
-
-    /// Header names whose values are credentials: these must come from a file or the environment.
-    private static let secretHeaders = ["authorization", "proxy-authorization", "cookie"]
-
-    private func headers(_ node: Node, at path: String) -> [HeaderSpec]? {
-        guard case .mapping(let mapping) = node else {
-            reader.report(path, "expected a mapping of Header-Name: value, found \(NodeReader.describe(node))", at: node)
-            return nil
-        }
-        var result: [HeaderSpec] = []
-        for (keyNode, valueNode) in mapping {
-            guard let name = keyNode.scalar?.string, !name.isEmpty,
-                  name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
-                reader.report(path, "\(NodeReader.describe(keyNode)) is not a header name (letters, digits, -)", at: keyNode)
-                continue
-            }
-            let headerPath = "\(path).\(name)"
-            if case .mapping = valueNode {
-                guard let source = reader.fields(valueNode, at: headerPath, allowed: ["file", "env"]) else { continue }
-                if let file = source.optional("file", reader.path) {
-                    result.append(HeaderSpec(name: name, value: .file(file)))
-                } else if let variable = source.optional("env", reader.nonEmptyString) {
-                    result.append(HeaderSpec(name: name, value: .environment(variable)))
-                } else {
-                    reader.report(headerPath, "names no source; write {file: PATH} or {env: VARIABLE}", at: valueNode)
-                }
-            } else if let value = reader.string(valueNode, at: headerPath) {
-                guard !Self.secretHeaders.contains(name.lowercased()) else {
-                    reader.report(headerPath, "holds a credential; keep it out of the config and write {file: PATH} or {env: VARIABLE}", at: valueNode)
-                    continue
-                }
-                result.append(HeaderSpec(name: name, value: .literal(value)))
-            }
-        }
-        return result
-    }
-
-    private func queueSource(_ node: Node, at path: String) -> CheckKind? {
-        guard let fields = reader.fields(node, at: path, allowed: ["redis", "key", "sqlite", "query", "spool", "warn_age", "crit_age"]) else { return nil }
-        let sources = ["redis", "sqlite", "spool"].filter { fields[$0] != nil }
-        guard sources.count == 1 else {
-            reader.report(path, sources.isEmpty ? "names no queue; add one of: redis, sqlite, spool" : "names \(sources.joined(separator: " and ")); use one queue per check", at: node)
-            return nil
-        }
-        if sources[0] != "spool" {
-            for key in ["warn_age", "crit_age"] where fields[key] != nil {
-                reader.report(fields.keyPath(key), "only applies to spool queues, whose files carry their age", at: fields[key])
-            }
-        }
-        switch sources[0] {
-        case "redis":
-            guard let url = fields.optional("redis", reader.nonEmptyString),
-                  let key = fields.required("key").flatMap({ reader.nonEmptyString($0, at: fields.keyPath("key")) }) else { return nil }
-            guard url.hasPrefix("redis://") || url.hasPrefix("unix://") else {
-                reader.report(fields.keyPath("redis"), "\(NodeReader.quote(url)) is not a redis:// or unix:// address", at: fields["redis"])
-                return nil
-            }
-            if Self.hasPassword(url) {
-                reader.report(fields.keyPath("redis"), "contains a password; opsd's queue check speaks to a local Redis without AUTH", at: fields["redis"])
-                return nil
-            }
-            return .queue(.redis(url: url, key: key))
-        case "sqlite":
-            guard let database = fields.optional("sqlite", reader.path),
-                  let query = fields.required("query").flatMap({ reader.nonEmptyString($0, at: fields.keyPath("query")) }) else { return nil }
-            return .queue(.sqlite(path: database, query: query))
-        default:
-            guard let directory = fields.optional("spool", reader.path) else { return nil }
-            return .queue(.spool(
-                directory: directory, warnAge: fields.optional("warn_age", reader.duration), critAge: fields.optional("crit_age", reader.duration)
-            ))
-        }
-    }
-
-    /// True for `scheme://user:password@host…`.
-    static func hasPassword(_ url: String) -> Bool {
-        guard let scheme = url.firstRange(of: "://") else { return false }
-        let rest = url[scheme.upperBound...]
-        let authority = rest[..<(rest.firstIndex(of: "/") ?? rest.endIndex)]
-        guard let at = authority.lastIndex(of: "@") else { return false }
-        return authority[..<at].contains(":")
-    }
-
     // MARK: backup
 
     private func backup(_ node: Node, at path: String) -> BackupSpec? {
@@ -469,10 +222,7 @@ struct ConfigParser {
         spec.files = fields.optional("files") { reader.paths($0, at: $1) } ?? []
         spec.exclude = fields.optional("exclude") { reader.strings($0, at: $1) } ?? []
         let zone = fields.optional("timezone", zoneNamed)
-        spec.timezone = zone?.identifier
-        if let node = fields["schedule"], trigger(node, at: fields.keyPath("schedule"), zone: zone ?? .utc) != nil {
-            spec.schedule = reader.string(node, at: fields.keyPath("schedule"))
-        }
+        spec.schedule = fields.optional("schedule") { trigger($0, at: $1, zone: zone ?? .utc) }
         return repository == nil ? nil : spec
     }
 

@@ -4,6 +4,8 @@
 // against the directory of the config file), names are unique, durations are positive. Code that
 // receives a `Configuration` never re-checks what the loader promised.
 
+public import Scheduling
+
 /// The whole configuration file: one daemon, its workers, checks, backup and alert routes.
 public struct Configuration: Sendable, Equatable {
     /// Where the daemon keeps its socket and state.
@@ -34,6 +36,30 @@ public struct Configuration: Sendable, Equatable {
         self.jobs = jobs
         self.backup = backup
         self.alerts = alerts
+    }
+
+    /// The top-level sections of the file, in the order the reference documents them. The parser
+    /// accepts exactly these keys, and a reload compares exactly these sections, so a new section
+    /// cannot be read without being compared.
+    public enum Section: String, Sendable, Equatable, CaseIterable {
+        case daemon, workers, checks, jobs, backup, alerts
+    }
+
+    /// Whether `section` differs between this configuration and `other`.
+    public func differs(in section: Section, from other: Configuration) -> Bool {
+        switch section {
+        case .daemon: daemon != other.daemon
+        case .workers: workers != other.workers
+        case .checks: checks != other.checks
+        case .jobs: jobs != other.jobs
+        case .backup: backup != other.backup
+        case .alerts: alerts != other.alerts
+        }
+    }
+
+    /// The sections that differ from `other`, in file order.
+    public func changedSections(from other: Configuration) -> [Section] {
+        Section.allCases.filter { differs(in: $0, from: other) }
     }
 }
 
@@ -297,30 +323,30 @@ public enum CheckKind: Sendable, Equatable {
     /// Freshness of the backups recorded in the state database.
     case backup(BackupCheckSpec)
 
-    /// The config key that selects this kind.
-    public var key: String {
+    /// Everything opsd knows about this kind besides its settings: see `CheckKindDescriptor`.
+    /// The one switch that maps a kind to its facts; the compiler makes a new kind add its entry.
+    public var descriptor: CheckKindDescriptor {
         switch self {
-        case .backup: "backup"
-        case .disk: "disk"
-        case .memory: "memory"
-        case .sqlite: "sqlite"
-        case .queue: "queue"
-        case .http: "http"
-        case .command: "command"
+        case .disk: .disk
+        case .memory: .memory
+        case .sqlite: .sqlite
+        case .queue: .queue
+        case .http: .http
+        case .command: .command
+        case .backup: .backup
         }
     }
 
-    /// Whether the measured value is a percentage, so that `80%` thresholds make sense for it.
-    public var measuresPercent: Bool {
-        switch self {
-        case .disk, .memory: true
-        default: false
-        }
-    }
+    /// The config key that selects this kind (`disk`, `http`, …), also its name in reports.
+    public var key: String { descriptor.key }
 }
 
 /// `backup: {max_age: 26h}`: CRIT when no backup reached safety (the remote, or without one the
 /// local repository) within `max_age`; WARN when the latest one stayed local or failed.
+///
+/// Made whole when the check is read: the parser reads `daemon:` and `backup:` before `checks:`,
+/// so the state directory and the remote come from the same file, and a backup check without a
+/// `backup:` section is a problem at its own key and line.
 public struct BackupCheckSpec: Sendable, Equatable {
     /// How old the last safe backup may be.
     public var maxAge: Duration
@@ -457,10 +483,9 @@ public struct BackupSpec: Sendable, Equatable {
     public var files: [String]
     /// Glob patterns of files to leave out.
     public var exclude: [String]
-    /// When the daemon takes a backup on its own (a cron expression), if at all.
-    public var schedule: String?
-    /// The IANA time zone the schedule is read in; UTC if not set.
-    public var timezone: String?
+    /// When the daemon takes a backup on its own, if at all: `schedule:` read in `timezone:` (UTC
+    /// unless set), parsed and checked with the scheduler's own parser when the file is read.
+    public var schedule: Trigger?
 
     /// Creates a backup spec.
     public init(
@@ -469,8 +494,7 @@ public struct BackupSpec: Sendable, Equatable {
         databases: [String] = [],
         files: [String] = [],
         exclude: [String] = [],
-        schedule: String? = nil,
-        timezone: String? = nil
+        schedule: Trigger? = nil
     ) {
         self.repository = repository
         self.remote = remote
@@ -478,7 +502,6 @@ public struct BackupSpec: Sendable, Equatable {
         self.files = files
         self.exclude = exclude
         self.schedule = schedule
-        self.timezone = timezone
     }
 }
 

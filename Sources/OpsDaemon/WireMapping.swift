@@ -32,7 +32,7 @@ extension BackupStatus {
     /// The configured backup with what its history says.
     init(_ settings: BackupSpec, history: BackupRecordSummary?) {
         self.init(
-            repository: settings.repository, remote: settings.remote?.url, schedule: settings.schedule,
+            repository: settings.repository, remote: settings.remote?.url, schedule: settings.schedule?.description,
             lastBackupAt: history?.lastSuccess, lastPushedAt: history?.lastInSync,
             unpushedCommits: history?.lastRun?.unpushedCommits, lastError: history?.lastRun?.error
         )

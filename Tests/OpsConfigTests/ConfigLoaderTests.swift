@@ -24,7 +24,7 @@ struct ShippedConfigTests {
         #expect(config.checks.first { $0.name == "app-health" }?.restart == CheckRestart(worker: "app", after: 5))
         #expect(config.checks[0].warn == .percent(80))
         #expect(config.checks[1].every == .seconds(30))
-        #expect(config.backup?.timezone == "Europe/Berlin")
+        #expect(config.backup?.schedule == .calendar(CalendarTrigger(try CronExpression("0 0 * * *"), zone: try #require(Zone.named("Europe/Berlin")))))
         #expect(config.alerts.count == 2)
     }
 

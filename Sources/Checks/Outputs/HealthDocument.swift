@@ -1,5 +1,6 @@
 public import FoundationEssentials
 import Glibc
+import OpsConfig
 
 /// The `application/health+json` form of check reports (draft-inadarei-api-health-check):
 /// `status` pass/warn/fail, and `checks` keyed `name:measurement`, each an array of observations
@@ -54,22 +55,14 @@ public struct HealthDocument: Codable, Sendable {
         self.checks = checks
     }
 
-    /// The draft's predefined measurement names where one fits.
+    /// The draft's predefined measurement name where one fits, as the kind's descriptor gives it.
     static func measurement(_ kind: String) -> String {
-        switch kind {
-        case "disk", "memory": "utilization"
-        case "sqlite", "http": "responseTime"
-        case "queue": "backlog"
-        default: "status"
-        }
+        CheckKindDescriptor.named(kind)?.healthMeasurement ?? "status"
     }
 
+    /// The draft's component type, as the kind's descriptor gives it.
     static func componentType(_ kind: String) -> String {
-        switch kind {
-        case "disk", "memory": "system"
-        case "sqlite", "queue": "datastore"
-        default: "component"
-        }
+        CheckKindDescriptor.named(kind)?.componentType ?? "component"
     }
 
     /// The JSON text: camelCase keys as the draft spells them, ISO-8601 times, sorted keys.
