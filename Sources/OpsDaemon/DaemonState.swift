@@ -66,20 +66,11 @@ public actor DaemonState {
         }
         let new = result.configuration
         let old = configuration
-        var changed: [String] = []
-        if old.daemon != new.daemon { changed.append("daemon") }
-        if old.workers != new.workers { changed.append("workers") }
-        if old.checks != new.checks { changed.append("checks") }
-        if old.backup != new.backup { changed.append("backup") }
-        if old.alerts != new.alerts { changed.append("alerts") }
-        var needsRestart: [String] = []
-        // The socket and state directory are taken at start-up; moving them live would strand clients.
-        if old.daemon.socket != new.daemon.socket { needsRestart.append("daemon.socket") }
-        if old.daemon.stateDirectory != new.daemon.stateDirectory { needsRestart.append("daemon.state_dir") }
-        if old.daemon.logLevel != new.daemon.logLevel { needsRestart.append("daemon.log_level") }
+        let changed = new.changedSections(from: old).map(\.rawValue)
+        let needsRestart = Self.settingsNeedingRestart(old: old.daemon, new: new.daemon)
         configuration = new
-        configuration.daemon.socket = old.daemon.socket
-        configuration.daemon.stateDirectory = old.daemon.stateDirectory
+        // The daemon section stays as started: every setting in it waits for a restart.
+        configuration.daemon = old.daemon
         loadedAt = Date()
         reloads += 1
         lastReloadErrors = nil
@@ -90,6 +81,22 @@ public actor DaemonState {
             logger.warning("some changes take effect only after a restart of opsd", metadata: ["settings": "\(needsRestart.joined(separator: ", "))"])
         }
         return .applied(changedSections: changed, needsRestart: needsRestart)
+    }
+
+    /// The `daemon:` settings that differ, by key path. Every one is taken at start-up: the socket
+    /// and the state directory because moving them live would strand clients and leave a second
+    /// database; `listen` because the listener is bound before READY=1, so a port in use stops
+    /// start-up with a clear error, while a reload is accepted whole before anything is bound (a
+    /// new port found taken after that would leave the daemon half-reloaded), and because the
+    /// health endpoint's scrapers would see it vanish; the log level because the log handlers are
+    /// set up once.
+    static func settingsNeedingRestart(old: DaemonSettings, new: DaemonSettings) -> [String] {
+        var settings: [String] = []
+        if old.socket != new.socket { settings.append("daemon.socket") }
+        if old.stateDirectory != new.stateDirectory { settings.append("daemon.state_dir") }
+        if old.listen != new.listen { settings.append("daemon.listen") }
+        if old.logLevel != new.logLevel { settings.append("daemon.log_level") }
+        return settings
     }
 
     /// Does nothing, on the actor: answering at all is the proof of liveness.

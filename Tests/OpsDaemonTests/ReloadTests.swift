@@ -95,11 +95,27 @@ struct ReloadTests {
         try file.write("jobs:\n  - {name: report, every: 1h, command: [/bin/true]}\n")
         let state = DaemonState(configuration: try file.load(), configPath: file.path, logger: Logger(label: "test"))
         try file.write("jobs:\n  - {name: report, every: 2h, command: [/bin/true]}\n")
-        let outcome = await state.reload()
-        #expect(outcome.isApplied)
-        withKnownIssue("issue 13 item 5: the reload diff does not cover jobs yet, so this reload reports nothing changed") {
-            #expect(outcome == .applied(changedSections: ["jobs"], needsRestart: []))
-        }
+        #expect(await state.reload() == .applied(changedSections: ["jobs"], needsRestart: []))
+        #expect(await state.configuration.jobs.first?.trigger.description == "every 2h")
+    }
+
+    @Test("a changed daemon.listen is reported as needing a restart, and the address in force stays the one bound")
+    func listenNeedsRestart() async throws {
+        let file = try ConfigFile()
+        try file.write("  listen: 127.0.0.1:9110\n")
+        let state = DaemonState(configuration: try file.load(), configPath: file.path, logger: Logger(label: "test"))
+        try file.write("  listen: 127.0.0.1:9111\n")
+
+        #expect(await state.reload() == .applied(changedSections: ["daemon"], needsRestart: ["daemon.listen"]))
+        #expect(await state.configuration.daemon.listen == ListenAddress(host: "127.0.0.1", port: 9110))
+        // Until a restart binds it, every reload says so again.
+        #expect(await state.reload() == .applied(changedSections: ["daemon"], needsRestart: ["daemon.listen"]))
+
+        // Taking the listener away needs a restart too; putting the bound address back needs none.
+        try file.write()
+        #expect(await state.reload() == .applied(changedSections: ["daemon"], needsRestart: ["daemon.listen"]))
+        try file.write("  listen: 127.0.0.1:9110\n")
+        #expect(await state.reload() == .applied(changedSections: [], needsRestart: []))
     }
 
     @Test("the reloader hands an applied configuration to the services, and a rejected one to nobody")
