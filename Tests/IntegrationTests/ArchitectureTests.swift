@@ -134,10 +134,15 @@ struct ImportRules {
 /// the libraries the programs load.
 @Suite("architecture: the import graph matches docs/architecture.md")
 struct ArchitectureTests {
+    /// Sources/ and Tests/, read once for all the tests here, on a thread of its own: reading every
+    /// file takes seconds in a debug build, and on Swift's cooperative pool (two threads here)
+    /// that held up every other test running beside it.
+    static let trees = Task { await onNewThread { Result { (sources: try SourceTree("Sources"), tests: try SourceTree("Tests")) } } }
+
     @Test("every import in Sources is allowed by the table, and the table has a line for every module and no other")
-    func importsFollowTheTable() throws {
+    func importsFollowTheTable() async throws {
         let rules = try ImportRules()
-        let sources = try SourceTree("Sources")
+        let sources = try await Self.trees.value.get().sources
         for module in sources.imports.keys.sorted() where rules.allowed[module] == nil {
             Issue.record("Sources/\(module) has no line in the import table of \(ImportRules.document); add \"\(module): …\" with the modules it may import")
         }
@@ -175,25 +180,34 @@ struct ArchitectureTests {
     }
 
     @Test("only ProcessControl forks, execs and waits for children: one reaper")
-    func oneReaper() throws {
+    func oneReaper() async throws {
         let root = "\(repositoryRoot)/Sources"
-        guard let walker = FileManager.default.enumerator(atPath: root) else { throw TestFailure("cannot list \(root)") }
-        for case let path as String in walker where path.hasSuffix(".swift") && !path.hasPrefix("ProcessControl/") {
-            let text = try String(contentsOfFile: "\(root)/\(path)", encoding: .utf8)
-            for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let code = line.components(separatedBy: "//").first ?? ""
-                for call in ["waitpid(", "ops_spawn(", "fork(", "posix_spawn"] where code.contains(call) {
-                    Issue.record("Sources/\(path):\(index + 1) calls \(call.trimmingCharacters(in: ["("])): only ProcessControl starts and reaps opsd's children (ChildProcesses, DirectSpawner); use a ProcessSpawner")
+        // Off the cooperative pool, like `trees`.
+        let findings: [String] = try await onNewThread {
+            Result {
+                guard let walker = FileManager.default.enumerator(atPath: root) else { throw TestFailure("cannot list \(root)") }
+                var findings: [String] = []
+                for case let path as String in walker where path.hasSuffix(".swift") && !path.hasPrefix("ProcessControl/") {
+                    let text = try String(contentsOfFile: "\(root)/\(path)", encoding: .utf8)
+                    for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                        let code = line.components(separatedBy: "//").first ?? ""
+                        for call in ["waitpid(", "ops_spawn(", "fork(", "posix_spawn"] where code.contains(call) {
+                            findings.append("Sources/\(path):\(index + 1) calls \(call.trimmingCharacters(in: ["("])): only ProcessControl starts and reaps opsd's children (ChildProcesses, DirectSpawner); use a ProcessSpawner")
+                        }
+                    }
                 }
+                return findings
             }
-        }
+        }.get()
+        for finding in findings { Issue.record("\(finding)") }
     }
 
     @Test("Package.swift declares exactly the modules of ours and of our packages that each target imports")
-    func packageMatchesImports() throws {
+    func packageMatchesImports() async throws {
         let manifest = try PackageManifest()
-        var trees = try SourceTree("Sources").imports
-        for (module, lines) in try SourceTree("Tests").imports { trees[module] = lines }
+        let parsed = try await Self.trees.value.get()
+        var trees = parsed.sources.imports
+        for (module, lines) in parsed.tests.imports { trees[module] = lines }
         for (target, lines) in trees.sorted(by: { $0.key < $1.key }) {
             guard let declared = manifest.dependencies[target] else {
                 Issue.record("\(target) has Swift files but no target in Package.swift")
