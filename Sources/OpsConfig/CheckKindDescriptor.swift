@@ -11,10 +11,11 @@ public struct CheckKindDescriptor: Sendable {
     /// The config key that selects the kind (`disk`, `http`, …); also its name in reports,
     /// alerts (`OPS_KIND`) and metrics.
     public let key: String
+    /// The unit of the primary value in health+json's words (`percent`, `ms`, `items`, `h`), as
+    /// each run reports it; nil where the check's plugin names its own.
+    public let unit: String?
     /// What the primary value is, in words for messages: "a latency in milliseconds".
     public let measures: String
-    /// Whether the primary value is a percentage, so that `80%` thresholds make sense for it.
-    public let measuresPercent: Bool
     /// The health+json draft's measurement name, the second half of its `name:measurement` keys
     /// (`utilization`, `responseTime`, `backlog`; `status` where none of the draft's fits).
     public let healthMeasurement: String
@@ -24,6 +25,9 @@ public struct CheckKindDescriptor: Sendable {
     let companionKeys: [String]
     /// Reads the kind's own key (and its companion keys) of one check entry.
     let read: @Sendable (ConfigParser, CheckEntry) -> CheckKind?
+
+    /// Whether the primary value is a percentage, so that `80%` thresholds make sense for it.
+    public var measuresPercent: Bool { unit == "percent" }
 
     /// Every kind, in the order the reference configuration lists them.
     public static let all: [CheckKindDescriptor] = [.disk, .memory, .sqlite, .queue, .http, .command, .backup]
@@ -35,31 +39,31 @@ public struct CheckKindDescriptor: Sendable {
 
     /// `disk: [PATH…]`: used space and inodes, as `df` counts them.
     public static let disk = CheckKindDescriptor(
-        key: "disk", measures: "a percentage of space or inodes used", measuresPercent: true,
+        key: "disk", unit: "percent", measures: "a percentage of space or inodes used",
         healthMeasurement: "utilization", componentType: "system", companionKeys: [], read: { $0.diskKind($1) })
     /// `memory: {}`: the host's memory and, inside a cgroup with a limit, the cgroup's.
     public static let memory = CheckKindDescriptor(
-        key: "memory", measures: "a percentage of memory used", measuresPercent: true,
+        key: "memory", unit: "percent", measures: "a percentage of memory used",
         healthMeasurement: "utilization", componentType: "system", companionKeys: [], read: { $0.memoryKind($1) })
     /// `sqlite: PATH` or `{path, query}`: a database's health, or a number its query returns.
     public static let sqlite = CheckKindDescriptor(
-        key: "sqlite", measures: "a latency in milliseconds (or the number its query returns)", measuresPercent: false,
+        key: "sqlite", unit: "ms", measures: "a latency in milliseconds (or the number its query returns)",
         healthMeasurement: "responseTime", componentType: "datastore", companionKeys: [], read: { $0.sqliteKind($1) })
     /// `queue: {redis|sqlite|spool…}`: a backlog of pending work.
     public static let queue = CheckKindDescriptor(
-        key: "queue", measures: "a count of items", measuresPercent: false,
+        key: "queue", unit: "items", measures: "a count of items",
         healthMeasurement: "backlog", componentType: "datastore", companionKeys: [], read: { $0.queueKind($1) })
     /// `http: URL` with `expect:`: an endpoint's answer and latency.
     public static let http = CheckKindDescriptor(
-        key: "http", measures: "a latency in milliseconds", measuresPercent: false,
+        key: "http", unit: "ms", measures: "a latency in milliseconds",
         healthMeasurement: "responseTime", componentType: "component", companionKeys: ["expect"], read: { $0.httpKind($1) })
     /// `command: [PLUGIN, ARGS…]`: a Nagios plugin, whose exit code is the state.
     public static let command = CheckKindDescriptor(
-        key: "command", measures: "a plugin's first performance value", measuresPercent: false,
+        key: "command", unit: nil, measures: "a plugin's first performance value",
         healthMeasurement: "status", componentType: "component", companionKeys: [], read: { $0.commandKind($1) })
     /// `backup: {max_age}`: how long ago a backup last reached safety.
     public static let backup = CheckKindDescriptor(
-        key: "backup", measures: "the age of the last safe backup in hours", measuresPercent: false,
+        key: "backup", unit: "h", measures: "the age of the last safe backup in hours",
         healthMeasurement: "status", componentType: "component", companionKeys: [], read: { $0.backupKind($1) })
 }
 

@@ -29,7 +29,7 @@ struct BackupCheck: Check {
         case .critical: .crit
         }
         return Observation(
-            value: age.map { ($0 / 3600 * 10).rounded() / 10 }, unit: "h", summary: verdict.message,
+            value: age.map { ($0 / 3600 * 10).rounded() / 10 }, unit: CheckKindDescriptor.backup.unit, summary: verdict.message,
             metrics: age.map { [PerfDatum(label: "age", value: $0, unit: "s")] } ?? [], state: state)
     }
 }

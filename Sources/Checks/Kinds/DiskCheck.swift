@@ -56,7 +56,7 @@ public struct DiskCheck: Check {
             metrics.append(PerfDatum(label: "\(path) avail", value: usage.availableBytes, unit: "B", min: 0, max: usage.sizeBytes))
             metrics.append(PerfDatum(label: "\(path) inodes", value: (usage.inodesUsedPercent * 100).rounded() / 100, unit: "%", min: 0, max: 100))
         }
-        return Observation(value: worst, unit: "percent", summary: parts.joined(separator: "; "), metrics: metrics)
+        return Observation(value: worst, unit: CheckKindDescriptor.disk.unit, summary: parts.joined(separator: "; "), metrics: metrics)
     }
 }
 

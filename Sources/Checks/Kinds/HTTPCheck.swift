@@ -67,7 +67,7 @@ public struct HTTPCheck: Check {
             }
         }
         if !problems.isEmpty { summary = problems.joined(separator: "; ") + " (" + summary + ")" }
-        return Observation(value: latencyMs, unit: "ms", summary: summary, metrics: metrics, state: state)
+        return Observation(value: latencyMs, unit: CheckKindDescriptor.http.unit, summary: summary, metrics: metrics, state: state)
     }
 
     /// What the body lacks. A pattern or a JSON document is read on a thread of its own: on up

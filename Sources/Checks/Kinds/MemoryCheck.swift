@@ -57,7 +57,7 @@ public struct MemoryCheck: Check {
             summary += "; cgroup \(ByteText.percent(percent)) of its \(ByteText.format(cgroup.limit)) limit"
             metrics.append(PerfDatum(label: "cgroup", value: Self.round(percent), unit: "%", min: 0, max: 100))
         }
-        return Observation(value: worst, unit: "percent", summary: summary, metrics: metrics)
+        return Observation(value: worst, unit: CheckKindDescriptor.memory.unit, summary: summary, metrics: metrics)
     }
 
     /// The cgroup's working set and limit, or nil without a cgroup or without a limit (`max`).

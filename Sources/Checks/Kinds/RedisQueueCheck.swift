@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import OpsConfig
 
 /// The backlog of a Redis list (Celery and RQ keep their queues as lists): `LLEN key`.
 ///
@@ -46,7 +47,7 @@ public struct RedisQueueCheck: Check {
         }
         let count = Double(length)
         return Observation(
-            value: count, unit: "items", summary: "\(length) \(length == 1 ? "item" : "items") waiting in \(key)",
+            value: count, unit: CheckKindDescriptor.queue.unit, summary: "\(length) \(length == 1 ? "item" : "items") waiting in \(key)",
             metrics: [PerfDatum(label: "backlog", value: count, min: 0)]
         )
     }

@@ -1,3 +1,4 @@
+import OpsConfig
 import StateStore
 
 /// The backlog of a job table in a SQLite database: a query returning one number.
@@ -28,7 +29,7 @@ public struct SQLQueueCheck: Check {
             }
         }
         return Observation(
-            value: count, unit: "items", summary: "\(PerfDatum.number(count)) \(count == 1 ? "item" : "items") waiting",
+            value: count, unit: CheckKindDescriptor.queue.unit, summary: "\(PerfDatum.number(count)) \(count == 1 ? "item" : "items") waiting",
             metrics: [PerfDatum(label: "backlog", value: count, min: 0)]
         )
     }

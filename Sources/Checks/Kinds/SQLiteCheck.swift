@@ -67,7 +67,7 @@ public struct SQLiteCheck: Check {
             guard verdictText == "ok" else {
                 return Observation(summary: "quick_check failed: \(verdictText)", metrics: metrics, state: .crit)
             }
-            var value = latencyMs, unit = "ms"
+            var value = latencyMs, unit = CheckKindDescriptor.sqlite.unit
             if let query {
                 guard let number = Row(values: [try database.scalar(query)]).double(0) else {
                     throw CheckFailure("the query returned no number; make it return one value, e.g. SELECT count(*) FROM jobs")

@@ -32,7 +32,7 @@ public struct SpoolQueueCheck: Check {
         ageDatum.warn = warnAge.map { "\(Int64($0.seconds))" }
         ageDatum.crit = critAge.map { "\(Int64($0.seconds))" }
         return Observation(
-            value: Double(count), unit: "items", summary: summary,
+            value: Double(count), unit: CheckKindDescriptor.queue.unit, summary: summary,
             metrics: [PerfDatum(label: "backlog", value: Double(count), min: 0), ageDatum], state: state
         )
     }
