@@ -34,15 +34,10 @@ public struct CommandRunner: Sendable {
         self.spawner = spawner
     }
 
-    /// Runs `arguments` (argv[0] resolved along PATH) with `environment` added to what opsd
-    /// passes on of its own (`SpawnRequest.inheritedEnvironment`: not its systemd variables, not
-    /// the ones the config takes secrets from). Cancelling the calling task kills the command's
-    /// process group.
+    /// Runs `arguments` (argv[0] resolved along the child's PATH) with `environment` added to
+    /// what opsd passes on of its own: the rules of `LaunchRecipe`, which every child of opsd
+    /// follows. Cancelling the calling task kills the command's process group.
     public func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Outcome {
-        let inherited = SpawnRequest.inheritedEnvironment()
-        guard let program = arguments.first, let executable = ChildProcesses.resolve(program, searchPath: inherited["PATH"]) else {
-            throw CheckFailure("cannot run \(arguments.first ?? "an empty command"): no such executable file")
-        }
         var pipeEnds: [Int32] = [-1, -1]
         // Close-on-exec right after creation; a fork in between cannot leak them either, because
         // ops_spawn closes every descriptor from 3 up in the child.
@@ -50,19 +45,16 @@ public struct CommandRunner: Sendable {
         let (readEnd, writeEnd) = (pipeEnds[0], pipeEnds[1])
         _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
         _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
-        let request = SpawnRequest(
-            executable: executable, arguments: arguments, environment: inherited.merging(environment) { $1 }, output: writeEnd
-        )
+        // The spawner takes the write end and closes it once the child has its copy.
+        let request = LaunchRecipe(command: arguments, environment: environment, output: writeEnd).request()
         let exit = ExitLatch()
         let pid: Int32
         do {
             pid = try await spawner.launch(request, onExit: { exit.fire($0) })
         } catch {
             close(readEnd)
-            close(writeEnd)
             throw CheckFailure("\(error)")
         }
-        close(writeEnd)
         let output: OutputReader
         do { output = try OutputReader(descriptor: readEnd) } catch {
             kill(-pid, SIGKILL)

@@ -15,7 +15,8 @@ public struct CommandJob: JobWork {
     let stopGrace: Duration
 
     /// A job running `spec` through `children`; `output` gives the descriptor for stdout and
-    /// stderr (closed after spawning; nil: /dev/null), e.g. `ChildOutput.descriptor(for:)`.
+    /// stderr (handed over to the spawner, which closes it; nil: /dev/null), e.g.
+    /// `ChildOutput.descriptor(for:)`.
     /// On timeout or shutdown the group gets SIGTERM, then SIGKILL after `stopGrace`.
     public init(
         spec: CommandSpec, children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, stopGrace: Duration = .seconds(5)
@@ -35,28 +36,15 @@ public struct CommandJob: JobWork {
     /// Runs the command once and returns how it ended; throws when it cannot start or the run is
     /// cancelled (after its process group is gone).
     func runToExit(_ context: JobContext) async throws -> ExitStatus {
-        var environment = SpawnRequest.inheritedEnvironment()
-        environment.merge(spec.environment) { $1 }
+        var environment = spec.environment
         environment["OPS_JOB"] = context.job
         environment["OPS_ATTEMPT"] = "\(context.attempt)"
-        guard let executable = ChildProcesses.resolve(spec.command[0], searchPath: environment["PATH"]) else {
-            throw JobFailure("\(spec.command[0]) is not an executable file (nor found on PATH)")
-        }
-        var credentials: (uid: UInt32, gid: UInt32)?
-        if spec.user != nil || spec.group != nil {
-            guard let ids = ChildProcesses.credentials(user: spec.user, group: spec.group) else {
-                throw JobFailure("no such user or group (\(spec.user ?? "-"):\(spec.group ?? "-"))")
-            }
-            credentials = ids
-        }
-        let descriptor = output(context.job)
-        defer { if let descriptor { close(descriptor) } }
+        let recipe = LaunchRecipe(
+            command: spec.command, environment: environment, workingDirectory: spec.workingDirectory,
+            user: spec.user, group: spec.group, output: output(context.job))
         let exit = ExitLatch()
-        let pid = try await children.spawn(
-            SpawnRequest(
-                executable: executable, arguments: spec.command, environment: environment,
-                workingDirectory: spec.workingDirectory, credentials: credentials, output: descriptor),
-            onExit: { exit.fire($0) })
+        // A program or user that is not found fails the attempt with the spawn's own sentence.
+        let pid = try await children.spawn(recipe.request(), onExit: { exit.fire($0) })
         let grace = stopGrace
         let status = await withTaskCancellationHandler {
             await exit.wait()

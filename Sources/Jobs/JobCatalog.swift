@@ -14,7 +14,7 @@ public struct JobCatalog: Sendable {
     let configPath: String?
 
     /// A catalog whose command jobs spawn through `children` with stdout and stderr on the
-    /// descriptor `output` returns for the job's name (the job closes it after spawning), whose
+    /// descriptor `output` returns for the job's name (handed to the spawner, which closes it), whose
     /// prune jobs trim `store`, and whose backups are taken by the companion from the file at
     /// `configPath` (nil where backups are unavailable).
     public init(children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, store: JobRunStore, configPath: String?) {

@@ -10,7 +10,9 @@ import Glibc
 /// children, a reaper of every child would steal their exit statuses: `DirectSpawner` waits for
 /// exactly the pid it started.
 public protocol ProcessSpawner: Sendable {
-    /// Starts `request`; `onExit` is called once when the child ends.
+    /// Starts `request`; `onExit` is called once when the child ends. The request's names are
+    /// looked up where the fork happens, and its output descriptor is closed once the child has
+    /// its copy (or the start failed).
     func launch(_ request: SpawnRequest, onExit: @escaping @Sendable (ExitStatus) -> Void) async throws(SpawnError) -> Int32
 }
 
@@ -23,8 +25,10 @@ public struct DirectSpawner: ProcessSpawner {
     public init() {}
 
     public func launch(_ request: SpawnRequest, onExit: @escaping @Sendable (ExitStatus) -> Void) async throws(SpawnError) -> Int32 {
+        defer { request.closeOutput() }
+        let resolved = try request.resolved()
         var pid: Int32 = 0
-        let error = request.spawn(deathSignal: 0, pid: &pid)
+        let error = request.spawn(resolved, deathSignal: 0, pid: &pid)
         if pid > 0 {
             // A child that failed to exec exits 127; reap it either way. Without a thread to wait
             // for it, the child would be a zombie with nobody told of its end: stop it instead.
@@ -41,10 +45,10 @@ public struct DirectSpawner: ProcessSpawner {
                 kill(child, SIGKILL)
                 var status: Int32 = 0
                 _ = waitpid(child, &status, 0)
-                throw SpawnError(code: failure.code, executable: request.executable)
+                throw SpawnError(.system(failure.code), executable: request.executable)
             }
         }
-        guard error == 0 else { throw SpawnError(code: error, executable: request.executable) }
+        guard error == 0 else { throw SpawnError(.system(error), executable: request.executable) }
         return pid
     }
 }

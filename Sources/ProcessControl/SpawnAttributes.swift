@@ -3,12 +3,13 @@ import FoundationEssentials
 import Glibc
 
 extension SpawnRequest {
-    /// Forks and execs the request with `ops_spawn`; returns 0 and sets `pid`, or an errno value.
-    /// The one place that turns a `SpawnRequest` into C: `ChildProcesses` and `DirectSpawner` share it.
-    func spawn(deathSignal: Int32, pid: inout Int32) -> Int32 {
+    /// Forks and execs the request with `ops_spawn`, as `resolved` (``resolved()``) says; returns 0
+    /// and sets `pid`, or an errno value. The one place that turns a `SpawnRequest` into C:
+    /// `ChildProcesses` and `DirectSpawner` share it.
+    func spawn(_ resolved: ResolvedSpawn, deathSignal: Int32, pid: inout Int32) -> Int32 {
         let argv = CStringArray(arguments)
         let envp = CStringArray(environment.map { "\($0.key)=\($0.value)" }.sorted())
-        let strings = CStringArray([executable, workingDirectory ?? ""])
+        let strings = CStringArray([resolved.path, workingDirectory ?? ""])
         let nullDevice = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { if nullDevice >= 0 { close(nullDevice) } }
 
@@ -20,10 +21,10 @@ extension SpawnRequest {
         attr.stdin_fd = nullDevice
         attr.stdout_fd = output ?? nullDevice
         attr.stderr_fd = output ?? nullDevice
-        if let credentials {
+        if let ids = resolved.ids {
             attr.set_ids = 1
-            attr.uid = credentials.uid
-            attr.gid = credentials.gid
+            attr.uid = ids.uid
+            attr.gid = ids.gid
         }
         if let umask {
             attr.set_umask = 1
@@ -32,6 +33,12 @@ extension SpawnRequest {
         attr.death_signal = deathSignal
         attr.nofile_soft = UInt(Self.childDescriptorLimit.withLock { $0 } ?? 0)
         return ops_spawn(&attr, &pid)
+    }
+
+    /// Closes the output descriptor the request hands over; the spawners call it once the child
+    /// has its copy or the start has failed.
+    func closeOutput() {
+        if let output { close(output) }
     }
 }
 

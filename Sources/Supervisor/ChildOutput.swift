@@ -25,7 +25,8 @@ public struct ChildOutput: Sendable {
         self.field = field
     }
 
-    /// The descriptor to give the child as stdout and stderr; the caller closes it after spawning.
+    /// The descriptor to give the child as stdout and stderr: hand it to the spawn
+    /// (`LaunchRecipe.output`), which closes it once the child has its copy.
     public func descriptor(for worker: String) -> Int32? {
         if useJournal {
             // LOG_INFO, and "<N>" prefixes in the output set a line's priority (level_prefix).

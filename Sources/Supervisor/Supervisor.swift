@@ -294,39 +294,21 @@ public actor Supervisor {
         let generation = worker.generation
         let spec = worker.spec
 
-        var environment = SpawnRequest.inheritedEnvironment()
-        environment.merge(spec.environment) { $1 }
+        var environment = spec.environment
         if spec.notify { environment["NOTIFY_SOCKET"] = notifySocket }
         if let watchdog = spec.watchdog { environment["WATCHDOG_USEC"] = "\(SystemdNotifier.microseconds(watchdog))" }
+        // The program and the user are looked up on the spawner thread, not on this actor's loop;
+        // a missing one comes back as the spawn's error, below.
+        let recipe = LaunchRecipe(
+            command: spec.command, environment: environment, workingDirectory: spec.workingDirectory,
+            user: spec.user, group: spec.group, umask: spec.umask, output: output.descriptor(for: name))
 
         worker.plan.started(at: ContinuousClock.now - epoch)
-        guard let executable = ChildProcesses.resolve(spec.command[0], searchPath: environment["PATH"]) else {
-            worker.message = "cannot start: \(spec.command[0]) is not an executable file (nor found on PATH)"
-            workers[name] = worker
-            failedToStart(name, generation: generation)
-            return
-        }
-        var credentials: (uid: UInt32, gid: UInt32)?
-        if spec.user != nil || spec.group != nil {
-            guard let ids = ChildProcesses.credentials(user: spec.user, group: spec.group) else {
-                worker.message = "cannot start: no such user or group (\(spec.user ?? "-"):\(spec.group ?? "-"))"
-                workers[name] = worker
-                failedToStart(name, generation: generation)
-                return
-            }
-            credentials = ids
-        }
-        let outputDescriptor = output.descriptor(for: name)
-        defer { if let outputDescriptor { close(outputDescriptor) } }
-        let request = SpawnRequest(
-            executable: executable, arguments: spec.command, environment: environment, workingDirectory: spec.workingDirectory,
-            credentials: credentials, umask: spec.umask, output: outputDescriptor
-        )
         worker.starts += 1
         worker.state = .starting
         workers[name] = worker
         do {
-            let pid = try await children.spawn(request) { [weak self] status in
+            let pid = try await children.spawn(recipe.request()) { [weak self] status in
                 guard let self else { return }
                 Task { await self.exited(name, generation: generation, status: status) }
             }
@@ -349,6 +331,9 @@ public actor Supervisor {
                 arm(name, after: spec.startTimeout) { await $0.startTimedOut(name, generation: generation) }
             }
         } catch {
+            // Nothing was forked when a name was not found: no start to count (as before the
+            // lookups moved to the spawner thread).
+            if error.isLookupFailure { workers[name]?.starts -= 1 }
             workers[name]?.message = error.description
             failedToStart(name, generation: generation)
         }

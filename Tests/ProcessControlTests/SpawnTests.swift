@@ -13,12 +13,12 @@ struct ResolveTests {
             try writeScript(first + "/data", mode: 0o644)
             try writeScript(second + "/data")
             let searchPath = "\(directory)/missing:\(first):\(second)"
-            #expect(ChildProcesses.resolve("tool", searchPath: searchPath) == second + "/tool")
+            #expect(located("tool", searchPath: searchPath) == second + "/tool")
             // Not executable in the first directory: the next one's is taken.
-            #expect(ChildProcesses.resolve("data", searchPath: searchPath) == second + "/data")
+            #expect(located("data", searchPath: searchPath) == second + "/data")
             try writeScript(first + "/tool")
-            #expect(ChildProcesses.resolve("tool", searchPath: searchPath) == first + "/tool")
-            #expect(ChildProcesses.resolve("nothing-by-this-name", searchPath: searchPath) == nil)
+            #expect(located("tool", searchPath: searchPath) == first + "/tool")
+            #expect(located("nothing-by-this-name", searchPath: searchPath) == nil)
         }
     }
 
@@ -27,40 +27,52 @@ struct ResolveTests {
         try await withTemporaryDirectory { directory in
             try writeScript(directory + "/run")
             try writeScript(directory + "/plain", mode: 0o644)
-            #expect(ChildProcesses.resolve(directory + "/run", searchPath: "/nonexistent") == directory + "/run")
-            #expect(ChildProcesses.resolve(directory + "/plain", searchPath: nil) == nil)
-            #expect(ChildProcesses.resolve(directory + "/missing", searchPath: nil) == nil)
+            #expect(located(directory + "/run", searchPath: "/nonexistent") == directory + "/run")
+            #expect(located(directory + "/plain", searchPath: nil) == nil)
+            #expect(located(directory + "/missing", searchPath: nil) == nil)
             // Without PATH: /usr/local/bin:/usr/bin:/bin, as execvp's default.
-            #expect(ChildProcesses.resolve("env", searchPath: nil) == "/usr/bin/env")
-            #expect(ChildProcesses.resolve("run", searchPath: nil) == nil)
+            #expect(located("env", searchPath: nil) == "/usr/bin/env")
+            #expect(located("run", searchPath: nil) == nil)
         }
     }
 }
 
+/// Where `program` is found along `searchPath` (the child's PATH); nil when it is not.
+private func located(_ program: String, searchPath: String?) -> String? {
+    try? SpawnRequest(executable: program, arguments: [program], environment: searchPath.map { ["PATH": $0] } ?? [:]).executablePath()
+}
+
+/// The ids a request for `user` and `group` runs with; nil when either is unknown.
+private func credentials(user: String?, group: String?) -> (uid: UInt32, gid: UInt32)? {
+    let request = SpawnRequest(executable: "/bin/true", arguments: ["true"], environment: [:], user: user, group: group)
+    return try? request.ids()
+}
+
 @Suite("credentials")
 struct CredentialsTests {
-    @Test("a user gives its uid and primary group; a group overrides the group; neither gives opsd's own ids")
+    @Test("a user gives its uid and primary group; a group overrides the group; neither switches nothing")
     func lookup() throws {
-        let own = try #require(ChildProcesses.credentials(user: nil, group: nil))
-        #expect(own.uid == getuid() && own.gid == getgid())
-        let nobody = try #require(ChildProcesses.credentials(user: "nobody", group: nil))
+        // No switch at all keeps opsd's ids and its supplementary groups, as before.
+        #expect(try SpawnRequest(executable: "/bin/true", arguments: ["true"], environment: [:]).ids() == nil)
+        let inGroup = try #require(credentials(user: nil, group: "nogroup"))
+        #expect(inGroup.uid == getuid() && inGroup.gid == 65534)
+        let nobody = try #require(credentials(user: "nobody", group: nil))
         #expect(nobody.uid == 65534 && nobody.gid == 65534)
-        let rootInNogroup = try #require(ChildProcesses.credentials(user: "root", group: "nogroup"))
+        let rootInNogroup = try #require(credentials(user: "root", group: "nogroup"))
         #expect(rootInNogroup.uid == 0 && rootInNogroup.gid == 65534)
     }
 
     @Test("an unknown user or group gives nil, not opsd's ids")
     func unknown() {
-        #expect(ChildProcesses.credentials(user: "ops-no-such-user", group: nil) == nil)
-        #expect(ChildProcesses.credentials(user: nil, group: "ops-no-such-group") == nil)
-        #expect(ChildProcesses.credentials(user: "nobody", group: "ops-no-such-group") == nil)
+        #expect(credentials(user: "ops-no-such-user", group: nil) == nil)
+        #expect(credentials(user: nil, group: "ops-no-such-group") == nil)
+        #expect(credentials(user: "nobody", group: "ops-no-such-group") == nil)
     }
 
     @Test("a child started with nobody's credentials runs as nobody", .enabled(if: getuid() == 0, "switching users needs root"))
     func childRunsAsNobody() async throws {
         try await withTemporaryDirectory { directory in
-            let credentials = try #require(ChildProcesses.credentials(user: "nobody", group: nil))
-            let request = SpawnRequest(executable: "/bin/sh", arguments: ["sh", "-c", "id -u; id -g; id -G"], environment: ["PATH": "/usr/bin:/bin"], credentials: credentials)
+            let request = SpawnRequest(executable: "/bin/sh", arguments: ["sh", "-c", "id -u; id -g; id -G"], environment: ["PATH": "/usr/bin:/bin"], user: "nobody")
             let (status, output) = try await runToEnd(request, in: directory)
             #expect(status == .exited(0))
             // No supplementary groups of opsd's are kept (root's group 0 would be).
@@ -107,7 +119,7 @@ struct ExitStatusTests {
             _ = try await DirectSpawner().launch(SpawnRequest(executable: "/nonexistent/program", arguments: ["program"], environment: [:])) { _ in }
         } throws: { error in
             guard let error = error as? SpawnError else { return false }
-            return error.code == ENOENT && error.description == "cannot start /nonexistent/program: No such file or directory"
+            return error.reason == .notExecutable(ENOENT) && error.description == "cannot start /nonexistent/program: No such file or directory"
         }
     }
 

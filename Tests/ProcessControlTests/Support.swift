@@ -20,15 +20,9 @@ func runToEnd(_ request: SpawnRequest, in directory: String) async throws -> (st
     let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else { throw TestFailure("cannot create \(path): \(String(cString: strerror(errno)))") }
     var request = request
-    request.output = descriptor
+    request.output = descriptor  // handed over: the spawner closes it
     let latch = ExitLatch()
-    do {
-        _ = try await DirectSpawner().launch(request, onExit: latch.fire)
-    } catch {
-        close(descriptor)
-        throw error
-    }
-    close(descriptor)
+    _ = try await DirectSpawner().launch(request, onExit: latch.fire)
     let status = await latch.wait()
     return (status, try String(contentsOfFile: path, encoding: .utf8))
 }
