@@ -207,18 +207,19 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: lean + [linkOrder("opsctl")]
         ),
-        // `opsctl backup` and `opsctl restore` run here: opsctl execs it, so that no other opsctl
-        // command loads libgit2 and its libraries (measured: 4.8 ms on every opsctl run).
-        .executableTarget(
-            name: "opsctl-backup",
+        // The companion's commands, a library so the test kit's companion runs the same ones.
+        .target(
+            name: "BackupCLI",
             dependencies: [
                 "OpsConfig", "Backup", "ControlPlane", "OpsAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict,
-            linkerSettings: lean
+            swiftSettings: strict
         ),
+        // `opsctl backup` and `opsctl restore` run here: opsctl execs it, so that no other opsctl
+        // command loads libgit2 and its libraries (measured: 4.8 ms on every opsctl run).
+        .executableTarget(name: "opsctl-backup", dependencies: ["BackupCLI"], swiftSettings: strict, linkerSettings: lean),
 
         .testTarget(name: "OpsConfigTests", dependencies: ["OpsConfig", "Scheduling"], swiftSettings: strict),
         .testTarget(
@@ -236,6 +237,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
         // The C side of the tests: system calls Swift cannot make (pidfd_open), kept out of the programs.
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
+        // opsctl-backup with a pause at a backup step (OPSD_BACKUP_PAUSE_AT), so a test can kill it
+        // there: built with the tests, never installed, and the programs read no such variable.
+        .executableTarget(name: "opsctl-backup-testkit", dependencies: ["Backup", "BackupCLI"], path: "Tests/opsctl-backup-testkit", swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["ControlPlane", "OpsAPI", "OpsConfig", "Jobs", "TestSupport", "CTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "BackupTests",

@@ -45,26 +45,3 @@ final class BackupLock {
         close(descriptor)
     }
 }
-
-/// Test hooks: with `OPSD_BACKUP_PAUSE_AT=<step>` in the environment, the backup stops at that
-/// step, writes `<step>` to the file named by `OPSD_BACKUP_PAUSE_FILE`, and waits forever, so a
-/// test can SIGKILL it at a known point. Unset in production, where it costs one lookup per step.
-enum PausePoint: String {
-    /// The snapshots are taken; nothing is written to the repository yet.
-    case afterSnapshot = "after-snapshot"
-    /// The packs (blobs, trees, commit) are written; the branch does not point at them yet.
-    case beforeReference = "before-reference"
-    /// The branch points at the new commit; the local base copies are not updated yet.
-    case afterReference = "after-reference"
-    /// A restore has verified the rebuilt file and is about to move the live one aside.
-    case beforeSwap = "before-swap"
-
-    func reach() {
-        let environment = ProcessInfo.processInfo.environment
-        guard environment["OPSD_BACKUP_PAUSE_AT"] == rawValue else { return }
-        if let file = environment["OPSD_BACKUP_PAUSE_FILE"] {
-            try? FileSystem.writeAtomically(Array(rawValue.utf8), to: file)
-        }
-        while true { pause() }
-    }
-}

@@ -19,12 +19,16 @@ public struct BackupRunner: Sendable {
     /// How a failed push is retried: `pushAttempts` attempts in all, the first retry after
     /// `pushFirstDelay`, each later one after twice the previous wait.
     let pushRetry: RetryPolicy
+    /// Hears each step of a backup or restore as it is reached; nil in the programs, set by the
+    /// test kit's companion to stop at a step (`BackupStep`).
+    let observer: BackupStepObserver?
 
     /// A runner for `configuration`'s `backup:` section; fails when there is none or it is unusable.
     /// `configPath` is the file `configuration` was read from: a backup stores it with its secret
-    /// values masked.
+    /// values masked. `observer` hears each `BackupStep` reached.
     public init(
-        configuration: Configuration, configPath: String? = nil, logger: Logger, pushAttempts: Int = 4, pushFirstDelay: Duration = .seconds(2)
+        configuration: Configuration, configPath: String? = nil, logger: Logger, pushAttempts: Int = 4, pushFirstDelay: Duration = .seconds(2),
+        observer: BackupStepObserver? = nil
     ) throws(BackupError) {
         guard let spec = configuration.backup else {
             throw BackupError("the configuration has no backup: section; add one with at least backup.repository")
@@ -35,6 +39,7 @@ public struct BackupRunner: Sendable {
         stateDirectory = configuration.daemon.stateDirectory
         self.logger = logger
         pushRetry = RetryPolicy(initial: pushFirstDelay, factor: 2, retries: max(pushAttempts, 1) - 1)
+        self.observer = observer
     }
 
     /// Takes one backup, commits it when something changed, pushes what the remote lacks, and
@@ -42,7 +47,7 @@ public struct BackupRunner: Sendable {
     /// scheduled backup does, to read back exactly this run).
     public func run(runID: String? = nil) async throws(BackupError) -> BackupOutcome {
         let started = Date()
-        let session = BackupSession(plan: plan, logger: logger, pushRetry: pushRetry)
+        let session = BackupSession(plan: plan, logger: logger, pushRetry: pushRetry, observer: observer)
         let result = await onOwnThread { () throws(BackupError) in try session.run() }
         let history: BackupHistory?
         do { history = try await BackupHistory.open(stateDirectory: stateDirectory) } catch {
@@ -73,7 +78,7 @@ public struct BackupRunner: Sendable {
     /// Restores databases from a backup; see `RestoreRequest`. `hooks` stop and start the
     /// databases' workers around an in-place swap.
     public func restore(_ request: RestoreRequest, hooks: RestoreHooks? = nil) async throws(BackupError) -> RestoreOutcome {
-        let restorer = Restorer(plan: plan, logger: logger)
+        let restorer = Restorer(plan: plan, logger: logger, observer: observer)
         return try await onOwnThread { () throws(BackupError) in try restorer.restore(request, hooks: hooks) }.get()
     }
 

@@ -14,6 +14,8 @@ struct BackupSession {
     let logger: Logger
     /// How a push that failed for a transport reason is tried again.
     let pushRetry: RetryPolicy
+    /// Hears the steps as they are reached (none in opsd and opsctl-backup).
+    let observer: BackupStepObserver?
 
     func run() throws(BackupError) -> BackupOutcome {
         let started = ContinuousClock.now
@@ -35,7 +37,7 @@ struct BackupSession {
             let step = DatabaseBackup(source: source, repository: repository, packer: packer, workDirectory: plan.workDirectory)
             steps.append((step, try step.snapshot()))
         }
-        PausePoint.afterSnapshot.reach()
+        observer?(.afterSnapshot)
 
         // 2. Pages and files into packs.
         var databaseTree: [String: TreeNode] = [:]
@@ -83,11 +85,11 @@ struct BackupSession {
             let message = CommitMessage.summary(results.map(\.outcome), fileCount: items.count, filesChanged: previousFiles != newFiles, masked: masked)
             let id = try repository.writeCommit(tree: tree, parent: head, message: message, authorName: "opsd", authorEmail: "opsd@\(plan.host)")
             try packer.flush()
-            PausePoint.beforeReference.reach()
+            observer?(.beforeReference)
             // 4. The branch moves last, and only if nobody else moved it meanwhile.
             try repository.updateReference(plan.reference, to: id, expected: head, message: "opsd: backup")
             commit = id
-            PausePoint.afterReference.reach()
+            observer?(.afterReference)
         }
         for (step, result) in zip(steps.map(\.0), results) { try step.promoteSnapshot(sha256: result.sha256) }
 

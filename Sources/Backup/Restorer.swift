@@ -79,6 +79,8 @@ public struct RestoreHooks: Sendable {
 struct Restorer {
     let plan: BackupPlan
     let logger: Logger
+    /// Hears the steps as they are reached (none in opsd and opsctl-backup).
+    let observer: BackupStepObserver?
 
     func restore(_ request: RestoreRequest, hooks: RestoreHooks? = nil) throws(BackupError) -> RestoreOutcome {
         let lock = try BackupLock(repository: plan.repository, stateDirectory: plan.stateDirectory)
@@ -140,7 +142,7 @@ struct Restorer {
                 try file.finish()
             }
         }
-        PausePoint.beforeSwap.reach()
+        observer?(.beforeSwap)
 
         var restored: [RestoreOutcome.Restored] = []
         for item in prepared {

@@ -4,6 +4,10 @@ import StateStore
 import Testing
 import TestSupport
 
+/// opsctl-backup's commands, built with a pause at the step named by OPSD_BACKUP_PAUSE_AT
+/// (Tests/opsctl-backup-testkit): the programs themselves read no such variable.
+private let testkitCompanion = "\(binDirectory)/opsctl-backup-testkit"
+
 @Suite("Backup safety: one at a time, SIGKILL at any step, a busy writer", .serialized)
 struct SafetyTests {
     @Test("SIGKILL at each step leaves a repository git fsck accepts, restoring the previous or the new backup", arguments: ["after-snapshot", "before-reference", "after-reference"])
@@ -15,7 +19,7 @@ struct SafetyTests {
         let after = try fixture.rows(fixture.database)
 
         let pauseFile = fixture.directory + "/paused"
-        let backup = try BackgroundProcess("\(binDirectory)/opsctl", ["backup", "--config", fixture.configPath], environment: [
+        let backup = try BackgroundProcess(testkitCompanion, ["backup", "--config", fixture.configPath], environment: [
             "OPSD_BACKUP_PAUSE_AT": step, "OPSD_BACKUP_PAUSE_FILE": pauseFile,
         ])
         #expect(try await waitUntil { FileManager.default.fileExists(atPath: pauseFile) }, "never paused: \(backup.log)")
@@ -46,7 +50,7 @@ struct SafetyTests {
         try fixture.churn(0.02)
         let live = try await fixture.sha256(fixture.database)
         let pauseFile = fixture.directory + "/paused"
-        let restore = try BackgroundProcess("\(binDirectory)/opsctl", ["restore", "--config", fixture.configPath], environment: [
+        let restore = try BackgroundProcess(testkitCompanion, ["restore", "--config", fixture.configPath], environment: [
             "OPSD_BACKUP_PAUSE_AT": "before-swap", "OPSD_BACKUP_PAUSE_FILE": pauseFile,
         ])
         #expect(try await waitUntil { FileManager.default.fileExists(atPath: pauseFile) }, "never paused: \(restore.log)")
@@ -63,7 +67,7 @@ struct SafetyTests {
     func secondBackupRefused() async throws {
         let fixture = try Fixture()
         let pauseFile = fixture.directory + "/paused"
-        let first = try BackgroundProcess("\(binDirectory)/opsctl", ["backup", "--config", fixture.configPath], environment: [
+        let first = try BackgroundProcess(testkitCompanion, ["backup", "--config", fixture.configPath], environment: [
             "OPSD_BACKUP_PAUSE_AT": "after-snapshot", "OPSD_BACKUP_PAUSE_FILE": pauseFile,
         ])
         defer { first.kill() }

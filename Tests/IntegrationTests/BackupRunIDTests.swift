@@ -23,8 +23,18 @@ struct BackupRunIDTests {
               repository: \(scratch.path)/direct.git
               databases: [\(database)]
             """, name: "direct.yaml")
+        // opsd runs the companion found beside its own executable: here, the test kit's, which
+        // stops at a backup step (Tests/opsctl-backup-testkit). Hard links, so /proc/self/exe
+        // names this directory; a copy where the scratch directory is on another file system.
+        let bin = "\(scratch.path)/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for (program, name) in [("opsd", "opsd"), ("opsctl-backup-testkit", "opsctl-backup")] {
+            do { try FileManager.default.linkItem(atPath: "\(binDirectory)/\(program)", toPath: "\(bin)/\(name)") } catch {
+                try FileManager.default.copyItem(atPath: "\(binDirectory)/\(program)", toPath: "\(bin)/\(name)")
+            }
+        }
         let pauseFile = "\(scratch.path)/paused"
-        let daemon = try await Daemon(config: config, scratch: scratch, environment: [
+        let daemon = try await Daemon(config: config, scratch: scratch, executable: "\(bin)/opsd", environment: [
             "OPSD_BACKUP_PAUSE_AT": "after-snapshot", "OPSD_BACKUP_PAUSE_FILE": pauseFile,
         ])
         let job = Task { try await run("opsctl", ["jobs", "run", "nightly", "--json", "--config", config]) }

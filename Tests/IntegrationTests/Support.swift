@@ -267,12 +267,14 @@ final class Daemon: @unchecked Sendable {
     let logStream: LogStream
     let notify: NotifyListener
 
-    /// Starts opsd on `config` and waits for READY=1.
-    init(config: String, scratch: Scratch, environment: [String: String] = [:], waitForReady: Bool = true) async throws {
+    /// Starts opsd (the built one unless `executable` names another) on `config` and waits for READY=1.
+    init(
+        config: String, scratch: Scratch, executable: String = "\(binDirectory)/opsd", environment: [String: String] = [:], waitForReady: Bool = true
+    ) async throws {
         notify = try NotifyListener(directory: scratch.path)
         let stderr = Pipe()
         logStream = LogStream(reading: stderr.fileHandleForReading)
-        process.executableURL = URL(fileURLWithPath: "\(binDirectory)/opsd")
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["--config", config]
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = notify.path

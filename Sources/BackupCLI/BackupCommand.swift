@@ -27,7 +27,10 @@ struct BackupContext {
         }
         configuration = result.configuration
         do {
-            runner = try BackupRunner(configuration: result.configuration, configPath: result.path, logger: Logger(label: "opsctl.backup"), pushAttempts: pushAttempts)
+            runner = try BackupRunner(
+                configuration: result.configuration, configPath: result.path, logger: Logger(label: "opsctl.backup"), pushAttempts: pushAttempts,
+                observer: OpsctlBackup.observer.withLock { $0 }
+            )
         } catch {
             throw Failure(error.description)
         }

@@ -1,19 +1,38 @@
-import ArgumentParser
+public import ArgumentParser
+public import Backup
 import Foundation
 import OpsConfig
+import Synchronization
 
 /// `opsctl backup` and `opsctl restore`, in an executable of their own.
 ///
 /// opsctl execs this program for those two commands (see opsctl's CompanionCommands.swift), so
 /// `opsctl status` and the rest never load libgit2, libssh2 and their TLS libraries. It is named
 /// `opsctl` in help and messages: users only ever type `opsctl backup …`.
-@main
-struct OpsctlBackup: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+///
+/// A library, so that two programs run the same commands: `opsctl-backup`, which observes
+/// nothing, and the test kit's companion (`Tests/opsctl-backup-testkit`), which stops at a
+/// `BackupStep` for a test to kill it there.
+public struct OpsctlBackup: AsyncParsableCommand {
+    /// The command's name, help and subcommands.
+    public static let configuration = CommandConfiguration(
         commandName: "opsctl",
         abstract: "Back up and restore the configured databases and files (run as `opsctl backup` and `opsctl restore`).",
         subcommands: [BackupCommand.self, RestoreCommand.self]
     )
+
+    /// Parsed from the command line.
+    public init() {}
+
+    /// Runs the command line, with `observer` hearing each step of the backup or restore; exits
+    /// the process with the command's status.
+    public static func main(observing observer: BackupStepObserver?) async {
+        Self.observer.withLock { $0 = observer }
+        await main()
+    }
+
+    /// Set once by `main(observing:)` before any command is parsed; read by `BackupContext`.
+    static let observer = Mutex<BackupStepObserver?>(nil)
 }
 
 /// `--config`: the file with the `backup:` section. opsctl passes a `--config` given before the
