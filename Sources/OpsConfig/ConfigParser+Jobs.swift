@@ -11,11 +11,16 @@ extension ConfigParser {
     ]
     static let jobActions = ["command", "sqlite", "prune", "backup"]
 
-    func job(_ node: Node, at path: String) -> JobSpec? {
+    /// One entry of `jobs:`; `backupDeclared` says whether the file has a `backup:` section, which
+    /// a backup job takes its databases and repository from.
+    func job(_ node: Node, at path: String, backupDeclared: Bool) -> JobSpec? {
         guard let fields = reader.fields(node, at: path, allowed: Self.jobKeys) else { return nil }
         let name = fields.required("name").flatMap { self.name($0, at: fields.keyPath("name")) }
         let trigger = jobTrigger(fields, at: path)
         let action = jobAction(fields, at: path)
+        if action == .backup, !backupDeclared {
+            reader.report(fields.keyPath("backup"), "takes a backup as the backup: section describes, but there is none; add a backup: section", at: fields["backup"] ?? node)
+        }
         guard let name, let trigger, let action else { return nil }
         var spec = JobSpec(name: name, trigger: trigger, action: action)
         spec.jitter = fields.optional("jitter", reader.duration)

@@ -28,7 +28,10 @@ struct ConfigParser {
                 workers: Set(config.workers.map(\.name)), daemon: config.daemon, backup: config.backup, backupDeclared: top["backup"] != nil)
             config.checks = uniqueList(node, at: "checks") { check($0, at: $1, context: context) }
         }
-        if let node = top["jobs"] { config.jobs = uniqueList(node, at: "jobs", job) }
+        if let node = top["jobs"] {
+            let backupDeclared = top["backup"] != nil
+            config.jobs = uniqueList(node, at: "jobs") { job($0, at: $1, backupDeclared: backupDeclared) }
+        }
         if let node = top["alerts"] { config.alerts = list(node, at: "alerts", alert) }
         if let backup = config.backup {
             let known = Set(config.workers.map(\.name))
@@ -37,9 +40,6 @@ struct ConfigParser {
                     reader.report("backup.databases", "\(NodeReader.quote(name)) (for \(database)) is not a worker under workers:; name one of them", at: top["backup"])
                 }
             }
-        }
-        if config.backup == nil, let index = config.jobs.firstIndex(where: { $0.action == .backup }) {
-            reader.report("jobs[\(index)].backup", "takes a backup as the backup: section describes, but there is none; add a backup: section", at: top["jobs"])
         }
         return config
     }

@@ -60,6 +60,22 @@ struct TypedConfigTests {
         #expect(problems("checks: [{name: fresh, backup: {}}]\nbackup: {remote: {url: /r}}\n") == ["backup.repository: is required but missing (line 2)"])
     }
 
+    @Test("a backup job without a backup: section is a problem at its own entry and line, even after a dropped entry")
+    func backupJobWithoutSection() {
+        #expect(problems("""
+            jobs:
+              - name: broken
+                every: 1h
+              - name: nightly
+                schedule: "@daily"
+                backup: {}
+            """) == [
+            "jobs[0]: does nothing; add one of: command, sqlite, prune, backup (line 2)",
+            "jobs[1].backup: takes a backup as the backup: section describes, but there is none; add a backup: section (line 6)",
+        ])
+        #expect(problems("jobs: [{name: b, every: 1h, backup: {}}]\nbackup: {remote: {url: /r}}\n") == ["backup.repository: is required but missing (line 2)"])
+    }
+
     @Test("every kind has one descriptor, listed once, found by its key, and read by the parser")
     func descriptors() throws {
         let kinds: [CheckKind] = [
