@@ -13,8 +13,8 @@ struct LaunchRecipeIntegrationTests {
         let scratch = try Scratch()
         let config = try scratch.config(extra: """
             workers:
-              - {name: lost, command: [ops-no-such-program], restart: {backoff: 1m..1m}}
-              - {name: stranger, command: [/bin/sleep, "1000"], user: ops-no-such-user, restart: {backoff: 1m..1m}}
+              - {name: lost, command: [ops-no-such-program], restart: {backoff: 1ms..1ms, burst: 3 in 1h}}
+              - {name: stranger, command: [/bin/sleep, "1000"], user: ops-no-such-user, restart: {backoff: 1ms..1ms, burst: 3 in 1h}}
             jobs:
               - {name: lostjob, every: 1h, command: [ops-no-such-program]}
               - {name: strangerjob, every: 1h, command: [/bin/true], user: ops-no-such-user}
@@ -30,10 +30,14 @@ struct LaunchRecipeIntegrationTests {
         #expect(lost.fields["reason"] == missing)
         let stranger = try await daemon.logStream.first { $0.message == "worker could not be started" && $0.fields["worker"] == "stranger" }
         #expect(stranger.fields["reason"] == noUser)
-        for (name, sentence) in [("lost", missing), ("stranger", noUser)] {
+        for name in ["lost", "stranger"] {
+            _ = try await daemon.logStream.first { $0.message.hasPrefix("worker is fatal") && $0.fields["worker"] == name }
+            let attempts = daemon.lines { $0.message == "worker could not be started" && $0.fields["worker"] == name }
+            #expect(attempts.count == 3)
+            #expect(Set(attempts.compactMap { $0.fields["reason"] }) == [name == "lost" ? missing : noUser])
+            // Three attempts, but nothing was forked: no start counts, as before the lookups moved.
             let status = try await worker(name, config)
-            #expect(status.message == sentence)
-            // Nothing was forked, so nothing counts as a start.
+            #expect(status.state == .fatal)
             #expect(status.restarts == 0)
         }
 
