@@ -23,6 +23,11 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// `POST /v1/debug/stall` (blocks opsd's state actor, so the watchdog tests can prove a stuck
+/// daemon stops the pings) exists in debug builds only, the ones the tests run: a release build
+/// has neither the route nor a look at `OPSD_TEST_HOOKS`.
+let debugTestHooks: [SwiftSetting] = [.define("OPSD_TEST_HOOKS", .when(configuration: .debug))]
+
 /// How the executables are linked. Measured on opsd (release, 10 workers, docs/performance-notes.md):
 /// relative relocations packed as RELR instead of 116,000 RELA entries (2.8 MB read at every start)
 /// and no exported dynamic symbols (31,000 of them, searched by every shared library's lookups)
@@ -181,7 +186,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict + debugTestHooks
         ),
         .executableTarget(
             name: "opsd",
@@ -193,7 +198,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["link-order.txt"],
-            swiftSettings: strict,
+            swiftSettings: strict + debugTestHooks,
             linkerSettings: lean + [linkOrder("opsd")]
         ),
         .executableTarget(

@@ -21,7 +21,7 @@ import WireMapping
 /// | GET | /v1/jobs | `[JobStatus]` |
 /// | GET | /v1/jobs/NAME/runs?limit=N | `[JobRunStatus]`, newest first; 404 for an unknown name |
 /// | POST | /v1/jobs/NAME/run | runs the job now; its `JobRunStatus` when it ends; 409 if it is running already |
-/// | POST | /v1/debug/stall?seconds=N | only with `OPSD_TEST_HOOKS=1`: blocks the daemon state |
+/// | POST | /v1/debug/stall?seconds=N | debug builds only, with `testHooks`: blocks the daemon state |
 public struct ControlRoutes: ControlHandler {
     let state: DaemonState
     let supervisor: any WorkerControl
@@ -33,8 +33,9 @@ public struct ControlRoutes: ControlHandler {
     let testHooks: Bool
 
     /// Creates the routes; `database` is opsd's state database (backup records for /v1/status);
-    /// `testHooks` enables the endpoints that exist only for tests. opsd passes its `Supervisor`
-    /// and `JobScheduler`; tests pass fakes of the two protocols.
+    /// `testHooks` enables the endpoints that exist only for tests, in debug builds (a release
+    /// build has none). opsd passes its `Supervisor` and `JobScheduler`; tests pass fakes of the
+    /// two protocols.
     public init(
         state: DaemonState, supervisor: any WorkerControl, scheduler: any JobControl, reloader: Reloader, checks: CheckService? = nil,
         database: StateDatabase? = nil, testHooks: Bool
@@ -94,10 +95,12 @@ public struct ControlRoutes: ControlHandler {
         case ("POST", "/v1/reload"):
             let report = ReloadReport(await reloader.reload(trigger: "opsctl reload"))
             return .json(report, status: report.applied ? 200 : 422)
+        #if OPSD_TEST_HOOKS
         case ("POST", "/v1/debug/stall") where testHooks:
             let seconds = request.query["seconds"].flatMap(Int.init) ?? 5
             await state.stallForTesting(seconds: min(seconds, 600))
             return .json(["stalled_seconds": seconds])
+        #endif
         case (_, "/v1/status"), (_, "/v1/ping"), (_, "/v1/reload"), (_, "/v1/health"):
             return .error("\(request.method) is not allowed on \(request.path)", status: 405)
         default:

@@ -102,11 +102,14 @@ public actor DaemonState {
     /// Does nothing, on the actor: answering at all is the proof of liveness.
     public func heartbeat() {}
 
-    /// Blocks the actor's thread, to prove in tests that the watchdog notices a stuck daemon.
+    #if OPSD_TEST_HOOKS
+    /// Blocks the actor's thread, to prove in tests that the watchdog notices a stuck daemon
+    /// (debug builds only).
     func stallForTesting(seconds: Int) {
         logger.warning("test hook: stalling the daemon state", metadata: ["seconds": "\(seconds)"])
         sleep(UInt32(seconds))
     }
+    #endif
 
     private static func count(_ number: Int, _ noun: String) -> String {
         "\(number) \(noun)\(number == 1 ? "" : "s")"

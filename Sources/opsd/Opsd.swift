@@ -140,9 +140,15 @@ struct Opsd {
             },
             summary: summary, notifier: notifier, logger: logger
         )
+        #if OPSD_TEST_HOOKS
+        // Debug builds only (Package.swift): the watchdog tests stall the state actor.
+        let testHooks = environment["OPSD_TEST_HOOKS"] == "1"
+        #else
+        let testHooks = false
+        #endif
         let routes = ControlRoutes(
             state: state, supervisor: supervisor, scheduler: scheduler, reloader: reloader, checks: checks,
-            database: database, testHooks: environment["OPSD_TEST_HOOKS"] == "1"
+            database: database, testHooks: testHooks
         )
 
         let server: ControlServer

@@ -220,6 +220,7 @@ struct DaemonTests {
 
 @Suite("The watchdog pings only while the daemon makes progress")
 struct WatchdogTests {
+    /// Stalls the state actor through `/v1/debug/stall`, which only the debug build the tests run has.
     @Test("WATCHDOG=1 flows; a stalled state actor stops it and says why; it resumes after")
     func gatedPings() async throws {
         let scratch = try Scratch()

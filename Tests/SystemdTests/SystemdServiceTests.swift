@@ -141,7 +141,8 @@ struct SystemdServiceTests {
         #expect(try await Sandbox.exec("systemctl", "start", "opsd.service").status == 0)
         let pid = try await Sandbox.property("MainPID")
         let cursor = try await Sandbox.cursor()
-        // Blocks the daemon's state actor through the test-only hook the drop-in enables.
+        // Blocks the daemon's state actor through the test-only hook the drop-in enables: the
+        // installed opsd is the debug build (.build/debug/opsd), the only kind that has the route.
         let request = #"import socket; s = socket.socket(socket.AF_UNIX); s.connect("/run/ops/opsd.sock"); s.sendall(b"POST /v1/debug/stall?seconds=60 HTTP/1.1\r\nHost: opsd\r\nContent-Length: 0\r\n\r\n")"#
         #expect(try await Sandbox.exec("python3", "-c", request).status == 0)
         try await Sandbox.waitForJournal("Scheduled restart job", after: cursor)
@@ -213,7 +214,8 @@ enum Sandbox {
             "\(binDirectory)/opsctl-backup:/usr/local/bin/opsctl-backup",
         ])
         guard install.status == 0 else { throw TestFailure("install-unit failed: \(install.stderr)") }
-        // A short watchdog keeps the tests quick; the hook lets one test stall a component.
+        // A short watchdog keeps the tests quick; the hook lets one test stall a component (the
+        // debug build installed here has it; a release build has no such route).
         try await copy(text: "[Service]\nWatchdogSec=3s\nEnvironment=OPSD_TEST_HOOKS=1\n", to: "/etc/systemd/system/opsd.service.d/test.conf")
         _ = try await exec("systemctl", "daemon-reload")
     }
