@@ -94,8 +94,10 @@ public final class ControlServer: Service, Sendable {
     }
 
     /// Takes the socket path (directory check, lock, stale-file cleanup) and starts listening on it.
+    /// `requestTimeout` is for tests on a loaded machine; opsd uses the default.
     public static func bind(
-        path: String, handler: any ControlHandler, group: any EventLoopGroup, logger: Logger
+        path: String, handler: any ControlHandler, group: any EventLoopGroup, logger: Logger,
+        requestTimeout: TimeAmount = ControlServer.requestTimeout
     ) async throws(ControlServerError) -> ControlServer {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
@@ -138,7 +140,7 @@ public final class ControlServer: Service, Sendable {
                         guard peer.pid == getpid() || budget.admit(child) else {
                             return try Self.refuse(child, .error("opsd is serving \(budget.limit) control connections already; try again shortly", status: 503))
                         }
-                        return try Self.serveRequests(on: child)
+                        return try Self.serveRequests(on: child, timeout: requestTimeout)
                     }
                 }
         } catch {
@@ -186,9 +188,9 @@ public final class ControlServer: Service, Sendable {
     }
 
     /// The pipeline of a connection that will be served: HTTP/1.1 and the request deadline.
-    private static func serveRequests(on child: any Channel) throws -> Connection {
+    private static func serveRequests(on child: any Channel, timeout: TimeAmount = requestTimeout) throws -> Connection {
         try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-        try child.pipeline.syncOperations.addHandler(RequestDeadline(timeout: requestTimeout))
+        try child.pipeline.syncOperations.addHandler(RequestDeadline(timeout: timeout))
         return try Connection(wrappingChannelSynchronously: child)
     }
 

@@ -13,7 +13,7 @@ struct HTTPCheckTests {
         let server = try await FixtureServer(scratch: scratch)
         defer { server.stop() }
 
-        let ok = await runOnce(.http(HTTPCheckSpec(url: server.url("/ok"), bodyContains: "ok", bodyMatches: "^o.$")), warn: "5000")
+        let ok = await runOnce(.http(HTTPCheckSpec(url: server.url("/ok"), bodyContains: "ok", bodyMatches: "^o.$")))
         #expect(ok.state == .ok, "\(ok.message)")
         #expect(ok.unit == "ms" && (ok.value ?? -1) >= 0)
         #expect(ok.message.hasPrefix("HTTP 200 in"))

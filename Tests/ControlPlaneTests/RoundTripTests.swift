@@ -2,6 +2,7 @@
 import DaemonRuntime
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -65,11 +66,16 @@ private func withSocketDirectory<T>(_ body: (String) async throws -> T) async th
 }
 
 /// Runs a real `ControlServer` on a unix socket in a temporary directory for the duration of `body`.
-private func withServer<T>(_ handler: any ControlHandler, _ body: (String) async throws -> T) async throws -> T {
+@discardableResult
+private func withServer<T>(
+    _ handler: any ControlHandler, requestTimeout: TimeAmount = ControlServer.requestTimeout, _ body: (String) async throws -> T
+) async throws -> T {
     try await withSocketDirectory { directory in
         let path = directory + "/opsd.sock"
         let logger = Logger(label: "control-plane-tests")
-        let server = try await ControlServer.bind(path: path, handler: handler, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let server = try await ControlServer.bind(
+            path: path, handler: handler, group: MultiThreadedEventLoopGroup.singleton, logger: logger, requestTimeout: requestTimeout
+        )
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         let running = Task { try await group.run() }
         do {
@@ -109,7 +115,9 @@ struct RoundTripTests {
     @Test("a body of 1 MiB is served; one byte more is refused with 413 and never reaches the handler")
     func bodySizeLimit() async throws {
         let handler = RecordingHandler()
-        try await withServer(handler) { path in
+        // Sending 2 MiB may outlast opsd's 5 s request deadline on a machine busy with the whole
+        // suite; the deadline has its own test.
+        try await withServer(handler, requestTimeout: .seconds(120)) { path in
             let client = ControlClient(socketPath: path)
             let largest = try await client.send(ControlRequest(method: "POST", path: "/v1/big", body: [UInt8](repeating: 0x20, count: ControlServer.maximumBodySize)))
             #expect(largest.status == 200)

@@ -208,6 +208,9 @@ enum Sandbox {
         let up = try await run(tool, ["up"], environment: ["SANDBOX_NSPAWN_ARGS": "--bind-ro=/opt/swift"])
         guard up.status == 0 else { throw TestFailure("systemd-sandbox up failed: \(up.stderr)") }
         _ = try await shell("id ops >/dev/null 2>&1 || useradd --system --user-group --home-dir /var/lib/ops --no-create-home --shell /usr/sbin/nologin ops")
+        // A sandbox kept up from an earlier run may still run opsd, whose binary cannot be
+        // replaced while it runs ("Text file busy").
+        _ = try await exec("systemctl", "stop", "opsd.service", "opsd-backup.timer", "opsd-backup.service")
         let install = try await run(tool, [
             "install-unit", "\(repositoryRoot)/deploy/systemd/opsd.service",
             "\(binDirectory)/opsd:/usr/local/bin/opsd", "\(binDirectory)/opsctl:/usr/local/bin/opsctl",
