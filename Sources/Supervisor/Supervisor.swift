@@ -541,15 +541,6 @@ final class ProcessGroups: Sendable {
 
     /// True when the leader of `group` is a child of this process (`/proc/GROUP/stat`'s parent).
     static func isLedByChild(_ group: Int32) -> Bool {
-        let descriptor = open("/proc/\(group)/stat", O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let count = read(descriptor, &buffer, buffer.count)
-        guard count > 0, let close = buffer[..<count].lastIndex(of: UInt8(ascii: ")")) else { return false }
-        // After "pid (comm)": state, then the parent's pid.
-        let fields = buffer[(close + 1)..<count].split(separator: UInt8(ascii: " "))
-        guard fields.count > 1, let parent = Int32(String(decoding: fields[1], as: UTF8.self)) else { return false }
-        return parent == getpid()
+        ProcessStats.parent(of: group) == getpid()
     }
 }
