@@ -9,6 +9,8 @@
 //   DaemonRuntime Swift concurrency on NIO's event loops, so an idle opsd never wakes (no libdispatch)
 //   Systemd       sd_notify: readiness, status, reload, stopping, and the progress-gated watchdog
 //   OpsAPI        the control API's vocabulary: every type on the wire and in `--json`, one JSON convention
+//   Events        opsd's one event stream: what happened, to what, how bad; the domains emit, alerts,
+//                 the journal and the history consume
 //   ControlPlane  HTTP/1.1 + JSON over the unix control socket: server for opsd, client for opsctl
 //   StateStore    opsd's SQLite state database (job runs, check history, backups) and the SQLite wrapper
 //   Jobs          the scheduler (no overlap, coalescing, catch-up, retries) and its jobs
@@ -117,6 +119,7 @@ let package = Package(
         // The control API's vocabulary: every type opsd and opsctl exchange or print as JSON, and the
         // one JSON convention (docs/cli-json.md). Depends on no module of ours, so any side can speak it.
         .target(name: "OpsAPI", swiftSettings: strict),
+        .target(name: "Events", swiftSettings: strict),
         .target(
             name: "ControlPlane",
             dependencies: [
@@ -253,6 +256,7 @@ let package = Package(
         ),
         .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "OpsAPI", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OpsAPITests", dependencies: ["OpsAPI"], swiftSettings: strict),
+        .testTarget(name: "EventsTests", dependencies: ["Events"], swiftSettings: strict),
         // Spawning with DirectSpawner only (never ChildProcesses, whose reaper would take other tests' children).
         .testTarget(name: "ProcessControlTests", dependencies: ["ProcessControl", "TestSupport"], swiftSettings: strict),
         // opsd's services in process: the reload, and the routes against fakes of the supervisor and the scheduler.
