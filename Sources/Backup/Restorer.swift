@@ -1,3 +1,4 @@
+import FileSafety
 import Foundation
 import Logging
 
@@ -162,15 +163,13 @@ struct Restorer {
         return outcome
     }
 
-    /// Removes what a killed restore left beside `destination`; the lock says none is running now.
     /// The file a path leads to, following symbolic links; the path itself when it leads nowhere
     /// (a database restored for the first time).
     static func linkTarget(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        TrustedDirectory.resolve(path) ?? path
     }
 
+    /// Removes what a killed restore left beside `destination`; the lock says none is running now.
     private static func removeStaleTemporaries(of destination: String) {
         let directory = (destination as NSString).deletingLastPathComponent
         let prefix = (destination as NSString).lastPathComponent + ".restore-"

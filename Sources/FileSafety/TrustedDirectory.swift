@@ -143,7 +143,9 @@ public enum TrustedDirectory {
         return cwd == "/" ? "/" + path : cwd + "/" + path
     }
 
-    private static func resolve(_ path: String) -> String? {
+    /// `path` with every symbolic link and `.`/`..` resolved (realpath(3)); nil when a component
+    /// does not exist.
+    public static func resolve(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
