@@ -120,6 +120,7 @@ let package = Package(
         // one JSON convention (docs/cli-json.md). Depends on no module of ours, so any side can speak it.
         .target(name: "OpsAPI", swiftSettings: strict),
         .target(name: "Events", swiftSettings: strict),
+        // The events' history in the state database (bounded) and the wake-up of readers waiting for a new one.
         .target(
             name: "ControlPlane",
             dependencies: [
@@ -132,6 +133,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The HTTP/1.1 client of http checks and alert webhooks (NIO, TLS with NIOSSL, no pool).
+        .target(
+            name: "HTTPClient",
+            dependencies: [
+                "OpsConfig", "DaemonRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "ProcessControl",
             dependencies: ["CSpawn", "DaemonRuntime"],
@@ -140,7 +153,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "OpsConfig", "Scheduling", "ProcessControl", "CSpawn", "CSystemd", "Systemd", "DaemonRuntime",
+                "OpsConfig", "Scheduling", "ProcessControl", "CSpawn", "CSystemd", "Systemd", "DaemonRuntime", "Events",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -153,7 +166,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "OpsConfig", "Scheduling", "StateStore", "BackupRecords", "ProcessControl", "CSpawn", "DaemonRuntime",
+                "OpsConfig", "Scheduling", "StateStore", "BackupRecords", "ProcessControl", "CSpawn", "DaemonRuntime", "Events",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -162,12 +175,8 @@ let package = Package(
         .target(
             name: "Checks",
             dependencies: [
-                "OpsConfig", "Scheduling", "StateStore", "BackupRecords", "ProcessControl", "CSQLite", "DaemonRuntime",
+                "OpsConfig", "Scheduling", "StateStore", "BackupRecords", "ProcessControl", "HTTPClient", "CSQLite", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict
         ),
@@ -238,7 +247,7 @@ let package = Package(
         .testTarget(name: "FileSafetyTests", dependencies: ["FileSafety"], swiftSettings: strict),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "DaemonRuntimeTests", dependencies: ["DaemonRuntime"], swiftSettings: strict),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "OpsConfig", "Scheduling", "StateStore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Events", "OpsConfig", "Scheduling", "StateStore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "OpsConfig"], swiftSettings: strict),
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.

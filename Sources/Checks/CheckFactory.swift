@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 public import BackupRecords
+public import HTTPClient
 public import OpsConfig
 public import ProcessControl
 

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Glibc
 public import OpsConfig
 import Scheduling
+import DaemonRuntime
 
 /// A check as configured: its kind, thresholds and timeout. `run()` never fails: whatever goes
 /// wrong becomes an UNKNOWN result that says why.

@@ -5,6 +5,7 @@ public import OpsConfig
 public import Scheduling
 import Synchronization
 import DaemonRuntime
+import HTTPClient
 
 /// Sends confirmed state changes to the configured alert routes: webhooks (a JSON POST, retried
 /// with backoff) and exec hooks (a command with OPS_CHECK, OPS_STATE, … in its environment).

@@ -1,6 +1,7 @@
 import DaemonRuntime
 import FoundationEssentials
 import Glibc
+public import HTTPClient
 public import OpsConfig
 import Scheduling
 

@@ -1,14 +1,14 @@
 import DaemonRuntime
 import FoundationEssentials
 import Glibc
-import NIOCore
-import NIOHTTP1
+public import NIOCore
+public import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import OpsConfig
 import Synchronization
 
-/// The HTTP/1.1 client of http checks and webhooks: one request per connection, redirects up to a
+/// The HTTP/1.1 client of http checks and alert webhooks: one request per connection, redirects up to a
 /// limit, a bounded body, TLS with the system's trust roots (plus a `ca_file`), and the server
 /// certificate's expiry from the same handshake.
 ///
@@ -20,26 +20,26 @@ import Synchronization
 /// its once-a-second wakeup.
 public final class HTTPFetcher: Sendable {
     /// What to send.
-    struct Request: Sendable {
+    public struct Request: Sendable {
         /// An `http://` or `https://` URL.
-        var url: String
+        public var url: String
         /// GET, POST, HEAD, …
-        var method: String
+        public var method: String
         /// Extra headers (Host, Connection and Content-Length are set here). Sent only to the
         /// URL's own origin: a redirect to another host or port does not get them, since they
         /// often carry credentials.
-        var headers: [(name: String, value: String)]
+        public var headers: [(name: String, value: String)]
         /// The request body; its Content-Length is set when it is not empty.
-        var body: [UInt8]
+        public var body: [UInt8]
         /// Redirects followed before the redirect itself is the answer (0: none).
-        var maxRedirects: Int
+        public var maxRedirects: Int
         /// A PEM file of certificates trusted in addition to the system's.
-        var caFile: String?
+        public var caFile: String?
         /// A longer body fails the request with `Failure.bodyTooLarge`.
-        var bodyLimit: Int
+        public var bodyLimit: Int
 
         /// A request; GET with no body, no redirects and a 1 MiB body limit unless told otherwise.
-        init(
+        public init(
             url: String, method: String = "GET", headers: [(name: String, value: String)] = [], body: [UInt8] = [],
             maxRedirects: Int = 0, caFile: String? = nil, bodyLimit: Int = 1 << 20
         ) {
@@ -54,19 +54,19 @@ public final class HTTPFetcher: Sendable {
     }
 
     /// What came back.
-    struct Response: Sendable {
+    public struct Response: Sendable {
         /// The status code.
-        var status: Int
+        public var status: Int
         /// The headers, as sent.
-        var headers: HTTPHeaders
+        public var headers: HTTPHeaders
         /// The body, at most the request's limit.
-        var body: [UInt8]
+        public var body: [UInt8]
         /// The server certificate's notAfter (seconds since 1970), for https.
-        var certificateNotAfter: Int64?
+        public var certificateNotAfter: Int64?
     }
 
     /// Why a request got no answer, in words an operator can act on.
-    enum Failure: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Failure: Error, CustomStringConvertible, Sendable, Equatable {
         case badURL(String)
         case resolve(host: String, reason: String)
         case connect(address: String, reason: String)
@@ -76,7 +76,7 @@ public final class HTTPFetcher: Sendable {
         case closedEarly
         case malformed(String)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .badURL(let url): "\(url) is not an http:// or https:// URL with a host"
             case .resolve(let host, let reason): "cannot resolve \(host): \(reason)"
@@ -101,13 +101,13 @@ public final class HTTPFetcher: Sendable {
     }
 
     /// A client whose connections run on `group`'s event loops.
-    init(group: any EventLoopGroup) {
+    public init(group: any EventLoopGroup) {
         self.group = group
     }
 
     /// Sends `request`, following redirects, and returns the final answer. Fails with `Failure`
     /// (or CancellationError when the calling task is cancelled, which closes the connection).
-    func fetch(_ request: Request, deadline: ContinuousClock.Instant) async throws -> Response {
+    public func fetch(_ request: Request, deadline: ContinuousClock.Instant) async throws -> Response {
         var target = try Target(request.url)
         let origin = target.origin
         var method = request.method
