@@ -39,6 +39,7 @@ public struct CheckReport: Sendable, Equatable {
 }
 
 extension [CheckReport] {
-    /// The overall state: the worst of all checks; OK when there are none.
-    public var overallState: CheckState { map(\.effectiveState).max() ?? .ok }
+    /// The overall state: the worst of all checks by `CheckState.severity` (CRITICAL outranks
+    /// WARNING, which outranks UNKNOWN); OK when there are none.
+    public var overallState: CheckState { CheckState.overall(map(\.effectiveState)) }
 }

@@ -43,8 +43,37 @@ public enum CheckState: String, Sendable, CaseIterable, Comparable, Codable {
         }
     }
 
-    /// Worse states sort later, so the overall state of several checks is their maximum.
+    /// How bad the state is: OK < UNKNOWN < WARNING < CRITICAL, the order of monitoring-plugins'
+    /// `max_state_alt`. It is not the exit code's order (UNKNOWN is 3): many Nagios and Icinga
+    /// setups do not page on UNKNOWN, so one check that could not be measured must never hide a
+    /// CRITICAL one, nor a WARNING.
+    public var severity: Int {
+        switch self {
+        case .ok: 0
+        case .unknown: 1
+        case .warn: 2
+        case .crit: 3
+        }
+    }
+
+    /// Worse states sort later (by `severity`), so `max()` of several states is the worse one.
     public static func < (lhs: CheckState, rhs: CheckState) -> Bool {
-        lhs.exitCode < rhs.exitCode
+        lhs.severity < rhs.severity
+    }
+
+    /// The overall state of several checks, the one every output and exit code shows (the table,
+    /// the Nagios line, health+json, `/healthz`, `opsctl health` with or without opsd): the worst
+    /// by `severity`, so CRITICAL outranks WARNING, and WARNING outranks UNKNOWN; OK when there
+    /// are none.
+    public static func overall(_ states: some Sequence<CheckState>) -> CheckState {
+        states.max() ?? .ok
+    }
+
+    /// The `application/health+json` status of several checks: the worst of their `healthStatus`
+    /// (fail > warn > pass). A document cannot say UNKNOWN, and an UNKNOWN check fails on its own,
+    /// so a WARNING beside it must not turn the answer into a passing one.
+    public static func healthStatus(_ states: some Sequence<CheckState>) -> String {
+        let statuses = Set(states.map(\.healthStatus))
+        return statuses.contains("fail") ? "fail" : statuses.contains("warn") ? "warn" : "pass"
     }
 }

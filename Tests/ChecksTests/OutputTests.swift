@@ -26,16 +26,38 @@ struct OutputTests {
         #expect(!line.contains("\n"))
         let parts = line.split(separator: "|", maxSplits: 1).map(String.init)
         #expect(parts.count == 2)
-        #expect(parts[0].hasPrefix("OPSD UNKNOWN - 2 of 3 checks not OK: root-disk WARNING: / 85.2% used"))
+        // WARNING outranks UNKNOWN (monitoring-plugins' max_state_alt): the line and the exit say WARNING.
+        #expect(parts[0].hasPrefix("OPSD WARNING - 2 of 3 checks not OK: root-disk WARNING: / 85.2% used"))
         #expect(parts[0].contains("jobs UNKNOWN: has not run yet"))
         let perfdata = PerfDatum.parseAll(parts[1])
         #expect(perfdata == [
             PerfDatum(label: "root-disk", value: 85.2, unit: "%", warn: "80", crit: "90", min: 0, max: 100),
             PerfDatum(label: "api", value: 1.234, unit: "ms", warn: "300"),
         ])
-        #expect(Array(Self.reports).overallState.exitCode == 3)
+        #expect(Array(Self.reports).overallState.exitCode == 1)
         #expect(Array(Self.reports.prefix(2)).overallState.exitCode == 1)
+        #expect(Array(Self.reports.suffix(2)).overallState.exitCode == 3)
         #expect(NagiosOutput.line([]) == "OPSD OK - no checks configured")
+    }
+
+    @Test("CRITICAL outranks UNKNOWN and WARNING in the overall state, the Nagios line and health+json")
+    func criticalOutranksUnknown() throws {
+        func report(_ name: String, _ state: CheckState) -> CheckReport {
+            CheckReport(
+                name: name, kind: "disk", state: state, since: Self.time,
+                latest: CheckResult(state: state, message: "\(name) is \(state.nagiosWord)", value: nil, unit: nil, time: Self.time, durationSeconds: 0),
+                every: .seconds(60), warn: nil, crit: nil
+            )
+        }
+        // One UNKNOWN beside three CRITICAL: the "Overall: UNKNOWN, exit 3" must be CRITICAL, exit 2.
+        let reports = [report("a", .unknown), report("b", .crit), report("c", .crit), report("d", .warn)]
+        #expect(reports.overallState == .crit)
+        #expect(reports.overallState.exitCode == 2)
+        #expect(NagiosOutput.line(reports).hasPrefix("OPSD CRITICAL - "))
+        #expect(HealthDocument(reports: reports, version: "1", description: "").status == "fail")
+        #expect([report("a", .unknown), report("d", .warn)].overallState == .warn)
+        #expect([report("a", .unknown), report("e", .ok)].overallState == .unknown)
+        #expect(CheckState.allCases.sorted() == [.ok, .unknown, .warn, .crit])
     }
 
     @Test("health+json: status, checks keyed name:measurement, observedValue/Unit, time; no output on pass")

@@ -37,7 +37,7 @@ public struct HealthDocument: Codable, Sendable {
 
     /// Builds the document for `reports`.
     public init(reports: [CheckReport], version: String, description: String) {
-        self.status = reports.overallState.healthStatus
+        self.status = CheckState.healthStatus(reports.map(\.effectiveState))
         self.serviceId = "opsd"
         self.version = version
         self.description = description
