@@ -121,6 +121,7 @@ let package = Package(
         .target(name: "OpsAPI", swiftSettings: strict),
         .target(name: "Events", swiftSettings: strict),
         // The events' history in the state database (bounded) and the wake-up of readers waiting for a new one.
+        .target(name: "EventLog", dependencies: ["Events", "StateStore", "DaemonRuntime"], swiftSettings: strict),
         .target(
             name: "ControlPlane",
             dependencies: [
@@ -266,6 +267,7 @@ let package = Package(
         .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "OpsAPI", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OpsAPITests", dependencies: ["OpsAPI"], swiftSettings: strict),
         .testTarget(name: "EventsTests", dependencies: ["Events"], swiftSettings: strict),
+        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "Events", "StateStore"], swiftSettings: strict),
         // Spawning with DirectSpawner only (never ChildProcesses, whose reaper would take other tests' children).
         .testTarget(name: "ProcessControlTests", dependencies: ["ProcessControl", "TestSupport"], swiftSettings: strict),
         // opsd's services in process: the reload, and the routes against fakes of the supervisor and the scheduler.
