@@ -195,7 +195,7 @@ let package = Package(
             name: "OpsDaemon",
             dependencies: [
                 "OpsConfig", "Scheduling", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
-                "BackupRecords", "OpsAPI", "WireMapping",
+                "BackupRecords", "OpsAPI", "WireMapping", "Events", "EventLog",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -205,7 +205,7 @@ let package = Package(
             name: "opsd",
             dependencies: [
                 "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
-                "DaemonRuntime",
+                "DaemonRuntime", "Events",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

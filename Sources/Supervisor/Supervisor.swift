@@ -1,3 +1,4 @@
+public import Events
 import FoundationEssentials
 import Glibc
 public import Logging
@@ -18,6 +19,11 @@ import DaemonRuntime
 /// Whatever starts or stops a worker's process (a control request, a reload, a check's
 /// `restart:`, a restart after a crash or a backoff) takes that worker's turn first (`WorkerLocks`),
 /// so a worker has at most one process however many requests arrive at once.
+///
+/// Failures become events (`worker_exited`, `worker_fatal`, `worker_watchdog`,
+/// `worker_start_timeout`), and a worker that failed and then stays up for its `reset_after`
+/// becomes `worker_recovered`. A stop that opsd or an operator asked for (stop, restart, reload, a
+/// check's `restart:`, shutdown) is no failure and emits nothing.
 public actor Supervisor {
     /// A worker's lifecycle state.
     public enum State: Sendable, CaseIterable {
@@ -58,6 +64,13 @@ public actor Supervisor {
         /// (the actor is reentrant across that await, and a child may exit at once).
         var earlyExit: ExitStatus?
         var timer: Task<Void, Never>?
+        /// Set by every failure event; cleared, with `worker_recovered`, once a later run has
+        /// stayed up for `reset_after`. Survives stops and starts by hand: a fatal worker an
+        /// operator starts again recovers when it has proven itself, not when it is launched.
+        var failing = false
+        /// Waits out `reset_after` of a failing worker's run; separate from `timer`, which the
+        /// watchdog of a notify worker holds meanwhile.
+        var recovery: Task<Void, Never>?
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
 
         init(spec: WorkerSpec) {
@@ -77,6 +90,7 @@ public actor Supervisor {
     private let output: ChildOutput
     private let notifier: SystemdNotifier
     private let logger: Logger
+    private let events: any EventSink
     /// Created in `startAll()`, after opsd holds its socket lock: a second opsd that fails to
     /// start must not replace the running one's socket.
     private var listener: NotifyListener?
@@ -98,12 +112,15 @@ public actor Supervisor {
     /// Set by `stopAll()`: shutdown has begun, and nothing starts any more.
     private var shuttingDown = false
 
-    /// Creates a supervisor for `specs`; nothing starts before `startAll()`.
+    /// Creates a supervisor for `specs` that reports the workers' failures and recoveries to
+    /// `events`; nothing starts before `startAll()`.
     public init(
         specs: [WorkerSpec], children: ChildProcesses, useJournal: Bool,
-        eventLoops: any EventLoopGroup, notifier: SystemdNotifier, status: StatusPublisher? = nil, logger: Logger
+        eventLoops: any EventLoopGroup, notifier: SystemdNotifier, status: StatusPublisher? = nil, logger: Logger,
+        events: any EventSink = DiscardingEventSink()
     ) {
         self.statusLine = status
+        self.events = events
         self.children = children
         self.output = ChildOutput(useJournal: useJournal, eventLoops: eventLoops, logger: logger, field: "worker")
         self.notifier = notifier
@@ -240,6 +257,8 @@ public actor Supervisor {
                 var replacement = Worker(spec: spec)
                 // Generations keep growing, so no event of the old definition can match the new one.
                 replacement.generation = workers[spec.name]?.generation ?? existing.generation
+                // A new definition is often the fix: it recovers once it has stayed up.
+                replacement.failing = existing.failing
                 workers[spec.name] = replacement
                 await launch(spec.name)
             } else {
@@ -329,6 +348,8 @@ public actor Supervisor {
             }
             if spec.notify {
                 arm(name, after: spec.startTimeout) { await $0.startTimedOut(name, generation: generation) }
+            } else {
+                armRecovery(name)
             }
         } catch {
             // Nothing was forked when a name was not found: no start to count (as before the
@@ -342,7 +363,7 @@ public actor Supervisor {
     private func failedToStart(_ name: String, generation: Int) {
         guard let worker = workers[name] else { return }
         logger.error("worker could not be started", metadata: ["worker": "\(name)", "reason": "\(worker.message ?? "")"])
-        decideAfterExit(name, success: false, ranFor: .zero)
+        decideAfterExit(name, success: false, ranFor: .zero, exit: nil, reported: false)
     }
 
     // MARK: Exits
@@ -356,6 +377,7 @@ public actor Supervisor {
         // Whatever the worker left in its process group goes with it: grandchildren never outlive it.
         kill(-pid, SIGKILL)
         worker.timer?.cancel()
+        worker.recovery?.cancel()
         worker.pid = nil
         notifyingGroups.remove(pid)
         worker.lastExit = status
@@ -372,19 +394,35 @@ public actor Supervisor {
         }
         let success = status.isSuccess && !worker.failed
         logger.log(level: success ? .info : .warning, "worker exited", metadata: ["worker": "\(name)", "exit": "\(status)", "pid": "\(pid)"])
-        decideAfterExit(name, success: success, ranFor: ranFor)
+        // The watchdog or the start timeout already reported why opsd ended this run.
+        decideAfterExit(name, success: success, ranFor: ranFor, exit: status, reported: worker.failed)
     }
 
-    private func decideAfterExit(_ name: String, success: Bool, ranFor: Duration) {
+    /// Applies the restart policy to a run that ended by itself (`exit`; nil: it could not be
+    /// started) and reports it, unless `reported` already: an exit the policy restarts, or a failure
+    /// it leaves down, is `worker_exited`; the exit that exhausts `burst:` is `worker_fatal`.
+    private func decideAfterExit(_ name: String, success: Bool, ranFor: Duration, exit: ExitStatus?, reported: Bool) {
         guard var worker = workers[name] else { return }
         let now = ContinuousClock.now - epoch
         let decision = worker.plan.decide(success: success, startedAt: now - ranFor, at: now)
         let generation = worker.generation
+        var fields = Self.fields(exit: exit, ranFor: ranFor)
+        if exit == nil, let reason = worker.message { fields["error"] = reason }
+        let how = exit.map { "exited with \($0)" } ?? "could not be started"
         switch decision {
         case .stayDown:
             worker.state = .exited
+            if !success && !reported {
+                worker.failing = true
+                emit(.workerExited, name, "worker \(name) \(how); its restart policy leaves it down", fields)
+            }
             workers[name] = worker
         case .fatal:
+            worker.failing = true
+            fields["restarts"] = "\(max(0, worker.starts - 1))"
+            fields["window_seconds"] = Self.seconds(worker.spec.restart.burst.window)
+            fields["burst"] = "\(worker.spec.restart.burst.count)"
+            emit(.workerFatal, name, "worker \(name) \(how) and has failed \(worker.spec.restart.burst.count) starts within \(DurationText.format(worker.spec.restart.burst.window)); opsd stopped restarting it", fields)
             worker.state = .fatal
             worker.message = "failed \(worker.spec.restart.burst.count) starts within \(DurationText.format(worker.spec.restart.burst.window)); fix the cause, then `opsctl workers start \(name)`"
             workers[name] = worker
@@ -392,10 +430,20 @@ public actor Supervisor {
                 "worker": "\(name)", "last_exit": "\(worker.lastExit?.description ?? "none")",
             ])
         case .restart(let delay) where delay == .zero:
+            if !reported {
+                worker.failing = true
+                fields["restart_in_seconds"] = "0"
+                emit(.workerExited, name, "worker \(name) \(how); restarting it now", fields)
+            }
             workers[name] = worker
             Task { await self.relaunch(name, generation: generation) }
         case .restart(let delay):
             worker.state = .backoff
+            if !reported {
+                worker.failing = true
+                fields["restart_in_seconds"] = Self.seconds(delay)
+                emit(.workerExited, name, "worker \(name) \(how); restarting it in \(DurationText.format(delay))", fields)
+            }
             workers[name] = worker
             logger.info("worker restarts after a delay", metadata: ["worker": "\(name)", "delay": "\(DurationText.format(delay))"])
             arm(name, after: delay) { await $0.relaunch(name, generation: generation) }
@@ -409,6 +457,7 @@ public actor Supervisor {
     private func stopWorker(_ name: String) async {
         guard var worker = workers[name] else { return }
         worker.timer?.cancel()
+        worker.recovery?.cancel()
         guard let pid = worker.pid else {
             worker.generation += 1  // cancels a pending backoff restart
             worker.state = .stopped
@@ -443,6 +492,7 @@ public actor Supervisor {
             workers[name]?.timer?.cancel()
             logger.info("worker is ready", metadata: ["worker": "\(name)"])
             armWatchdog(name)
+            armRecovery(name)
         }
         if fields["WATCHDOG"] == "1" {
             workers[name]?.lastPing = .now
@@ -465,8 +515,12 @@ public actor Supervisor {
             "worker": "\(name)", "timeout": "\(DurationText.format(timeout))",
         ])
         worker.failed = true
+        worker.failing = true
         worker.state = .stopping
         workers[name] = worker
+        emit(.workerWatchdog, name, "worker \(name) sent no WATCHDOG=1 within \(DurationText.format(timeout)); opsd aborted it", [
+            "timeout_seconds": Self.seconds(timeout), "pid": "\(pid)",
+        ])
         kill(-pid, SIGABRT)
         let grace = worker.spec.stop.timeout
         arm(name, after: grace) { await $0.killIfStill(name, generation: generation, reason: "did not end after SIGABRT") }
@@ -478,11 +532,62 @@ public actor Supervisor {
             "worker": "\(name)", "timeout": "\(DurationText.format(worker.spec.startTimeout))",
         ])
         worker.failed = true
+        worker.failing = true
         worker.state = .stopping
         workers[name] = worker
+        emit(.workerStartTimeout, name, "worker \(name) did not send READY=1 within \(DurationText.format(worker.spec.startTimeout)); opsd stopped it", [
+            "timeout_seconds": Self.seconds(worker.spec.startTimeout), "pid": "\(pid)",
+        ])
         kill(-pid, worker.spec.stop.signal.number)
         let timeout = worker.spec.stop.timeout
         arm(name, after: timeout) { await $0.killIfStill(name, generation: generation, reason: "did not stop within \(DurationText.format(timeout))") }
+    }
+
+    // MARK: Events
+
+    /// A failing worker that has just become running (ready, for a notify worker) recovers if
+    /// this run stays up for its `reset_after`: the same test of a healthy run the restart
+    /// arithmetic uses. Nothing is armed for a worker that is not failing: no idle wakeups.
+    private func armRecovery(_ name: String) {
+        guard let worker = workers[name], worker.failing, worker.state == .running else { return }
+        let generation = worker.generation
+        let wait = worker.spec.restart.resetAfter
+        workers[name]?.recovery?.cancel()
+        workers[name]?.recovery = Task { [weak self] in
+            guard (try? await Task.sleep(for: wait, clock: .loop)) != nil, let self else { return }
+            await self.recovered(name, generation: generation)
+        }
+    }
+
+    private func recovered(_ name: String, generation: Int) {
+        guard let worker = workers[name], worker.generation == generation, worker.failing, worker.state == .running,
+              worker.pid != nil else { return }
+        workers[name]?.failing = false
+        workers[name]?.recovery = nil
+        let uptime = worker.startedAt.map { ContinuousClock.now - $0 } ?? worker.spec.restart.resetAfter
+        emit(.workerRecovered, name, "worker \(name) has run for \(DurationText.format(worker.spec.restart.resetAfter)) since it failed", [
+            "uptime_seconds": Self.seconds(uptime), "pid": worker.pid.map { "\($0)" } ?? "",
+        ])
+    }
+
+    private func emit(_ kind: EventKind, _ name: String, _ message: String, _ fields: [String: String]) {
+        events.emit(Event(kind, subject: Subject(.worker, name), message: message, fields: fields))
+    }
+
+    /// How a run ended, for an event: `exit_code` or `signal`, and `uptime_seconds`.
+    private static func fields(exit: ExitStatus?, ranFor: Duration) -> [String: String] {
+        var fields = ["uptime_seconds": seconds(ranFor)]
+        switch exit {
+        case .exited(let code): fields["exit_code"] = "\(code)"
+        case .signaled(let signal): fields["signal"] = "\(signal)"
+        case nil: break
+        }
+        return fields
+    }
+
+    /// Seconds to the millisecond, as a field value (`2.5`).
+    private static func seconds(_ duration: Duration) -> String {
+        "\((duration.seconds * 1000).rounded() / 1000)"
     }
 
     // MARK: Helpers

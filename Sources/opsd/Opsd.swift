@@ -4,6 +4,7 @@
 import Checks
 import ControlPlane
 import DaemonRuntime
+import Events
 import FoundationEssentials
 import Glibc
 import Jobs
@@ -101,9 +102,13 @@ struct Opsd {
             throw Exit.failure
         }
         statusLine.setContext(await state.summaryContext())
+        // opsd's one event stream: the domains emit into it; the journal, the history and the
+        // alert routes each consume it through a bounded queue of their own.
+        let events = EventBus()
         let supervisor = Supervisor(
             specs: configuration.workers, children: children,
-            useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, status: statusLine, logger: logger
+            useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, status: statusLine, logger: logger,
+            events: events
         )
         do {
             try StateDatabase.prepareDirectory(configuration.daemon.stateDirectory)
