@@ -100,6 +100,20 @@ public final class CheckService: Service, Sendable {
         await monitor.reports(names)
     }
 
+    /// Runs the named checks (all when empty) now, at once and side by side, records each result
+    /// as a scheduled run's (history, hysteresis, alerts), and returns the reports that follow:
+    /// `opsctl health --now`. The schedule is not moved: the next scheduled run comes when it was due.
+    public func runNow(_ names: [String] = []) async -> [CheckReport] {
+        let selected = specs.withLock { $0 }.filter { names.isEmpty || names.contains($0.name) }
+        await withDiscardingTaskGroup { group in
+            for spec in selected {
+                let check = environment.check(for: spec)
+                group.addTask { [monitor] in await monitor.record(spec.name, await check.run()) }
+            }
+        }
+        return await monitor.reports(names)
+    }
+
     private func startRunner(_ specs: [CheckSpec]) -> Task<Void, Never> {
         let runner = CheckRunner(checks: specs.map(environment.check(for:))) { [monitor] name, result in
             await monitor.record(name, result)

@@ -16,6 +16,7 @@ import WireMapping
 /// | GET | /v1/status | `StatusReport` |
 /// | GET | /v1/ping | `{"ok": true}` (used by the watchdog) |
 /// | GET | /v1/health?checks=a,b | `[CheckHealth]` of the named checks (all without the parameter); 404 for an unknown name |
+/// | POST | /v1/health/run?checks=a,b | runs the named checks (all without the parameter) now; their `[CheckHealth]` after it |
 /// | POST | /v1/reload | `ReloadReport`; 200 when applied, 422 when the file was rejected |
 /// | POST | /v1/workers/NAME/start, …/stop, …/restart | the worker's `WorkerStatus`; 404 for an unknown name |
 /// | GET | /v1/jobs | `[JobStatus]` |
@@ -61,6 +62,8 @@ public struct ControlRoutes: ControlHandler {
             return .json(report)
         case ("GET", "/v1/health"):
             return await health(names: request.query["checks"].map { $0.split(separator: ",").map(String.init) } ?? [])
+        case ("POST", "/v1/health/run"):
+            return await health(names: request.query["checks"].map { $0.split(separator: ",").map(String.init) } ?? [], now: true)
         case ("POST", let path) where path.hasPrefix("/v1/workers/"):
             return await workerAction(path.dropFirst("/v1/workers/".count).split(separator: "/").map(String.init))
         case ("GET", "/v1/jobs"):
@@ -101,14 +104,15 @@ public struct ControlRoutes: ControlHandler {
             await state.stallForTesting(seconds: min(seconds, 600))
             return .json(["stalled_seconds": seconds])
         #endif
-        case (_, "/v1/status"), (_, "/v1/ping"), (_, "/v1/reload"), (_, "/v1/health"):
+        case (_, "/v1/status"), (_, "/v1/ping"), (_, "/v1/reload"), (_, "/v1/health"), (_, "/v1/health/run"):
             return .error("\(request.method) is not allowed on \(request.path)", status: 405)
         default:
             return .error("no such endpoint: \(request.method) \(request.path)", status: 404)
         }
     }
 
-    private func health(names: [String]) async -> ControlResponse {
+    /// The named checks' health (all when none is named), after running them first when `now`.
+    private func health(names: [String], now: Bool = false) async -> ControlResponse {
         guard let checks else { return .json([CheckHealth]()) }
         let all = await checks.reports()
         let unknown = names.filter { name in !all.contains { $0.name == name } }
@@ -116,7 +120,8 @@ public struct ControlRoutes: ControlHandler {
             let configured = all.isEmpty ? "none is configured" : "configured: \(all.map(\.name).joined(separator: ", "))"
             return .error("no check named \(unknown.joined(separator: ", ")) (\(configured))", status: 404)
         }
-        return .json((names.isEmpty ? all : all.filter { names.contains($0.name) }).map(CheckHealth.init))
+        let reports = now ? await checks.runNow(names) : (names.isEmpty ? all : all.filter { names.contains($0.name) })
+        return .json(reports.map(CheckHealth.init))
     }
 
     private func workerAction(_ parts: [String]) async -> ControlResponse {

@@ -14,11 +14,20 @@ struct Health: AsyncParsableCommand {
         abstract: "Show the checks' states: from opsd when it runs, else by running them in-process.",
         discussion: """
             With opsd running, shows its confirmed states (after fail_after/recover_after) and latest \
-            results. Without it, runs the checks from the configuration once, here, and says so on \
-            stderr: cron jobs and probes keep working while opsd is down.
+            results; --now asks opsd to run the checks first, so the results are fresh (the run \
+            counts as a scheduled one: history, fail_after, alerts). Without opsd, runs the checks \
+            from the configuration once, here, and says so on stderr: cron jobs and probes keep \
+            working while opsd is down.
 
-            Exit status, as a Nagios plugin's: 0 all OK, 1 a WARNING, 2 a CRITICAL, 3 an UNKNOWN \
-            (also when a check has not run yet, a name is unknown, or the configuration is invalid).
+            Examples:
+              opsctl health                  the states opsd knows
+              opsctl health --now disk-root  run disk-root now, then show it
+              opsctl health --nagios         one Nagios plugin line with performance data
+
+            Exit status, as a Nagios plugin's, from the worst state: 2 when any check is CRITICAL, \
+            else 1 when any is WARNING, else 3 when any is UNKNOWN (also when a check has not run \
+            yet, a name is unknown, or the configuration is invalid), else 0. CRITICAL outranks \
+            UNKNOWN, as in monitoring-plugins: one check that cannot measure never hides an outage.
             """
     )
 
@@ -29,6 +38,9 @@ struct Health: AsyncParsableCommand {
 
     @Flag(help: "Print one Nagios plugin line with performance data.")
     var nagios = false
+
+    @Flag(help: "Run the checks now (through opsd when it runs) and show the fresh results.")
+    var now = false
 
     @Argument(help: ArgumentHelp("Checks to show; all when none is named.", valueName: "check"))
     var checks: [String] = []
@@ -60,9 +72,12 @@ struct Health: AsyncParsableCommand {
 
     /// The reports from opsd, or from an in-process run when opsd is not running.
     private func collect() async throws -> ([CheckReport], String) {
-        let path = checks.isEmpty ? "/v1/health" : "/v1/health?checks=" + checks.joined(separator: ",")
+        let route = now ? "/v1/health/run" : "/v1/health"
+        let path = checks.isEmpty ? route : route + "?checks=" + checks.joined(separator: ",")
         do {
-            let response = try await connection.client().send(ControlRequest(method: "GET", path: path))
+            // A run now lasts as long as the slowest check's timeout.
+            let client = try connection.client(timeout: now ? .seconds(300) : .seconds(30))
+            let response = try await client.send(ControlRequest(method: now ? "POST" : "GET", path: path))
             return (try response.decoded([CheckHealth].self).map(CheckReport.init), "checks run by opsd")
         } catch ControlClientError.notRunning, ControlClientError.staleSocket {
             return try await runInProcess()
