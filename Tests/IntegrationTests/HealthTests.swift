@@ -87,6 +87,40 @@ struct HealthTests {
         #expect(alone.stdout.contains("root   disk  OK"))
     }
 
+    @Test("health --now runs the checks through opsd at once: a change shows now, not at the next interval")
+    func now() async throws {
+        let scratch = try Scratch()
+        let flag = "\(scratch.path)/broken"
+        // Due once an hour: only a run asked for now can see the flag within the test.
+        let config = try scratch.config(extra: """
+            checks:
+              - {name: flag, command: [/bin/sh, -c, "test -e \(flag) && { echo FLAG CRITICAL - flag set; exit 2; }; echo FLAG OK"], every: 1h}
+              - {name: root, disk: /, crit: "100%", every: 1h}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let first = try await poll("the first run ended") { () -> CommandResult? in
+            let result = try await run("opsctl", ["--config", config, "health", "flag"])
+            return result.stdout.contains("has not run yet") ? nil : result
+        }
+        #expect(first.status == 0, "\(first.stdout)")
+        #expect(FileManager.default.createFile(atPath: flag, contents: nil))
+
+        let stale = try await run("opsctl", ["--config", config, "health", "flag"])
+        #expect(stale.status == 0 && stale.stdout.contains("FLAG OK"), "\(stale.stdout)")
+        let fresh = try await run("opsctl", ["--config", config, "health", "--now", "flag"])
+        #expect(fresh.status == 2, "\(fresh.stdout)\(fresh.stderr)")
+        #expect(fresh.stdout.contains("FLAG CRITICAL - flag set") && fresh.stdout.hasSuffix("Overall: CRITICAL\n"), "\(fresh.stdout)")
+        #expect(fresh.stderr.isEmpty, "\(fresh.stderr)")
+        // The run counts as a scheduled one: opsd keeps its result.
+        let after = try await run("opsctl", ["--config", config, "health", "--nagios", "flag"])
+        #expect(after.status == 2 && after.stdout.hasPrefix("OPSD CRITICAL - 1 of 1 checks not OK: flag CRITICAL"), "\(after.stdout)")
+        let unknown = try await run("opsctl", ["--config", config, "health", "--now", "nope"])
+        #expect(unknown.status == 3 && unknown.stderr == "opsctl: no check named nope (configured: flag, root)\n", "\(unknown.stderr)")
+
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+    }
+
     @Test("a port in use for daemon.listen stops start-up with one sentence")
     func portInUse() async throws {
         let scratch = try Scratch()
