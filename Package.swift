@@ -190,7 +190,7 @@ let package = Package(
         ),
         // Jobs' and checks' snapshots → OpsAPI values: shared by opsd and by opsctl's answers while
         // opsd is down (opsd maps its own and the supervisor's in OpsDaemon/WireMapping.swift).
-        .target(name: "WireMapping", dependencies: ["OpsAPI", "Jobs", "Checks", "OpsConfig"], swiftSettings: strict),
+        .target(name: "WireMapping", dependencies: ["OpsAPI", "Jobs", "Checks", "OpsConfig", "Scheduling", "Events", "EventLog"], swiftSettings: strict),
         .target(
             name: "OpsDaemon",
             dependencies: [
@@ -217,7 +217,7 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl", "OpsAPI", "WireMapping",
+                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl", "OpsAPI", "WireMapping", "Events", "EventLog", "StateStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -249,7 +249,15 @@ let package = Package(
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "DaemonRuntimeTests", dependencies: ["DaemonRuntime"], swiftSettings: strict),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Events", "OpsConfig", "Scheduling", "StateStore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "OpsConfig"], swiftSettings: strict),
+        // Workers spawned with DirectSpawner only (never ChildProcesses, whose reaper would take other tests' children).
+        .testTarget(
+            name: "SupervisorTests",
+            dependencies: [
+                "Supervisor", "OpsConfig", "Events", "ProcessControl", "Systemd",
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.
         .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -275,7 +283,9 @@ let package = Package(
             name: "OpsDaemonTests",
             dependencies: [
                 "OpsDaemon", "ControlPlane", "Jobs", "OpsAPI", "OpsConfig", "Scheduling", "Supervisor", "Systemd", "TestSupport",
+                "Events", "EventLog", "StateStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
