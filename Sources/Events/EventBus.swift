@@ -66,6 +66,14 @@ public final class EventBus: EventSink {
         return stream
     }
 
+    /// Ends the streams of the consumers named `name`: each still gets the events queued for it,
+    /// then its stream ends. What a consumer calls on graceful shutdown, once the emitters have
+    /// stopped, so it drains its queue and returns instead of waiting for events that never come.
+    public func finish(_ name: String) {
+        let finishing = state.withLock { state in state.consumers.values.filter { $0.name == name }.map(\.continuation) }
+        finishing.forEach { $0.finish() }
+    }
+
     /// How many events of each kind were emitted since opsd started.
     public var emittedCounts: [EventKind: Int] { state.withLock { $0.emitted } }
 
