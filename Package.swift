@@ -283,6 +283,7 @@ let package = Package(
             name: "OpsDaemonTests",
             dependencies: [
                 "OpsDaemon", "ControlPlane", "Jobs", "OpsAPI", "OpsConfig", "Scheduling", "Supervisor", "Systemd", "TestSupport",
+                "Checks", "BackupRecords",
                 "Events", "EventLog", "StateStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

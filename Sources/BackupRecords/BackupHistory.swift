@@ -93,13 +93,14 @@ public struct BackupHistory: Sendable {
     }
 
     private static let runColumns =
-        "SELECT finished_at, succeeded, remote_configured, remote_in_sync, unpushed_commits, error, commit_id FROM backup_runs"
+        "SELECT finished_at, succeeded, remote_configured, remote_in_sync, unpushed_commits, error, commit_id, started_at FROM backup_runs"
 
     private static func run(from row: Row) -> BackupRecordSummary.Run {
         BackupRecordSummary.Run(
             finished: Date(timeIntervalSince1970: row.double(0) ?? 0), succeeded: row.int(1) == 1,
             remoteConfigured: row.int(2) == 1, remoteInSync: row.int(3) == 1,
-            unpushedCommits: Int(row.int(4) ?? 0), error: row.string(5), commit: row.string(6)
+            unpushedCommits: Int(row.int(4) ?? 0), error: row.string(5), commit: row.string(6),
+            started: row.double(7).map(Date.init(timeIntervalSince1970:))
         )
     }
 
@@ -143,11 +144,15 @@ public struct BackupRecordSummary: Sendable, Equatable {
         public var error: String?
         /// The commit it made; nil when nothing changed or it failed.
         public var commit: String?
+        /// When it started (its duration, for `/metrics`); nil for a run built without one.
+        public var started: Date?
 
         /// A run as recorded.
         public init(
-            finished: Date, succeeded: Bool, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, error: String?, commit: String? = nil
+            finished: Date, succeeded: Bool, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, error: String?, commit: String? = nil,
+            started: Date? = nil
         ) {
+            self.started = started
             self.finished = finished
             self.succeeded = succeeded
             self.remoteConfigured = remoteConfigured

@@ -30,6 +30,7 @@ public final class EventBus: EventSink {
         var consumers: [Int: Consumer] = [:]
         var nextID = 0
         var emitted: [EventKind: Int] = [:]
+        var emittedBySubject: [Subject: [EventKind: Int]] = [:]
         var dropped: [String: Int] = [:]
     }
 
@@ -42,6 +43,7 @@ public final class EventBus: EventSink {
     public func emit(_ event: Event) {
         state.withLock { state in
             state.emitted[event.kind, default: 0] += 1
+            state.emittedBySubject[event.subject, default: [:]][event.kind, default: 0] += 1
             for consumer in state.consumers.values {
                 if case .dropped = consumer.continuation.yield(event) {
                     state.dropped[consumer.name, default: 0] += 1
@@ -58,6 +60,8 @@ public final class EventBus: EventSink {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             state.consumers[state.nextID] = Consumer(name: name, continuation: continuation)
+            // Listed from the start, so /metrics shows a consumer's drops as a counter from 0.
+            state.dropped[name, default: 0] += 0
             return state.nextID
         }
         continuation.onTermination = { [weak self] _ in
@@ -77,6 +81,12 @@ public final class EventBus: EventSink {
     /// How many events of each kind were emitted since opsd started.
     public var emittedCounts: [EventKind: Int] { state.withLock { $0.emitted } }
 
-    /// How many events each consumer dropped because its queue was full.
+    /// How many events of each kind were emitted about each subject since opsd started (the
+    /// subjects are the configured names, so this stays small): `/metrics` counts worker failures
+    /// by worker and reason from it.
+    public var emittedCountsBySubject: [Subject: [EventKind: Int]] { state.withLock { $0.emittedBySubject } }
+
+    /// How many events each consumer dropped because its queue was full; 0 for each consumer that
+    /// subscribed and dropped nothing.
     public var droppedCounts: [String: Int] { state.withLock { $0.dropped } }
 }

@@ -28,12 +28,15 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var checks: [CheckStatus]
     /// The backup, if configured.
     public var backup: BackupStatus?
+    /// Events each consumer of opsd's event stream (`alerts`, `journal`, `history`) dropped since
+    /// opsd started because it fell behind; nil from an opsd without the event stream.
+    public var eventDrops: [String: Int]?
 
     /// Creates a report.
     public init(
         version: String, pid: Int32, startedAt: Date, uptimeSeconds: Double, configPath: String, configLoadedAt: Date,
         reloads: Int, lastReloadErrors: [String]?, socket: String, stateDirectory: String,
-        workers: [WorkerStatus], checks: [CheckStatus], backup: BackupStatus?
+        workers: [WorkerStatus], checks: [CheckStatus], backup: BackupStatus?, eventDrops: [String: Int]? = nil
     ) {
         self.version = version
         self.pid = pid
@@ -48,5 +51,6 @@ public struct StatusReport: Codable, Sendable, Equatable {
         self.workers = workers
         self.checks = checks
         self.backup = backup
+        self.eventDrops = eventDrops
     }
 }

@@ -1,6 +1,7 @@
 import Checks
 public import ControlPlane
 import BackupRecords
+public import Events
 import FoundationEssentials
 import Glibc
 public import StateStore
@@ -31,6 +32,8 @@ public struct ControlRoutes: ControlHandler {
     let checks: CheckService?
     /// The backup records in opsd's state database, for /v1/status.
     let backups: BackupHistory?
+    /// opsd's event stream: its consumers' drop counts, for /v1/status.
+    let events: EventBus?
     let testHooks: Bool
 
     /// Creates the routes; `database` is opsd's state database (backup records for /v1/status);
@@ -39,7 +42,7 @@ public struct ControlRoutes: ControlHandler {
     /// two protocols.
     public init(
         state: DaemonState, supervisor: any WorkerControl, scheduler: any JobControl, reloader: Reloader, checks: CheckService? = nil,
-        database: StateDatabase? = nil, testHooks: Bool
+        database: StateDatabase? = nil, events: EventBus? = nil, testHooks: Bool
     ) {
         self.state = state
         self.supervisor = supervisor
@@ -47,6 +50,7 @@ public struct ControlRoutes: ControlHandler {
         self.reloader = reloader
         self.checks = checks
         self.backups = database.map(BackupHistory.init(database:))
+        self.events = events
         self.testHooks = testHooks
     }
 
@@ -57,7 +61,8 @@ public struct ControlRoutes: ControlHandler {
             let daemon = await state.snapshot()
             let history = daemon.configuration.backup == nil ? nil : try? await backups?.summary()
             let report = StatusReport(
-                daemon: daemon, workers: await supervisor.snapshot(), checks: await checks?.reports(), backupHistory: history
+                daemon: daemon, workers: await supervisor.snapshot(), checks: await checks?.reports(), backupHistory: history,
+                eventDrops: events?.droppedCounts
             )
             return .json(report)
         case ("GET", "/v1/health"):

@@ -8,15 +8,17 @@ import OpsConfig
 /// | method | path | answer |
 /// | --- | --- | --- |
 /// | GET | /healthz | `application/health+json`; 200 for pass and warn, 503 for fail |
-/// | GET | /metrics | Prometheus text format: state, value and duration per check |
+/// | GET | /metrics | Prometheus text format: workers, jobs, backups, checks, events, opsd itself (docs/alerts.md) |
 ///
 /// Nothing else is served there: the control API stays on the unix socket, behind its file mode.
 public struct HealthEndpoints: ControlHandler {
     let checks: CheckService
+    let metrics: MetricsCollector
 
-    /// Creates the endpoints.
-    public init(checks: CheckService) {
+    /// Creates the endpoints: /healthz from `checks`, /metrics from `metrics`.
+    public init(checks: CheckService, metrics: MetricsCollector) {
         self.checks = checks
+        self.metrics = metrics
     }
 
     /// Answers one request.
@@ -29,7 +31,7 @@ public struct HealthEndpoints: ControlHandler {
                 status: document.status == "fail" ? 503 : 200, body: Array(document.json()), contentType: HealthDocument.contentType
             )
         case ("GET", "/metrics"):
-            return ControlResponse(status: 200, body: Array(PrometheusText.render(await checks.reports()).utf8), contentType: PrometheusText.contentType)
+            return ControlResponse(status: 200, body: Array(await metrics.render().utf8), contentType: MetricsText.contentType)
         case (_, "/healthz"), (_, "/metrics"):
             return .error("\(request.method) is not allowed on \(request.path)", status: 405)
         default:

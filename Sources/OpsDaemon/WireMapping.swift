@@ -12,7 +12,9 @@ import WireMapping
 
 extension StatusReport {
     /// `GET /v1/status`, assembled from each part's snapshot.
-    init(daemon: DaemonSnapshot, workers: [WorkerSnapshot], checks: [CheckReport]?, backupHistory: BackupRecordSummary?) {
+    init(
+        daemon: DaemonSnapshot, workers: [WorkerSnapshot], checks: [CheckReport]?, backupHistory: BackupRecordSummary?, eventDrops: [String: Int]? = nil
+    ) {
         let configuration = daemon.configuration
         self.init(
             version: daemon.version, pid: daemon.pid, startedAt: daemon.startedAt, uptimeSeconds: seconds(daemon.uptime),
@@ -23,7 +25,7 @@ extension StatusReport {
             checks: checks?.map(CheckStatus.init) ?? configuration.checks.map {
                 CheckStatus(name: $0.name, kind: $0.kind.key, state: .pending, everySeconds: seconds($0.every))
             },
-            backup: configuration.backup.map { BackupStatus($0, history: backupHistory) }
+            backup: configuration.backup.map { BackupStatus($0, history: backupHistory) }, eventDrops: eventDrops
         )
     }
 }

@@ -35,6 +35,10 @@ enum StatusText {
         lines.append("  config  \(report.configPath) (loaded \(time(report.configLoadedAt)), \(reloads))")
         lines.append("  socket  \(report.socket)")
         lines.append("  state   \(report.stateDirectory)")
+        if let line = eventDropsLine(report.eventDrops) {
+            lines.append("")
+            lines.append(line)
+        }
         if let errors = report.lastReloadErrors {
             lines.append("")
             lines.append("The last reload was rejected; the configuration above stays in force. Problems:")
@@ -72,6 +76,15 @@ enum StatusText {
             lines.append("Backup: not configured")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One line when a consumer of opsd's event stream fell behind and dropped events (a webhook
+    /// receiver that is down, a journal that blocks); nil while nothing was dropped.
+    static func eventDropsLine(_ drops: [String: Int]?) -> String? {
+        let dropped = (drops ?? [:]).filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        guard !dropped.isEmpty else { return nil }
+        let parts = dropped.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        return "Events dropped since opsd started (a consumer fell behind): \(parts); see opsd_event_drops_total in /metrics"
     }
 
     static func table(_ rows: [[String]]) -> [String] {

@@ -153,7 +153,7 @@ struct Opsd {
         #endif
         let routes = ControlRoutes(
             state: state, supervisor: supervisor, scheduler: scheduler, reloader: reloader, checks: checks,
-            database: database, testHooks: testHooks
+            database: database, events: events, testHooks: testHooks
         )
 
         let server: ControlServer
@@ -167,9 +167,12 @@ struct Opsd {
         // use fails start-up with a clear message instead of a daemon that silently lacks it.
         var listener: ControlServer?
         if let listen = configuration.daemon.listen {
+            let metrics = await MetricsCollector.make(
+                state: state, workers: supervisor, jobs: scheduler, checks: checks, database: database, events: events
+            )
             do {
                 listener = try await ControlServer.listen(
-                    host: listen.host, port: listen.port, handler: HealthEndpoints(checks: checks), group: eventLoops, logger: logger
+                    host: listen.host, port: listen.port, handler: HealthEndpoints(checks: checks, metrics: metrics), group: eventLoops, logger: logger
                 )
             } catch {
                 logger.critical("\(error); free the port or change daemon.listen")

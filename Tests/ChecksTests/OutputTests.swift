@@ -3,7 +3,7 @@ import Testing
 @testable import Checks
 import OpsConfig
 
-@Suite("outputs: Nagios line, health+json, Prometheus text")
+@Suite("outputs: Nagios line, health+json")
 struct OutputTests {
     static let time = Date(timeIntervalSince1970: 1_800_000_000)
     static let reports = [
@@ -76,21 +76,5 @@ struct OutputTests {
         #expect((disk["output"] as? String)?.hasPrefix("/ 85.2% used") == true)
         #expect(checks["api:responseTime"]?.first?["output"] == nil)
         #expect(HealthDocument(reports: Array(Self.reports.prefix(2)), version: "1", description: "").status == "warn")
-    }
-
-    @Test("the Prometheus text passes promtool check metrics")
-    func promtool() async throws {
-        let text = PrometheusText.render(Self.reports + [
-            CheckReport(name: "odd \"name\"\\", kind: "command", state: .crit, since: nil, latest: nil, every: .seconds(60), warn: nil, crit: nil),
-        ])
-        #expect(text.contains(#"opsd_check_state{check="root-disk",kind="disk"} 1"#))
-        #expect(text.contains(#"opsd_check_value{check="api",kind="http",unit="ms"} 1.234"#))
-        #expect(text.contains(#"check="odd \"name\"\\""#))
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let file = try scratch.write("metrics.txt", text)
-        let outcome = try await environment.commands.run(["/bin/sh", "-c", "promtool check metrics < \(file)"])
-        #expect(outcome.status.isSuccess, "\(outcome.output)")
-        #expect(outcome.output.isEmpty, "promtool complained: \(outcome.output)")
     }
 }
