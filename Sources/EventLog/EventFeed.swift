@@ -27,6 +27,9 @@ public final class EventFeed: Sendable {
     /// The id of the newest event stored.
     public var newestID: Int64 { state.withLock { $0.newestID } }
 
+    /// Whether ``close()`` was called: opsd is stopping and no wait lasts any more.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
     /// Records that the history now holds events up to `id`, and wakes the readers waiting for it.
     public func stored(upTo id: Int64) {
         let woken = state.withLock { state -> [CheckedContinuation<Bool, Never>] in

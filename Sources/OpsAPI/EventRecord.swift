@@ -37,3 +37,11 @@ public struct EventRecord: Codable, Sendable, Equatable {
         self.fields = fields
     }
 }
+
+/// The bounds of `GET /v1/events`, which opsd enforces and opsctl respects.
+public enum EventQueryLimits {
+    /// The most events one answer carries (`limit`).
+    public static let maximumLimit = 10_000
+    /// The longest long poll a request may ask for, in seconds (`wait`).
+    public static let maximumWait = 60
+}

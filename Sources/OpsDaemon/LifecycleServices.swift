@@ -1,10 +1,13 @@
 public import ControlPlane
+public import Events
 public import Logging
 public import ServiceLifecycle
 public import Systemd
 import Glibc
+import OpsConfig
 
-/// Tells systemd READY=1 once the group runs, and STOPPING=1 when shutdown begins.
+/// Tells systemd READY=1 once the group runs, and STOPPING=1 when shutdown begins; the event
+/// stream hears the same (`opsd_started`, `opsd_stopping`).
 ///
 /// It is the last service of the group, so it starts after every listener is bound (they bind
 /// before the group starts) and, shutdown running in reverse order, it is the first to stop.
@@ -13,18 +16,25 @@ public struct ReadinessService: Service {
     let gates: [Latch]
     let notifier: SystemdNotifier
     let statusLine: StatusPublisher?
+    let events: any EventSink
+    let stopping: @Sendable () -> Void
     let logger: Logger
 
     /// Creates the service; READY=1 waits until every gate is open (e.g. the workers launched).
-    /// `statusLine` falls silent at STOPPING=1, so "Stopping" stays the last word.
+    /// `statusLine` falls silent at STOPPING=1, so "Stopping" stays the last word. `stopping`
+    /// runs as shutdown begins, before any other service stops (opsd ends the long polls of
+    /// `opsctl events -f` there, which would otherwise hold up the control socket's shutdown).
     public init(
         summary: @escaping @Sendable () async -> String, gates: [Latch], notifier: SystemdNotifier,
-        statusLine: StatusPublisher? = nil, logger: Logger
+        statusLine: StatusPublisher? = nil, events: any EventSink = DiscardingEventSink(),
+        stopping: @escaping @Sendable () -> Void = {}, logger: Logger
     ) {
         self.summary = summary
         self.gates = gates
         self.notifier = notifier
         self.statusLine = statusLine
+        self.events = events
+        self.stopping = stopping
         self.logger = logger
     }
 
@@ -36,10 +46,13 @@ public struct ReadinessService: Service {
         let summary = await self.summary()
         notifier.ready(status: summary)
         logger.notice("opsd is ready", metadata: ["status": "\(summary)"])
+        events.emit(Event(.opsdStarted, subject: .daemon, message: "opsd \(opsVersion) started: \(summary)", fields: ["version": opsVersion]))
         try await gracefulShutdown()
         statusLine?.silence()
         notifier.stopping(status: "Stopping")
         logger.notice("opsd is stopping")
+        events.emit(Event(.opsdStopping, subject: .daemon, message: "opsd is stopping"))
+        stopping()
     }
 }
 
@@ -110,4 +123,29 @@ public struct StateProbe: LivenessProbe {
 
 struct ProbeError: Error, CustomStringConvertible {
     let description: String
+}
+
+/// The watchdog's changes of health as events: `probe_unhealthy` with the failing probes when
+/// the pings stop, `probe_recovered` when every probe answers again. What opsd gives
+/// `WatchdogService` as its `healthChanged`.
+public struct ProbeHealthEvents: Sendable {
+    let events: any EventSink
+
+    /// Reports to `events`.
+    public init(events: any EventSink) {
+        self.events = events
+    }
+
+    /// Emits the event for a change: `failures` empty means healthy again.
+    public func changed(failures: [String]) {
+        if failures.isEmpty {
+            events.emit(Event(.probeRecovered, subject: .daemon, message: "every liveness probe answers again; the watchdog pings systemd again"))
+        } else {
+            events.emit(Event(
+                .probeUnhealthy, subject: .daemon,
+                message: "the watchdog stopped pinging systemd: \(failures.joined(separator: "; ")); systemd restarts opsd unless this passes",
+                fields: ["failures": "\(failures.count)"]
+            ))
+        }
+    }
 }

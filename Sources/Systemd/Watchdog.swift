@@ -30,18 +30,23 @@ public struct WatchdogService: Service {
     private let probes: [any LivenessProbe]
     private let notifier: SystemdNotifier
     private let healthyStatus: @Sendable () async -> String
+    private let healthChanged: @Sendable (_ failures: [String]) -> Void
     private let logger: Logger
 
     /// Creates the service. `interval` is systemd's `WATCHDOG_USEC`; `healthyStatus` gives the
-    /// STATUS= line to restore once the probes answer again.
+    /// STATUS= line to restore once the probes answer again. `healthChanged` hears each change,
+    /// on the watchdog's thread (so it must return at once): the failures of the round that made
+    /// the daemon unhealthy, or none when every probe answers again.
     public init(
         interval: Duration, probes: [any LivenessProbe], notifier: SystemdNotifier,
-        healthyStatus: @escaping @Sendable () async -> String, logger: Logger
+        healthyStatus: @escaping @Sendable () async -> String,
+        healthChanged: @escaping @Sendable (_ failures: [String]) -> Void = { _ in }, logger: Logger
     ) {
         self.interval = interval
         self.probes = probes
         self.notifier = notifier
         self.healthyStatus = healthyStatus
+        self.healthChanged = healthChanged
         self.logger = logger
     }
 
@@ -67,12 +72,14 @@ public struct WatchdogService: Service {
                     logger.notice("watchdog: every probe answers again; pinging resumed")
                     let notifier = notifier, healthyStatus = healthyStatus
                     Task.detached { notifier.status(await healthyStatus()) }
+                    healthChanged([])
                 }
                 notifier.watchdogPing()
             } else {
                 // Say why before systemd acts, so the journal explains the restart.
                 logger.error("watchdog: not pinging systemd", metadata: ["failures": "\(failures.joined(separator: "; "))"])
                 notifier.status("Unhealthy: \(failures.joined(separator: "; "))")
+                if wasHealthy { healthChanged(failures) }
             }
             wasHealthy = failures.isEmpty
         } while stop.wait(timeout: .now() + Self.nanoseconds(period)) == .timedOut

@@ -23,8 +23,8 @@ public enum EventSince {
         return ISOTime.parse(text, zone: zone)
     }
 
-    /// The sentence for a `since` that ``parse(_:now:zone:)`` refused.
+    /// The sentence for a `since` that ``parse(_:now:zone:)`` refused; `option` is written before the text as it is (`since=`, `--since `).
     public static func problem(_ text: String, option: String) -> String {
-        "\(option) \(text) is neither a time nor a duration; write e.g. 2026-12-07T09:00:00Z, \"2026-12-07 09:00\" or 2h"
+        "\(option)\(text) is neither a time nor a duration; write e.g. 2026-12-07T09:00:00Z, \"2026-12-07 09:00\" or 2h"
     }
 }
