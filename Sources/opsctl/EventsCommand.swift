@@ -1,0 +1,189 @@
+import ArgumentParser
+import ControlPlane
+import EventLog
+import FoundationEssentials
+import Glibc
+import OpsAPI
+import OpsConfig
+import Scheduling
+import StateStore
+import WireMapping
+
+struct EventsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events",
+        abstract: "Show opsd's events: what failed, what came back, oldest first.",
+        discussion: """
+            An event is something that happened to a check, worker, job, backup or to opsd itself: \
+            a worker that exited or went fatal, a job that failed after its retries, a backup that \
+            stayed local, a check that turned critical, and each recovery. opsd keeps the newest \
+            10,000 events of the last 30 days in its state database; docs/alerts.md lists the kinds.
+
+            Columns: TIME (local), SEVERITY (ok, info, warning, critical), KIND, SUBJECT, MESSAGE. \
+            --json prints one JSON object per line (id, time, kind, severity, subject_kind, \
+            subject, message, fields), also while following, so `jq` can read it line by line.
+
+            When opsd is not running, the history is read from its state database (opsctl needs \
+            read access to it: run as root or as a member of opsd's group); -f needs opsd.
+
+            Examples:
+              opsctl events                      the newest 50 events
+              opsctl events --since 2h           everything of the last two hours
+              opsctl events --since '2026-12-07 09:00' -n 500
+              opsctl events -f                   the newest events, then each new one as it happens
+              opsctl events --json -f | jq -c 'select(.severity == "critical")'
+
+            Exit status: 0 on success; 1 when the history cannot be read or an option is wrong; \
+            3 with -f when opsd is not running.
+            """
+    )
+
+    @Option(help: ArgumentHelp(
+        "Only events at or after this time: a duration back from now (30m, 2h, 1d) or a time (2026-12-07T09:00:00Z, or a local '2026-12-07 09:00').",
+        valueName: "time"))
+    var since: String?
+
+    @Option(name: [.customShort("n"), .customLong("lines")], help: ArgumentHelp("Show the newest N events (default: 50, or all up to 10,000 with --since).", valueName: "N"))
+    var lines: Int?
+
+    @Flag(name: .shortAndLong, help: "Follow: after the history, print each new event as opsd records it, until interrupted or opsd stops.")
+    var follow = false
+
+    @Flag(help: "Print one JSON object per event and line.")
+    var json = false
+
+    @OptionGroup var connection: ConnectionOptions
+
+    /// How long one long poll lasts; opsd answers earlier as soon as an event comes.
+    static let pollSeconds = 30
+
+    func validate() throws {
+        if let lines, !(1...EventQueryLimits.maximumLimit).contains(lines) {
+            throw ValidationError("-n must be from 1 to \(EventQueryLimits.maximumLimit)")
+        }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            var start: Date?
+            if let since {
+                guard let parsed = EventSince.parse(since, now: Date(), zone: .local) else {
+                    throw Failure(EventSince.problem(since, option: "--since "))
+                }
+                start = parsed
+            }
+            let limit = lines ?? (start == nil ? 50 : EventQueryLimits.maximumLimit)
+            let printer = EventPrinter(json: json)
+            var query = ["limit": "\(limit)"]
+            if let start { query["since"] = ISOTime.format(start, in: .utc) }
+            let events: [EventRecord]
+            do {
+                events = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/events", query: query)).decoded([EventRecord].self)
+            } catch let error as ControlClientError where error.isNotRunning {
+                try readAlone(since: start, limit: limit).forEach(printer.print)
+                if follow {
+                    throw Failure("opsd is not running, and following new events needs it; start opsd (systemctl start opsd), or leave out -f", exitCode: 3)
+                }
+                return
+            }
+            if events.isEmpty && !follow && !json { printError("opsctl: no events\(start == nil ? "" : " since \(ISOTime.format(start ?? Date(), in: .local))")") }
+            events.forEach(printer.print)
+            guard follow else { return }
+            var newest = events.last?.id
+            if newest == nil {
+                // Nothing printed (none yet, or none since --since): follow from the newest event
+                // opsd has, so older ones do not appear as if they were new.
+                newest = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/events", query: ["limit": "1"]))
+                    .decoded([EventRecord].self).last?.id
+            }
+            try await followEvents(after: newest ?? 0, printer: printer)
+        }
+    }
+
+    /// The history from the state database, read-only, while opsd is down.
+    private func readAlone(since: Date?, limit: Int) throws -> [EventRecord] {
+        let configuration: Configuration
+        do { configuration = try ConfigLoader.load(path: connection.configPath) } catch {
+            throw Failure("opsd is not running and its configuration cannot be read: \(error)")
+        }
+        let directory = configuration.daemon.stateDirectory
+        guard FileManager.default.fileExists(atPath: StateDatabase.path(in: directory)) else {
+            printError("opsctl: opsd is not running and has recorded no events in \(directory) yet")
+            return []
+        }
+        let stored: [StoredEvent]
+        do {
+            stored = try EventHistory(database: try StateDatabase(stateDirectory: directory)).recentBlocking(since: since, limit: limit)
+        } catch {
+            throw Failure("cannot read the event history in \(StateDatabase.path(in: directory)): \(error); run as root or a member of opsd's group")
+        }
+        printError("opsctl: opsd is not running; these events come from its state database")
+        return stored.map(EventRecord.init)
+    }
+
+    /// Long polls opsd for the events after `after` until interrupted or opsd stops.
+    private func followEvents(after: Int64, printer: EventPrinter) async throws {
+        var cursor = after
+        let client = try connection.client(timeout: .seconds(Int64(Self.pollSeconds + 15)))
+        while true {
+            let response: ControlResponse
+            do {
+                response = try await client.send(ControlRequest(
+                    method: "GET", path: "/v1/events", query: ["after": "\(cursor)", "wait": "\(Self.pollSeconds)", "limit": "\(EventQueryLimits.maximumLimit)"]))
+            } catch where error.isNotRunning {
+                printError("opsctl: opsd stopped; no more events to follow")
+                return
+            }
+            if response.status == 503 {
+                printError("opsctl: opsd is stopping; no more events to follow")
+                return
+            }
+            for event in try response.decoded([EventRecord].self) {
+                printer.print(event)
+                cursor = max(cursor, event.id)
+            }
+        }
+    }
+}
+
+/// Prints events as the table's rows (fixed widths, so followed lines stay aligned) or as JSON
+/// lines, each as soon as it is known.
+struct EventPrinter {
+    let json: Bool
+
+    func print(_ event: EventRecord) {
+        if json {
+            let encoder = WireJSON.encoder
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            guard let data = try? encoder.encode(event) else { return }
+            write(String(decoding: data, as: UTF8.self))
+        } else {
+            write(Self.row(event))
+        }
+    }
+
+    /// One row: time, severity, kind, subject, message.
+    static func row(_ event: EventRecord) -> String {
+        let subject = event.subjectKind == "daemon" ? event.subject : "\(event.subjectKind) \(event.subject)"
+        return [
+            ISOTime.format(event.time, in: .local), padded(event.severity, 8), padded(event.kind, 20), padded(subject, 20), event.message,
+        ].joined(separator: "  ")
+    }
+
+    private static func padded(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    /// Straight to the descriptor, unbuffered: a pipe (`| jq`) sees each event as it happens.
+    private func write(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
+                if written <= 0 { return }
+                offset += written
+            }
+        }
+    }
+}
