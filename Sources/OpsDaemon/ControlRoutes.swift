@@ -23,6 +23,7 @@ import WireMapping
 /// | GET | /v1/jobs | `[JobStatus]` |
 /// | GET | /v1/jobs/NAME/runs?limit=N | `[JobRunStatus]`, newest first; 404 for an unknown name |
 /// | POST | /v1/jobs/NAME/run | runs the job now; its `JobRunStatus` when it ends; 409 if it is running already |
+/// | GET | /v1/events?since=T&after=ID&limit=N&wait=S | `[EventRecord]`, oldest first; a long poll with `wait` (`EventsEndpoint`) |
 /// | POST | /v1/debug/stall?seconds=N | debug builds only, with `testHooks`: blocks the daemon state |
 public struct ControlRoutes: ControlHandler {
     let state: DaemonState
@@ -34,6 +35,8 @@ public struct ControlRoutes: ControlHandler {
     let backups: BackupHistory?
     /// opsd's event stream: its consumers' drop counts, for /v1/status.
     let events: EventBus?
+    /// opsd's event history and its long poll, for /v1/events.
+    let eventLog: EventsEndpoint?
     let testHooks: Bool
 
     /// Creates the routes; `database` is opsd's state database (backup records for /v1/status);
@@ -42,7 +45,7 @@ public struct ControlRoutes: ControlHandler {
     /// two protocols.
     public init(
         state: DaemonState, supervisor: any WorkerControl, scheduler: any JobControl, reloader: Reloader, checks: CheckService? = nil,
-        database: StateDatabase? = nil, events: EventBus? = nil, testHooks: Bool
+        database: StateDatabase? = nil, events: EventBus? = nil, eventLog: EventsEndpoint? = nil, testHooks: Bool
     ) {
         self.state = state
         self.supervisor = supervisor
@@ -51,6 +54,7 @@ public struct ControlRoutes: ControlHandler {
         self.checks = checks
         self.backups = database.map(BackupHistory.init(database:))
         self.events = events
+        self.eventLog = eventLog
         self.testHooks = testHooks
     }
 
@@ -98,6 +102,9 @@ public struct ControlRoutes: ControlHandler {
             } catch {
                 return .error(error.description, status: 409)
             }
+        case ("GET", "/v1/events"):
+            guard let eventLog else { return .error("this opsd keeps no event history", status: 404) }
+            return await eventLog.handle(query: request.query)
         case ("GET", "/v1/ping"):
             return .json(["ok": true])
         case ("POST", "/v1/reload"):
@@ -109,7 +116,7 @@ public struct ControlRoutes: ControlHandler {
             await state.stallForTesting(seconds: min(seconds, 600))
             return .json(["stalled_seconds": seconds])
         #endif
-        case (_, "/v1/status"), (_, "/v1/ping"), (_, "/v1/reload"), (_, "/v1/health"), (_, "/v1/health/run"):
+        case (_, "/v1/status"), (_, "/v1/ping"), (_, "/v1/reload"), (_, "/v1/health"), (_, "/v1/health/run"), (_, "/v1/events"):
             return .error("\(request.method) is not allowed on \(request.path)", status: 405)
         default:
             return .error("no such endpoint: \(request.method) \(request.path)", status: 404)
