@@ -124,6 +124,9 @@ struct Opsd {
             logger.critical("cannot open the state database in \(configuration.daemon.stateDirectory): \(error); check that the directory is writable by opsd")
             throw Exit.failure
         }
+        // The journal and the history subscribe now, before any domain runs, so the workers'
+        // first events and opsd_started are kept; they stop last and drain their queues.
+        let recording = await EventRecording(bus: events, database: database, logger: logger)
         let store = JobRunStore(database: database)
         let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
         let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, configPath: loaded.path)
@@ -143,7 +146,7 @@ struct Opsd {
                 _ = await scheduler.apply(catalog.jobs(for: configuration))
                 await checks.apply(configuration)
             },
-            summary: summary, notifier: notifier, logger: logger
+            summary: summary, notifier: notifier, events: events, logger: logger
         )
         #if OPSD_TEST_HOOKS
         // Debug builds only (Package.swift): the watchdog tests stall the state actor.
@@ -153,7 +156,7 @@ struct Opsd {
         #endif
         let routes = ControlRoutes(
             state: state, supervisor: supervisor, scheduler: scheduler, reloader: reloader, checks: checks,
-            database: database, events: events, testHooks: testHooks
+            database: database, events: events, eventLog: recording.endpoint, testHooks: testHooks
         )
 
         let server: ControlServer
@@ -181,9 +184,12 @@ struct Opsd {
         }
 
         // Shutdown runs in reverse: readiness (STOPPING=1), watchdog, scheduled jobs, workers,
-        // reload, and the control socket last, so `opsctl status` answers while workers stop.
+        // reload, the control socket (so `opsctl status` answers while workers stop), and the
+        // event consumers last, so they record what the others emit while stopping.
         let supervision = SupervisorService(supervisor: supervisor)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: recording.journal, serviceName: "event-journal"),
+            .init(service: recording.history, serviceName: "event-history"),
             .init(service: server, serviceName: "control-server"),
             // SIGTERM/SIGINT end this service, and its end shuts the group down gracefully.
             .init(
@@ -203,12 +209,14 @@ struct Opsd {
                 SchedulerProbe(scheduler: scheduler),
             ]
             let watchdog = WatchdogService(
-                interval: interval, probes: probes, notifier: notifier, healthyStatus: summary, logger: logger
+                interval: interval, probes: probes, notifier: notifier, healthyStatus: summary,
+                healthChanged: ProbeHealthEvents(events: events).changed, logger: logger
             )
             services.append(.init(service: watchdog, serviceName: "watchdog"))
         }
         let readiness = ReadinessService(
-            summary: summary, gates: [supervision.launched], notifier: notifier, statusLine: statusLine, logger: logger
+            summary: summary, gates: [supervision.launched], notifier: notifier, statusLine: statusLine,
+            events: events, stopping: recording.endFollowers, logger: logger
         )
         services.append(.init(service: readiness, serviceName: "readiness"))
 
