@@ -86,7 +86,7 @@ public actor Supervisor {
     private let statusLine: StatusPublisher?
     /// Start order; shutdown goes in reverse.
     private var order: [String] = []
-    private let children: ChildProcesses
+    private let children: any ProcessSpawner
     private let output: ChildOutput
     private let notifier: SystemdNotifier
     private let logger: Logger
@@ -115,7 +115,7 @@ public actor Supervisor {
     /// Creates a supervisor for `specs` that reports the workers' failures and recoveries to
     /// `events`; nothing starts before `startAll()`.
     public init(
-        specs: [WorkerSpec], children: ChildProcesses, useJournal: Bool,
+        specs: [WorkerSpec], children: any ProcessSpawner, useJournal: Bool,
         eventLoops: any EventLoopGroup, notifier: SystemdNotifier, status: StatusPublisher? = nil, logger: Logger,
         events: any EventSink = DiscardingEventSink()
     ) {
@@ -327,7 +327,7 @@ public actor Supervisor {
         worker.state = .starting
         workers[name] = worker
         do {
-            let pid = try await children.spawn(recipe.request()) { [weak self] status in
+            let pid = try await children.launch(recipe.request()) { [weak self] status in
                 guard let self else { return }
                 Task { await self.exited(name, generation: generation, status: status) }
             }
