@@ -64,40 +64,47 @@ struct EventsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            var start: Date?
-            if let since {
-                guard let parsed = EventSince.parse(since, now: Date(), zone: .local) else {
-                    throw Failure(EventSince.problem(since, option: "--since "))
-                }
-                start = parsed
+        try await reportingFailures { try await show() }
+    }
+
+    /// What `run()` does, with `reportingFailures` turning a `Failure` into its message and exit status.
+    private func show() async throws {
+        let start: Date?
+        if let since {
+            guard let parsed = EventSince.parse(since, now: Date(), zone: .local) else {
+                throw Failure(EventSince.problem(since, option: "--since "))
             }
-            let limit = lines ?? (start == nil ? 50 : EventQueryLimits.maximumLimit)
-            let printer = EventPrinter(json: json)
-            var query = ["limit": "\(limit)"]
-            if let start { query["since"] = ISOTime.format(start, in: .utc) }
-            let events: [EventRecord]
-            do {
-                events = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/events", query: query)).decoded([EventRecord].self)
-            } catch let error as ControlClientError where error.isNotRunning {
-                try readAlone(since: start, limit: limit).forEach(printer.print)
-                if follow {
-                    throw Failure("opsd is not running, and following new events needs it; start opsd (systemctl start opsd), or leave out -f", exitCode: 3)
-                }
-                return
-            }
-            if events.isEmpty && !follow && !json { printError("opsctl: no events\(start == nil ? "" : " since \(ISOTime.format(start ?? Date(), in: .local))")") }
-            events.forEach(printer.print)
-            guard follow else { return }
-            var newest = events.last?.id
-            if newest == nil {
-                // Nothing printed (none yet, or none since --since): follow from the newest event
-                // opsd has, so older ones do not appear as if they were new.
-                newest = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/events", query: ["limit": "1"]))
-                    .decoded([EventRecord].self).last?.id
-            }
-            try await followEvents(after: newest ?? 0, printer: printer)
+            start = parsed
+        } else {
+            start = nil
         }
+        let limit = lines ?? (start == nil ? 50 : EventQueryLimits.maximumLimit)
+        let printer = EventPrinter(json: json)
+        var query = ["limit": "\(limit)"]
+        if let start { query["since"] = ISOTime.format(start, in: .utc) }
+        let events: [EventRecord]
+        do {
+            events = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/events", query: query)).decoded([EventRecord].self)
+        } catch let error as ControlClientError where error.isNotRunning {
+            try readAlone(since: start, limit: limit).forEach(printer.print)
+            if follow {
+                throw Failure("opsd is not running, and following new events needs it; start opsd (systemctl start opsd), or leave out -f", exitCode: 3)
+            }
+            return
+        }
+        if events.isEmpty && !follow && !json { printError("opsctl: no events\(start == nil ? "" : " since \(ISOTime.format(start ?? Date(), in: .local))")") }
+        events.forEach(printer.print)
+        guard follow else { return }
+        let newest: Int64?
+        if let last = events.last?.id {
+            newest = last
+        } else {
+            // Nothing printed (none yet, or none since --since): follow from the newest event
+            // opsd has, so older ones do not appear as if they were new.
+            newest = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/events", query: ["limit": "1"]))
+                .decoded([EventRecord].self).last?.id
+        }
+        try await followEvents(after: newest ?? 0, printer: printer)
     }
 
     /// The history from the state database, read-only, while opsd is down.
@@ -123,25 +130,32 @@ struct EventsCommand: AsyncParsableCommand {
 
     /// Long polls opsd for the events after `after` until interrupted or opsd stops.
     private func followEvents(after: Int64, printer: EventPrinter) async throws {
-        var cursor = after
         let client = try connection.client(timeout: .seconds(Int64(Self.pollSeconds + 15)))
-        while true {
-            let response: ControlResponse
-            do {
-                response = try await client.send(ControlRequest(
-                    method: "GET", path: "/v1/events", query: ["after": "\(cursor)", "wait": "\(Self.pollSeconds)", "limit": "\(EventQueryLimits.maximumLimit)"]))
-            } catch where error.isNotRunning {
-                printError("opsctl: opsd stopped; no more events to follow")
-                return
-            }
-            if response.status == 503 {
-                printError("opsctl: opsd is stopping; no more events to follow")
-                return
-            }
-            for event in try response.decoded([EventRecord].self) {
+        var cursor = after
+        while let events = try await poll(client, after: cursor) {
+            for event in events {
                 printer.print(event)
                 cursor = max(cursor, event.id)
             }
+        }
+    }
+
+    /// One long poll: the events after `after`, or nil once opsd has stopped or is stopping (said
+    /// on stderr). Its own function, with no `let` initialised inside a do/catch: written inline
+    /// in the loop above that way, Swift 6.3.1's mandatory AllocBoxToStack pass took eleven
+    /// minutes on this file, and crashed on a first split of it.
+    private func poll(_ client: ControlClient, after: Int64) async throws -> [EventRecord]? {
+        do {
+            let response = try await client.send(ControlRequest(
+                method: "GET", path: "/v1/events", query: ["after": "\(after)", "wait": "\(Self.pollSeconds)", "limit": "\(EventQueryLimits.maximumLimit)"]))
+            if response.status == 503 {
+                printError("opsctl: opsd is stopping; no more events to follow")
+                return nil
+            }
+            return try response.decoded([EventRecord].self)
+        } catch let error as ControlClientError where error.isNotRunning {
+            printError("opsctl: opsd stopped; no more events to follow")
+            return nil
         }
     }
 }
