@@ -248,7 +248,11 @@ let package = Package(
         .testTarget(name: "FileSafetyTests", dependencies: ["FileSafety"], swiftSettings: strict),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "DaemonRuntimeTests", dependencies: ["DaemonRuntime"], swiftSettings: strict),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Events", "OpsConfig", "Scheduling", "StateStore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(
+            name: "JobsTests",
+            dependencies: ["Jobs", "Events", "OpsConfig", "Scheduling", "StateStore", "BackupRecords", "ProcessControl", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // Workers spawned with DirectSpawner only (never ChildProcesses, whose reaper would take other tests' children).
         .testTarget(
             name: "SupervisorTests",

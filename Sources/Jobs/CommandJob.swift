@@ -10,7 +10,7 @@ import DaemonRuntime
 /// output in the journal under the job's name, its whole process group stopped on timeout.
 public struct CommandJob: JobWork {
     let spec: CommandSpec
-    let children: ChildProcesses
+    let children: any ProcessSpawner
     let output: @Sendable (String) -> Int32?
     let stopGrace: Duration
 
@@ -19,7 +19,7 @@ public struct CommandJob: JobWork {
     /// `ChildOutput.descriptor(for:)`.
     /// On timeout or shutdown the group gets SIGTERM, then SIGKILL after `stopGrace`.
     public init(
-        spec: CommandSpec, children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, stopGrace: Duration = .seconds(5)
+        spec: CommandSpec, children: any ProcessSpawner, output: @escaping @Sendable (String) -> Int32?, stopGrace: Duration = .seconds(5)
     ) {
         self.spec = spec
         self.children = children
@@ -29,7 +29,7 @@ public struct CommandJob: JobWork {
 
     public func run(_ context: JobContext) async throws -> String {
         let status = try await runToExit(context)
-        guard status == .exited(0) else { throw JobFailure("\(spec.command[0]) ended with \(status)") }
+        guard status == .exited(0) else { throw JobFailure("\(spec.command[0]) ended with \(status)", exit: status) }
         return "\(spec.command[0]) exited 0"
     }
 
@@ -44,7 +44,7 @@ public struct CommandJob: JobWork {
             user: spec.user, group: spec.group, output: output(context.job))
         let exit = ExitLatch()
         // A program or user that is not found fails the attempt with the spawn's own sentence.
-        let pid = try await children.spawn(recipe.request(), onExit: { exit.fire($0) })
+        let pid = try await children.launch(recipe.request(), onExit: { exit.fire($0) })
         let grace = stopGrace
         let status = await withTaskCancellationHandler {
             await exit.wait()

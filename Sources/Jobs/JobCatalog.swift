@@ -8,7 +8,7 @@ import Scheduling
 /// Turns the configuration's `jobs:` (and `backup.schedule`) into the scheduler's jobs: one
 /// place that knows which `JobWork` serves which kind of job.
 public struct JobCatalog: Sendable {
-    let children: ChildProcesses
+    let children: any ProcessSpawner
     let output: @Sendable (String) -> Int32?
     let store: JobRunStore
     let configPath: String?
@@ -17,7 +17,7 @@ public struct JobCatalog: Sendable {
     /// descriptor `output` returns for the job's name (handed to the spawner, which closes it), whose
     /// prune jobs trim `store`, and whose backups are taken by the companion from the file at
     /// `configPath` (nil where backups are unavailable).
-    public init(children: ChildProcesses, output: @escaping @Sendable (String) -> Int32?, store: JobRunStore, configPath: String?) {
+    public init(children: any ProcessSpawner, output: @escaping @Sendable (String) -> Int32?, store: JobRunStore, configPath: String?) {
         self.children = children
         self.output = output
         self.store = store

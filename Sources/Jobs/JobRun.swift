@@ -1,12 +1,16 @@
+import Events
 import FoundationEssentials
 import Glibc
 import Logging
 import OpsConfig
+import ProcessControl
 import Scheduling
 import DaemonRuntime
 
 /// One run of a job, from its fire time to its record: attempts, timeout, retries with
-/// exponential backoff, and the outcome written to the state database.
+/// exponential backoff, the outcome written to the state database, and its events: each attempt
+/// cut short by the timeout is `job_timed_out`; the run's end is what its work makes of it
+/// (`JobWork.events(for:)`: `job_failed` after the retries, `job_recovered` after a failed run).
 struct JobRun {
     let job: ScheduledJob
     let scheduled: Date
@@ -14,15 +18,19 @@ struct JobRun {
     let logger: Logger
     /// Stamps the record's start and end (the scheduler's clock).
     let clock: any SchedulerClock
+    let events: any EventSink
 
     func perform() async -> RunRecord {
         let spec = job.spec
+        // Before this run's own row exists: the run before it, however long ago opsd started.
+        let previous = try? await store.history(of: spec.name, limit: 20, startedOnly: true).first { $0.result == .ok || $0.result == .failed }
         let start = clock.now()
         let id = try? await store.started(spec.name, scheduled: scheduled, at: start)
         logger.info("run started", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))"])
         var attempt = 0
         var result = RunResult.failed
         var message = ""
+        var exit: ExitStatus?
         while true {
             attempt += 1
             do {
@@ -31,14 +39,16 @@ struct JobRun {
                 break
             } catch {
                 message = "\(error)"
+                exit = (error as? JobFailure)?.exit
                 if Task.isCancelled {
                     result = .interrupted
                     message = "opsd stopped during the run"
                     break
                 }
                 let retry = spec.retryBackoff.doubling(retries: spec.retries)
-                guard retry.allows(retry: attempt) else { break }
-                let delay = retry.delay(beforeRetry: attempt)
+                let delay = retry.allows(retry: attempt) ? retry.delay(beforeRetry: attempt) : nil
+                if let timeout = error as? JobTimedOut { timedOut(timeout, attempt: attempt, retryIn: delay) }
+                guard let delay else { break }
                 logger.warning("attempt \(attempt) failed: \(message); retrying in \(DurationText.format(delay))", metadata: ["attempt": "\(attempt)"])
                 do { try await Task.sleep(for: delay, clock: .loop) } catch {
                     result = .interrupted
@@ -48,6 +58,8 @@ struct JobRun {
         }
         let end = clock.now()
         if let id { try? await store.finished(id, result: result, attempts: attempt, message: message, at: end) }
+        let outcome = JobOutcome(job: spec.name, result: result, attempts: attempt, message: message, exit: exit, previous: previous)
+        for event in job.work.events(for: outcome) { events.emit(event) }
         let metadata: Logger.Metadata = [
             "result": "\(result.rawValue)", "attempts": "\(attempt)",
             "duration_ms": "\(Int((end.timeIntervalSince(start) * 1000).rounded()))",
@@ -78,10 +90,22 @@ struct JobRun {
                 // The timer won: cancel the work and wait until it has really stopped.
                 group.cancelAll()
                 while let _ = try? await group.next() {}
-                throw JobFailure("timed out after \(DurationText.format(timeout))")
+                throw JobTimedOut(timeout: timeout)
             }
             return summary
         }
+    }
+
+    /// Reports an attempt that the timeout cut short; the run's failure, if this was its last
+    /// attempt, is reported with the outcome.
+    private func timedOut(_ timeout: JobTimedOut, attempt: Int, retryIn delay: Duration?) {
+        let name = job.spec.name
+        let next = delay.map { "; retrying in \(DurationText.format($0))" } ?? "; no retries left"
+        var fields = ["attempt": "\(attempt)", "timeout_seconds": "\(timeout.timeout.seconds)"]
+        if let delay { fields["retry_in_seconds"] = "\(delay.seconds)" }
+        events.emit(Event(
+            .jobTimedOut, subject: Subject(.job, name),
+            message: "job \(name) ran past its timeout of \(DurationText.format(timeout.timeout)) and was stopped\(next)", fields: fields))
     }
 
     /// The delay before retry `attempt` (1 = the first retry): the backoff's lower bound,
@@ -89,4 +113,11 @@ struct JobRun {
     static func retryDelay(after attempt: Int, backoff: DurationRange) -> Duration {
         backoff.doubling().delay(beforeRetry: max(1, attempt))
     }
+}
+
+/// An attempt the job's timeout cut short.
+struct JobTimedOut: Error, CustomStringConvertible {
+    let timeout: Duration
+
+    var description: String { "timed out after \(DurationText.format(timeout))" }
 }

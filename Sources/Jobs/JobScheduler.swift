@@ -1,3 +1,4 @@
+public import Events
 public import FoundationEssentials
 import Glibc
 public import Logging
@@ -41,6 +42,8 @@ public struct JobSnapshot: Sendable {
 /// - `misfire_grace`: a run that would start later than this after its fire time is `missed`;
 /// - restarts: the last fire time is stored when a run starts; a restarted opsd continues after
 ///   it, and with `catch_up` runs once at start if a fire time passed while it was down.
+///
+/// Skipped fire times become `job_skipped` events; each run reports its own (`JobRun`).
 public actor JobScheduler: Service {
     private struct Loop {
         let job: ScheduledJob
@@ -50,6 +53,7 @@ public actor JobScheduler: Service {
     private let store: JobRunStore
     private let logger: Logger
     private let clock: any SchedulerClock
+    private let events: any EventSink
     private var loops: [String: Loop] = [:]
     private var order: [String] = []
     private var nextRuns: [String: Date] = [:]
@@ -57,13 +61,17 @@ public actor JobScheduler: Service {
     private var started = false
     private var pending: [ScheduledJob]
 
-    /// A scheduler for `jobs`, recording into `store`, keeping time by `clock`. Nothing runs
-    /// before `run()`.
-    public init(jobs: [ScheduledJob], store: JobRunStore, logger: Logger, clock: any SchedulerClock = WallClock()) {
+    /// A scheduler for `jobs`, recording into `store`, keeping time by `clock`, reporting failures,
+    /// timeouts, skips and recoveries to `events`. Nothing runs before `run()`.
+    public init(
+        jobs: [ScheduledJob], store: JobRunStore, logger: Logger, clock: any SchedulerClock = WallClock(),
+        events: any EventSink = DiscardingEventSink()
+    ) {
         self.pending = jobs
         self.store = store
         self.logger = logger
         self.clock = clock
+        self.events = events
     }
 
     /// Starts every job's loop and runs until graceful shutdown; then cancels the loops and
@@ -185,6 +193,10 @@ public actor JobScheduler: Service {
         if runs[spec.name] != nil {
             log.warning("skipped: the previous run is still going", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))"])
             try? await store.notStarted(spec.name, scheduled: scheduled, result: .skipped, reason: "the previous run was still going")
+            events.emit(Event(
+                .jobSkipped, subject: Subject(.job, spec.name),
+                message: "job \(spec.name) skipped its run due at \(ISOTime.format(scheduled, in: .utc)): the previous run was still going",
+                fields: ["scheduled": ISOTime.format(scheduled, in: .utc)]))
             return
         }
         let lateness = clock.now().timeIntervalSince(scheduled)
@@ -201,7 +213,7 @@ public actor JobScheduler: Service {
     private func startRun(_ job: ScheduledJob, scheduled: Date, logger log: Logger) -> Task<RunRecord, Never> {
         let name = job.spec.name
         let run = Task {
-            let record = await JobRun(job: job, scheduled: scheduled, store: store, logger: log, clock: clock).perform()
+            let record = await JobRun(job: job, scheduled: scheduled, store: store, logger: log, clock: clock, events: events).perform()
             self.runFinished(name)
             return record
         }
@@ -223,10 +235,12 @@ public actor JobScheduler: Service {
     }
 
     /// Runs `job` once in this process, with its timeout and retries, recording into `store`:
-    /// how `opsctl jobs run` works when opsd is not running.
-    public static func runOnce(_ job: ScheduledJob, store: JobRunStore, logger: Logger) async -> RunRecord {
+    /// how `opsctl jobs run` works when opsd is not running (nobody hears its events then).
+    public static func runOnce(
+        _ job: ScheduledJob, store: JobRunStore, logger: Logger, events: any EventSink = DiscardingEventSink()
+    ) async -> RunRecord {
         let clock = WallClock()
-        return await JobRun(job: job, scheduled: clock.now(), store: store, logger: logger.with(job: job.spec.name), clock: clock).perform()
+        return await JobRun(job: job, scheduled: clock.now(), store: store, logger: logger.with(job: job.spec.name), clock: clock, events: events).perform()
     }
 
     private func runFinished(_ name: String) { runs[name] = nil }

@@ -1,4 +1,6 @@
+public import Events
 public import Logging
+public import ProcessControl
 
 /// What a job does when it fires, one conformance per kind (command, SQLite maintenance, prune,
 /// backup). The scheduler owns timing, retries, timeouts and records; a `JobWork` only does the
@@ -9,6 +11,18 @@ public protocol JobWork: Sendable {
     /// Must stop promptly when its task is cancelled: that is how a timeout or opsd's shutdown
     /// reaches it.
     func run(_ context: JobContext) async throws -> String
+
+    /// The events of a run that has ended, after its retries: `job_failed` and `job_recovered`
+    /// unless the kind of work says what its failures and recoveries mean (a backup's are
+    /// `backup_failed`, `backup_local`, `backup_recovered`).
+    func events(for outcome: JobOutcome) -> [Event]
+}
+
+extension JobWork {
+    /// A job's events: `job_failed` after the retries, `job_recovered` for the first success after one.
+    public func events(for outcome: JobOutcome) -> [Event] {
+        outcome.jobEvents()
+    }
 }
 
 /// What a run knows about itself.
@@ -32,7 +46,12 @@ public struct JobContext: Sendable {
 public struct JobFailure: Error, CustomStringConvertible, Sendable {
     /// What went wrong.
     public let description: String
+    /// How the job's process ended, when a process ran and its end is the failure.
+    public let exit: ExitStatus?
 
-    /// A failure with `description` as its message.
-    public init(_ description: String) { self.description = description }
+    /// A failure with `description` as its message, and the process's end if one ran.
+    public init(_ description: String, exit: ExitStatus? = nil) {
+        self.description = description
+        self.exit = exit
+    }
 }

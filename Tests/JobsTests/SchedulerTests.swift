@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import Jobs
 import Logging
@@ -113,6 +114,9 @@ private struct SchedulerKit {
     let scheduler: JobScheduler
     let directory: String
     let name = "report"
+    /// opsd's bus, and the test as one of its consumers.
+    let events = EventBus()
+    let heard: AsyncStream<Event>
 
     init(at start: Date, schedule: String, misfireGrace: Duration? = nil) throws {
         var template = Array("/tmp/ops-scheduler-XXXXXX".utf8CString)
@@ -123,7 +127,8 @@ private struct SchedulerKit {
         let spec = JobSpec(
             name: name, trigger: try Trigger.parse(schedule), action: .command(CommandSpec(command: ["/bin/true"])), misfireGrace: misfireGrace
         )
-        scheduler = JobScheduler(jobs: [ScheduledJob(spec: spec, work: work)], store: store, logger: Logger(label: "test"), clock: clock)
+        heard = events.subscribe("test")
+        scheduler = JobScheduler(jobs: [ScheduledJob(spec: spec, work: work)], store: store, logger: Logger(label: "test"), clock: clock, events: events)
     }
 
     /// Runs the scheduler for the duration of `body`, then stops it the way opsd's shutdown does
@@ -220,6 +225,14 @@ struct SchedulerTests {
             #expect(records.map(\.result) == [.skipped, .running])
             #expect(records.first?.message == "the previous run was still going")
             #expect(await kit.scheduler.snapshot().map(\.running) == [true])
+            // The skip is an event, emitted before the scheduler began its next wait.
+            #expect(kit.events.emittedCounts == [.jobSkipped: 1])
+            var heard = kit.heard.makeAsyncIterator()
+            let skipped = await heard.next()
+            #expect(skipped?.subject == Subject(.job, "report"))
+            #expect(skipped?.severity == .info)
+            #expect(skipped?.fields == ["scheduled": "2026-03-01T04:00:00Z"])
+            #expect(skipped?.message == "job report skipped its run due at 2026-03-01T04:00:00Z: the previous run was still going")
         }
     }
 
