@@ -130,7 +130,7 @@ struct Opsd {
         let store = JobRunStore(database: database)
         let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
         let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, configPath: loaded.path)
-        let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger)
+        let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger, events: events)
         let checks = await CheckService(configuration: configuration, database: database, children: children, logger: logger) { worker in
             do { try await supervisor.restartIfRunning(worker) } catch {
                 logger.error("cannot restart the worker a check asked for", metadata: ["worker": "\(worker)", "error": "\(error)"])
