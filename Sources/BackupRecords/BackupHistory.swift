@@ -30,6 +30,9 @@ public struct BackupHistory: Sendable {
             ALTER TABLE backup_runs ADD COLUMN run_id TEXT;
             CREATE UNIQUE INDEX backup_runs_by_run_id ON backup_runs (run_id) WHERE run_id IS NOT NULL;
             """),
+        // What each backup added to the local repository, for /metrics (stored and pushed bytes);
+        // NULL for runs recorded before, and for failed runs.
+        .init("backup.3", "ALTER TABLE backup_runs ADD COLUMN stored_bytes INTEGER;"),
     ], history: [("backup_runs", "finished_at")])
 
     /// The history in `database`; its table is created before its first use.
@@ -53,13 +56,13 @@ public struct BackupHistory: Sendable {
     /// under `runID` when its starter gave one.
     public func recordSuccess(
         started: Date, finished: Date, commit: String?, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, pushError: String?,
-        runID: String? = nil
+        runID: String? = nil, storedBytes: Int? = nil
     ) async throws {
         try await database.perform(Self.schema) { database in
             try database.run(
-                "INSERT INTO backup_runs (started_at, finished_at, succeeded, commit_id, remote_configured, remote_in_sync, unpushed_commits, error, run_id) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO backup_runs (started_at, finished_at, succeeded, commit_id, remote_configured, remote_in_sync, unpushed_commits, error, run_id, stored_bytes) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
                 started.timeIntervalSince1970, finished.timeIntervalSince1970, commit,
-                remoteConfigured, remoteInSync, unpushedCommits, pushError, runID
+                remoteConfigured, remoteInSync, unpushedCommits, pushError, runID, storedBytes.map(Int64.init)
             )
         }
     }
@@ -93,14 +96,14 @@ public struct BackupHistory: Sendable {
     }
 
     private static let runColumns =
-        "SELECT finished_at, succeeded, remote_configured, remote_in_sync, unpushed_commits, error, commit_id, started_at FROM backup_runs"
+        "SELECT finished_at, succeeded, remote_configured, remote_in_sync, unpushed_commits, error, commit_id, started_at, stored_bytes, id FROM backup_runs"
 
     private static func run(from row: Row) -> BackupRecordSummary.Run {
         BackupRecordSummary.Run(
             finished: Date(timeIntervalSince1970: row.double(0) ?? 0), succeeded: row.int(1) == 1,
             remoteConfigured: row.int(2) == 1, remoteInSync: row.int(3) == 1,
             unpushedCommits: Int(row.int(4) ?? 0), error: row.string(5), commit: row.string(6),
-            started: row.double(7).map(Date.init(timeIntervalSince1970:))
+            started: row.double(7).map(Date.init(timeIntervalSince1970:)), storedBytes: row.int(8).map(Int.init)
         )
     }
 
@@ -111,7 +114,15 @@ public struct BackupHistory: Sendable {
         var summary = BackupRecordSummary()
         summary.lastSuccess = try time("SELECT max(finished_at) FROM backup_runs WHERE succeeded = 1")
         summary.lastInSync = try time("SELECT max(finished_at) FROM backup_runs WHERE remote_in_sync = 1")
-        summary.lastRun = try database.query("\(runColumns) ORDER BY id DESC LIMIT 1").first.map(run(from:))
+        let newest = try database.query("\(runColumns) ORDER BY id DESC LIMIT 1").first
+        summary.lastRun = newest.map(run(from:))
+        // A push carries every commit since the previous one that reached the remote.
+        if let newest, newest.int(3) == 1, let id = newest.int(9) {
+            summary.lastPushedBytes = try database.query(
+                "SELECT sum(stored_bytes) FROM backup_runs WHERE succeeded = 1 AND id <= ? AND id > (SELECT coalesce(max(id), 0) FROM backup_runs WHERE remote_in_sync = 1 AND id < ?)",
+                id, id
+            ).first?.int(0).map(Int.init)
+        }
         return summary
     }
 }
@@ -146,13 +157,17 @@ public struct BackupRecordSummary: Sendable, Equatable {
         public var commit: String?
         /// When it started (its duration, for `/metrics`); nil for a run built without one.
         public var started: Date?
+        /// Bytes it added to the local repository (its packs); nil when it failed or was recorded
+        /// before opsd kept this.
+        public var storedBytes: Int?
 
         /// A run as recorded.
         public init(
             finished: Date, succeeded: Bool, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, error: String?, commit: String? = nil,
-            started: Date? = nil
+            started: Date? = nil, storedBytes: Int? = nil
         ) {
             self.started = started
+            self.storedBytes = storedBytes
             self.finished = finished
             self.succeeded = succeeded
             self.remoteConfigured = remoteConfigured
@@ -169,6 +184,9 @@ public struct BackupRecordSummary: Sendable, Equatable {
     public var lastSuccess: Date?
     /// When the remote last had every local commit.
     public var lastInSync: Date?
+    /// When the newest run pushed: the bytes of the packs its push carried (its own and those of
+    /// the runs that had stayed local before it); nil otherwise.
+    public var lastPushedBytes: Int?
 
     /// A summary; empty means no backup ever ran.
     public init(lastRun: Run? = nil, lastSuccess: Date? = nil, lastInSync: Date? = nil) {

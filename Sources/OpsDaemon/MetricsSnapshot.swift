@@ -190,6 +190,14 @@ extension MetricsSnapshot {
             MetricFamily("opsd_backup_last_duration_seconds", .gauge, "How long the newest backup took, push included.", last.flatMap { run in
                 run.started.map { [sample([], run.finished.timeIntervalSince($0))] }
             } ?? []),
+            MetricFamily("opsd_backup_last_stored_bytes", .gauge, "Bytes the newest backup added to the local repository (its packs).", last.flatMap { run in
+                run.storedBytes.map { [sample([], Double($0))] }
+            } ?? []),
+            MetricFamily(
+                "opsd_backup_last_pushed_bytes", .gauge,
+                "Bytes of the packs the newest backup's push carried to the remote (its own and those of the backups that had stayed local).",
+                backup.lastPushedBytes.map { [sample([], Double($0))] } ?? []
+            ),
             MetricFamily("opsd_backup_unpushed_commits", .gauge, "Local backup commits the remote did not have after the newest backup.", last.map { [sample([], Double($0.unpushedCommits))] } ?? []),
         ]
     }

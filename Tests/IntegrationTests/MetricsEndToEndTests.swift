@@ -41,12 +41,14 @@ struct MetricsEndToEndTests {
             _ = try await run("opsctl", ["--config", config, "jobs", "run", job])
         }
         let metricsFile = "\(scratch.path)/metrics.txt"
-        // Every check has run and the crasher was given up on once its last run time and fatal state show.
+        // Every check has run, the backup check after the backup, and the crasher was given up on.
         let text = try await poll("every check ran and the crasher went fatal") { () -> String? in
             guard try await run("/usr/bin/curl", ["-sf", "-o", metricsFile, "http://127.0.0.1:\(port)/metrics"]).status == 0 else { return nil }
             let text = try String(contentsOfFile: metricsFile, encoding: .utf8)
             let ran = text.split(separator: "\n").filter { $0.hasPrefix("opsd_check_last_run_timestamp_seconds{") }.count
-            return ran == 8 && text.contains(#"opsd_worker_state{worker="crasher",state="fatal"} 1"#) ? text : nil
+            // The backup check measures an age once it has run after the backup.
+            let fresh = text.contains(#"opsd_check_value_seconds{check="fresh",kind="backup"}"#)
+            return ran == 8 && fresh && text.contains(#"opsd_worker_state{worker="crasher",state="fatal"} 1"#) ? text : nil
         }
         let promtool = try await run("/bin/sh", ["-c", "promtool check metrics < \(metricsFile)"])
         #expect(promtool.status == 0 && promtool.stdout.isEmpty && promtool.stderr.isEmpty, "\(promtool.stdout)\(promtool.stderr)")

@@ -9,6 +9,9 @@ import OpsConfig
 import Scheduling
 import StateStore
 @testable import Supervisor
+import ControlPlane
+import OpsAPI
+import Systemd
 import Testing
 import TestSupport
 
@@ -95,7 +98,7 @@ struct MetricsTests {
             backup: BackupRecordSummary(
                 lastRun: .init(
                     finished: Date(timeIntervalSince1970: 1_800_000_030), succeeded: true, remoteConfigured: true, remoteInSync: false,
-                    unpushedCommits: 2, error: "push failed", started: Date(timeIntervalSince1970: 1_800_000_000)
+                    unpushedCommits: 2, error: "push failed", started: Date(timeIntervalSince1970: 1_800_000_000), storedBytes: 40960
                 ),
                 lastSuccess: Date(timeIntervalSince1970: 1_800_000_030), lastInSync: Date(timeIntervalSince1970: 1_799_900_000)
             ),
@@ -156,6 +159,7 @@ struct MetricsTests {
             #"opsd_backup_last_result{result="ok"} 0"#,
             "opsd_backup_last_duration_seconds 30",
             "opsd_backup_unpushed_commits 2",
+            "opsd_backup_last_stored_bytes 40960",
             #"opsd_check_state{check="root",kind="disk"} 1"#,
             #"opsd_check_value_ratio{check="root",kind="disk"} 0.85"#,
             #"opsd_check_value_seconds{check="api",kind="http"} 0.25"#,
@@ -179,6 +183,8 @@ struct MetricsTests {
         // unit with no base unit here is left out rather than mixed in.
         #expect(!text.contains("unit=\""))
         #expect(!text.contains("furlongs"))
+        // The newest backup stayed local: it pushed nothing.
+        #expect(!text.contains("opsd_backup_last_pushed_bytes"))
         #expect(!text.contains(#"opsd_check_value{check="odd"#))
         // Every family has its HELP and TYPE; counters end in _total.
         for family in Self.snapshot.families where !family.samples.isEmpty {
@@ -229,16 +235,21 @@ struct MetricsTests {
               state_dir: \(directory.path)/state
             backup:
               repository: \(directory.path)/backup.git
+              remote: {url: "file://\(directory.path)/remote.git"}
               databases: [\(directory.path)/app.db]
             """, baseDirectory: directory.path)
         #expect(loaded.diagnostics.isEmpty, "\(loaded.diagnostics)")
         let state = DaemonState(configuration: loaded.configuration, configPath: "\(directory.path)/ops.yaml", logger: Logger(label: "test"))
         let store = try JobRunStore(stateDirectory: directory.path)
         let history = BackupHistory(database: store.database)
-        try await history.recordSuccess(
-            started: Self.time, finished: Self.time.addingTimeInterval(4), commit: "abc", remoteConfigured: false, remoteInSync: false,
-            unpushedCommits: 0, pushError: nil
-        )
+        // Pushed, then two that stayed local, then one whose push carried all three of theirs.
+        for (offset, inSync, bytes) in [(0.0, true, 1000), (100, false, 200), (200, false, 30), (300, true, 4)] {
+            try await history.recordSuccess(
+                started: Self.time.addingTimeInterval(offset), finished: Self.time.addingTimeInterval(offset + 4), commit: "c\(offset)",
+                remoteConfigured: true, remoteInSync: inSync, unpushedCommits: inSync ? 0 : 1, pushError: inSync ? nil : "offline",
+                storedBytes: bytes
+            )
+        }
         let events = EventBus()
         let consumer = events.subscribe("history", capacity: 1)
         for _ in 0..<3 { events.emit(Event(.workerExited, subject: Subject(.worker, "web"), message: "web exited")) }
@@ -264,6 +275,9 @@ struct MetricsTests {
             #"opsd_job_running{job="report"} 1"#,
             #"opsd_job_runs_total{job="report",result="ok"} 0"#,
             "opsd_backup_last_duration_seconds 4",
+            "opsd_backup_last_stored_bytes 4",
+            "opsd_backup_last_pushed_bytes 234",
+            "opsd_backup_last_push_timestamp_seconds 1800000304",
             #"opsd_backup_last_result{result="ok"} 1"#,
             ##"opsd_alert_deliveries_total{route="#1",result="delivered"} 1"##,
             #"opsd_build_info{version="\#(opsVersion)",sqlite="\#(Database.libraryVersion)"} 1"#,
@@ -273,9 +287,33 @@ struct MetricsTests {
         // opsd's own process, read from /proc/self.
         #expect(text.contains("\nprocess_resident_memory_bytes "))
         #expect(text.contains("\nprocess_open_fds "))
-        // No remote: no push timestamp.
-        #expect(!text.contains("opsd_backup_last_push_timestamp_seconds"))
         #expect(try await promtoolComplaints(text, in: directory) == "")
         _ = consumer
+    }
+
+    @Test("/v1/status carries each event consumer's drops, for the line opsctl status prints")
+    func dropsInStatus() async throws {
+        let directory = try TemporaryDirectory()
+        let loaded = ConfigLoader.parse(yaml: """
+            daemon:
+              socket: \(directory.path)/opsd.sock
+              state_dir: \(directory.path)/state
+            """, baseDirectory: directory.path)
+        let state = DaemonState(configuration: loaded.configuration, configPath: "\(directory.path)/ops.yaml", logger: Logger(label: "test"))
+        let reloader = Reloader(
+            state: state, apply: { _ in }, summary: { "" }, notifier: SystemdNotifier(environment: [:]), logger: Logger(label: "test")
+        )
+        let events = EventBus()
+        let slow = events.subscribe("alerts", capacity: 2)
+        let keeping = events.subscribe("history", capacity: 100)
+        for _ in 0..<5 { events.emit(Event(.opsdStarted, subject: .daemon, message: "started")) }
+        let routes = ControlRoutes(
+            state: state, supervisor: FixedWorkers([]), scheduler: FixedJobs([]), reloader: reloader, events: events, testHooks: false
+        )
+        let response = await routes.handle(ControlRequest(method: "GET", path: "/v1/status", query: [:]))
+        let report = try response.decode(StatusReport.self)
+        #expect(report.eventDrops == ["alerts": 3, "history": 0])
+        #expect(String(decoding: response.body, as: UTF8.self).contains(#""event_drops""#))
+        _ = (slow, keeping)
     }
 }
