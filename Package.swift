@@ -229,7 +229,7 @@ let package = Package(
         .target(
             name: "BackupCLI",
             dependencies: [
-                "OpsConfig", "Backup", "ControlPlane", "OpsAPI",
+                "OpsConfig", "Backup", "ControlPlane", "OpsAPI", "Events", "EventLog", "StateStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

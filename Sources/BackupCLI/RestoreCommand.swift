@@ -31,6 +31,9 @@ struct RestoreCommand: AsyncParsableCommand {
               opsctl restore --at 1a2b3c4d          by commit (see opsctl backup list)
               opsctl restore --from-remote          a new machine: fetch, then restore
 
+            A restore that succeeded is recorded as a `restore` event in opsd's event history \
+            (`opsctl events`), when the state database exists, and in a line on stderr.
+
             Exit status: 0 when restored, 1 otherwise.
             """
     )
@@ -62,6 +65,9 @@ struct RestoreCommand: AsyncParsableCommand {
             let outcome: RestoreOutcome
             let hooks = WorkerHooks(configuration: context.configuration).hooks
             do { outcome = try await context.runner.restore(request, hooks: hooks) } catch { throw Failure("\(error)") }
+            let record = RestoreRecord(outcome: outcome, inPlace: to == nil)
+            let recorded = await record.record(stateDirectory: context.configuration.daemon.stateDirectory)
+            FileHandle.standardError.write(Data((recorded + "\n").utf8))
             if json {
                 print(try WireJSON.text(outcome))
                 return
