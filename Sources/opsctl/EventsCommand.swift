@@ -109,11 +109,13 @@ struct EventsCommand: AsyncParsableCommand {
 
     /// The history from the state database, read-only, while opsd is down.
     private func readAlone(since: Date?, limit: Int) throws -> [EventRecord] {
-        let configuration: Configuration
-        do { configuration = try ConfigLoader.load(path: connection.configPath) } catch {
-            throw Failure("opsd is not running and its configuration cannot be read: \(error)")
+        // A file with problems elsewhere still names its state directory (the socket's lookup
+        // has said so on stderr): the history is most wanted while the configuration is broken.
+        let loaded = ConfigLoader.read(path: connection.configPath)
+        guard FileManager.default.fileExists(atPath: loaded.path) else {
+            throw Failure("opsd is not running, and \(loaded.path) does not exist to find its state directory; pass --config PATH")
         }
-        let directory = configuration.daemon.stateDirectory
+        let directory = loaded.configuration.daemon.stateDirectory
         guard FileManager.default.fileExists(atPath: StateDatabase.path(in: directory)) else {
             printError("opsctl: opsd is not running and has recorded no events in \(directory) yet")
             return []
