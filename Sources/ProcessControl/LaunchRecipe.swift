@@ -27,11 +27,13 @@ public struct LaunchRecipe: Sendable {
     /// The child's stdout and stderr, handed over to the spawner (see ``SpawnRequest/output``);
     /// nil: /dev/null.
     public var output: Int32?
+    /// The child's stdin, handed over to the spawner like `output`; nil: /dev/null.
+    public var input: Int32?
 
     /// A recipe for `command`.
     public init(
         command: [String], environment: [String: String] = [:], workingDirectory: String? = nil,
-        user: String? = nil, group: String? = nil, umask: UInt32? = nil, output: Int32? = nil
+        user: String? = nil, group: String? = nil, umask: UInt32? = nil, output: Int32? = nil, input: Int32? = nil
     ) {
         self.command = command
         self.environment = environment
@@ -40,6 +42,7 @@ public struct LaunchRecipe: Sendable {
         self.group = group
         self.umask = umask
         self.output = output
+        self.input = input
     }
 
     /// The request for a spawner, with opsd's environment as the inherited one.
@@ -52,6 +55,6 @@ public struct LaunchRecipe: Sendable {
     func request(inheritingFrom inherited: [String: String]) -> SpawnRequest {
         SpawnRequest(
             executable: command.first ?? "", arguments: command, environment: inherited.merging(environment) { $1 },
-            workingDirectory: workingDirectory, user: user, group: group, umask: umask, output: output)
+            workingDirectory: workingDirectory, user: user, group: group, umask: umask, output: output, input: input)
     }
 }

@@ -18,7 +18,7 @@ extension SpawnRequest {
         attr.argv = UnsafePointer(argv.pointer)
         attr.envp = UnsafePointer(envp.pointer)
         attr.cwd = workingDirectory == nil ? nil : UnsafePointer(strings.pointer[1])
-        attr.stdin_fd = nullDevice
+        attr.stdin_fd = input ?? nullDevice
         attr.stdout_fd = output ?? nullDevice
         attr.stderr_fd = output ?? nullDevice
         if let ids = resolved.ids {
@@ -35,10 +35,11 @@ extension SpawnRequest {
         return ops_spawn(&attr, &pid)
     }
 
-    /// Closes the output descriptor the request hands over; the spawners call it once the child
-    /// has its copy or the start has failed.
+    /// Closes the output and input descriptors the request hands over; the spawners call it once
+    /// the child has its copies or the start has failed.
     func closeOutput() {
         if let output { close(output) }
+        if let input { close(input) }
     }
 }
 

@@ -27,11 +27,13 @@ public struct SpawnRequest: Sendable {
     /// Where the child's stdout and stderr go; nil means /dev/null. Handed over: the spawner
     /// closes it once the child has its copy, or the start has failed, so the caller never does.
     public internal(set) var output: Int32?
+    /// Where the child's stdin comes from; nil means /dev/null. Handed over like `output`.
+    public internal(set) var input: Int32?
 
     /// Creates a request; tests and the recipe only.
     init(
         executable: String, arguments: [String], environment: [String: String], workingDirectory: String? = nil,
-        user: String? = nil, group: String? = nil, umask: UInt32? = nil, output: Int32? = nil
+        user: String? = nil, group: String? = nil, umask: UInt32? = nil, output: Int32? = nil, input: Int32? = nil
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -41,6 +43,7 @@ public struct SpawnRequest: Sendable {
         self.group = group
         self.umask = umask
         self.output = output
+        self.input = input
     }
 }
 

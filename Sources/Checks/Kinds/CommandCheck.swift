@@ -2,7 +2,7 @@ import FoundationEssentials
 import Glibc
 import OpsConfig
 import Scheduling
-import ProcessControl
+public import ProcessControl
 
 /// Any Nagios / monitoring-plugins plugin: its exit code is the state (0 OK, 1 WARNING,
 /// 2 CRITICAL, anything else UNKNOWN), its first line the message, and the performance data after

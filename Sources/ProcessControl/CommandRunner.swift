@@ -1,7 +1,6 @@
 import DaemonRuntime
 import FoundationEssentials
 import Glibc
-public import ProcessControl
 import Synchronization
 
 /// Runs a short-lived command (a plugin, an alert hook) to completion and collects its output.
@@ -34,26 +33,35 @@ public struct CommandRunner: Sendable {
         self.spawner = spawner
     }
 
+    /// The most a command can be given on stdin: what a pipe holds without a reader, so the
+    /// input is written whole before the command starts and nobody waits for it to read.
+    public static let inputLimit = 64 * 1024
+
     /// Runs `arguments` (argv[0] resolved along the child's PATH) with `environment` added to
     /// what opsd passes on of its own: the rules of `LaunchRecipe`, which every child of opsd
-    /// follows. Cancelling the calling task kills the command's process group.
-    public func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Outcome {
+    /// follows. `input` (at most ``inputLimit`` bytes) is the command's stdin; without it stdin
+    /// is /dev/null. Cancelling the calling task kills the command's process group.
+    public func run(_ arguments: [String], environment: [String: String] = [:], input: [UInt8]? = nil) async throws -> Outcome {
+        let stdin = try input.map(Self.inputPipe)
         var pipeEnds: [Int32] = [-1, -1]
         // Close-on-exec right after creation; a fork in between cannot leak them either, because
         // ops_spawn closes every descriptor from 3 up in the child.
-        guard pipe(&pipeEnds) == 0 else { throw CheckFailure("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&pipeEnds) == 0 else {
+            if let stdin { close(stdin) }
+            throw CommandFailure("cannot create a pipe: \(String(cString: strerror(errno)))")
+        }
         let (readEnd, writeEnd) = (pipeEnds[0], pipeEnds[1])
         _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
         _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
         // The spawner takes the write end and closes it once the child has its copy.
-        let request = LaunchRecipe(command: arguments, environment: environment, output: writeEnd).request()
+        let request = LaunchRecipe(command: arguments, environment: environment, output: writeEnd, input: stdin).request()
         let exit = ExitLatch()
         let pid: Int32
         do {
             pid = try await spawner.launch(request, onExit: { exit.fire($0) })
         } catch {
             close(readEnd)
-            throw CheckFailure("\(error)")
+            throw CommandFailure("\(error)")
         }
         let output: OutputReader
         do { output = try OutputReader(descriptor: readEnd) } catch {
@@ -70,6 +78,43 @@ public struct CommandRunner: Sendable {
             kill(-pid, SIGKILL)
         }
     }
+
+    /// The read end of a pipe that already holds `input` and whose write end is closed: the
+    /// command reads it to its end without anyone feeding it.
+    private static func inputPipe(_ input: [UInt8]) throws(CommandFailure) -> Int32 {
+        guard input.count <= inputLimit else {
+            throw CommandFailure("the input is \(input.count) bytes, more than the \(inputLimit) a command can be given on stdin")
+        }
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { throw CommandFailure("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
+        var written = 0
+        while written < input.count {
+            let count = input[written...].withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else {
+                let reason = String(cString: strerror(errno))
+                close(ends[0])
+                close(ends[1])
+                throw CommandFailure("cannot write the command's input: \(reason)")
+            }
+            written += count
+        }
+        close(ends[1])
+        return ends[0]
+    }
+}
+
+/// Why a command could not be run at all (no pipe, no process): one sentence.
+public struct CommandFailure: Error, CustomStringConvertible, Sendable {
+    /// One sentence: what failed.
+    public let description: String
+
+    /// Creates a failure.
+    public init(_ description: String) {
+        self.description = description
+    }
 }
 
 /// Drains a pipe on a thread of its own until end of file or until told to stop, keeping the
@@ -85,9 +130,9 @@ private final class OutputReader: Sendable {
     }
     private let state: Mutex<State>
 
-    init(descriptor: Int32) throws(CheckFailure) {
+    init(descriptor: Int32) throws(CommandFailure) {
         var stopEnds: [Int32] = [-1, -1]
-        guard pipe(&stopEnds) == 0 else { throw CheckFailure("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&stopEnds) == 0 else { throw CommandFailure("cannot create a pipe: \(String(cString: strerror(errno)))") }
         // Close-on-exec at once; a spawn in between cannot leak them (ops_spawn closes every
         // descriptor from 3 up in the child).
         for end in stopEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
@@ -111,7 +156,7 @@ private final class OutputReader: Sendable {
         } catch {
             close(stopReader)
             close(stopEnds[1])
-            throw CheckFailure("\(error)")
+            throw CommandFailure("\(error)")
         }
     }
 
