@@ -99,7 +99,7 @@ let package = Package(
         ),
         .target(
             name: "OpsConfig",
-            dependencies: ["Scheduling", "CYAML"],
+            dependencies: ["Scheduling", "CYAML", "Events"],
             swiftSettings: strict
         ),
         .target(
@@ -143,6 +143,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
+        // The alert routes: events to webhooks (JSON, Slack, Discord) and exec hooks, by kind,
+        // severity and subject, with resolved messages, repeats, retries and bounded queues.
+        .target(
+            name: "Alerts",
+            dependencies: [
+                "Events", "OpsConfig", "Scheduling", "HTTPClient", "ProcessControl", "DaemonRuntime",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -195,7 +205,7 @@ let package = Package(
             name: "OpsDaemon",
             dependencies: [
                 "OpsConfig", "Scheduling", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
-                "BackupRecords", "OpsAPI", "WireMapping", "Events", "EventLog",
+                "BackupRecords", "OpsAPI", "WireMapping", "Events", "EventLog", "Alerts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -279,6 +289,12 @@ let package = Package(
         .testTarget(name: "SystemdTests", dependencies: ["ControlPlane", "OpsAPI", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OpsAPITests", dependencies: ["OpsAPI"], swiftSettings: strict),
         .testTarget(name: "EventsTests", dependencies: ["Events"], swiftSettings: strict),
+        // Alert routes against real HTTP receivers on 127.0.0.1 and real hooks (DirectSpawner).
+        .testTarget(
+            name: "AlertsTests",
+            dependencies: ["Alerts", "Events", "OpsConfig", "ProcessControl", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            exclude: ["Fixtures"], swiftSettings: strict
+        ),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "Events", "StateStore"], swiftSettings: strict),
         // Spawning with DirectSpawner only (never ChildProcesses, whose reaper would take other tests' children).
         .testTarget(name: "ProcessControlTests", dependencies: ["ProcessControl", "TestSupport"], swiftSettings: strict),

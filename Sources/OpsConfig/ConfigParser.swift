@@ -32,7 +32,10 @@ struct ConfigParser {
             let backupDeclared = top["backup"] != nil
             config.jobs = uniqueList(node, at: "jobs") { job($0, at: $1, backupDeclared: backupDeclared) }
         }
-        if let node = top["alerts"] { config.alerts = list(node, at: "alerts", alert) }
+        if let node = top["alerts"] {
+            let names = AlertNames(checks: config.checks.map(\.name), workers: config.workers.map(\.name), jobs: config.jobs.map(\.name))
+            config.alerts = uniqueList(node, at: "alerts") { alert($0, at: $1, names: names) }
+        }
         if let backup = config.backup {
             let known = Set(config.workers.map(\.name))
             for (database, names) in backup.databaseWorkers.sorted(by: { $0.key < $1.key }) {
@@ -201,7 +204,7 @@ struct ConfigParser {
         return range
     }
 
-    private func burstLimit(_ node: Node, at path: String) -> BurstLimit? {
+    func burstLimit(_ node: Node, at path: String) -> BurstLimit? {
         guard let text = reader.string(node, at: path) else { return nil }
         guard let burst = BurstLimit.parse(text) else {
             reader.report(path, "\(NodeReader.quote(text)) is not a burst limit; write e.g. \"5 in 60s\" (at most 5 starts within 60 seconds)", at: node)
@@ -289,37 +292,6 @@ struct ConfigParser {
         if url.contains("://") { return false }
         guard let colon = url.firstIndex(of: ":") else { return true }
         return url[..<colon].contains("/")
-    }
-
-    // MARK: alerts
-
-    private func alert(_ node: Node, at path: String) -> AlertSpec? {
-        guard let fields = reader.fields(node, at: path, allowed: ["webhook", "exec", "on", "limit"]) else { return nil }
-        var target: AlertSpec.Target?
-        switch (fields["webhook"], fields["exec"]) {
-        case (let webhook?, nil):
-            if let url = reader.nonEmptyString(webhook, at: fields.keyPath("webhook")) {
-                if Self.hasPassword(url) {
-                    reader.report(fields.keyPath("webhook"), "contains a password; webhook URLs carry their secret in the path, not as user:password", at: webhook)
-                } else if url.hasPrefix("http://") || url.hasPrefix("https://") {
-                    target = .webhook(url: url)
-                } else {
-                    reader.report(fields.keyPath("webhook"), "\(NodeReader.quote(url)) is not an http:// or https:// URL", at: webhook)
-                }
-            }
-        case (nil, let exec?):
-            target = command(exec, at: fields.keyPath("exec")).map { .exec($0) }
-        case (nil, nil):
-            reader.report(path, "says nowhere to send alerts; add webhook: URL or exec: [command, args]", at: node)
-        default:
-            reader.report(path, "has both webhook and exec; use one alert entry for each", at: node)
-        }
-        var events = AlertSpec.Event.allCases
-        if let onNode = fields["on"], let items = reader.items(onNode, at: fields.keyPath("on")) {
-            events = items.compactMap { reader.choice($0.node, at: $0.path, as: AlertSpec.Event.self) }
-        }
-        let limit = fields.optional("limit", burstLimit) ?? AlertSpec(target: .exec([])).limit
-        return target.map { AlertSpec(target: $0, on: events, limit: limit) }
     }
 
     // MARK: shared

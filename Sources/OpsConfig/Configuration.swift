@@ -18,7 +18,7 @@ public struct Configuration: Sendable, Equatable {
     public var jobs: [JobSpec]
     /// The git-backed backup of databases and files, if configured.
     public var backup: BackupSpec?
-    /// Where state changes of checks and workers are reported.
+    /// Where events (checks, workers, jobs, backups, opsd itself) are reported.
     public var alerts: [AlertSpec]
 
     /// Creates a configuration; the defaults describe a daemon with nothing to do.
@@ -525,34 +525,5 @@ public struct RemoteSpec: Sendable, Equatable {
         self.sshKey = sshKey
         self.knownHosts = knownHosts
         self.tokenFile = tokenFile
-    }
-}
-
-/// One entry of `alerts:`: where to send state changes.
-public struct AlertSpec: Sendable, Equatable {
-    /// How the alert is delivered.
-    public enum Target: Sendable, Equatable {
-        /// An HTTP POST of a JSON body.
-        case webhook(url: String)
-        /// A command run with OPS_CHECK, OPS_STATE, OPS_MESSAGE in its environment.
-        case exec([String])
-    }
-    /// The state changes that trigger an alert.
-    public enum Event: String, Sendable, Equatable, CaseIterable {
-        case warn, crit, unknown, recover
-    }
-    /// Where the alert goes.
-    public var target: Target
-    /// Which changes are sent.
-    public var on: [Event]
-    /// At most this many alerts leave through this route within the window; more are dropped
-    /// (and counted in the log), so a flapping check cannot flood a pager.
-    public var limit: BurstLimit
-
-    /// Creates an alert route; the default limit is 20 alerts in 10 minutes.
-    public init(target: Target, on: [Event] = Event.allCases, limit: BurstLimit = BurstLimit(count: 20, window: .seconds(600))) {
-        self.target = target
-        self.on = on
-        self.limit = limit
     }
 }

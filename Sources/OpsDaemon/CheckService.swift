@@ -1,4 +1,5 @@
 public import Checks
+public import Events
 import FoundationEssentials
 import Glibc
 public import Logging
@@ -10,27 +11,27 @@ public import StateStore
 import Synchronization
 
 /// Runs the configured checks inside opsd's service group: their results go to the monitor
-/// (hysteresis, history in the state database), confirmed changes to the alert routes, and
-/// `restart:` actions to the supervisor.
+/// (hysteresis, history in the state database), confirmed changes into opsd's event stream
+/// (`check_warn`, `check_crit`, `check_unknown`, `check_recover`), and `restart:` actions to
+/// the supervisor.
 ///
-/// A reload replaces the running checks and alert routes; the monitor keeps the states of checks
-/// whose kind did not change, so a reload neither forgets a CRIT nor re-sends its alert.
+/// A reload replaces the running checks; the monitor keeps the states of checks whose kind did
+/// not change, so a reload neither forgets a CRIT nor emits its event again.
 public final class CheckService: Service, Sendable {
     /// What every output reads.
     public let monitor: CheckMonitor
     private let environment: CheckEnvironment
-    private let alerts: CurrentAlerts
-    /// The running checks and alert delivery; nil before `run()` starts them and after shutdown.
-    private let tasks = Mutex<(runner: Task<Void, Never>, alerts: Task<Void, Never>)?>(nil)
+    /// The running checks; nil before `run()` starts them and after shutdown.
+    private let runner = Mutex<Task<Void, Never>?>(nil)
     /// The checks in force, started by `run()` and replaced by `apply(_:)`.
     private let specs: Mutex<[CheckSpec]>
     private let logger: Logger
 
     /// Creates the service for `configuration`; history and the backup records backup checks read
     /// live in `database`, opsd's state database. Without a usable database the checks still
-    /// run, and the log says why there is no history.
+    /// run, and the log says why there is no history. Confirmed state changes go to `events`.
     public init(
-        configuration: Configuration, database: StateDatabase, children: ChildProcesses, logger: Logger,
+        configuration: Configuration, database: StateDatabase, children: ChildProcesses, events: any EventSink, logger: Logger,
         restartWorker: @escaping @Sendable (String) async -> Void
     ) async {
         let environment = CheckEnvironment(spawner: children, backupHistory: BackupHistory(database: database))
@@ -45,54 +46,45 @@ public final class CheckService: Service, Sendable {
                 "state_dir": "\(configuration.daemon.stateDirectory)", "error": "\(error)",
             ])
         }
-        let alerts = CurrentAlerts(AlertDispatcher(routes: configuration.alerts, environment: environment, logger: logger))
-        self.alerts = alerts
         self.environment = environment
         self.logger = logger
         self.specs = Mutex(configuration.checks)
         self.monitor = CheckMonitor(
             specs: configuration.checks, history: history, seed: seed, logger: logger,
-            onChange: { change in alerts.current.send(change) }, restartWorker: restartWorker
+            onChange: { change in CheckEvents.event(for: change).map(events.emit) }, restartWorker: restartWorker
         )
     }
 
     /// Runs the checks until graceful shutdown, then stops them and closes their HTTP clients.
     public func run() async throws {
-        // The specs are read under the tasks' lock, so a reload racing this start either is seen
-        // here or finds the tasks running and restarts them.
-        tasks.withLock { $0 = (startRunner(specs.withLock { $0 }), startAlerts()) }
+        // The specs are read under the runner's lock, so a reload racing this start either is
+        // seen here or finds the checks running and restarts them.
+        runner.withLock { $0 = startRunner(specs.withLock { $0 }) }
         try? await gracefulShutdown()
-        let running = tasks.withLock { tasks in
-            defer { tasks = nil }
-            return tasks
+        let running = runner.withLock { runner in
+            defer { runner = nil }
+            return runner
         }
-        running?.runner.cancel()
-        running?.alerts.cancel()
+        running?.cancel()
     }
 
-    /// Takes a reloaded configuration's checks and alert routes. Before `run()` and after
-    /// shutdown it only records them.
+    /// Takes a reloaded configuration's checks. Before `run()` and after shutdown it only
+    /// records them.
     public func apply(_ configuration: Configuration) async {
         await monitor.update(specs: configuration.checks)
-        alerts.replace(with: AlertDispatcher(routes: configuration.alerts, environment: environment, logger: logger))
         let checksChanged = specs.withLock { specs in
             defer { specs = configuration.checks }
             return specs != configuration.checks
         }
-        let replaced = tasks.withLock { tasks -> [Task<Void, Never>] in
-            guard var running = tasks else { return [] }
-            defer { tasks = running }
-            var replaced = [running.alerts]
-            running.alerts = startAlerts()
-            // Unchanged checks keep their schedule: restarting them would rerun every check
-            // within seconds of each reload (and wake an idle daemon for nothing).
-            if checksChanged {
-                replaced.append(running.runner)
-                running.runner = startRunner(configuration.checks)
-            }
-            return replaced
+        // Unchanged checks keep their schedule: restarting them would rerun every check within
+        // seconds of each reload (and wake an idle daemon for nothing).
+        guard checksChanged else { return }
+        let replaced = runner.withLock { runner -> Task<Void, Never>? in
+            guard let running = runner else { return nil }
+            runner = startRunner(configuration.checks)
+            return running
         }
-        replaced.forEach { $0.cancel() }
+        replaced?.cancel()
     }
 
     /// The reports of the named checks (all when empty), in config order.
@@ -120,24 +112,33 @@ public final class CheckService: Service, Sendable {
         }
         return Task { await runner.run() }
     }
-
-    private func startAlerts() -> Task<Void, Never> {
-        let dispatcher = alerts.current
-        return Task { await dispatcher.run() }
-    }
 }
 
-/// The alert routes in force; a reload swaps them while state changes keep arriving.
-private final class CurrentAlerts: Sendable {
-    private let dispatcher: Mutex<AlertDispatcher>
-
-    init(_ dispatcher: AlertDispatcher) {
-        self.dispatcher = Mutex(dispatcher)
+/// The event of a confirmed state change: `check_recover` for a return to OK from a known state,
+/// none for a check's first confirmed OK (a start on a healthy host says nothing).
+enum CheckEvents {
+    static func event(for change: StateChange) -> Event? {
+        let kind: EventKind
+        switch change.state {
+        case .ok:
+            guard change.previous != nil else { return nil }
+            kind = .checkRecover
+        case .warn: kind = .checkWarn
+        case .crit: kind = .checkCrit
+        case .unknown: kind = .checkUnknown
+        }
+        var fields = ["state": change.state.rawValue, "check_kind": change.kind]
+        if let previous = change.previous { fields["previous_state"] = previous.rawValue }
+        if let value = change.result.value { fields["value"] = number(value) }
+        if let unit = change.result.unit { fields["unit"] = unit }
+        let message = change.state == .ok
+            ? "check \(change.check) is OK again: \(change.result.message)"
+            : "check \(change.check) is \(change.state.nagiosWord): \(change.result.message)"
+        return Event(kind, subject: Subject(.check, change.check), message: message, fields: fields, time: change.result.time)
     }
 
-    var current: AlertDispatcher { dispatcher.withLock { $0 } }
-
-    func replace(with new: AlertDispatcher) {
-        dispatcher.withLock { $0 = new }
+    /// `93` rather than `93.0`; other values as Swift writes them.
+    private static func number(_ value: Double) -> String {
+        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 }

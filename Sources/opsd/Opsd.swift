@@ -105,6 +105,7 @@ struct Opsd {
         // opsd's one event stream: the domains emit into it; the journal, the history and the
         // alert routes each consume it through a bounded queue of their own.
         let events = EventBus()
+        let alerts = AlertService(configuration: configuration, bus: events, children: children, logger: logger)
         let supervisor = Supervisor(
             specs: configuration.workers, children: children,
             useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, status: statusLine, logger: logger,
@@ -131,7 +132,9 @@ struct Opsd {
         let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
         let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, configPath: loaded.path)
         let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger, events: events)
-        let checks = await CheckService(configuration: configuration, database: database, children: children, logger: logger) { worker in
+        let checks = await CheckService(
+            configuration: configuration, database: database, children: children, events: events, logger: logger
+        ) { worker in
             do { try await supervisor.restartIfRunning(worker) } catch {
                 logger.error("cannot restart the worker a check asked for", metadata: ["worker": "\(worker)", "error": "\(error)"])
             }
@@ -145,6 +148,7 @@ struct Opsd {
                 statusLine.setContext(await state.summaryContext())
                 _ = await scheduler.apply(catalog.jobs(for: configuration))
                 await checks.apply(configuration)
+                alerts.apply(configuration)
             },
             summary: summary, notifier: notifier, events: events, logger: logger
         )
@@ -199,6 +203,7 @@ struct Opsd {
             .init(service: supervision, serviceName: "supervisor"),
             .init(service: scheduler, serviceName: "scheduler"),
             .init(service: checks, serviceName: "checks"),
+            .init(service: alerts, serviceName: "alerts"),
         ]
         if let listener { services.append(.init(service: listener, serviceName: "health-listener")) }
         if let interval = SystemdNotifier.watchdogInterval() {

@@ -147,7 +147,7 @@ func poll<T>(_ what: String, limit: Duration = .seconds(30), _ probe: () async t
 
 @Suite("opsd's alerts reach real receivers")
 struct AlertDeliveryTests {
-    @Test("state changes reach a webhook and an exec hook once each; a restarted opsd resumes from its history without re-alerting")
+    @Test("state changes reach a webhook and an exec hook once each, through the event stream and the routes; a restarted opsd resumes from its history without re-alerting")
     func alerts() async throws {
         let scratch = try Scratch()
         let record = "\(scratch.path)/hooks.jsonl", hookOut = "\(scratch.path)/exec.out", flag = "\(scratch.path)/broken"
@@ -188,10 +188,10 @@ struct AlertDeliveryTests {
         _ = try await poll("the crit alert arrived twice") { lines(record).count >= 1 && lines(hookOut).count >= 1 ? true : nil }
         try FileManager.default.removeItem(atPath: flag)
         _ = try await poll("the recover alert arrived twice") { lines(record).count >= 2 && lines(hookOut).count >= 2 ? true : nil }
-        #expect(lines(hookOut) == ["flag crit FLAG CRITICAL - flag set", "flag recover FLAG OK"])
+        #expect(lines(hookOut) == ["flag check_crit check flag is CRITICAL: FLAG CRITICAL - flag set", "flag check_recover check flag is OK again: FLAG OK"])
         let events = lines(record).compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .compactMap { ($0["body"] as? [String: Any])?["event"] as? String }
-        #expect(events == ["crit", "recover"])
+        #expect(events == ["check_crit", "check_recover"])
         #expect(!daemon.log.contains("SECRET"))
 
         // Restart: the history says "ok", so the first OK result is no change and sends nothing.
