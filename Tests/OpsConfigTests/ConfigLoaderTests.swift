@@ -25,7 +25,9 @@ struct ShippedConfigTests {
         #expect(config.checks[0].warn == .percent(80))
         #expect(config.checks[1].every == .seconds(30))
         #expect(config.backup?.schedule == .calendar(CalendarTrigger(try CronExpression("0 0 * * *"), zone: try #require(Zone.named("Europe/Berlin")))))
-        #expect(config.alerts.count == 2)
+        #expect(config.alerts.map(\.name) == ["chat", "pager", "mail"])
+        #expect(config.alerts[0].format == .slack && config.alerts[0].repeatInterval == .seconds(4 * 3600))
+        #expect(config.alerts[1].subjects.checks?.map(\.text) == ["app-*", "root-disk"])
     }
 
     @Test("the demo config is valid and keeps every path inside the repository", .tags(.examples))
