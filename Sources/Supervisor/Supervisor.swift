@@ -399,8 +399,10 @@ public actor Supervisor {
     }
 
     /// Applies the restart policy to a run that ended by itself (`exit`; nil: it could not be
-    /// started) and reports it, unless `reported` already: an exit the policy restarts, or a failure
-    /// it leaves down, is `worker_exited`; the exit that exhausts `burst:` is `worker_fatal`.
+    /// started) and reports it, unless `reported` already: a failure, restarted or left down, is
+    /// `worker_exited`; the exit that exhausts `burst:` is `worker_fatal`. A clean exit that
+    /// `restart: always` restarts is no failure: it emits nothing (a worker that exits by design
+    /// would page someone on every run), unless it exhausts `burst:`.
     private func decideAfterExit(_ name: String, success: Bool, ranFor: Duration, exit: ExitStatus?, reported: Bool) {
         guard var worker = workers[name] else { return }
         let now = ContinuousClock.now - epoch
@@ -430,7 +432,7 @@ public actor Supervisor {
                 "worker": "\(name)", "last_exit": "\(worker.lastExit?.description ?? "none")",
             ])
         case .restart(let delay) where delay == .zero:
-            if !reported {
+            if !success && !reported {
                 worker.failing = true
                 fields["restart_in_seconds"] = "0"
                 emit(.workerExited, name, "worker \(name) \(how); restarting it now", fields)
@@ -439,7 +441,7 @@ public actor Supervisor {
             Task { await self.relaunch(name, generation: generation) }
         case .restart(let delay):
             worker.state = .backoff
-            if !reported {
+            if !success && !reported {
                 worker.failing = true
                 fields["restart_in_seconds"] = Self.seconds(delay)
                 emit(.workerExited, name, "worker \(name) \(how); restarting it in \(DurationText.format(delay))", fields)

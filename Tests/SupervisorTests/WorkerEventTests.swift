@@ -112,6 +112,35 @@ struct WorkerEventTests {
         #expect(fatal.message.hasPrefix("worker crashy exited with"))
     }
 
+    @Test("clean exits that restart: always restarts are no failures; only the exit that exhausts burst is worker_fatal")
+    func cleanExits() async throws {
+        let sink = CollectingSink()
+        let workers = supervisor([WorkerSpec(name: "batch", command: ["/bin/true"], restart: quickPolicy(burst: 3))], events: sink)
+        try await workers.startAll()
+        let fatal = try await sink.next(.workerFatal, "batch")
+        await workers.stopAll()
+        #expect(sink.kinds == [.workerFatal])
+        #expect(fatal.fields["exit_code"] == "0")
+    }
+
+    @Test("a fatal worker an operator starts again recovers once it has stayed up for reset_after")
+    func fatalThenStartedByHand() async throws {
+        let sink = CollectingSink()
+        let counter = "/tmp/opsd-supervisor-test-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        defer { unlink(counter) }
+        // Runs 1 and 2 fail (fatal at burst 2); run 3, started by hand, stays up.
+        let script = "n=$(cat \(counter) 2>/dev/null || echo 0); echo $((n + 1)) > \(counter); [ $n -ge 2 ] && exec /bin/sleep 1000; exit 1"
+        let workers = supervisor(
+            [WorkerSpec(name: "fixed", command: ["/bin/sh", "-c", script], restart: quickPolicy(.onFailure, burst: 2, resetAfter: .milliseconds(300)))],
+            events: sink)
+        try await workers.startAll()
+        _ = try await sink.next(.workerFatal, "fixed")
+        try await workers.start("fixed")
+        _ = try await sink.next(.workerRecovered, "fixed")
+        await workers.stopAll()
+        #expect(sink.kinds == [.workerExited, .workerFatal, .workerRecovered])
+    }
+
     @Test("stops, restarts and reloads that opsd or an operator asked for emit nothing")
     func operatorStops() async throws {
         let sink = CollectingSink()
