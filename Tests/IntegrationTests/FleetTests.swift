@@ -46,7 +46,7 @@ private final class EngineProcess: @unchecked Sendable {
     init(_ executable: String, _ arguments: [String], log: String) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        FileManager.default.createFile(atPath: log, contents: nil)
+        try touch(log)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         // Files, not the test's own pipes: a server outliving the test must not hold `swift test`'s output open.
         process.standardOutput = handle
@@ -135,7 +135,10 @@ struct FleetTests {
     static let broken: [Int: String] = [3: "OpsdWorkerFatal", 7: "OpsdJobFailed", 11: "OpsdBackupStale", 15: "OpsdCheckCritical"]
     /// The member whose job breaks once the fleet is watched, to time fault → webhook.
     static let late = 19
+    /// The member whose opsd is stopped while the fleet is watched.
+    static let stopped = 5
 
+    /// Members 3, 7, 11 and 15 are broken from the start; 19's job fails and 5's opsd stops while the fleet is watched.
     @Test("20 opsd scraped through file_sd: exactly the broken instances alert, labelled with their instance, and resolve once repaired")
     func fleet() async throws {
         let scratch = try Scratch()
@@ -164,9 +167,9 @@ struct FleetTests {
         for member in members {
             try #require(try await run("/usr/bin/sqlite3", ["\(member.directory)/app.db", "CREATE TABLE t (x); INSERT INTO t VALUES (1);"]).status == 0)
         }
-        FileManager.default.createFile(atPath: members[3].flag("worker"), contents: nil)
-        FileManager.default.createFile(atPath: members[15].flag("check"), contents: nil)
-        let daemons = try await withThrowingTaskGroup(of: (Int, Daemon).self) { group in
+        try touch(members[3].flag("worker"))
+        try touch(members[15].flag("check"))
+        var daemons = try await withThrowingTaskGroup(of: (Int, Daemon).self) { group in
             for member in members {
                 group.addTask { (member.index, try await Daemon(config: member.config, scratch: scratch)) }
             }
@@ -186,7 +189,7 @@ struct FleetTests {
             try await group.waitForAll()
         }
         // Then member 7's job fails, and member 11's last backup is 30 hours old (its records moved back in time).
-        FileManager.default.createFile(atPath: members[7].flag("job"), contents: nil)
+        try touch(members[7].flag("job"))
         #expect(try await members[7].opsctl("jobs", "run", "task").status != 0)
         let shift = "UPDATE backup_runs SET started_at = started_at - 108000, finished_at = finished_at - 108000;"
         #expect(try await run("/usr/bin/sqlite3", ["\(members[11].directory)/state/state.db", shift]).status == 0)
@@ -247,36 +250,47 @@ struct FleetTests {
 
         // A fault while the fleet is watched: fault → receiver.
         let lateMember = members[Self.late]
-        FileManager.default.createFile(atPath: lateMember.flag("job"), contents: nil)
+        try touch(lateMember.flag("job"))
         let faulted = ContinuousClock.now
         #expect(try await lateMember.opsctl("jobs", "run", "task").status != 0)
         let lateAlert = Delivered(alertname: "OpsdJobFailed", instance: lateMember.instance, status: "firing")
         _ = try await poll("member \(Self.late)'s failed job reached the webhook", limit: .seconds(60)) { deliveries(record).contains(lateAlert) ? true : nil }
         let alertLatency = ContinuousClock.now - faulted
 
-        // Repairs: the worker started again, the job and the backup run again, the check's cause gone.
+        // An opsd that stops is down in Prometheus.
+        let stoppedMember = members[Self.stopped]
+        daemons[Self.stopped]?.signal(SIGTERM)
+        #expect(await daemons[Self.stopped]?.exitStatus() == 0)
+        let downAlert = Delivered(alertname: "OpsdDown", instance: stoppedMember.instance, status: "firing")
+        let stoppedAt = ContinuousClock.now
+        _ = try await poll("member \(Self.stopped)'s opsd down reached the webhook", limit: .seconds(60)) { deliveries(record).contains(downAlert) ? true : nil }
+        let downLatency = ContinuousClock.now - stoppedAt
+        let firing = expected.union([lateAlert, downAlert])
+
+        // Repairs: opsd and the worker started again, the jobs and the backup run again, the check's cause gone.
         for index in [3, 7, 15, Self.late] {
             for what in ["worker", "job", "check"] { try? FileManager.default.removeItem(atPath: members[index].flag(what)) }
         }
         let repaired = ContinuousClock.now
+        daemons[Self.stopped] = try await Daemon(config: stoppedMember.config, scratch: scratch)
         #expect(try await members[3].opsctl("workers", "start", "app").status == 0)
         #expect(try await members[7].opsctl("jobs", "run", "task").status == 0)
         #expect(try await members[Self.late].opsctl("jobs", "run", "task").status == 0)
         #expect(try await members[11].opsctl("jobs", "run", "nightly").status == 0)
-        let resolved = Set(expected.union([lateAlert]).map { Delivered(alertname: $0.alertname, instance: $0.instance, status: "resolved") })
+        let resolved = Set(firing.map { Delivered(alertname: $0.alertname, instance: $0.instance, status: "resolved") })
         _ = try await poll("every alert resolved", limit: .seconds(60)) { resolved.isSubset(of: deliveries(record)) ? true : nil }
         let resolveLatency = ContinuousClock.now - repaired
 
         // Nothing else, ever: no alert for a healthy member, none without an instance, no other kind of alert for the broken ones.
         let all = deliveries(record)
-        #expect(all == expected.union([lateAlert]).union(resolved), "unexpected deliveries: \(all.subtracting(expected.union([lateAlert]).union(resolved)))")
+        #expect(all == firing.union(resolved), "unexpected deliveries: \(all.subtracting(firing.union(resolved)))")
         // And Prometheus holds no pending alert either (one that had not fired yet).
         let pending = try await getJSON("\(api)/alerts")
         let open = ((pending?["data"] as? [String: Any])?["alerts"] as? [[String: Any]]) ?? []
         #expect(open.isEmpty, "alerts still open in Prometheus: \(open)")
 
         print("fleet: \(Self.size) opsd up in Prometheus \(watched - started) after the start; first alerts \(firingLatency) after all targets were up; "
-            + "fault → webhook \(alertLatency) (job failed, for: 0s, scrape and evaluation 1s, group_wait 0s); repair → resolved \(resolveLatency); total \(ContinuousClock.now - started)")
+            + "fault → webhook \(alertLatency) (job failed, for: 0s, scrape and evaluation 1s, group_wait 0s); opsd stopped → webhook \(downLatency) (for: 2s); repair → resolved \(resolveLatency); total \(ContinuousClock.now - started)")
 
         for daemon in daemons.values { daemon.signal(SIGTERM) }
         for (index, daemon) in daemons.sorted(by: { $0.key < $1.key }) {
@@ -285,6 +299,11 @@ struct FleetTests {
         }
         try? FileManager.default.removeItem(atPath: scratch.path)
     }
+}
+
+/// Creates an empty file at `path`: a flag that breaks a member, or a log.
+private func touch(_ path: String) throws {
+    guard FileManager.default.createFile(atPath: path, contents: nil) else { throw TestFailure("cannot create \(path)") }
 }
 
 /// GET `url` and parse its JSON object; nil while the server does not answer.
