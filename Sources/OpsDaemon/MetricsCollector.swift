@@ -3,25 +3,12 @@ public import Events
 import FoundationEssentials
 public import StateStore
 
-/// One alert route's delivery counts since opsd started, for `opsd_alert_deliveries_total`.
-public struct AlertDeliveryCount: Sendable, Equatable {
-    /// The route's name (or its position, `#1`, when it has none); never its URL.
-    public var route: String
-    /// Alerts the receiver accepted.
-    public var delivered: Int
-    /// Alerts that failed after their retries.
-    public var failed: Int
-    /// Alerts dropped before delivery: the route's queue was full or it was over its limit.
-    public var dropped: Int
-
-    /// Creates the counts of one route.
-    public init(route: String, delivered: Int, failed: Int, dropped: Int) {
-        self.route = route
-        self.delivered = delivered
-        self.failed = failed
-        self.dropped = dropped
-    }
-}
+/// One alert route's delivery counts since opsd started, for `opsd_alert_deliveries_total`: the
+/// route's name (never its URL), alerts delivered, failed after their retries, and dropped before
+/// delivery (queue full or over the route's limit). A tuple rather than a type of its own, so the
+/// alert routes' counters (`Alerts`' `AlertDeliveryCount`) map onto it without OpsDaemon defining
+/// a second type of the same meaning.
+public typealias AlertRouteCounts = (route: String, delivered: Int, failed: Int, dropped: Int)
 
 /// Gathers what `/metrics` shows from each part's own snapshot, when a scrape asks: the daemon
 /// state, the supervisor, the scheduler and its run records, the backup records, the check
@@ -35,14 +22,14 @@ public struct MetricsCollector: Sendable {
     let backups: BackupHistory?
     let tally: JobRunTally?
     let events: EventBus?
-    let deliveries: @Sendable () async -> [AlertDeliveryCount]
+    let deliveries: @Sendable () async -> [AlertRouteCounts]
 
     /// A collector over opsd's parts. `database` is the state database (job runs and backup
     /// records); job runs recorded before this call are not counted in `opsd_job_runs_total`.
     /// `deliveries` answers each alert route's counts; the default answers none.
     public static func make(
         state: DaemonState, workers: any WorkerControl, jobs: any JobControl, checks: CheckService?, database: StateDatabase?,
-        events: EventBus?, deliveries: @escaping @Sendable () async -> [AlertDeliveryCount] = { [] }
+        events: EventBus?, deliveries: @escaping @Sendable () async -> [AlertRouteCounts] = { [] }
     ) async -> MetricsCollector {
         var tally: JobRunTally?
         if let database { tally = JobRunTally(database: database, baseline: await JobRunTally.baseline(in: database)) }

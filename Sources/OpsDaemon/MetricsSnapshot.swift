@@ -34,7 +34,7 @@ struct MetricsSnapshot: Sendable {
     /// Events emitted by kind, and dropped by consumer, since opsd started.
     var events: [EventKind: Int]
     var drops: [String: Int]
-    var deliveries: [AlertDeliveryCount]
+    var deliveries: [AlertRouteCounts]
 
     /// One job: what the scheduler says now and what its run records say.
     struct JobFigures: Sendable {

@@ -113,7 +113,7 @@ struct MetricsTests {
                 check("odd \"name\"\\", "command", .unknown, value: 3, unit: "furlongs"),
             ],
             events: [.workerExited: 5, .workerFatal: 1, .checkWarn: 1], drops: ["alerts": 3, "journal": 0],
-            deliveries: [AlertDeliveryCount(route: "ops-slack", delivered: 4, failed: 1, dropped: 3)]
+            deliveries: [(route: "ops-slack", delivered: 4, failed: 1, dropped: 3)]
         )
     }
 
@@ -261,7 +261,7 @@ struct MetricsTests {
             workers: FixedWorkers([Self.snapshot.workers[0]]),
             jobs: FixedJobs([JobSnapshot(spec: spec, nextRun: nil, running: true)]),
             checks: nil, database: store.database, events: events,
-            deliveries: { [AlertDeliveryCount(route: "#1", delivered: 1, failed: 0, dropped: 0)] }
+            deliveries: { [(route: "#1", delivered: 1, failed: 0, dropped: 0)] }
         )
         let text = await collector.render()
         let lines = Set(text.split(separator: "\n").map(String.init))
