@@ -1,4 +1,5 @@
 public import EventLog
+import Events
 public import FoundationEssentials
 public import OpsAPI
 public import Scheduling
