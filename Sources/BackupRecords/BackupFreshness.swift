@@ -26,6 +26,9 @@ public enum BackupFreshness {
     }
 
     /// Evaluates the history at `now`:
+    /// - OK on a fresh install that has not tried a backup yet, for `maxAge` from when it began
+    ///   recording backups (`trackedSince`): the first scheduled backup is not due yet, and an
+    ///   install must not start CRITICAL (the same allowance a backup gets after each success);
     /// - CRIT when no backup reached safety within `maxAge`: the last time the remote had every
     ///   commit (or, without a remote, the last local success) is older than that, or never was;
     /// - WARN when the latest run committed locally but its push failed (or the run itself failed
@@ -36,6 +39,10 @@ public enum BackupFreshness {
         let safe = remoteConfigured ? summary.lastInSync : summary.lastSuccess
         let place = remoteConfigured ? "pushed to the remote" : "completed"
         guard let safe else {
+            if summary.lastRun == nil, let since = summary.trackedSince, now.timeIntervalSince(since) <= maxSeconds {
+                let age = max(0, now.timeIntervalSince(since))
+                return Verdict(level: .ok, message: "no backup yet on this install (recording since \(describe(age)) ago); the first must be \(place) within \(describe(maxSeconds - age))")
+            }
             return Verdict(level: .critical, message: "no backup has ever been \(place)" + failureSuffix(summary))
         }
         let age = now.timeIntervalSince(safe)

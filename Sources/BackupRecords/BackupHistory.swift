@@ -116,6 +116,7 @@ public struct BackupHistory: Sendable {
         summary.lastInSync = try time("SELECT max(finished_at) FROM backup_runs WHERE remote_in_sync = 1")
         let newest = try database.query("\(runColumns) ORDER BY id DESC LIMIT 1").first
         summary.lastRun = newest.map(run(from:))
+        summary.trackedSince = try time("SELECT applied_at FROM schema_migrations WHERE name = 'backup.1'")
         // A push carries every commit since the previous one that reached the remote.
         if let newest, newest.int(3) == 1, let id = newest.int(9) {
             summary.lastPushedBytes = try database.query(
@@ -184,14 +185,19 @@ public struct BackupRecordSummary: Sendable, Equatable {
     public var lastSuccess: Date?
     /// When the remote last had every local commit.
     public var lastInSync: Date?
+    /// When this state database began recording backups: on a fresh install, the first start
+    /// of opsd (or the first opsctl command that read the records). Freshness counts from here
+    /// until the first backup ran.
+    public var trackedSince: Date?
     /// When the newest run pushed: the bytes of the packs its push carried (its own and those of
     /// the runs that had stayed local before it); nil otherwise.
     public var lastPushedBytes: Int?
 
     /// A summary; empty means no backup ever ran.
-    public init(lastRun: Run? = nil, lastSuccess: Date? = nil, lastInSync: Date? = nil) {
+    public init(lastRun: Run? = nil, lastSuccess: Date? = nil, lastInSync: Date? = nil, trackedSince: Date? = nil) {
         self.lastRun = lastRun
         self.lastSuccess = lastSuccess
         self.lastInSync = lastInSync
+        self.trackedSince = trackedSince
     }
 }

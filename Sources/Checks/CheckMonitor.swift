@@ -1,4 +1,4 @@
-import FoundationEssentials
+public import FoundationEssentials
 import Glibc
 public import Logging
 public import OpsConfig
@@ -16,6 +16,11 @@ public actor CheckMonitor {
         /// Consecutive CRIT results toward a restart; starts over after each restart, so the
         /// worker gets `after` more runs to come back before it is restarted again.
         var critStreak = 0
+        /// When the monitor took this check on (opsd's start, or the reload that added or
+        /// changed it): the start of its start period unless it watches a worker.
+        var watchedSince: Date
+        /// The check's latest OK result: a pass ends a start period early.
+        var passedAt: Date?
     }
 
     private var entries: [String: Entry] = [:]
@@ -23,35 +28,48 @@ public actor CheckMonitor {
     private let history: CheckHistory?
     private let onChange: @Sendable (StateChange) async -> Void
     private let restartWorker: @Sendable (String) async -> Void
+    private let workerRunningFor: (@Sendable (String) async -> Duration?)?
     private let logger: Logger
 
     /// Creates a monitor for `specs`; `history` may seed the confirmed states from before a restart.
+    /// `workerRunningFor` says how long a worker has been running (ready, for a notify worker),
+    /// nil while it is not; without it (opsctl, tests) every worker counts as running.
     public init(
         specs: [CheckSpec], history: CheckHistory?, seed: [String: CheckState] = [:], logger: Logger,
         onChange: @escaping @Sendable (StateChange) async -> Void = { _ in },
-        restartWorker: @escaping @Sendable (String) async -> Void = { _ in }
+        restartWorker: @escaping @Sendable (String) async -> Void = { _ in },
+        workerRunningFor: (@Sendable (String) async -> Duration?)? = nil,
+        now: Date = Date()
     ) {
         self.history = history
         self.onChange = onChange
         self.restartWorker = restartWorker
+        self.workerRunningFor = workerRunningFor
         self.logger = logger
         for spec in specs {
-            entries[spec.name] = Entry(spec: spec, hysteresis: Hysteresis(failAfter: spec.failAfter, recoverAfter: spec.recoverAfter, state: seed[spec.name]))
+            entries[spec.name] = Entry(
+                spec: spec, hysteresis: Hysteresis(failAfter: spec.failAfter, recoverAfter: spec.recoverAfter, state: seed[spec.name]),
+                watchedSince: now
+            )
         }
         order = specs.map(\.name)
     }
 
     /// Takes a new configuration: new checks start pending, changed ones keep their state only
     /// if their kind is unchanged, removed ones are forgotten.
-    public func update(specs: [CheckSpec]) {
+    public func update(specs: [CheckSpec], now: Date = Date()) {
         var updated: [String: Entry] = [:]
         for spec in specs {
             if var entry = entries[spec.name], entry.spec.kind == spec.kind {
                 entry.hysteresis = Hysteresis(failAfter: spec.failAfter, recoverAfter: spec.recoverAfter, state: entry.hysteresis.state)
+                // An unchanged check keeps its start period's clock; a changed one starts over.
+                if entry.spec != spec { entry.watchedSince = now }
                 entry.spec = spec
                 updated[spec.name] = entry
             } else {
-                updated[spec.name] = Entry(spec: spec, hysteresis: Hysteresis(failAfter: spec.failAfter, recoverAfter: spec.recoverAfter))
+                updated[spec.name] = Entry(
+                    spec: spec, hysteresis: Hysteresis(failAfter: spec.failAfter, recoverAfter: spec.recoverAfter), watchedSince: now
+                )
             }
         }
         entries = updated
@@ -60,8 +78,25 @@ public actor CheckMonitor {
 
     /// Records one run's result.
     public func record(_ name: String, _ result: CheckResult) async {
+        // Asked before the entry is read: the actor may run another record across this await.
+        let worker = entries[name]?.spec.watchedWorker
+        let runningSince: Date?? = if let worker, let workerRunningFor {
+            .some(await workerRunningFor(worker).map { Date(timeIntervalSinceNow: -$0.seconds) })
+        } else {
+            .none
+        }
         guard var entry = entries[name] else { return }
         entry.latest = result
+        if result.state == .ok { entry.passedAt = result.time }
+        if result.state != .ok, let reason = Self.notCounted(entry, runningSince: runningSince, at: result.time) {
+            // Shown (latest) and kept (history), but no step toward a state change, an alert or a restart.
+            entries[name] = entry
+            logger.debug("check result not counted", metadata: ["check": "\(name)", "state": "\(result.state.rawValue)", "reason": "\(reason)"])
+            if let history {
+                try? await history.append(check: name, result: result, confirmed: entry.hysteresis.state)
+            }
+            return
+        }
         let change = entry.hysteresis.record(result.state)
         if change != nil { entry.since = result.time }
         var restart: String?
@@ -100,6 +135,21 @@ public actor CheckMonitor {
             ])
             await restartWorker(restart)
         }
+    }
+
+    /// Why a bad result at `time` does not count yet, or nil when it does: the watched worker is
+    /// not running (`runningSince` is `.some(nil)`), or the check is within its start period (from
+    /// the worker's start, else from when the monitor took the check on) and has not passed since.
+    private static func notCounted(_ entry: Entry, runningSince: Date??, at time: Date) -> String? {
+        if case .some(.none) = runningSince {
+            return "worker \(entry.spec.watchedWorker ?? "") is not running"
+        }
+        let period = entry.spec.effectiveStartPeriod
+        guard period > .zero else { return nil }
+        let start = max(entry.watchedSince, runningSince.flatMap { $0 } ?? entry.watchedSince)
+        if let passed = entry.passedAt, passed >= start { return nil }
+        guard time < start.addingTimeInterval(period.seconds) else { return nil }
+        return "within its start period of \(DurationText.format(period)) and not yet passed"
     }
 
     /// Every check's report, in config order; `names` narrows it (unknown names are ignored here;

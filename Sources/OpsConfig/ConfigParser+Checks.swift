@@ -7,7 +7,7 @@ extension ConfigParser {
     /// Every key a check entry may have: its name, one kind's key (and that kind's companion
     /// keys), thresholds and timing.
     static let checkKeys = ["name"] + CheckKindDescriptor.all.map(\.key) + ["warn", "crit", "every", "timeout"]
-        + CheckKindDescriptor.all.flatMap(\.companionKeys) + ["fail_after", "recover_after", "restart"]
+        + CheckKindDescriptor.all.flatMap(\.companionKeys) + ["fail_after", "recover_after", "restart", "worker", "start_period"]
 
     /// The sections of the file a check kind may need, read before `checks:`.
     struct CheckContext {
@@ -49,20 +49,34 @@ extension ConfigParser {
         if let count = fields.optional("fail_after", { reader.integer($0, at: $1, in: 1...100) }) { spec.failAfter = count }
         if let count = fields.optional("recover_after", { reader.integer($0, at: $1, in: 1...100) }) { spec.recoverAfter = count }
         spec.restart = fields.optional("restart") { checkRestart($0, at: $1, workers: context.workers) }
+        spec.worker = fields.optional("worker") { declaredWorker($0, at: $1, workers: context.workers) }
+        if let period = fields.optional("start_period", startPeriod) { spec.startPeriod = period }
         guard name != nil, kind != nil else { return nil }
         return spec
     }
 
     private func checkRestart(_ node: Node, at path: String, workers: Set<String>) -> CheckRestart? {
         guard let fields = reader.fields(node, at: path, allowed: ["worker", "after"]) else { return nil }
-        guard let workerNode = fields.required("worker"), let worker = reader.nonEmptyString(workerNode, at: fields.keyPath("worker")) else { return nil }
-        guard workers.contains(worker) else {
-            let known = workers.isEmpty ? "none is declared" : "declared: \(workers.sorted().joined(separator: ", "))"
-            reader.report(fields.keyPath("worker"), "\(NodeReader.quote(worker)) is not a worker under workers: (\(known)); name one of them", at: workerNode)
-            return nil
-        }
+        guard let worker = fields.required("worker").flatMap({ declaredWorker($0, at: fields.keyPath("worker"), workers: workers) }) else { return nil }
         let after = fields.optional("after") { reader.integer($0, at: $1, in: 1...100) } ?? 3
         return CheckRestart(worker: worker, after: after)
+    }
+
+    /// `start_period:` is a duration, or `0s` (also `0`): none, not even a watched worker's minute.
+    private func startPeriod(_ node: Node, at path: String) -> Duration? {
+        if let text = node.scalar?.string, ["0", "0s"].contains(text) { return .zero }
+        return reader.duration(node, at: path)
+    }
+
+    /// A worker's name that must be declared under `workers:` (`worker:`, `restart.worker`).
+    private func declaredWorker(_ node: Node, at path: String, workers: Set<String>) -> String? {
+        guard let worker = reader.nonEmptyString(node, at: path) else { return nil }
+        guard workers.contains(worker) else {
+            let known = workers.isEmpty ? "none is declared" : "declared: \(workers.sorted().joined(separator: ", "))"
+            reader.report(path, "\(NodeReader.quote(worker)) is not a worker under workers: (\(known)); name one of them", at: node)
+            return nil
+        }
+        return worker
     }
 
     // The readers of the kinds, one each, named by their descriptors.

@@ -264,6 +264,24 @@ public struct CheckSpec: Sendable, Equatable {
     public var recoverAfter: Int
     /// A worker to restart when the check stays CRIT, if any.
     public var restart: CheckRestart?
+    /// The worker this check watches (`worker:`, else `restart.worker`): while it is not running
+    /// (ready, for a notify worker) the check's bad results do not count, and each of its starts
+    /// begins a start period. Its own failures are the worker's events, not this check's.
+    public var worker: String?
+    /// `start_period:` (Docker's `HEALTHCHECK --start-period`): bad results within this long of
+    /// the check's start (or its worker's) do not count until the check has passed once. A check
+    /// that watches a worker has `defaultWorkerStartPeriod` unless told otherwise; others have none.
+    public var startPeriod: Duration?
+    /// A worker's first minute: long enough for an application to bind its port and warm up.
+    public static let defaultWorkerStartPeriod: Duration = .seconds(60)
+
+    /// The worker this check waits for: `worker:`, else the one `restart:` names.
+    public var watchedWorker: String? { worker ?? restart?.worker }
+
+    /// The start period in force: `start_period:`, else a minute for a check that watches a worker.
+    public var effectiveStartPeriod: Duration {
+        startPeriod ?? (watchedWorker == nil ? .zero : Self.defaultWorkerStartPeriod)
+    }
 
     /// Creates a check spec.
     public init(

@@ -30,8 +30,10 @@ public final class CheckService: Service, Sendable {
     /// Creates the service for `configuration`; history and the backup records backup checks read
     /// live in `database`, opsd's state database. Without a usable database the checks still
     /// run, and the log says why there is no history. Confirmed state changes go to `events`.
+    /// `workerRunningFor` tells the checks that watch a worker whether it runs, and for how long.
     public init(
         configuration: Configuration, database: StateDatabase, children: ChildProcesses, events: any EventSink, logger: Logger,
+        workerRunningFor: (@Sendable (String) async -> Duration?)? = nil,
         restartWorker: @escaping @Sendable (String) async -> Void
     ) async {
         let environment = CheckEnvironment(spawner: children, backupHistory: BackupHistory(database: database))
@@ -51,7 +53,8 @@ public final class CheckService: Service, Sendable {
         self.specs = Mutex(configuration.checks)
         self.monitor = CheckMonitor(
             specs: configuration.checks, history: history, seed: seed, logger: logger,
-            onChange: { change in CheckEvents.event(for: change).map(events.emit) }, restartWorker: restartWorker
+            onChange: { change in CheckEvents.event(for: change).map(events.emit) }, restartWorker: restartWorker,
+            workerRunningFor: workerRunningFor
         )
     }
 

@@ -286,6 +286,14 @@ public actor Supervisor {
         }
     }
 
+    /// How long `name` has been running (ready, for a notify worker: counted from its start);
+    /// nil while it is not. Checks that watch the worker wait for it, and begin their start period
+    /// at its start (`CheckSpec.watchedWorker`).
+    public func runningFor(_ name: String) -> Duration? {
+        guard let worker = workers[name], worker.state == .running, let started = worker.startedAt else { return nil }
+        return ContinuousClock.now - started
+    }
+
     /// One-line summary for systemd's STATUS=.
     public func summary() -> String {
         guard !workers.isEmpty else { return "no workers" }

@@ -133,7 +133,8 @@ struct Opsd {
         let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, configPath: loaded.path)
         let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger, events: events)
         let checks = await CheckService(
-            configuration: configuration, database: database, children: children, events: events, logger: logger
+            configuration: configuration, database: database, children: children, events: events, logger: logger,
+            workerRunningFor: { await supervisor.runningFor($0) }
         ) { worker in
             do { try await supervisor.restartIfRunning(worker) } catch {
                 logger.error("cannot restart the worker a check asked for", metadata: ["worker": "\(worker)", "error": "\(error)"])

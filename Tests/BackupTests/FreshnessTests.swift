@@ -18,6 +18,22 @@ struct FreshnessTests {
         #expect(verdict.message == "no backup has ever been pushed to the remote")
     }
 
+    @Test("a fresh install is OK until max_age after it began recording backups, unless a backup was tried and failed")
+    func freshInstall() {
+        let day = Duration.seconds(86400)
+        let young = BackupRecordSummary(trackedSince: now.addingTimeInterval(-3600))
+        let verdict = BackupFreshness.evaluate(young, remoteConfigured: true, maxAge: day, now: now)
+        #expect(verdict.level == .ok)
+        #expect(verdict.message == "no backup yet on this install (recording since 1h ago); the first must be pushed to the remote within 23h")
+        // Past max_age with still no backup: the install's grace is over.
+        let old = BackupRecordSummary(trackedSince: now.addingTimeInterval(-86_401))
+        #expect(BackupFreshness.evaluate(old, remoteConfigured: true, maxAge: day, now: now).level == .critical)
+        // The first backup ran and failed: no grace, whatever the install's age.
+        let failed = BackupRecordSummary(lastRun: run(60, succeeded: false, inSync: false, error: "disk full"), trackedSince: now.addingTimeInterval(-3600))
+        let verdict2 = BackupFreshness.evaluate(failed, remoteConfigured: true, maxAge: day, now: now)
+        #expect(verdict2.level == .critical && verdict2.message == "no backup has ever been pushed to the remote (last error: disk full)")
+    }
+
     @Test("a last push older than the allowed age is CRIT, even when local commits succeed")
     func stalePush() {
         let summary = BackupRecordSummary(lastRun: run(60, inSync: false, unpushed: 3, error: "push failed"), lastSuccess: now.addingTimeInterval(-60), lastInSync: now.addingTimeInterval(-90_000))

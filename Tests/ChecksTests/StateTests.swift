@@ -83,6 +83,77 @@ struct StateTests {
     }
 }
 
+@Suite("no false alarms while things start")
+struct StartGraceTests {
+    static func result(_ state: CheckState, at time: Date) -> CheckResult {
+        CheckResult(state: state, message: state.rawValue, time: time, durationSeconds: 0)
+    }
+
+    @Test("start_period: bad results within it do not count until the check has passed once; after it they do")
+    func startPeriod() async throws {
+        let changes = Mutex<[String]>([])
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let spec = CheckSpec(name: "api", kind: .memory, failAfter: 1)
+        var graced = spec
+        graced.startPeriod = .seconds(120)
+        let monitor = CheckMonitor(
+            specs: [graced], history: nil, logger: Logger(label: "test"),
+            onChange: { change in changes.withLock { $0.append("\(change.check):\(change.state.rawValue)") } }, now: t0
+        )
+        await monitor.record("api", Self.result(.crit, at: t0 + 10))
+        await monitor.record("api", Self.result(.crit, at: t0 + 119))
+        #expect(changes.withLock { $0 }.isEmpty)
+        // Shown, though not counted.
+        #expect(await monitor.reports(["api"]).first?.latest?.state == .crit)
+        #expect(await monitor.reports(["api"]).first?.state == nil)
+        await monitor.record("api", Self.result(.crit, at: t0 + 121))
+        #expect(changes.withLock { $0 } == ["api:crit"])
+
+        // A pass ends the start period early: the next failure counts at once.
+        let early = CheckMonitor(
+            specs: [graced], history: nil, logger: Logger(label: "test"),
+            onChange: { change in changes.withLock { $0.append("early:\(change.state.rawValue)") } }, now: t0
+        )
+        await early.record("api", Self.result(.ok, at: t0 + 5))
+        await early.record("api", Self.result(.crit, at: t0 + 10))
+        #expect(changes.withLock { $0 } == ["api:crit", "early:ok", "early:crit"])
+
+        // Without start_period (and no worker), today's behaviour: the first failure counts.
+        let plain = CheckMonitor(
+            specs: [spec], history: nil, logger: Logger(label: "test"),
+            onChange: { change in changes.withLock { $0.append("plain:\(change.state.rawValue)") } }, now: t0
+        )
+        await plain.record("api", Self.result(.crit, at: t0 + 1))
+        #expect(changes.withLock { $0 }.last == "plain:crit")
+    }
+
+    @Test("a check that watches a worker waits while it is not running, then gives it a start period from its start; no restart meanwhile")
+    func watchesWorker() async throws {
+        let changes = Mutex<[String]>([])
+        let restarts = Mutex(0)
+        let runningFor = Mutex<Duration?>(nil)
+        let spec = CheckSpec(name: "api", kind: .memory, failAfter: 1, restart: CheckRestart(worker: "web", after: 1))
+        #expect(spec.watchedWorker == "web" && spec.effectiveStartPeriod == CheckSpec.defaultWorkerStartPeriod)
+        // Taken on long ago: only the worker's start can hold the results back.
+        let monitor = CheckMonitor(
+            specs: [spec], history: nil, logger: Logger(label: "test"),
+            onChange: { change in changes.withLock { $0.append(change.state.rawValue) } },
+            restartWorker: { _ in restarts.withLock { $0 += 1 } },
+            workerRunningFor: { _ in runningFor.withLock { $0 } }, now: Date(timeIntervalSinceNow: -3600)
+        )
+        // Not running (stopped, backoff, fatal): its own events say so; the check stays quiet.
+        await monitor.record("api", Self.result(.crit, at: Date()))
+        // Just started: within its first minute.
+        runningFor.withLock { $0 = .seconds(5) }
+        await monitor.record("api", Self.result(.crit, at: Date()))
+        #expect(changes.withLock { $0 }.isEmpty && restarts.withLock { $0 } == 0)
+        // Running for two minutes and still failing: that counts, and restarts it.
+        runningFor.withLock { $0 = .seconds(120) }
+        await monitor.record("api", Self.result(.crit, at: Date()))
+        #expect(changes.withLock { $0 } == ["crit"] && restarts.withLock { $0 } == 1)
+    }
+}
+
 @Suite("the runner")
 struct RunnerTests {
     /// A check that blocks until released, counting how many of its runs overlap.

@@ -21,7 +21,7 @@ struct HealthTests {
               - {name: root, disk: /, crit: "100%", every: 1s}
               - {name: outbox, queue: {spool: \(spool)}, warn: 1, every: 1s}
               - {name: self, http: "http://127.0.0.1:\(port)/metrics", every: 1s}
-              - {name: stuck, command: [/bin/sh, -c, "echo STUCK CRITICAL - no progress; exit 2"], every: 200ms, restart: {worker: web, after: 2}}
+              - {name: stuck, command: [/bin/sh, -c, "echo STUCK CRITICAL - no progress; exit 2"], every: 200ms, restart: {worker: web, after: 2}, start_period: 0s}
             """)
         let daemon = try await Daemon(config: config, scratch: scratch)
 
@@ -119,6 +119,45 @@ struct HealthTests {
 
         daemon.signal(SIGTERM)
         #expect(await daemon.exitStatus() == 0)
+    }
+
+    @Test("an opsd start on a healthy host alerts nobody: a worker still binding its port, a fresh install without a backup, and a restart")
+    func quietStart() async throws {
+        let scratch = try Scratch()
+        let port = try freePort()
+        let alerts = "\(scratch.path)/alerts.log"
+        let database = "\(scratch.path)/app.db"
+        #expect(FileManager.default.createFile(atPath: database, contents: nil))
+        // The worker takes a second to listen; its check runs every 200 ms from the start.
+        let config = try scratch.config(extra: """
+              log_level: debug
+            workers:
+              - {name: web, command: [/bin/sh, -c, "sleep 1; exec python3 -m http.server --bind 127.0.0.1 \(port)"]}
+            checks:
+              - {name: api, http: "http://127.0.0.1:\(port)/", worker: web, every: 200ms}
+              - {name: backup-fresh, backup: {max_age: 26h}, every: 200ms}
+            backup:
+              repository: \(scratch.path)/backup.git
+              databases: [\(database)]
+            alerts:
+              - {exec: [/bin/sh, -c, "echo \\"$OPS_CHECK $OPS_EVENT $OPS_MESSAGE\\" >> \(alerts)"]}
+            """)
+        var daemon = try await Daemon(config: config, scratch: scratch)
+        _ = try await daemon.logStream.first { $0.message == "check state changed" && $0.fields["check"] == "api" && $0.fields["to"] == "ok" }
+        _ = try await daemon.logStream.first { $0.message == "check state changed" && $0.fields["check"] == "backup-fresh" && $0.fields["to"] == "ok" }
+        // The failures before the worker listened were seen, and held back.
+        #expect(daemon.logStream.lines.contains { $0.message == "check result not counted" && $0.fields["check"] == "api" })
+        let fresh = try await run("opsctl", ["--config", config, "health", "backup-fresh"])
+        #expect(fresh.status == 0 && fresh.stdout.contains("no backup yet on this install"), "\(fresh.stdout)")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+
+        // Again, with the history: the worker binds late once more, and still nobody hears of it.
+        daemon = try await Daemon(config: config, scratch: scratch)
+        _ = try await daemon.logStream.first { $0.message == "check ran" && $0.fields["check"] == "api" && $0.fields["state"] == "ok" }
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+        #expect(!FileManager.default.fileExists(atPath: alerts), "\((try? String(contentsOfFile: alerts, encoding: .utf8)) ?? "")")
     }
 
     @Test("a port in use for daemon.listen stops start-up with one sentence")

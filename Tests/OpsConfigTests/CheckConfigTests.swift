@@ -131,6 +131,27 @@ struct CheckConfigTests {
         #expect(problems == [#"checks[1].restart.worker: "ap" is not a worker under workers: (declared: app); name one of them (line 4)"#])
     }
 
+    @Test("worker: names a declared worker; start_period is a duration or 0s; a watched worker brings a minute's start period")
+    func startKeys() throws {
+        let (config, problems) = load("""
+            workers: [{name: app, command: [/bin/true]}]
+            checks:
+              - {name: a, http: "http://127.0.0.1:8080/", worker: app}
+              - {name: b, http: "http://127.0.0.1:8080/", restart: {worker: app}, start_period: 0s}
+              - {name: c, memory: {}, start_period: 2m}
+              - {name: d, memory: {}}
+              - {name: e, memory: {}, worker: ap, start_period: soon}
+            """)
+        #expect(config.checks[0].watchedWorker == "app" && config.checks[0].effectiveStartPeriod == .seconds(60))
+        #expect(config.checks[1].watchedWorker == "app" && config.checks[1].effectiveStartPeriod == .zero)
+        #expect(config.checks[2].watchedWorker == nil && config.checks[2].effectiveStartPeriod == .seconds(120))
+        #expect(config.checks[3].effectiveStartPeriod == .zero)
+        #expect(problems == [
+            #"checks[4].worker: "ap" is not a worker under workers: (declared: app); name one of them (line 7)"#,
+            #"checks[4].start_period: "soon" is not a duration; write it as e.g. 500ms, 30s, 10m, 2h or 1h30m (line 7)"#,
+        ])
+    }
+
     @Test("alert routes take a rate limit")
     func alertLimit() {
         let (config, problems) = load("alerts: [{webhook: \"http://127.0.0.1:9/hook\", limit: 3 in 1m}, {exec: [/bin/true], limit: often}]")
