@@ -99,6 +99,24 @@ private struct FleetMember: Sendable {
             """.write(toFile: config, atomically: true, encoding: .utf8)
     }
 
+    /// How a start went: ready, or the port was taken between `freePort` and opsd's bind (by
+    /// another test on this machine), which opsd reports and exits on.
+    enum Launch { case ready(Daemon), portTaken }
+
+    /// Starts this member's opsd and waits until it is ready or has exited.
+    func launch(scratch: Scratch) async throws -> Launch {
+        let daemon = try await Daemon(config: config, scratch: scratch, waitForReady: false)
+        var messages: [String] = []
+        return try await poll("o\(index)'s opsd is ready", limit: .seconds(60)) { () -> Launch? in
+            messages += daemon.notify.drain()
+            if messages.contains(where: { $0.contains("READY=1") }) { return .ready(daemon) }
+            guard !daemon.process.isRunning else { return nil }
+            await daemon.logStream.waitForEnd()
+            if daemon.log.contains("cannot listen on 127.0.0.1:\(port)") { return .portTaken }
+            throw TestFailure("o\(index)'s opsd exited before it was ready:\n\(daemon.log)")
+        }
+    }
+
     func opsctl(_ arguments: String...) async throws -> CommandResult {
         try await run("\(binDirectory)/opsctl", ["--config", config] + arguments)
     }
@@ -163,19 +181,28 @@ struct FleetTests {
         let hookPort = try #require(Int(portLine.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""), "\(portLine)")
 
         // The fleet, the fatal worker and the CRITICAL check broken from the start.
-        let members = try (0..<Self.size).map { try FleetMember(index: $0, scratch: scratch) }
+        var members = try (0..<Self.size).map { try FleetMember(index: $0, scratch: scratch) }
         for member in members {
             try #require(try await run("/usr/bin/sqlite3", ["\(member.directory)/app.db", "CREATE TABLE t (x); INSERT INTO t VALUES (1);"]).status == 0)
         }
         try touch(members[3].flag("worker"))
         try touch(members[15].flag("check"))
-        var daemons = try await withThrowingTaskGroup(of: (Int, Daemon).self) { group in
+        var daemons: [Int: Daemon] = [:]
+        try await withThrowingTaskGroup(of: (FleetMember, Daemon).self) { group in
             for member in members {
-                group.addTask { (member.index, try await Daemon(config: member.config, scratch: scratch)) }
+                group.addTask {
+                    var member = member
+                    for _ in 1...3 {
+                        if case .ready(let daemon) = try await member.launch(scratch: scratch) { return (member, daemon) }
+                        member = try FleetMember(index: member.index, scratch: scratch)
+                    }
+                    throw TestFailure("o\(member.index): three free ports in a row were taken before opsd could bind them")
+                }
             }
-            var daemons: [Int: Daemon] = [:]
-            for try await (index, daemon) in group { daemons[index] = daemon }
-            return daemons
+            for try await (member, daemon) in group {
+                members[member.index] = member
+                daemons[member.index] = daemon
+            }
         }
         // Every job and backup has succeeded once, as on hosts that have run for a while.
         try await withThrowingTaskGroup(of: Void.self) { group in
