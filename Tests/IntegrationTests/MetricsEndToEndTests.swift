@@ -1,4 +1,5 @@
 import Foundation
+import OpsAPI
 import Testing
 import TestSupport
 
@@ -86,6 +87,14 @@ struct MetricsEndToEndTests {
         // A ratio is a ratio: the disk check's value is at most 1.
         let disk = lines.first { $0.hasPrefix(#"opsd_check_value_ratio{check="root""#) }
         #expect(disk.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 0 && $0 <= 1 } == true, "\(disk ?? "")")
+
+        // The drop counts come through the control API; nothing was dropped, so the human
+        // status has no line about it.
+        let json = try await run("opsctl", ["--config", config, "status", "--json"])
+        let report = try WireJSON.decoder.decode(StatusReport.self, from: Data(json.stdout.utf8))
+        #expect(report.eventDrops?["history"] == 0, "\(json.stdout)")
+        let human = try await run("opsctl", ["--config", config, "status"])
+        #expect(human.status == 0 && !human.stdout.contains("Events dropped"), "\(human.stdout)")
 
         daemon.signal(SIGTERM)
         #expect(await daemon.exitStatus() == 0)
