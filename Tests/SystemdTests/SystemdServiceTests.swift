@@ -280,13 +280,13 @@ enum Sandbox {
         return entries.filter { $0[key] == value }
     }
 
-    /// Waits for a journal entry whose message contains `text`, after `cursor`: entries already
-    /// written are read first, so the event cannot be missed. (No journalctl match: see `journal`.)
-    static func waitForJournal(_ text: String, after cursor: String, limit: Int = 60) async throws {
+    /// Waits for `count` journal entries whose message contains `text`, after `cursor`: entries
+    /// already written are read first, so the event cannot be missed. (No journalctl match: see `journal`.)
+    static func waitForJournal(_ text: String, after cursor: String, limit: Int = 60, count: Int = 1) async throws {
         let script = """
-            journalctl -f --no-pager -o cat --after-cursor="$1" | { grep -m1 -F -- "$2" >/dev/null; found=$?; pkill -P $$ journalctl; exit $found; }
+            journalctl -f --no-pager -o cat --after-cursor="$1" | { test "$(grep -m"$3" -F -- "$2" | wc -l)" -eq "$3"; found=$?; pkill -P $$ journalctl; exit $found; }
             """
-        let result = try await run(tool, ["exec", "--", "timeout", "\(limit)", "sh", "-c", script, "sh", cursor, text])
-        guard result.status == 0 else { throw TestFailure("no journal entry \"\(text)\" within \(limit)s (exit \(result.status))") }
+        let result = try await run(tool, ["exec", "--", "timeout", "\(limit)", "sh", "-c", script, "sh", cursor, text, "\(count)"])
+        guard result.status == 0 else { throw TestFailure("not \(count) journal entries \"\(text)\" within \(limit)s (exit \(result.status))") }
     }
 }
