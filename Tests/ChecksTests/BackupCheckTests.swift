@@ -11,14 +11,19 @@ struct BackupCheckTests {
         await runOnce(.backup(BackupCheckSpec(maxAge: maxAge, stateDirectory: scratch.path, remoteConfigured: remote)))
     }
 
-    @Test("no backup ever is CRIT; a pushed one is OK; one that stayed local is WARN; an old one is CRIT")
+    @Test("a fresh install is OK until its first backup; a failed first one is CRIT; a pushed one is OK; one that stayed local is WARN; an old one is CRIT")
     func states() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        #expect(await check(scratch, remote: true).state == .crit)
+        // Nothing tried yet, and max_age has not passed since this state database began recording.
+        let install = await check(scratch, remote: true)
+        #expect(install.state == .ok && install.message.hasPrefix("no backup yet on this install"), "\(install.message)")
 
         let history = try BackupHistory(stateDirectory: scratch.path)
         let now = Date()
+        try await history.recordFailure(started: now.addingTimeInterval(-90), finished: now.addingTimeInterval(-80), remoteConfigured: true, error: "remote unreachable")
+        let failed = await check(scratch, remote: true)
+        #expect(failed.state == .crit && failed.message == "no backup has ever been pushed to the remote (last error: remote unreachable)", "\(failed.message)")
         try await history.recordSuccess(
             started: now.addingTimeInterval(-60), finished: now.addingTimeInterval(-50), commit: "abc", remoteConfigured: true,
             remoteInSync: true, unpushedCommits: 0, pushError: nil)
