@@ -30,7 +30,7 @@ struct EventsCommand: AsyncParsableCommand {
               opsctl events                      the newest 50 events
               opsctl events --since 2h           everything of the last two hours
               opsctl events --since '2026-12-07 09:00' -n 500
-              opsctl events -f                   the newest events, then each new one as it happens
+              opsctl events -f                   the newest 50, then each new one as it comes
               opsctl events --json -f | jq -c 'select(.severity == "critical")'
 
             Exit status: 0 on success; 1 when the history cannot be read or an option is wrong; \
