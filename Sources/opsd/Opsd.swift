@@ -176,7 +176,8 @@ struct Opsd {
         var listener: ControlServer?
         if let listen = configuration.daemon.listen {
             let metrics = await MetricsCollector.make(
-                state: state, workers: supervisor, jobs: scheduler, checks: checks, database: database, events: events
+                state: state, workers: supervisor, jobs: scheduler, checks: checks, database: database, events: events,
+                deliveries: { alerts.counters.snapshot.map { ($0.route, $0.delivered, $0.failed, $0.dropped) } }
             )
             do {
                 listener = try await ControlServer.listen(

@@ -4,7 +4,7 @@ import TestSupport
 
 @Suite("opsd routes worker events to alert routes")
 struct AlertRouteTests {
-    @Test("a worker opsd gives up on reaches the slack route that names it, not the route of another worker; after a reload the new route gets the next one")
+    @Test("a worker opsd gives up on reaches the slack route that names it, not the route of another worker, and /metrics counts it; after a reload the new route gets the next one")
     func workerFatal() async throws {
         let scratch = try Scratch()
         let record = "\(scratch.path)/received.jsonl"
@@ -35,7 +35,8 @@ struct AlertRouteTests {
               - {name: bad, command: [/bin/sh, -c, "exit 3"], restart: {backoff: 10ms..20ms, burst: 2 in 60s}}
               - {name: good, command: [/bin/sleep, "600"]}
             """
-        let config = try scratch.config(extra: workers + """
+        let listen = try freePort()
+        let config = try scratch.config(extra: "  listen: 127.0.0.1:\(listen)\n" + workers + """
 
             alerts:
               - {name: chat, webhook: "http://127.0.0.1:\(port)/chat/T0-SECRET", format: slack, on: [worker_fatal], workers: [bad]}
@@ -50,8 +51,15 @@ struct AlertRouteTests {
         #expect(chat.count == 1 && chat[0].keys.sorted() == ["text"])
         #expect(text.hasPrefix("[CRITICAL] ") && text.contains(": worker bad ") && text.hasSuffix(" (worker_fatal)"), "\(text)")
 
+        // /metrics counts the delivery under the route's name.
+        let metrics = try await poll("the delivery is counted on /metrics") { () -> String? in
+            let scrape = try await run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(listen)/metrics"])
+            return scrape.stdout.contains("opsd_alert_deliveries_total{route=\"chat\",result=\"delivered\"} 1") ? scrape.stdout : nil
+        }
+        #expect(metrics.contains("opsd_alert_deliveries_total{route=\"other\",result=\"dropped\"} 0"))
+
         // A reload swaps the routes: the next time the worker goes fatal, the new route hears it.
-        _ = try scratch.config(extra: workers + """
+        _ = try scratch.config(extra: "  listen: 127.0.0.1:\(listen)\n" + workers + """
 
             alerts:
               - {name: pager, webhook: "http://127.0.0.1:\(port)/pager", on: [worker_fatal]}
