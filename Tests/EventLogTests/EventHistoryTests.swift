@@ -36,10 +36,14 @@ struct EventHistoryTests {
         let history = EventHistory(database: try StateDatabase(stateDirectory: dir), keep: 2, maxAge: 3600)
         let first = try await history.append([event(.jobFailed, "a"), event(.jobFailed, "b")])
         #expect(first.count == 2 && first[0] < first[1])
-        // All older than maxAge: trimmed at once, yet the next id is still larger.
+        // c is older than maxAge and a is beyond keep: both trimmed at once, b alone stays.
         let old = Date(timeIntervalSinceNow: -7200)
         let second = try await history.append([event(.jobFailed, "c", at: old)])
-        #expect(try await history.recent().isEmpty)
+        #expect(try await history.recent().map(\.event.subject.name) == ["b"])
+        // Every row trimmed: the next id is still larger.
+        let aged = EventHistory(database: try StateDatabase(stateDirectory: dir), keep: 2, maxAge: 0)
+        try await aged.append([event(.jobFailed, "x", at: old)])
+        #expect(try await aged.recent().isEmpty)
         let reopened = EventHistory(database: try StateDatabase(stateDirectory: dir), keep: 2, maxAge: 3600)
         let third = try await reopened.append([event(.jobFailed, "d")])
         #expect(second[0] > first[1] && third[0] > second[0])
