@@ -31,12 +31,16 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Events each consumer of opsd's event stream (`alerts`, `journal`, `history`) dropped since
     /// opsd started because it fell behind; nil from an opsd without the event stream.
     public var eventDrops: [String: Int]?
+    /// Alerts each route (by name) dropped since opsd started: its queue was full (the receiver
+    /// is slow or down) or its rate limit was reached; nil from an opsd without alert routes' counts.
+    public var alertDrops: [String: Int]?
 
     /// Creates a report.
     public init(
         version: String, pid: Int32, startedAt: Date, uptimeSeconds: Double, configPath: String, configLoadedAt: Date,
         reloads: Int, lastReloadErrors: [String]?, socket: String, stateDirectory: String,
-        workers: [WorkerStatus], checks: [CheckStatus], backup: BackupStatus?, eventDrops: [String: Int]? = nil
+        workers: [WorkerStatus], checks: [CheckStatus], backup: BackupStatus?, eventDrops: [String: Int]? = nil,
+        alertDrops: [String: Int]? = nil
     ) {
         self.version = version
         self.pid = pid
@@ -52,5 +56,6 @@ public struct StatusReport: Codable, Sendable, Equatable {
         self.checks = checks
         self.backup = backup
         self.eventDrops = eventDrops
+        self.alertDrops = alertDrops
     }
 }

@@ -1,4 +1,5 @@
 import Checks
+public import Alerts
 public import ControlPlane
 import BackupRecords
 public import Events
@@ -37,6 +38,8 @@ public struct ControlRoutes: ControlHandler {
     let events: EventBus?
     /// opsd's event history and its long poll, for /v1/events.
     let eventLog: EventsEndpoint?
+    /// The alert routes' delivery counts: their drops, for /v1/status.
+    let alerts: AlertCounters?
     let testHooks: Bool
 
     /// Creates the routes; `database` is opsd's state database (backup records for /v1/status);
@@ -45,7 +48,8 @@ public struct ControlRoutes: ControlHandler {
     /// two protocols.
     public init(
         state: DaemonState, supervisor: any WorkerControl, scheduler: any JobControl, reloader: Reloader, checks: CheckService? = nil,
-        database: StateDatabase? = nil, events: EventBus? = nil, eventLog: EventsEndpoint? = nil, testHooks: Bool
+        database: StateDatabase? = nil, events: EventBus? = nil, eventLog: EventsEndpoint? = nil, alerts: AlertCounters? = nil,
+        testHooks: Bool
     ) {
         self.state = state
         self.supervisor = supervisor
@@ -55,6 +59,7 @@ public struct ControlRoutes: ControlHandler {
         self.backups = database.map(BackupHistory.init(database:))
         self.events = events
         self.eventLog = eventLog
+        self.alerts = alerts
         self.testHooks = testHooks
     }
 
@@ -66,7 +71,8 @@ public struct ControlRoutes: ControlHandler {
             let history = daemon.configuration.backup == nil ? nil : try? await backups?.summary()
             let report = StatusReport(
                 daemon: daemon, workers: await supervisor.snapshot(), checks: await checks?.reports(), backupHistory: history,
-                eventDrops: events?.droppedCounts
+                eventDrops: events?.droppedCounts,
+                alertDrops: alerts.map { counters in Dictionary(counters.snapshot.map { ($0.route, $0.dropped) }, uniquingKeysWith: +) }
             )
             return .json(report)
         case ("GET", "/v1/health"):

@@ -13,7 +13,8 @@ import WireMapping
 extension StatusReport {
     /// `GET /v1/status`, assembled from each part's snapshot.
     init(
-        daemon: DaemonSnapshot, workers: [WorkerSnapshot], checks: [CheckReport]?, backupHistory: BackupRecordSummary?, eventDrops: [String: Int]? = nil
+        daemon: DaemonSnapshot, workers: [WorkerSnapshot], checks: [CheckReport]?, backupHistory: BackupRecordSummary?, eventDrops: [String: Int]? = nil,
+        alertDrops: [String: Int]? = nil
     ) {
         let configuration = daemon.configuration
         self.init(
@@ -25,7 +26,8 @@ extension StatusReport {
             checks: checks?.map(CheckStatus.init) ?? configuration.checks.map {
                 CheckStatus(name: $0.name, kind: $0.kind.key, state: .pending, everySeconds: seconds($0.every))
             },
-            backup: configuration.backup.map { BackupStatus($0, history: backupHistory) }, eventDrops: eventDrops
+            backup: configuration.backup.map { BackupStatus($0, history: backupHistory) }, eventDrops: eventDrops,
+            alertDrops: alertDrops
         )
     }
 }

@@ -35,9 +35,10 @@ enum StatusText {
         lines.append("  config  \(report.configPath) (loaded \(time(report.configLoadedAt)), \(reloads))")
         lines.append("  socket  \(report.socket)")
         lines.append("  state   \(report.stateDirectory)")
-        if let line = eventDropsLine(report.eventDrops) {
+        let drops = [eventDropsLine(report.eventDrops), alertDropsLine(report.alertDrops)].compactMap { $0 }
+        if !drops.isEmpty {
             lines.append("")
-            lines.append(line)
+            lines.append(contentsOf: drops)
         }
         if let errors = report.lastReloadErrors {
             lines.append("")
@@ -85,6 +86,15 @@ enum StatusText {
         guard !dropped.isEmpty else { return nil }
         let parts = dropped.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         return "Events dropped since opsd started (a consumer fell behind): \(parts); see opsd_event_drops_total in /metrics"
+    }
+
+    /// One line when an alert route dropped alerts (its receiver is slow or down, or its rate
+    /// limit was reached); nil while none did.
+    static func alertDropsLine(_ drops: [String: Int]?) -> String? {
+        let dropped = (drops ?? [:]).filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        guard !dropped.isEmpty else { return nil }
+        let parts = dropped.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        return "Alerts dropped since opsd started (a route's queue was full or its rate limit reached): \(parts); see opsd_alert_deliveries_total in /metrics"
     }
 
     static func table(_ rows: [[String]]) -> [String] {

@@ -161,7 +161,7 @@ struct Opsd {
         #endif
         let routes = ControlRoutes(
             state: state, supervisor: supervisor, scheduler: scheduler, reloader: reloader, checks: checks,
-            database: database, events: events, eventLog: recording.endpoint, testHooks: testHooks
+            database: database, events: events, eventLog: recording.endpoint, alerts: alerts.counters, testHooks: testHooks
         )
 
         let server: ControlServer

@@ -1,4 +1,5 @@
 import Foundation
+import OpsAPI
 import Testing
 import TestSupport
 
@@ -80,5 +81,37 @@ struct AlertRouteTests {
         // The good worker never failed (opsd stopping it is no failure), and the secret path stayed out of the log.
         #expect(received("/other").isEmpty)
         #expect(!daemon.log.contains("T0-SECRET"))
+    }
+
+    @Test("alerts a route drops (its rate limit reached) show in opsctl status and --json, by route")
+    func dropsInStatus() async throws {
+        let scratch = try Scratch()
+        let hook = "\(scratch.path)/hook.log"
+        // Three crashes that opsd restarts (worker_exited, warning), then the one that makes the
+        // worker fatal (critical): four alerts for a route that lets one through an hour.
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: bad, command: [/bin/sh, -c, "exit 3"], restart: {backoff: 10ms..20ms, burst: 4 in 60s}}
+            alerts:
+              - {name: pager, exec: [/bin/sh, -c, "echo $OPS_EVENT >> \(hook)"], limit: 1 in 1h}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let report = try await poll("the route's drops reach /v1/status") { () -> StatusReport? in
+            let result = try await run("opsctl", ["--config", config, "status", "--json"])
+            let report = try WireJSON.decoder.decode(StatusReport.self, from: Data(result.stdout.utf8))
+            return report.alertDrops?["pager"] == 3 ? report : nil
+        }
+        #expect(report.workers.first?.state == .fatal)
+        let table = try await run("opsctl", ["--config", config, "status"])
+        #expect(table.stdout.contains(
+            "Alerts dropped since opsd started (a route's queue was full or its rate limit reached): pager 3; see opsd_alert_deliveries_total in /metrics"
+        ), "\(table.stdout)")
+        let delivered = try await poll("the one alert let through ran its hook") { () -> [String]? in
+            let lines = ((try? String(contentsOfFile: hook, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            return lines.isEmpty ? nil : lines
+        }
+        #expect(delivered == ["worker_exited"])
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
     }
 }
