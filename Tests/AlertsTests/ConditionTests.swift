@@ -101,7 +101,10 @@ struct ConditionTests {
         try await eventually("the up route counted its deliveries") { counters.count(of: "up").delivered == 10 ? true : nil }
         #expect(counters.count(of: "down") == AlertDeliveryCount(route: "down", delivered: 0, failed: 0, dropped: 7))
         #expect(counters.snapshot.map(\.route) == ["down", "up"])
-        #expect(receiver.received(at: "/hang/x").count == 1)
+        // Only the first alert ever reached the hanging receiver: once, or again as its retry when
+        // a loaded machine let the test outlast the webhook's 10 s deadline.
+        let hung = receiver.received(at: "/hang/x").map { ($0.json["subject"] as? [String: Any])?["name"] as? String }
+        #expect(!hung.isEmpty && hung.allSatisfy { $0 == "job0" }, "\(hung)")
     }
 
     @Test("a webhook answering 500 is retried, then counted as failed; the URL's secret path and query stay out of the logs; the rate limit drops the excess")

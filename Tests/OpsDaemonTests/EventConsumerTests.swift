@@ -272,7 +272,11 @@ struct DaemonEventTests {
             #expect(await iterator.next()?.kind == .probeRecovered)
         }
         bus.finish("test")
-        #expect(await iterator.next() == nil)
+        // Nothing repeats a state already reported. (On a loaded machine a later round may miss
+        // its probe's deadline: that is a new change, reported once, and its recovery once.)
+        var rest: [EventKind] = []
+        while let event = await iterator.next() { rest.append(event.kind) }
+        #expect(rest.enumerated().allSatisfy { index, kind in kind == (index.isMultiple(of: 2) ? .probeUnhealthy : .probeRecovered) }, "\(rest)")
     }
 }
 
