@@ -322,7 +322,10 @@ struct FleetTests {
         for daemon in daemons.values { daemon.signal(SIGTERM) }
         for (index, daemon) in daemons.sorted(by: { $0.key < $1.key }) {
             let status = await daemon.exitStatus()
-            #expect(status == 0, "o\(index) exited \(status): \(daemon.log.suffix(2000))")
+            // A crash report is long: its first lines (the reason, the crashed thread) and opsd's last log lines say most.
+            let crash = daemon.log.split(separator: "\n").filter { !$0.hasPrefix("{") }.prefix(40).joined(separator: "\n")
+            let last = daemon.log.split(separator: "\n").filter { $0.hasPrefix("{") }.suffix(15).joined(separator: "\n")
+            #expect(status == 0, "o\(index) exited \(status):\n\(last)\n\(crash)")
         }
         try? FileManager.default.removeItem(atPath: scratch.path)
     }
