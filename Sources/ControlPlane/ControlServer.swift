@@ -58,6 +58,8 @@ public final class ControlServer: Service, Sendable {
     /// The socket path clients connect to (`host:port` for a TCP listener).
     public let path: String
     private let channel: NIOAsyncChannel<Connection?, Never>
+    /// What was accepted and not yet served, so a shutdown closes it properly.
+    private let accepted: AcceptedConnections
     /// The unix socket's lock; nil for a TCP listener.
     private let lock: SocketLock?
     private let handler: any ControlHandler
@@ -83,11 +85,12 @@ public final class ControlServer: Service, Sendable {
     public static let listenerConnectionLimit = 64
 
     private init(
-        path: String, channel: NIOAsyncChannel<Connection?, Never>,
+        path: String, channel: NIOAsyncChannel<Connection?, Never>, accepted: AcceptedConnections,
         lock: SocketLock?, handler: any ControlHandler, logger: Logger
     ) {
         self.path = path
         self.channel = channel
+        self.accepted = accepted
         self.lock = lock
         self.handler = handler
         self.logger = logger
@@ -122,6 +125,7 @@ public final class ControlServer: Service, Sendable {
         unlink(temporary)
         let socketGroup = Atomic<UInt32>(UInt32.max)
         let budget = ConnectionBudget(limit: controlConnectionLimit)
+        let accepted = AcceptedConnections()
         let me = geteuid()
         let channel: NIOAsyncChannel<Connection?, Never>
         do {
@@ -140,7 +144,7 @@ public final class ControlServer: Service, Sendable {
                         guard peer.pid == getpid() || budget.admit(child) else {
                             return try Self.refuse(child, .error("opsd is serving \(budget.limit) control connections already; try again shortly", status: 503))
                         }
-                        return try Self.serveRequests(on: child, timeout: requestTimeout)
+                        return try Self.serveRequests(on: child, timeout: requestTimeout, accepted: accepted)
                     }
                 }
         } catch {
@@ -160,7 +164,7 @@ public final class ControlServer: Service, Sendable {
             throw .cannotBind(path: path, reason: reason)
         }
         socketGroup.store(bound.st_gid, ordering: .relaxed)
-        return ControlServer(path: path, channel: channel, lock: lock, handler: handler, logger: logger)
+        return ControlServer(path: path, channel: channel, accepted: accepted, lock: lock, handler: handler, logger: logger)
     }
 
     /// Listens on TCP `host:port` (bound before the service group starts, like the socket).
@@ -169,6 +173,7 @@ public final class ControlServer: Service, Sendable {
     ) async throws(ControlServerError) -> ControlServer {
         let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let budget = ConnectionBudget(limit: listenerConnectionLimit)
+        let accepted = AcceptedConnections()
         do {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
@@ -178,20 +183,26 @@ public final class ControlServer: Service, Sendable {
                         guard budget.admit(child) else {
                             return try Self.refuse(child, .error("opsd is serving \(budget.limit) connections on this listener already; try again shortly", status: 503))
                         }
-                        return try Self.serveRequests(on: child)
+                        return try Self.serveRequests(on: child, accepted: accepted)
                     }
                 }
-            return ControlServer(path: address, channel: channel, lock: nil, handler: handler, logger: logger)
+            return ControlServer(path: address, channel: channel, accepted: accepted, lock: nil, handler: handler, logger: logger)
         } catch {
             throw .cannotBind(path: address, reason: Self.describe(error))
         }
     }
 
-    /// The pipeline of a connection that will be served: HTTP/1.1 and the request deadline.
-    private static func serveRequests(on child: any Channel, timeout: TimeAmount = requestTimeout) throws -> Connection {
-        try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-        try child.pipeline.syncOperations.addHandler(RequestDeadline(timeout: timeout))
-        return try Connection(wrappingChannelSynchronously: child)
+    /// The pipeline of a connection that will be served: HTTP/1.1 and the request deadline; a
+    /// refusal instead once the listener is closing.
+    private static func serveRequests(
+        on child: any Channel, timeout: TimeAmount = requestTimeout, accepted: AcceptedConnections
+    ) throws -> Connection? {
+        let connection = try accepted.admit(child) {
+            try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+            try child.pipeline.syncOperations.addHandler(RequestDeadline(timeout: timeout))
+            return try Connection(wrappingChannelSynchronously: child)
+        }
+        return try connection ?? refuse(child, .error("opsd is stopping; try again once it runs", status: 503))
     }
 
     /// Answers `child` with `response` and closes it, without reading its request.
@@ -204,18 +215,26 @@ public final class ControlServer: Service, Sendable {
     public func run() async throws {
         logger.info(lock == nil ? "listening" : "control socket ready", metadata: [lock == nil ? "address" : "socket": "\(path)"])
         defer { if lock != nil { unlink(path) } }
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await channel.executeThenClose { connections in
-                    for try await connection in connections {
-                        guard let connection else { continue }
-                        group.addTask { await self.serve(connection) }
+        do {
+            try await withGracefulShutdownHandler {
+                try await withThrowingDiscardingTaskGroup { group in
+                    try await channel.executeThenClose { connections in
+                        for try await connection in connections {
+                            guard let connection, accepted.claim(connection) else { continue }
+                            group.addTask { await self.serve(connection) }
+                        }
                     }
                 }
+            } onGracefulShutdown: {
+                self.accepted.stopAdmitting()
+                self.channel.channel.close(promise: nil)
             }
-        } onGracefulShutdown: {
-            self.channel.channel.close(promise: nil)
+        } catch {
+            await accepted.closeUnclaimed()
+            throw error
         }
+        // Connections accepted while the listener closed never reached the loop: close them here.
+        await accepted.closeUnclaimed()
     }
 
     /// Reads one request, answers it, and closes the connection.

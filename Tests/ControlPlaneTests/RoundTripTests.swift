@@ -219,3 +219,53 @@ struct ClientFailureTests {
         }
     }
 }
+
+/// Clients connecting while the listener shuts down: NIO's async server hands accepted
+/// connections over through a buffer, and a wrapped connection dropped from it on close stopped
+/// the process ("Deinited NIOAsyncWriter without calling finish()"; seen in the fleet test as a
+/// SIGILL of opsd on SIGTERM while Prometheus scraped).
+@Suite("control socket shutdown under connection load")
+struct ShutdownUnderLoadTests {
+    @Test("a listener closing while 200 clients connect neither stops the process nor leaves a connection unclosed", arguments: 0..<15)
+    func closeWhileConnecting(round: Int) async throws {
+        try await withSocketDirectory { directory in
+            let path = directory + "/opsd.sock"
+            let logger = Logger(label: "shutdown-under-load")
+            let server = try await ControlServer.bind(path: path, handler: RecordingHandler(), group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
+            let running = Task { try await group.run() }
+            // It serves: one request answers.
+            _ = try await ControlClient(socketPath: path, timeout: .seconds(10)).send(ControlRequest(method: "GET", path: "/v1/ping"))
+            // 200 connections as fast as a thread can open them, half of them sending a request,
+            // while the listener is told to stop.
+            let clients = Task.detached {
+                await onNewThread { () -> [Int32] in
+                    var descriptors: [Int32] = []
+                    for index in 0..<200 {
+                        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+                        guard fd >= 0 else { break }
+                        var address = sockaddr_un()
+                        address.sun_family = sa_family_t(AF_UNIX)
+                        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                            for (offset, byte) in path.utf8.enumerated() where offset < raw.count - 1 { raw[offset] = byte }
+                        }
+                        let connected = withUnsafePointer(to: &address) {
+                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                        }
+                        if connected == 0, index.isMultiple(of: 2) {
+                            let request = Array("GET /v1/ping HTTP/1.1\r\nHost: opsd\r\n\r\n".utf8)
+                            _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                        }
+                        descriptors.append(fd)
+                    }
+                    return descriptors
+                }
+            }
+            await group.triggerGracefulShutdown()
+            try await running.value
+            for fd in await clients.value { close(fd) }
+            // The socket is gone with the listener: nothing serves any more.
+            #expect(access(path, F_OK) != 0)
+        }
+    }
+}
