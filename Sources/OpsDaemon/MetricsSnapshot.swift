@@ -144,7 +144,7 @@ extension MetricsSnapshot {
     static let startedResults: [RunResult] = [.ok, .failed, .interrupted]
 
     var jobFamilies: [MetricFamily] {
-        func label(_ job: JobFigures) -> [(name: String, value: String)] { [("job", job.name)] }
+        func label(_ job: JobFigures) -> [(name: String, value: String)] { [("job_name", job.name)] }
         return [
             MetricFamily("opsd_job_runs_total", .counter, "Job runs that ended since opsd started, by result (skipped and missed runs never started).", jobs.flatMap { job in
                 Self.jobResults.map { sample(label(job) + [("result", $0.rawValue)], Double(job.tally.counts[$0] ?? 0)) }
