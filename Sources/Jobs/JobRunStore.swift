@@ -151,6 +151,28 @@ public final class JobRunStore: Sendable {
             job, job, recordsPerJob)
     }
 
+    /// The id of the newest run record, 0 when there is none: where a reader of new runs starts.
+    public func newestRunID() async throws -> Int64 {
+        try await perform { database in try database.query("SELECT max(id) FROM job_runs").first?.int(0) ?? 0 }
+    }
+
+    /// Every run record with an id above `id`, oldest first, with its job and id: for readers
+    /// that keep counts of their own (`/metrics`), since the table itself is trimmed.
+    public func runs(after id: Int64) async throws -> [(id: Int64, job: String, record: RunRecord)] {
+        try await perform { database in
+            try database.query(
+                "SELECT id, job, scheduled_at, started_at, finished_at, result, attempts, message FROM job_runs WHERE id > ? ORDER BY id", id
+            ).compactMap { row -> (id: Int64, job: String, record: RunRecord)? in
+                guard let runID = row.int(0), let job = row.string(1), let result = RunResult(rawValue: row.string(5) ?? "") else { return nil }
+                return (runID, job, RunRecord(
+                    scheduledAt: Date(timeIntervalSince1970: row.double(2) ?? 0),
+                    startedAt: row.double(3).map(Date.init(timeIntervalSince1970:)),
+                    finishedAt: row.double(4).map(Date.init(timeIntervalSince1970:)),
+                    result: result, attempts: Int(row.int(6) ?? 0), message: row.string(7)))
+            }
+        }
+    }
+
     /// The newest run of `job` that started, if any.
     public func lastRun(of job: String) async throws -> RunRecord? {
         try await history(of: job, limit: 1, startedOnly: true).first

@@ -1,4 +1,5 @@
 import BackupRecords
+import Jobs
 public import Events
 import FoundationEssentials
 public import StateStore
@@ -32,7 +33,10 @@ public struct MetricsCollector: Sendable {
         events: EventBus?, deliveries: @escaping @Sendable () async -> [AlertRouteCounts] = { [] }
     ) async -> MetricsCollector {
         var tally: JobRunTally?
-        if let database { tally = JobRunTally(database: database, baseline: await JobRunTally.baseline(in: database)) }
+        if let database {
+            let store = JobRunStore(database: database)
+            tally = JobRunTally(store: store, baseline: await JobRunTally.baseline(in: store))
+        }
         return MetricsCollector(
             state: state, workers: workers, jobs: jobs, checks: checks, backups: database.map(BackupHistory.init(database:)), tally: tally,
             events: events, deliveries: deliveries

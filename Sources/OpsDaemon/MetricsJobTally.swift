@@ -52,33 +52,28 @@ final class JobRunTally: Sendable {
         var jobs: [String: Job] = [:]
     }
 
-    private let database: StateDatabase
+    private let store: JobRunStore
     private let baseline: Int64
     private let state = Mutex(State())
 
-    /// A tally of the runs in `database` recorded after row `baseline` (see ``baseline(in:)``).
-    init(database: StateDatabase, baseline: Int64) {
-        self.database = database
+    /// A tally of the runs in `store` recorded after row `baseline` (see ``baseline(in:)``).
+    init(store: JobRunStore, baseline: Int64) {
+        self.store = store
         self.baseline = baseline
     }
 
     /// The newest job run row id at opsd's start; 0 when there is none (or no job table yet).
-    static func baseline(in database: StateDatabase) async -> Int64 {
-        let newest = try? await database.perform { database -> Int64? in
-            try database.query("SELECT max(id) FROM job_runs").first?.int(0)
-        }
-        return (newest ?? nil) ?? 0
+    static func baseline(in store: JobRunStore) async -> Int64 {
+        (try? await store.newestRunID()) ?? 0
     }
 
     /// Reads the rows added since the last call and returns every job's figures. A database that
-    /// cannot be read (no job table yet) leaves the figures as they were.
+    /// cannot be read leaves the figures as they were.
     func refresh() async -> [String: Job] {
         let cursor = state.withLock { $0.cursor }
-        let rows = (try? await database.perform { database in
-            try database.query(
-                "SELECT id, job, started_at, finished_at, result FROM job_runs WHERE id > ? ORDER BY id", cursor
-            ).compactMap(Self.row(from:))
-        }) ?? []
+        let rows = ((try? await store.runs(after: cursor)) ?? []).map { row in
+            RunRow(id: row.id, job: row.job, run: Run(started: row.record.startedAt, finished: row.record.finishedAt, result: row.record.result))
+        }
         return state.withLock { state in
             apply(rows, to: &state)
             return state.jobs
@@ -89,13 +84,6 @@ final class JobRunTally: Sendable {
         var id: Int64
         var job: String
         var run: Run
-    }
-
-    private static func row(from row: Row) -> RunRow? {
-        guard let id = row.int(0), let job = row.string(1), let result = RunResult(rawValue: row.string(4) ?? "") else { return nil }
-        return RunRow(id: id, job: job, run: Run(
-            started: row.double(2).map(Date.init(timeIntervalSince1970:)), finished: row.double(3).map(Date.init(timeIntervalSince1970:)), result: result
-        ))
     }
 
     private func apply(_ rows: [RunRow], to state: inout State) {

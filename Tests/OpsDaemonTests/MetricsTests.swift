@@ -203,7 +203,7 @@ struct MetricsTests {
         // Before opsd started: the last success counts for the "last" figures, not for the counter.
         let old = try await store.started("report", scheduled: at(0), at: at(0))
         try await store.finished(old, result: .ok, attempts: 1, message: nil, at: at(5))
-        let tally = JobRunTally(database: store.database, baseline: await JobRunTally.baseline(in: store.database))
+        let tally = JobRunTally(store: store, baseline: await JobRunTally.baseline(in: store))
 
         let failed = try await store.started("report", scheduled: at(100), at: at(100))
         try await store.finished(failed, result: .failed, attempts: 3, message: "exit 1", at: at(130))
