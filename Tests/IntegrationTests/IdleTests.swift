@@ -32,6 +32,9 @@ struct IdleTests {
               - {name: self, http: "http://localhost:\(port)/healthz", expect: {status: [200, 503]}, every: 1h}
             jobs:
               - {name: hello, command: [/bin/echo, hi], every: 1h}
+            alerts:
+              - {exec: [/bin/true], repeat: 1m}
+              - {webhook: "http://127.0.0.1:9/hook", format: slack, on: [worker_fatal, check_crit]}
             """)
         let daemon = try await Daemon(config: config, scratch: scratch)
         // Every path that used to start libdispatch's pool (and its 1 Hz monitor) runs once:
