@@ -70,6 +70,20 @@ struct JSONConventionTests {
             """)
         let broken = try scratch.write("broken.yaml", "workers: [{name: w}]\nchecks: [{name: c, disk: /, warn: eighty}]\n")
         var offending: [String] = []
+        /// `opsctl events --json` prints JSON lines: each line one object, in the one convention.
+        func expectLines(_ arguments: [String]) async throws {
+            let result = try await run("opsctl", arguments)
+            #expect(result.status == 0, "opsctl \(arguments.joined(separator: " ")): \(result.stderr)")
+            let lines = result.stdout.split(separator: "\n")
+            #expect(!lines.isEmpty, "opsctl \(arguments.joined(separator: " ")) printed no event")
+            for line in lines {
+                guard let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) else {
+                    offending.append("opsctl \(arguments.joined(separator: " ")): a line is not JSON: \(line)")
+                    continue
+                }
+                offending += Self.offendingKeys(json).map { "opsctl \(arguments.joined(separator: " ")): \($0)" }
+            }
+        }
         func expectConvention(_ arguments: [String], status: Int32? = 0, allowed: Set<String> = [], freeKeys: Set<String> = []) async throws {
             offending += try await Self.check(arguments, status: status, allowed: allowed, freeKeys: freeKeys)
         }
@@ -95,8 +109,11 @@ struct JSONConventionTests {
         try await expectConvention(["--config", config, "jobs", "--json"])
         try await expectConvention(["--config", config, "jobs", "show", "hello", "--json"])
         try await expectConvention(["--config", config, "reload", "--json"])
+        // JSON lines, one event each: every line is checked, the events' fields included.
+        try await expectLines(["--config", config, "events", "--json"])
         daemon.signal(SIGTERM)
         #expect(await daemon.exitStatus() == 0)
+        try await expectLines(["--config", config, "events", "--json"])
 
         #expect(offending.isEmpty, "keys that are not snake_case:\n\(offending.joined(separator: "\n"))")
     }
