@@ -83,8 +83,14 @@ struct EventsCommand: AsyncParsableCommand {
         var query = ["limit": "\(limit)"]
         if let start { query["since"] = ISOTime.format(start, in: .utc) }
         let events: [EventRecord]
+        let followFrom: Int64
         do {
+            // With -f, opsd's newest id is asked first: whatever it stores after that is followed,
+            // so an event stored between these requests is neither lost nor printed twice, and
+            // older ones (outside --since) never appear as if they were new.
+            let newest = follow ? try await newestEventID() : 0
             events = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/events", query: query)).decoded([EventRecord].self)
+            followFrom = max(newest, events.last?.id ?? 0)
         } catch let error as ControlClientError where error.isNotRunning {
             try readAlone(since: start, limit: limit).forEach(printer.print)
             if follow {
@@ -95,16 +101,13 @@ struct EventsCommand: AsyncParsableCommand {
         if events.isEmpty && !follow && !json { printError("opsctl: no events\(start == nil ? "" : " since \(ISOTime.format(start ?? Date(), in: .local))")") }
         events.forEach(printer.print)
         guard follow else { return }
-        let newest: Int64?
-        if let last = events.last?.id {
-            newest = last
-        } else {
-            // Nothing printed (none yet, or none since --since): follow from the newest event
-            // opsd has, so older ones do not appear as if they were new.
-            newest = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/events", query: ["limit": "1"]))
-                .decoded([EventRecord].self).last?.id
-        }
-        try await followEvents(after: newest ?? 0, printer: printer)
+        try await followEvents(after: followFrom, printer: printer)
+    }
+
+    /// The id of the newest event opsd has stored; 0 when there is none.
+    private func newestEventID() async throws -> Int64 {
+        try await connection.client().send(ControlRequest(method: "GET", path: "/v1/events", query: ["limit": "1"]))
+            .decoded([EventRecord].self).last?.id ?? 0
     }
 
     /// The history from the state database, read-only, while opsd is down.
