@@ -130,12 +130,16 @@ struct ConfigParser {
             reader.report(path, "give the command as a list, e.g. [\(example)]; opsd runs it directly, without a shell", at: node)
             return nil
         }
-        guard let words = reader.strings(node, at: path) else { return nil }
-        guard !words.isEmpty else {
+        guard let items = reader.items(node, at: path) else { return nil }
+        guard let program = items.first else {
             reader.report(path, "must name a program to run", at: node)
             return nil
         }
-        return words
+        // Only the program must be named; an argument may be empty, as in
+        // `[redis-server, --save, ""]`, which is how Redis turns snapshots off.
+        let words = [reader.nonEmptyString(program.node, at: program.path)] + items.dropFirst().map { reader.string($0.node, at: $0.path) }
+        let present = words.compactMap { $0 }
+        return present.count == words.count ? present : nil
     }
 
     func environment(_ node: Node, at path: String) -> [String: String]? {
