@@ -20,7 +20,7 @@ import WireMapping
 /// | GET | /v1/health?checks=a,b | `[CheckHealth]` of the named checks (all without the parameter); 404 for an unknown name |
 /// | POST | /v1/health/run?checks=a,b | runs the named checks (all without the parameter) now; their `[CheckHealth]` after it |
 /// | POST | /v1/reload | `ReloadReport`; 200 when applied, 422 when the file was rejected |
-/// | POST | /v1/workers/NAME/start, …/stop, …/restart | the worker's `WorkerStatus`; 404 for an unknown name |
+/// | POST | /v1/workers/NAME/start, …/stop, …/restart?wait=S | the worker's `WorkerStatus`; 404 for an unknown name; with `wait=S`, 409 when a start did not reach running within S seconds (`workerAction`) |
 /// | GET | /v1/jobs | `[JobStatus]` |
 /// | GET | /v1/jobs/NAME/runs?limit=N | `[JobRunStatus]`, newest first; 404 for an unknown name |
 /// | POST | /v1/jobs/NAME/run | runs the job now; its `JobRunStatus` when it ends; 409 if it is running already |
@@ -80,7 +80,7 @@ public struct ControlRoutes: ControlHandler {
         case ("POST", "/v1/health/run"):
             return await health(names: request.query["checks"].map { $0.split(separator: ",").map(String.init) } ?? [], now: true)
         case ("POST", let path) where path.hasPrefix("/v1/workers/"):
-            return await workerAction(path.dropFirst("/v1/workers/".count).split(separator: "/").map(String.init))
+            return await workerAction(path.dropFirst("/v1/workers/".count).split(separator: "/").map(String.init), wait: request.query["wait"])
         case ("GET", "/v1/jobs"):
             var jobs: [JobStatus] = []
             for job in await scheduler.snapshot() {
@@ -142,9 +142,24 @@ public struct ControlRoutes: ControlHandler {
         return .json(reports.map(CheckHealth.init))
     }
 
-    private func workerAction(_ parts: [String]) async -> ControlResponse {
+    /// A worker that must stay up this long after its start before a start without notify counts
+    /// as reached (supervisord's `startsecs`), so that one that exits at once is reported.
+    static let startSettle = Duration.seconds(1)
+
+    /// Carries out a worker action. With `wait` (seconds), a start or restart also waits, in opsd,
+    /// up to that long for the outcome (`Supervisor.awaitStart`): 200 with the worker's status
+    /// when it is running, 409 with its status and `message` saying why when not. A stop needs no
+    /// wait: it returns once the worker has ended (SIGKILL after its stop timeout).
+    private func workerAction(_ parts: [String], wait: String?) async -> ControlResponse {
         guard parts.count == 2, let name = parts.first, let action = parts.last else {
             return .error("expected /v1/workers/NAME/start, /stop or /restart", status: 404)
+        }
+        var timeout: Duration?
+        if let wait {
+            guard let seconds = Double(wait), seconds >= 0, seconds <= 86_400 else {
+                return .error("wait=\(wait) is not a number of seconds between 0 and 86400", status: 400)
+            }
+            timeout = .milliseconds(Int64(seconds * 1000))
         }
         do {
             switch action {
@@ -156,9 +171,15 @@ public struct ControlRoutes: ControlHandler {
         } catch {
             return .error(error.description, status: 404)
         }
-        guard let worker = await supervisor.snapshot().first(where: { $0.name == name }) else {
+        var failure: String?
+        if let timeout, action != "stop", case .failed(let reason) = await supervisor.awaitStart(name, timeout: timeout, settle: Self.startSettle) {
+            failure = reason
+        }
+        guard var worker = await supervisor.snapshot().first(where: { $0.name == name }) else {
             return .error("worker \(name) disappeared", status: 500)
         }
-        return .json(WorkerStatus(worker))
+        guard let failure else { return .json(WorkerStatus(worker)) }
+        worker.message = failure
+        return .json(WorkerStatus(worker), status: 409)
     }
 }

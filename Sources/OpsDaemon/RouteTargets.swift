@@ -15,6 +15,16 @@ public protocol WorkerControl: Sendable {
     func stop(_ name: String) async throws(SupervisorError)
     /// Stops a worker if it runs, then starts it; throws for an unknown name.
     func restart(_ name: String) async throws(SupervisorError)
+    /// Waits for the outcome of the worker's newest start (`Supervisor.awaitStart`).
+    func awaitStart(_ name: String, timeout: Duration, settle: Duration) async -> Supervisor.StartOutcome
+}
+
+extension WorkerControl {
+    /// For fakes without processes: the outcome is the state the worker is in now.
+    public func awaitStart(_ name: String, timeout: Duration, settle: Duration) async -> Supervisor.StartOutcome {
+        let worker = await snapshot().first { $0.name == name }
+        return worker?.state == .running ? .running : .failed(worker?.message ?? "it is \(worker.map { "\($0.state)" } ?? "gone")")
+    }
 }
 
 /// What the control routes ask of the scheduler: the jobs, their records, and a run now.

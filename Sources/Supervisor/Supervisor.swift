@@ -72,6 +72,8 @@ public actor Supervisor {
         /// watchdog of a notify worker holds meanwhile.
         var recovery: Task<Void, Never>?
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Why the run of this generation failed at its start, for `awaitStart` (one sentence).
+        var startFailure: (generation: Int, reason: String)?
 
         init(spec: WorkerSpec) {
             self.spec = spec
@@ -81,8 +83,14 @@ public actor Supervisor {
 
     private var workers: [String: Worker] = [:] {
         // Every change of state reaches systemd's STATUS= line (coalesced, never blocking).
-        didSet { statusLine?.setWorkers(summary()) }
+        didSet {
+            statusLine?.setWorkers(summary())
+            if !stateWaiters.isEmpty { wakeStateWaiters() }
+        }
     }
+    /// Callers of `awaitStart`, resumed by the change of state they wait for or by their deadline.
+    private var stateWaiters: [Int: StateWaiter] = [:]
+    private var nextWaiter = 0
     private let statusLine: StatusPublisher?
     /// Start order; shutdown goes in reverse.
     private var order: [String] = []
@@ -305,6 +313,81 @@ public actor Supervisor {
     /// Answers at once: proof for the watchdog that the actor is not stuck.
     public func heartbeat() {}
 
+    // MARK: Waiting for an outcome
+
+    /// What became of a worker's newest start, as `awaitStart` saw it.
+    public enum StartOutcome: Sendable, Equatable {
+        /// Running (ready, for a notify worker), and, without notify, still up after the settle time.
+        case running
+        /// It did not get there; one sentence says why (`exec failed: …`, `exited at start with status 1`, …).
+        case failed(String)
+    }
+
+    /// Waits until the worker's newest start has an outcome: running (ready, for a notify
+    /// worker; a worker without notify must also stay up for `settle`, so one that exits at once
+    /// is caught), or failed, or `timeout` ended. Event-driven: the waiter is resumed by the
+    /// change of state itself, and only its own deadline timer runs meanwhile.
+    public func awaitStart(_ name: String, timeout: Duration, settle: Duration) async -> StartOutcome {
+        let deadline = ContinuousClock.now + timeout
+        guard let first = workers[name] else { return .failed("worker \(name) was removed meanwhile") }
+        let generation = first.generation
+        // Leaves `starting` (or a later start replaced this one, which means this one failed).
+        await waitForState(name, until: deadline) { $0.generation != generation || $0.state != .starting }
+        if let outcome = failure(name, generation: generation) { return outcome }
+        guard let worker = workers[name], !worker.spec.notify, let started = worker.startedAt else { return .running }
+        // A worker without notify counts as started once it has stayed up for `settle`.
+        let settled = started + settle
+        await waitForState(name, until: min(settled, deadline)) { $0.generation != generation || $0.state != .running }
+        if let outcome = failure(name, generation: generation) { return outcome }
+        return ContinuousClock.now >= settled ? .running : .failed("still starting when the timeout ended")
+    }
+
+    /// The outcome when the start of `generation` did not reach (or stay) running; nil when it did.
+    private func failure(_ name: String, generation: Int) -> StartOutcome? {
+        guard let worker = workers[name] else { return .failed("worker \(name) was removed meanwhile") }
+        if let failed = worker.startFailure, failed.generation == generation { return .failed(failed.reason) }
+        if worker.generation != generation { return .failed("it failed at start and opsd started it again") }
+        switch worker.state {
+        case .running: return nil
+        case .starting: return .failed("still starting when the timeout ended")
+        case .stopping, .stopped: return .failed("it was stopped while starting")
+        case .backoff, .exited, .fatal: return .failed(worker.message ?? "it ended at start")
+        }
+    }
+
+    private struct StateWaiter {
+        let name: String
+        let until: (Worker) -> Bool
+        let continuation: CheckedContinuation<Void, Never>
+        let deadline: Task<Void, Never>
+    }
+
+    /// Returns once `until` holds for the worker (or it is removed), or at `deadline`.
+    private func waitForState(_ name: String, until deadline: ContinuousClock.Instant, _ until: @escaping (Worker) -> Bool) async {
+        guard let worker = workers[name], !until(worker), deadline > .now else { return }
+        let id = nextWaiter
+        nextWaiter += 1
+        await withCheckedContinuation { continuation in
+            let timer = Task { [weak self] in
+                guard (try? await Task.sleep(until: deadline, clock: .loop)) != nil else { return }
+                await self?.resumeStateWaiter(id)
+            }
+            stateWaiters[id] = StateWaiter(name: name, until: until, continuation: continuation, deadline: timer)
+        }
+    }
+
+    private func resumeStateWaiter(_ id: Int) {
+        guard let waiter = stateWaiters.removeValue(forKey: id) else { return }
+        waiter.deadline.cancel()
+        waiter.continuation.resume()
+    }
+
+    private func wakeStateWaiters() {
+        for (id, waiter) in stateWaiters where workers[waiter.name].map(waiter.until) ?? true {
+            resumeStateWaiter(id)
+        }
+    }
+
     // MARK: Starting
 
     /// Starts the worker's process. The caller holds the worker's turn (`acquire`), so nothing
@@ -364,6 +447,7 @@ public actor Supervisor {
             // lookups moved to the spawner thread).
             if error.isLookupFailure { workers[name]?.starts -= 1 }
             workers[name]?.message = error.description
+            workers[name]?.startFailure = (generation, "exec failed: \(error.description)")
             failedToStart(name, generation: generation)
         }
     }
@@ -401,6 +485,13 @@ public actor Supervisor {
             return
         }
         let success = status.isSuccess && !worker.failed
+        if !worker.failed {
+            let how = switch status {
+            case .exited(let code): "exited at start with status \(code)"
+            case .signaled: "ended at start by \(status)"
+            }
+            workers[name]?.startFailure = (generation, how)
+        }
         logger.log(level: success ? .info : .warning, "worker exited", metadata: ["worker": "\(name)", "exit": "\(status)", "pid": "\(pid)"])
         // The watchdog or the start timeout already reported why opsd ended this run.
         decideAfterExit(name, success: success, ranFor: ranFor, exit: status, reported: worker.failed)
@@ -544,6 +635,7 @@ public actor Supervisor {
         worker.failed = true
         worker.failing = true
         worker.state = .stopping
+        worker.startFailure = (generation, "start timeout: no READY=1 within \(DurationText.format(worker.spec.startTimeout)) (start_timeout)")
         workers[name] = worker
         emit(.workerStartTimeout, name, "worker \(name) did not send READY=1 within \(DurationText.format(worker.spec.startTimeout)); opsd stopped it", [
             "timeout_seconds": Self.seconds(worker.spec.startTimeout), "pid": "\(pid)",

@@ -10,7 +10,11 @@ import Scheduling
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show opsd's state: version, uptime, configuration, workers, checks and backup.",
-        discussion: "Exits 0 when opsd answers, 3 when it is not running."
+        discussion: """
+            Exit status (as supervisorctl's): 0 when opsd answers and every worker that should run does; 3 when \
+            a worker that should run does not (fatal, in backoff after a failure, or exited with a failure; a worker \
+            stopped on request, or that exited 0 and its restart policy leaves down, is not counted), and 3 when opsd is not running (stderr says which).
+            """
     )
 
     @OptionGroup var connection: ConnectionOptions
@@ -23,6 +27,13 @@ struct Status: AsyncParsableCommand {
             let response = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/status"))
             let report = try response.decoded(StatusReport.self)
             print(json ? response.jsonText : StatusText.render(report), terminator: json ? "\n" : "")
+            // A clean exit that the restart policy leaves down is by design, not a worker that should run.
+            let down = report.workers.filter { worker in
+                worker.state == .fatal || worker.state == .backoff || (worker.state == .exited && !(worker.lastExit?.code == 0 && worker.lastExit?.signal == nil))
+            }
+            guard down.isEmpty else {
+                throw Failure("\(down.map { "\($0.name) is \($0.state.rawValue)" }.joined(separator: ", ")); it should be running", exitCode: 3)
+            }
         }
     }
 }

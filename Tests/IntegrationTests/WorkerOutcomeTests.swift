@@ -1,0 +1,88 @@
+import Foundation
+import OpsAPI
+import Testing
+import TestSupport
+
+/// `opsctl workers start|stop|restart` wait in opsd for the outcome and exit by it; `opsctl
+/// status` exits 3 while a worker that should run does not (issue 17 item 1).
+@Suite("Worker commands scripts can trust")
+struct WorkerOutcomeTests {
+    @Test("start and restart exit 1 with the reason when the worker does not get to running; 0 when it does")
+    func outcomes() async throws {
+        let scratch = try Scratch()
+        let script = try scratch.write("worker.py", notifyWorker)
+        // Long backoffs: opsd does not start the failed ones again while the test looks at them.
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: web, command: [/bin/sleep, "1000"]}
+              - {name: broken, command: [/nonexistent/program], restart: {backoff: 60s..60s}}
+              - {name: quits, command: [/bin/sh, -c, "exit 1"], restart: {policy: always, backoff: 60s..60s}}
+              - {name: mute, command: [python3, \(script), never-ready], notify: true, start_timeout: 300ms, stop: {timeout: 1s}, restart: {backoff: 60s..60s}}
+              - {name: slow, command: [python3, \(script), never-ready], notify: true, start_timeout: 60s, stop: {timeout: 1s}}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+
+        let web = try await run("opsctl", ["--config", config, "workers", "restart", "web"])
+        #expect(web.status == 0, "\(web.stderr)")
+        #expect(web.stdout.hasPrefix("web: running (pid "), "\(web.stdout)")
+        let stop = try await run("opsctl", ["--config", config, "workers", "stop", "web"])
+        #expect(stop.status == 0 && stop.stdout == "web: stopped\n", "\(stop.stdout)\(stop.stderr)")
+
+        let broken = try await run("opsctl", ["--config", config, "workers", "start", "broken"])
+        #expect(broken.status == 1)
+        #expect(broken.stdout == "broken: backoff\n")
+        #expect(broken.stderr.hasPrefix("opsctl: broken did not reach running: exec failed: "), "\(broken.stderr)")
+        #expect(broken.stderr.lowercased().contains("no such file"), "\(broken.stderr)")
+
+        let quits = try await run("opsctl", ["--config", config, "workers", "start", "quits"])
+        #expect(quits.status == 1)
+        #expect(quits.stderr == "opsctl: quits did not reach running: exited at start with status 1\n", "\(quits.stderr)")
+
+        let mute = try await run("opsctl", ["--config", config, "workers", "restart", "mute", "--json"])
+        #expect(mute.status == 1)
+        #expect(mute.stderr.hasPrefix("opsctl: mute did not reach running: start timeout: no READY=1 within 300ms"), "\(mute.stderr)")
+        let status = try WireJSON.decoder.decode(WorkerStatus.self, from: Data(mute.stdout.utf8))
+        #expect(status.message?.hasPrefix("start timeout") == true)
+
+        let slow = try await run("opsctl", ["--config", config, "workers", "restart", "slow", "--timeout", "300ms"])
+        #expect(slow.status == 1)
+        #expect(slow.stdout.hasPrefix("slow: starting (pid "), "\(slow.stdout)")
+        #expect(slow.stderr == "opsctl: slow did not reach running: still starting when the timeout ended\n", "\(slow.stderr)")
+
+        let usage = try await run("opsctl", ["--config", config, "workers", "start", "web", "--timeout", "soon"])
+        #expect(usage.status == 64)
+        #expect(usage.stderr.contains("--timeout soon is not a duration"), "\(usage.stderr)")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+    }
+
+    @Test("opsctl status exits 3 while a worker that should run is fatal, 0 once it is stopped on request")
+    func statusExitCode() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: web, command: [/bin/sleep, "1000"]}
+              - {name: loop, command: [/bin/sh, -c, "exit 1"], restart: {policy: always, backoff: 10ms..20ms, burst: 3 in 60s}}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        _ = try await daemon.logStream.first { $0.message.hasPrefix("worker is fatal") && $0.fields["worker"] == "loop" }
+        let fatal = try await run("opsctl", ["--config", config, "status"])
+        #expect(fatal.status == 3)
+        #expect(fatal.stderr == "opsctl: loop is fatal; it should be running\n", "\(fatal.stderr)")
+        #expect(fatal.stdout.contains("Workers (2)"))
+
+        #expect(try await run("opsctl", ["--config", config, "workers", "stop", "loop"]).status == 0)
+        let healthy = try await run("opsctl", ["--config", config, "status"])
+        #expect(healthy.status == 0, "\(healthy.stderr)")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+    }
+
+    @Test("workers start exits 3 when opsd is not running")
+    func notRunning() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config()
+        let result = try await run("opsctl", ["--config", config, "workers", "start", "web"])
+        #expect(result.status == 3)
+    }
+}
