@@ -46,7 +46,7 @@ public struct CheckEnvironment: Sendable {
         case .queue(.sqlite(let path, let query)): SQLQueueCheck(path: path, query: query)
         case .queue(.spool(let directory, let warnAge, let critAge)): SpoolQueueCheck(directory: directory, warnAge: warnAge, critAge: critAge)
         case .http(let http): HTTPCheck(spec: http, fetcher: self.http, environment: variables)
-        case .command(let arguments): CommandCheck(arguments: arguments, runner: commands)
+        case .command(let arguments, let cwd): CommandCheck(arguments: arguments, workingDirectory: cwd, runner: commands)
         case .backup(let backup): BackupCheck(spec: backup, history: backupHistory)
         }
     }

@@ -57,10 +57,10 @@ public struct CheckKindDescriptor: Sendable {
     public static let http = CheckKindDescriptor(
         key: "http", unit: "ms", measures: "a latency in milliseconds",
         healthMeasurement: "responseTime", componentType: "component", companionKeys: ["expect"], read: { $0.httpKind($1) })
-    /// `command: [PLUGIN, ARGS…]`: a Nagios plugin, whose exit code is the state.
+    /// `command: [PLUGIN, ARGS…]` with `cwd:`: a Nagios plugin, whose exit code is the state.
     public static let command = CheckKindDescriptor(
         key: "command", unit: nil, measures: "a plugin's first performance value",
-        healthMeasurement: "status", componentType: "component", companionKeys: [], read: { $0.commandKind($1) })
+        healthMeasurement: "status", componentType: "component", companionKeys: ["cwd"], read: { $0.commandKind($1) })
     /// `backup: {max_age}`: how long ago a backup last reached safety.
     public static let backup = CheckKindDescriptor(
         key: "backup", unit: "h", measures: "the age of the last safe backup in hours",

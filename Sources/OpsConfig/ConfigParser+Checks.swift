@@ -102,9 +102,14 @@ extension ConfigParser {
         return reader.path(node, at: path).map { .sqlite(SQLiteCheckSpec(path: $0)) }
     }
 
-    /// `command: [PLUGIN, ARGS…]`.
+    /// `command: [PLUGIN, ARGS…]` and `cwd: DIR`. A plugin given as a path (`./plugins/check_x`,
+    /// `plugins/check_x`) is relative to the config file's directory, like every other path of
+    /// the file, not to wherever opsd or opsctl happens to run; a bare name stays a PATH lookup.
     func commandKind(_ entry: CheckEntry) -> CheckKind? {
-        command(entry.node, at: entry.path).map { .command($0) }
+        let cwd = entry.fields.optional("cwd", reader.path)
+        guard var arguments = command(entry.node, at: entry.path) else { return nil }
+        if arguments[0].contains("/") { arguments[0] = reader.resolve(arguments[0]) }
+        return .command(arguments, cwd: cwd)
     }
 
     /// `backup: {max_age: 26h}`, made whole from `daemon.state_dir` and `backup.remote`.

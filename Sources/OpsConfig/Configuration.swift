@@ -336,8 +336,9 @@ public enum CheckKind: Sendable, Equatable {
     case queue(QueueSource)
     /// Reachability of an HTTP endpoint.
     case http(HTTPCheckSpec)
-    /// A Nagios-compatible plugin; its exit code is the state.
-    case command([String])
+    /// A Nagios-compatible plugin; its exit code is the state. It runs in `cwd` when given
+    /// (opsd's own working directory otherwise).
+    case command([String], cwd: String? = nil)
     /// Freshness of the backups recorded in the state database.
     case backup(BackupCheckSpec)
 

@@ -40,8 +40,11 @@ public struct CommandRunner: Sendable {
     /// Runs `arguments` (argv[0] resolved along the child's PATH) with `environment` added to
     /// what opsd passes on of its own: the rules of `LaunchRecipe`, which every child of opsd
     /// follows. `input` (at most ``inputLimit`` bytes) is the command's stdin; without it stdin
-    /// is /dev/null. Cancelling the calling task kills the command's process group.
-    public func run(_ arguments: [String], environment: [String: String] = [:], input: [UInt8]? = nil) async throws -> Outcome {
+    /// is /dev/null. `workingDirectory` is the command's (nil: opsd's). Cancelling the calling
+    /// task kills the command's process group.
+    public func run(
+        _ arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil, input: [UInt8]? = nil
+    ) async throws -> Outcome {
         let stdin = try input.map(Self.inputPipe)
         var pipeEnds: [Int32] = [-1, -1]
         // Close-on-exec right after creation; a fork in between cannot leak them either, because
@@ -54,7 +57,7 @@ public struct CommandRunner: Sendable {
         _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
         _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
         // The spawner takes the write end and closes it once the child has its copy.
-        let request = LaunchRecipe(command: arguments, environment: environment, output: writeEnd, input: stdin).request()
+        let request = LaunchRecipe(command: arguments, environment: environment, workingDirectory: workingDirectory, output: writeEnd, input: stdin).request()
         let exit = ExitLatch()
         let pid: Int32
         do {

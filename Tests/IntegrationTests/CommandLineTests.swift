@@ -24,3 +24,28 @@ struct CommandLineTests {
         _ = await daemon.exitStatus()
     }
 }
+
+/// Issue 16 item 6: a check plugin beside the config file is found from wherever opsctl runs.
+@Suite("check plugins beside the config")
+struct PluginPathTests {
+    @Test("opsctl health runs ./plugins/check_cwd from the config's directory, in its cwd:, whatever opsctl's own directory")
+    func relativePlugin() async throws {
+        let scratch = try Scratch()
+        try FileManager.default.createDirectory(atPath: "\(scratch.path)/plugins", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(scratch.path)/work", withIntermediateDirectories: true)
+        let plugin = try scratch.write("plugins/check_cwd", "#!/bin/sh\necho \"OK - in $(pwd)\"\n")
+        #expect(chmod(plugin, 0o755) == 0)
+        let config = try scratch.config(extra: """
+            checks:
+              - {name: here, command: [./plugins/check_cwd], cwd: work}
+              - {name: nested, command: [plugins/check_cwd]}
+            """)
+        #expect(FileManager.default.currentDirectoryPath != scratch.path)
+        let result = try await run("opsctl", ["health", "--config", config])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = result.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        #expect(rows.contains("here command OK - now OK - in \(scratch.path)/work"), "\(result.stdout)")
+        // Without cwd: the plugin runs where opsctl runs; found all the same.
+        #expect(rows.contains("nested command OK - now OK - in \(FileManager.default.currentDirectoryPath)"), "\(result.stdout)")
+    }
+}

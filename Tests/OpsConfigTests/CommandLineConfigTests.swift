@@ -28,4 +28,28 @@ struct CommandLineConfigTests {
         #expect(problems("workers:\n  - {name: w, command: []}\n") == ["workers[0].command: must name a program to run (line 2)"])
         #expect(problems("workers:\n  - name: w\n    command:\n      - /bin/true\n      -\n") == ["workers[0].command[1]: has no value (line 5)"])
     }
+
+    @Test("a check plugin given as a path is relative to the config file's directory, a bare name stays a PATH lookup, and cwd: is a path too")
+    func pluginPaths() {
+        let loaded = ConfigLoader.parse(yaml: """
+            checks:
+              - {name: dotted, command: [./plugins/check_x, -w, "1"], cwd: work}
+              - {name: nested, command: [plugins/check_x]}
+              - {name: absolute, command: [/usr/lib/nagios/plugins/check_procs], cwd: /srv/app}
+              - {name: bare, command: [check_procs, ./not/a/program]}
+            """, baseDirectory: "/etc/ops")
+        #expect(loaded.diagnostics.isEmpty)
+        #expect(loaded.configuration.checks.map(\.kind) == [
+            .command(["/etc/ops/plugins/check_x", "-w", "1"], cwd: "/etc/ops/work"),
+            .command(["/etc/ops/plugins/check_x"]),
+            .command(["/usr/lib/nagios/plugins/check_procs"], cwd: "/srv/app"),
+            .command(["check_procs", "./not/a/program"]),
+        ])
+    }
+
+    @Test("cwd: belongs to command checks only, and must name a directory")
+    func cwdOnlyForPlugins() {
+        #expect(problems("checks:\n  - {name: d, disk: /, cwd: /srv}\n") == ["checks[0].cwd: only applies to command checks (line 2)"])
+        #expect(problems("checks:\n  - {name: p, command: [/bin/true], cwd: \"\"}\n") == ["checks[0].cwd: must not be empty (line 2)"])
+    }
 }

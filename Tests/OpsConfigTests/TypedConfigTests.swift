@@ -91,7 +91,7 @@ struct TypedConfigTests {
         #expect(CheckKindDescriptor.named("nope") == nil)
         #expect(CheckKindDescriptor.all.filter(\.measuresPercent).map(\.key) == ["disk", "memory"])
         #expect(CheckKindDescriptor.all.map(\.unit) == ["percent", "percent", "ms", "items", "ms", nil, "h"])
-        #expect(ConfigParser.checkKeys == ["name", "disk", "memory", "sqlite", "queue", "http", "command", "backup", "warn", "crit", "every", "timeout", "expect", "fail_after", "recover_after", "restart", "worker", "start_period"])
+        #expect(ConfigParser.checkKeys == ["name", "disk", "memory", "sqlite", "queue", "http", "command", "backup", "warn", "crit", "every", "timeout", "expect", "cwd", "fail_after", "recover_after", "restart", "worker", "start_period"])
 
         let loaded = ConfigLoader.parse(yaml: """
             checks:

@@ -11,16 +11,19 @@ public import ProcessControl
 public struct CommandCheck: Check {
     /// The plugin and its arguments.
     public let arguments: [String]
+    /// The plugin's working directory; nil: opsd's.
+    public let workingDirectory: String?
     let runner: CommandRunner
 
     /// Creates a command check.
-    public init(arguments: [String], runner: CommandRunner) {
+    public init(arguments: [String], workingDirectory: String? = nil, runner: CommandRunner) {
         self.arguments = arguments
+        self.workingDirectory = workingDirectory
         self.runner = runner
     }
 
     public func observe(deadline: ContinuousClock.Instant) async throws -> Observation {
-        let outcome = try await runner.run(arguments)
+        let outcome = try await runner.run(arguments, workingDirectory: workingDirectory)
         var observation = Self.parse(outcome.output)
         switch outcome.status {
         case .exited(let code):
