@@ -6,35 +6,38 @@ import Scheduling
 struct Workers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start, stop or restart one worker.",
-        discussion: """
-            `start` also revives a worker that is fatal (it kept crashing) and forgets its crash history. \
-            `stop` keeps the worker down until `start`, a reload that changes it, or a restart of opsd. \
-            Each waits for the outcome and prints it: `start` and `restart` until the worker is running (after \
-            READY=1 with `notify: true`; without it, once it has stayed up for 1s, so one that exits at once is \
-            caught), at most `--timeout`; `stop` until the worker has ended (SIGKILL after its stop timeout).
-
-            Exit status: 0 when the worker reached the state (running, or stopped); 1 when it did not, with the \
-            reason on stderr (exec failed: no such file or directory; exited at start with status N; start \
-            timeout; still starting when the timeout ended), for an unknown worker, or a failed request; 3 when \
-            opsd is not running; 64 for a usage error.
-            """,
+        discussion: Workers.discussion,
         subcommands: [Start.self, Stop.self, Restart.self]
     )
 
+    /// Shown by `opsctl workers --help` and by each action's `--help`: what is waited for, and the exit codes.
+    static let discussion = """
+        `start` also revives a worker that is fatal (it kept crashing) and forgets its crash history. \
+        `stop` keeps the worker down until `start`, a reload that changes it, or a restart of opsd. \
+        Each waits for the outcome and prints it: `start` and `restart` until the worker is running (after \
+        READY=1 with `notify: true`; without it, once it has stayed up for 1s, so one that exits at once is \
+        caught), at most `--timeout`; `stop` until the worker has ended (SIGKILL after its stop timeout).
+
+        Exit status: 0 when the worker reached the state (running, or stopped); 1 when it did not, with the \
+        reason on stderr (exec failed: no such file or directory; exited at start with status N; start \
+        timeout; still starting when the timeout ended), for an unknown worker, or a failed request; 3 when \
+        opsd is not running; 64 for a usage error.
+        """
+
     struct Start: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Start a worker that is down (stopped, exited or fatal).")
+        static let configuration = CommandConfiguration(abstract: "Start a worker that is down (stopped, exited or fatal).", discussion: Workers.discussion)
         @OptionGroup var options: WorkerOptions
         func run() async throws { try await options.perform("start") }
     }
 
     struct Stop: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a worker: its stop signal to the process group, SIGKILL after the stop timeout.")
+        static let configuration = CommandConfiguration(abstract: "Stop a worker: its stop signal to the process group, SIGKILL after the stop timeout.", discussion: Workers.discussion)
         @OptionGroup var options: WorkerOptions
         func run() async throws { try await options.perform("stop") }
     }
 
     struct Restart: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a worker, then start it again.")
+        static let configuration = CommandConfiguration(abstract: "Stop a worker, then start it again.", discussion: Workers.discussion)
         @OptionGroup var options: WorkerOptions
         func run() async throws { try await options.perform("restart") }
     }
@@ -50,7 +53,7 @@ struct WorkerOptions: ParsableArguments {
     var json = false
 
     @Option(
-        help: ArgumentHelp("How long `start` and `restart` wait for the worker to be running, in the config's duration form (30s, 2m).", valueName: "duration"),
+        help: ArgumentHelp("How long `start` and `restart` wait for the worker to be running, in the config's duration form (30s, 2m; default: 30s).", valueName: "duration"),
         transform: WorkerOptions.duration
     )
     var timeout: Duration = .seconds(30)

@@ -78,11 +78,19 @@ struct WorkerOutcomeTests {
         #expect(await daemon.exitStatus() == 0)
     }
 
-    @Test("workers start exits 3 when opsd is not running")
-    func notRunning() async throws {
+    @Test("workers start exits 3 when opsd is not running; each action's and status's --help documents every exit code")
+    func notRunningAndHelp() async throws {
         let scratch = try Scratch()
         let config = try scratch.config()
         let result = try await run("opsctl", ["--config", config, "workers", "start", "web"])
         #expect(result.status == 3)
+        for action in ["start", "stop", "restart"] {
+            let help = try await run("opsctl", ["workers", action, "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
+            for code in ["0 when the worker reached", "1 when it did not", "3 when opsd is not running", "64 for a usage error"] {
+                #expect(help.contains(code), "workers \(action) --help: \(code)")
+            }
+        }
+        let status = try await run("opsctl", ["status", "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
+        #expect(status.contains("3 when a worker that should run does not"), "\(status)")
     }
 }
