@@ -1,11 +1,12 @@
 import ArgumentParser
 import ControlPlane
 import OpsAPI
+import OpsConfig
 import Scheduling
 
 struct Workers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start, stop or restart one worker.",
+        abstract: "Start, stop or restart a worker, several (a glob) or all.",
         discussion: Workers.discussion,
         subcommands: [Start.self, Stop.self, Restart.self]
     )
@@ -14,14 +15,16 @@ struct Workers: AsyncParsableCommand {
     static let discussion = """
         `start` also revives a worker that is fatal (it kept crashing) and forgets its crash history. \
         `stop` keeps the worker down until `start`, a reload that changes it, or a restart of opsd. \
-        Each waits for the outcome and prints it: `start` and `restart` until the worker is running (after \
-        READY=1 with `notify: true`; without it, once it has stayed up for 1s, so one that exits at once is \
-        caught), at most `--timeout`; `stop` until the worker has ended (SIGKILL after its stop timeout).
+        `all` or a glob acts on every worker it selects at once and prints each in configuration order \
+        (`--json`: an array). Each waits for the outcome and prints it: `start` and `restart` until the \
+        worker is running (after READY=1 with `notify: true`; without it, once it has stayed up for 1s, so \
+        one that exits at once is caught), at most `--timeout`; `stop` until the worker has ended (SIGKILL \
+        after its stop timeout).
 
-        Exit status: 0 when the worker reached the state (running, or stopped); 1 when it did not, with the \
-        reason on stderr (exec failed: no such file or directory; exited at start with status N; start \
-        timeout; still starting when the timeout ended), for an unknown worker, or a failed request; 3 when \
-        opsd is not running; 64 for a usage error.
+        Exit status: 0 when the worker (every selected one) reached the state (running, or stopped); 1 when \
+        one did not, with the reason on stderr (exec failed: no such file or directory; exited at start with \
+        status N; start timeout; still starting when the timeout ended), for an unknown worker or a pattern \
+        no worker matches, or a failed request; 3 when opsd is not running; 64 for a usage error.
         """
 
     struct Start: AsyncParsableCommand {
@@ -44,7 +47,7 @@ struct Workers: AsyncParsableCommand {
 }
 
 struct WorkerOptions: ParsableArguments {
-    @Argument(help: ArgumentHelp("The worker's name, as in the configuration (see `opsctl status`).", valueName: "name"))
+    @Argument(help: ArgumentHelp("The worker's name, as in the configuration (see `opsctl status`); `all` for every worker, or a shell glob (`web-*`, quoted) for those it matches.", valueName: "name"))
     var name: String
 
     @OptionGroup var connection: ConnectionOptions
@@ -60,22 +63,60 @@ struct WorkerOptions: ParsableArguments {
 
     func perform(_ action: String) async throws {
         try await reportingFailures {
-            let path = "/v1/workers/\(name)/\(action)"
-            let wait = String(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
-            let request = ControlRequest(method: "POST", path: path, query: ["wait": wait])
             // The stop timeout is opsd's to keep; the client only must not give up before opsd answers.
-            let response = try await connection.client(timeout: max(.seconds(600), timeout + .seconds(60))).send(request)
-            // 409: the worker did not reach the state; the body is still its status, with the reason.
-            let worker = try response.status == 409 ? response.decode(WorkerStatus.self) : response.decoded(WorkerStatus.self)
+            let client = try connection.client(timeout: max(.seconds(600), timeout + .seconds(60)))
+            let names = try await selection(client)
+            let wait = String(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+            // Every selected worker at once (opsd takes turns per worker, not across them); the
+            // answers are printed in configuration order.
+            let responses = try await withThrowingTaskGroup(of: (Int, ControlResponse).self) { group in
+                for (index, name) in names.enumerated() {
+                    let request = ControlRequest(method: "POST", path: "/v1/workers/\(name)/\(action)", query: ["wait": wait])
+                    group.addTask { (index, try await client.send(request)) }
+                }
+                var answers = [ControlResponse?](repeating: nil, count: names.count)
+                for try await (index, response) in group { answers[index] = response }
+                return answers.compactMap { $0 }
+            }
+            var workers: [WorkerStatus] = []
+            var failures: [String] = []
+            for response in responses {
+                // 409: the worker did not reach the state; the body is still its status, with the reason.
+                let worker = try response.status == 409 ? response.decode(WorkerStatus.self) : response.decoded(WorkerStatus.self)
+                workers.append(worker)
+                if response.status == 409 {
+                    failures.append("\(worker.name) did not reach \(action == "stop" ? "stopped" : "running"): \(worker.message ?? "no reason given")")
+                }
+            }
             if json {
-                print(response.jsonText)
+                print(isSelection || workers.count != 1 ? try jsonText(workers) : responses[0].jsonText)
             } else {
-                print("\(worker.name): \(worker.state.rawValue)" + (worker.pid.map { " (pid \($0))" } ?? ""))
+                for worker in workers { print("\(worker.name): \(worker.state.rawValue)" + (worker.pid.map { " (pid \($0))" } ?? "")) }
             }
-            if response.status == 409 {
-                throw Failure("\(worker.name) did not reach \(action == "stop" ? "stopped" : "running"): \(worker.message ?? "no reason given")")
-            }
+            if !failures.isEmpty { throw Failure(failures.joined(separator: "; ")) }
         }
+    }
+
+    /// True for `all` or a glob: several workers may be meant, and `--json` prints an array.
+    var isSelection: Bool { name == "all" || name.contains { "*?[".contains($0) } }
+
+    func validate() throws {
+        guard isSelection, name != "all", case .failure(let problem) = NamePattern.parse(name) else { return }
+        throw ValidationError("the pattern \(name) \(problem.reason); give a worker's name, all, or a glob such as web-*")
+    }
+
+    /// The workers `name` stands for: itself when it is a plain name (opsd answers for an unknown
+    /// one), every worker for `all`, the ones a glob matches, in configuration order.
+    private func selection(_ client: ControlClient) async throws -> [String] {
+        guard isSelection else { return [name] }
+        let pattern = name == "all" ? nil : try? NamePattern.parse(name).get()
+        let report = try await client.send(ControlRequest(method: "GET", path: "/v1/status")).decoded(StatusReport.self)
+        let names = report.workers.map(\.name).filter { pattern?.matches($0) ?? true }
+        guard !names.isEmpty else {
+            let configured = report.workers.isEmpty ? "none is configured" : "configured: \(report.workers.map(\.name).joined(separator: ", "))"
+            throw Failure("no worker matches \(name) (\(configured))")
+        }
+        return names
     }
 
     /// `--timeout`: the config's duration syntax; a usage error (exit 64) otherwise.

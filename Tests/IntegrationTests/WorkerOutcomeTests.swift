@@ -56,6 +56,39 @@ struct WorkerOutcomeTests {
         #expect(await daemon.exitStatus() == 0)
     }
 
+    @Test("all and globs act on every worker they select, print each in configuration order, and exit 1 when one fails")
+    func selections() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: web-1, command: [/bin/sleep, "1000"]}
+              - {name: web-2, command: [/bin/sleep, "1000"]}
+              - {name: broken, command: [/nonexistent/program], restart: {backoff: 60s..60s}}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let webs = try await run("opsctl", ["--config", config, "workers", "restart", "web-*"])
+        #expect(webs.status == 0, "\(webs.stderr)")
+        #expect(webs.stdout.split(separator: "\n").map { $0.prefix(17) } == ["web-1: running (p", "web-2: running (p"], "\(webs.stdout)")
+        let json = try await run("opsctl", ["--config", config, "workers", "stop", "web-?", "--json"])
+        #expect(json.status == 0)
+        let stopped = try WireJSON.decoder.decode([WorkerStatus].self, from: Data(json.stdout.utf8))
+        #expect(stopped.map(\.name) == ["web-1", "web-2"] && stopped.allSatisfy { $0.state == .stopped })
+
+        let all = try await run("opsctl", ["--config", config, "workers", "start", "all"])
+        #expect(all.status == 1)
+        #expect(all.stdout.split(separator: "\n").map { String($0.prefix(12)) } == ["web-1: runni", "web-2: runni", "broken: back"], "\(all.stdout)")
+        #expect(all.stderr.hasPrefix("opsctl: broken did not reach running: exec failed: "), "\(all.stderr)")
+
+        let none = try await run("opsctl", ["--config", config, "workers", "stop", "db-*"])
+        #expect(none.status == 1)
+        #expect(none.stderr == "opsctl: no worker matches db-* (configured: web-1, web-2, broken)\n", "\(none.stderr)")
+        let bad = try await run("opsctl", ["--config", config, "workers", "stop", "web-[1"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("the pattern web-[1 opens a \"[\" that is never closed"), "\(bad.stderr)")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+    }
+
     @Test("opsctl status exits 3 while a worker that should run is fatal, 0 once it is stopped on request")
     func statusExitCode() async throws {
         let scratch = try Scratch()
@@ -86,7 +119,7 @@ struct WorkerOutcomeTests {
         #expect(result.status == 3)
         for action in ["start", "stop", "restart"] {
             let help = try await run("opsctl", ["workers", action, "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
-            for code in ["0 when the worker reached", "1 when it did not", "3 when opsd is not running", "64 for a usage error"] {
+            for code in ["0 when the worker (every selected one) reached", "1 when one did not", "3 when opsd is not running", "64 for a usage error"] {
                 #expect(help.contains(code), "workers \(action) --help: \(code)")
             }
         }
