@@ -7,7 +7,7 @@ import Scheduling
 extension ConfigParser {
     static let jobKeys = [
         "name", "schedule", "every", "timezone", "jitter", "catch_up", "misfire_grace", "timeout", "retries", "retry_backoff",
-        "command", "cwd", "environment", "user", "group", "sqlite", "prune", "backup",
+        "command", "cwd", "environment", "environment_file", "user", "group", "sqlite", "prune", "backup",
     ]
     static let jobActions = ["command", "sqlite", "prune", "backup"]
 
@@ -90,19 +90,22 @@ extension ConfigParser {
         }
         let key = present[0]
         if key != "command" {
-            for processKey in ["cwd", "environment", "user", "group"] where fields[processKey] != nil {
+            for processKey in ["cwd", "environment", "environment_file", "user", "group"] where fields[processKey] != nil {
                 reader.report(fields.keyPath(processKey), "applies to command jobs only; remove it", at: fields[processKey])
             }
         }
         switch key {
         case "command":
             guard let argv = fields.optional("command", command) else { return nil }
-            return .command(CommandSpec(
+            var spec = CommandSpec(
                 command: argv,
                 workingDirectory: fields.optional("cwd", reader.path),
                 environment: fields.optional("environment", environment) ?? [:],
                 user: fields.optional("user", reader.nonEmptyString),
-                group: fields.optional("group", reader.nonEmptyString)))
+                group: fields.optional("group", reader.nonEmptyString))
+            spec.environmentFiles = fields.optional("environment_file", environmentFiles) ?? []
+            spec.environment.merge(fileEnvironment(spec.environmentFiles, at: fields.keyPath("environment_file"), node: fields["environment_file"])) { $1 }
+            return .command(spec)
         case "sqlite":
             guard let node = fields.values["sqlite"] else { return nil }
             return maintenance(node, at: fields.keyPath("sqlite")).map { .sqlite($0) }

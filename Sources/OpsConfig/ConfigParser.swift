@@ -99,7 +99,7 @@ struct ConfigParser {
     // MARK: workers
 
     private static let workerKeys = [
-        "name", "command", "cwd", "environment", "user", "group", "umask", "restart", "stop", "notify", "watchdog", "start_timeout",
+        "name", "command", "cwd", "environment", "environment_file", "user", "group", "umask", "restart", "stop", "notify", "watchdog", "start_timeout",
     ]
 
     private func worker(_ node: Node, at path: String) -> WorkerSpec? {
@@ -109,6 +109,8 @@ struct ConfigParser {
         var spec = WorkerSpec(name: name ?? "", command: command ?? [])
         spec.workingDirectory = fields.optional("cwd", reader.path)
         spec.environment = fields.optional("environment", environment) ?? [:]
+        spec.environmentFiles = fields.optional("environment_file", environmentFiles) ?? []
+        spec.environment.merge(fileEnvironment(spec.environmentFiles, at: fields.keyPath("environment_file"), node: fields["environment_file"])) { $1 }
         spec.user = fields.optional("user", reader.nonEmptyString)
         spec.group = fields.optional("group", reader.nonEmptyString)
         spec.umask = fields.optional("umask", umask)
@@ -160,6 +162,38 @@ struct ConfigParser {
                 continue
             }
             result[key] = NodeReader.isNull(valueNode) ? "" : value.string
+        }
+        return result
+    }
+
+    /// `environment_file: PATH` or a list of them; `-PATH` is a file that may be missing.
+    func environmentFiles(_ node: Node, at path: String) -> [EnvironmentFile]? {
+        reader.strings(node, at: path, allowSingle: true)?.map { text in
+            let optional = text.hasPrefix("-")
+            return EnvironmentFile(path: reader.resolve(optional ? String(text.dropFirst()) : text), optional: optional)
+        }
+    }
+
+    /// The variables `files` set, read now (at start and at each reload), later files winning,
+    /// as systemd reads `EnvironmentFile=`. Problems name the file and its line, never a value.
+    func fileEnvironment(_ files: [EnvironmentFile], at path: String, node: Node?) -> [String: String] {
+        var result: [String: String] = [:]
+        for file in files {
+            guard access(file.path, F_OK) == 0 else {
+                if !file.optional {
+                    reader.report(path, "\(file.path) does not exist; create it, or write -\(file.path) if it may be missing", at: node)
+                }
+                continue
+            }
+            guard let data = try? Data(contentsOf: URL(fileURLWithPath: file.path)) else {
+                reader.report(path, "\(file.path) cannot be read; let the user opsd runs as read it", at: node)
+                continue
+            }
+            let contents = EnvironmentFile.parse(String(decoding: data, as: UTF8.self))
+            for problem in contents.problems {
+                reader.report(path, "\(file.path) line \(problem.line) \(problem.reason)", at: node)
+            }
+            for (name, value) in contents.assignments { result[name] = value }
         }
         return result
     }

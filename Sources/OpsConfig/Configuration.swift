@@ -128,6 +128,9 @@ public struct WorkerSpec: Sendable, Equatable {
     public var workingDirectory: String?
     /// Variables added to (or overriding) the environment opsd inherited.
     public var environment: [String: String]
+    /// The `environment_file:` files; what they set is already in `environment`, read with the
+    /// configuration (they win over `environment:`, as `EnvironmentFile=` over `Environment=`).
+    public var environmentFiles: [EnvironmentFile] = []
     /// The user to run as (needs opsd to run as root or with CAP_SETUID).
     public var user: String?
     /// The group to run as.

@@ -75,6 +75,8 @@ public struct CommandSpec: Sendable, Equatable {
     public var workingDirectory: String?
     /// Added to opsd's environment.
     public var environment: [String: String]
+    /// The `environment_file:` files; what they set is already in `environment` (see WorkerSpec).
+    public var environmentFiles: [EnvironmentFile] = []
     /// Run as this user (opsd must be root to switch).
     public var user: String?
     /// Run with this group.

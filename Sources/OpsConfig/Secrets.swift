@@ -23,13 +23,21 @@ public enum ConfigSecrets {
     }
 
     /// Every file `configuration` names as holding a secret: `RemoteSpec.tokenFile` and
-    /// `.sshKey`, and each HTTP check header read from a file (`HeaderSpec.Source.file`).
+    /// `.sshKey`, each HTTP check header read from a file (`HeaderSpec.Source.file`), and the
+    /// `environment_file:` of workers and command jobs.
     /// (`known_hosts` and `ca_file` hold public keys and certificates: not secrets.)
     public static func files(in configuration: Configuration) -> [SecretFile] {
         var files: [SecretFile] = []
         if let remote = configuration.backup?.remote {
             if let key = remote.sshKey { files.append(SecretFile(path: key, key: "backup.remote.ssh_key")) }
             if let token = remote.tokenFile { files.append(SecretFile(path: token, key: "backup.remote.token_file")) }
+        }
+        for (index, worker) in configuration.workers.enumerated() {
+            files += worker.environmentFiles.map { SecretFile(path: $0.path, key: "workers[\(index)].environment_file") }
+        }
+        for (index, job) in configuration.jobs.enumerated() {
+            guard case .command(let command) = job.action else { continue }
+            files += command.environmentFiles.map { SecretFile(path: $0.path, key: "jobs[\(index)].environment_file") }
         }
         for (index, check) in configuration.checks.enumerated() {
             guard case .http(let http) = check.kind else { continue }

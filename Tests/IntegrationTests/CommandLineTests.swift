@@ -49,3 +49,31 @@ struct PluginPathTests {
         #expect(rows.contains("nested command OK - now OK - in \(FileManager.default.currentDirectoryPath)"), "\(result.stdout)")
     }
 }
+
+/// Issue 16 item 6: `environment_file:`, as systemd's `EnvironmentFile=`.
+@Suite("environment files reach workers")
+struct EnvironmentFileIntegrationTests {
+    @Test("a worker gets the variables of its environment_file, read again at a reload, and opsd never logs them")
+    func workerReadsFile() async throws {
+        let scratch = try Scratch()
+        _ = try scratch.write("app.env", "# the app's secrets\nTOKEN=\"s3cret one\"\n")
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: app, command: [/bin/sh, -c, 'echo "token=$TOKEN"; exec sleep 1000'], environment_file: [app.env, -absent.env]}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        _ = try await daemon.logStream.first { $0.fields["worker"] == "app" && $0.message == "token=s3cret one" }
+
+        let mark = daemon.logStream.count
+        _ = try scratch.write("app.env", "TOKEN=s3cret two\n")
+        let reload = try await run("opsctl", ["reload", "--config", config])
+        #expect(reload.status == 0, "\(reload.stderr)")
+        _ = try await daemon.logStream.first(after: mark) { $0.fields["worker"] == "app" && $0.message == "token=s3cret two" }
+
+        daemon.signal(SIGTERM)
+        _ = await daemon.exitStatus()
+        // Only the worker's own output carries the value; none of opsd's lines does.
+        let leaks = daemon.log.split(separator: "\n").filter { $0.contains("s3cret") && !$0.contains("token=s3cret") }
+        #expect(leaks.isEmpty, "\(leaks)")
+    }
+}

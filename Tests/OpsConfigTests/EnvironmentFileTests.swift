@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+@testable import OpsConfig
+
+/// Issue 16 item 6: `environment_file:` in the syntax of systemd's `EnvironmentFile=`.
+@Suite("environment files")
+struct EnvironmentFileTests {
+    @Test("systemd's syntax: comments, blank lines, quotes, escapes, continuation lines, trimmed whitespace")
+    func syntax() {
+        let contents = EnvironmentFile.parse("""
+            # a comment
+            ; another
+              PLAIN = value with spaces   \n\
+            EMPTY=
+            SINGLE='it''s $HOME \\n'
+            DOUBLE="say \\"hi\\" \\$HOME \\n"
+            LONG=first \\
+            second
+            LAST=x
+            """)
+        #expect(contents.problems.isEmpty)
+        #expect(contents.assignments.map(\.name) == ["PLAIN", "EMPTY", "SINGLE", "DOUBLE", "LONG", "LAST"])
+        #expect(contents.assignments.map(\.value) == ["value with spaces", "", "its $HOME \\n", "say \"hi\" $HOME \\n", "first second", "x"])
+    }
+
+    @Test("a line it cannot use is named by its number, and its value is never shown")
+    func problems() {
+        let contents = EnvironmentFile.parse("OK=1\nno equals sign\n1BAD=secret-value\nOPEN=\"secret-value\n")
+        #expect(contents.assignments.map(\.name) == ["OK"])
+        #expect(contents.problems.map(\.line) == [2, 3, 4])
+        #expect(!contents.problems.contains { $0.reason.contains("secret-value") })
+    }
+
+    @Test("workers and command jobs read their files when the config is read; a missing file is an error at the key and line unless written -PATH")
+    func configuration() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("envfile-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "TOKEN=from-file\nSHARED=file\n".write(toFile: "\(directory)/app.env", atomically: true, encoding: .utf8)
+        let loaded = ConfigLoader.parse(yaml: """
+            workers:
+              - {name: app, command: [/bin/true], environment: {SHARED: inline, KEPT: yes}, environment_file: [app.env, -missing.env]}
+            jobs:
+              - {name: job, every: 1h, command: [/bin/true], environment_file: app.env}
+            """, baseDirectory: directory)
+        #expect(loaded.diagnostics.isEmpty)
+        let worker = try #require(loaded.configuration.workers.first)
+        #expect(worker.environment == ["TOKEN": "from-file", "SHARED": "file", "KEPT": "yes"])
+        #expect(worker.environmentFiles == [EnvironmentFile(path: "\(directory)/app.env"), EnvironmentFile(path: "\(directory)/missing.env", optional: true)])
+        guard case .command(let job) = loaded.configuration.jobs.first?.action else { Issue.record("not a command job"); return }
+        #expect(job.environment == ["TOKEN": "from-file", "SHARED": "file"])
+        #expect(ConfigSecrets.files(in: loaded.configuration).map(\.key) == ["workers[0].environment_file", "workers[0].environment_file", "jobs[0].environment_file"])
+
+        try "A=1\nsecret-value\n".write(toFile: "\(directory)/bad.env", atomically: true, encoding: .utf8)
+        let broken = ConfigLoader.parse(yaml: """
+            workers:
+              - name: app
+                command: [/bin/true]
+                environment_file: [missing.env, bad.env]
+            jobs:
+              - {name: dump, every: 1h, prune: {keep: 30d}, environment_file: app.env}
+            """, baseDirectory: directory).diagnostics.map(\.description)
+        #expect(broken == [
+            "workers[0].environment_file: \(directory)/missing.env does not exist; create it, or write -\(directory)/missing.env if it may be missing (line 4)",
+            "workers[0].environment_file: \(directory)/bad.env line 2 has no \"=\"; write NAME=VALUE (line 4)",
+            "jobs[0].environment_file: applies to command jobs only; remove it (line 6)",
+        ])
+    }
+}
