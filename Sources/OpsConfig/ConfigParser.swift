@@ -151,8 +151,7 @@ struct ConfigParser {
         }
         var result: [String: String] = [:]
         for (keyNode, valueNode) in mapping {
-            guard let key = keyNode.scalar?.string, key.first.map({ $0 == "_" || $0.isLetter }) == true,
-                  key.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) else {
+            guard let key = keyNode.scalar?.string, EnvironmentFile.isVariableName(key) else {
                 reader.report(path, "\(NodeReader.describe(keyNode)) is not a valid environment variable name (letters, digits, _)", at: keyNode)
                 continue
             }

@@ -125,7 +125,8 @@ public struct EnvironmentFile: Sendable, Equatable {
         return contents
     }
 
-    private static func isVariableName(_ name: String) -> Bool {
+    /// Letters, digits and `_`, not starting with a digit: a name `environment:` and these files accept.
+    static func isVariableName(_ name: String) -> Bool {
         guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
         return name.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
     }
