@@ -8,6 +8,7 @@ import Glibc
 public import StateStore
 import Jobs
 import OpsAPI
+import OpsConfig
 import Supervisor
 import WireMapping
 
@@ -21,6 +22,7 @@ import WireMapping
 /// | POST | /v1/health/run?checks=a,b | runs the named checks (all without the parameter) now; their `[CheckHealth]` after it |
 /// | POST | /v1/reload | `ReloadReport`; 200 when applied, 422 when the file was rejected |
 /// | POST | /v1/workers/NAME/start, …/stop, …/restart?wait=S | the worker's `WorkerStatus`; 404 for an unknown name; with `wait=S`, 409 when a start did not reach running within S seconds (`workerAction`) |
+/// | POST | /v1/workers/NAME/signal?signal=HUP | signals the worker's process group; its `WorkerStatus`; 409 when it has no process |
 /// | GET | /v1/jobs | `[JobStatus]` |
 /// | GET | /v1/jobs/NAME/runs?limit=N | `[JobRunStatus]`, newest first; 404 for an unknown name |
 /// | POST | /v1/jobs/NAME/run | runs the job now; its `JobRunStatus` when it ends; 409 if it is running already |
@@ -80,7 +82,7 @@ public struct ControlRoutes: ControlHandler {
         case ("POST", "/v1/health/run"):
             return await health(names: request.query["checks"].map { $0.split(separator: ",").map(String.init) } ?? [], now: true)
         case ("POST", let path) where path.hasPrefix("/v1/workers/"):
-            return await workerAction(path.dropFirst("/v1/workers/".count).split(separator: "/").map(String.init), wait: request.query["wait"])
+            return await workerAction(path.dropFirst("/v1/workers/".count).split(separator: "/").map(String.init), wait: request.query["wait"], signal: request.query["signal"])
         case ("GET", "/v1/jobs"):
             var jobs: [JobStatus] = []
             for job in await scheduler.snapshot() {
@@ -149,11 +151,13 @@ public struct ControlRoutes: ControlHandler {
     /// Carries out a worker action. With `wait` (seconds), a start or restart also waits, in opsd,
     /// up to that long for the outcome (`Supervisor.awaitStart`): 200 with the worker's status
     /// when it is running, 409 with its status and `message` saying why when not. A stop needs no
-    /// wait: it returns once the worker has ended (SIGKILL after its stop timeout).
-    private func workerAction(_ parts: [String], wait: String?) async -> ControlResponse {
+    /// wait: it returns once the worker has ended (SIGKILL after its stop timeout). A signal
+    /// (`signal=HUP`) goes to the worker's process group; 409 when it has no process.
+    private func workerAction(_ parts: [String], wait: String?, signal: String?) async -> ControlResponse {
         guard parts.count == 2, let name = parts.first, let action = parts.last else {
             return .error("expected /v1/workers/NAME/start, /stop or /restart", status: 404)
         }
+        var failure: String?
         var timeout: Duration?
         if let wait {
             guard let seconds = Double(wait), seconds >= 0, seconds <= 86_400 else {
@@ -166,13 +170,18 @@ public struct ControlRoutes: ControlHandler {
             case "start": try await supervisor.start(name)
             case "stop": try await supervisor.stop(name)
             case "restart": try await supervisor.restart(name)
-            default: return .error("unknown worker action \"\(action)\"; use start, stop or restart", status: 404)
+            case "signal":
+                guard let text = signal, let chosen = StopSignal(rawValue: text) else {
+                    let names = StopSignal.allCases.map(\.rawValue).joined(separator: ", ")
+                    return .error("signal=\(signal ?? "") is not a signal opsd sends; use one of \(names)", status: 400)
+                }
+                if try await !supervisor.signal(name, chosen) { failure = "it has no process to signal" }
+            default: return .error("unknown worker action \"\(action)\"; use start, stop, restart or signal", status: 404)
             }
         } catch {
             return .error(error.description, status: 404)
         }
-        var failure: String?
-        if let timeout, action != "stop", case .failed(let reason) = await supervisor.awaitStart(name, timeout: timeout, settle: Self.startSettle) {
+        if let timeout, action == "start" || action == "restart", case .failed(let reason) = await supervisor.awaitStart(name, timeout: timeout, settle: Self.startSettle) {
             failure = reason
         }
         guard var worker = await supervisor.snapshot().first(where: { $0.name == name }) else {

@@ -1,3 +1,4 @@
+public import OpsConfig
 public import Jobs
 public import Supervisor
 
@@ -17,6 +18,8 @@ public protocol WorkerControl: Sendable {
     func restart(_ name: String) async throws(SupervisorError)
     /// Waits for the outcome of the worker's newest start (`Supervisor.awaitStart`).
     func awaitStart(_ name: String, timeout: Duration, settle: Duration) async -> Supervisor.StartOutcome
+    /// Sends a signal to the worker's process group; false when it has no process.
+    func signal(_ name: String, _ signal: StopSignal) async throws(SupervisorError) -> Bool
 }
 
 extension WorkerControl {
@@ -25,6 +28,9 @@ extension WorkerControl {
         let worker = await snapshot().first { $0.name == name }
         return worker?.state == .running ? .running : .failed(worker?.message ?? "it is \(worker.map { "\($0.state)" } ?? "gone")")
     }
+
+    /// For fakes without processes: nothing receives the signal.
+    public func signal(_ name: String, _ signal: StopSignal) async throws(SupervisorError) -> Bool { false }
 }
 
 /// What the control routes ask of the scheduler: the jobs, their records, and a run now.

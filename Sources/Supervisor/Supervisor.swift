@@ -220,6 +220,15 @@ public actor Supervisor {
         await launch(name)
     }
 
+    /// Sends `signal` to the worker's process group (`opsctl workers signal`), as its stop signal
+    /// goes; false when it has no process to receive it.
+    public func signal(_ name: String, _ signal: StopSignal) throws(SupervisorError) -> Bool {
+        guard let worker = workers[name] else { throw .unknownWorker(name, known: order) }
+        guard let pid = worker.pid else { return false }
+        logger.info("worker signalled on request", metadata: ["worker": "\(name)", "signal": "\(signal.rawValue)", "pid": "\(pid)"])
+        return kill(-pid, signal.number) == 0
+    }
+
     /// Restarts a worker only if it runs (or is starting): what a check's `restart:` asks for.
     /// A worker an operator or a restore stopped, or that opsd gave up on, stays as it is.
     /// Returns whether it was restarted.

@@ -6,9 +6,9 @@ import Scheduling
 
 struct Workers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start, stop or restart a worker, several (a glob) or all.",
+        abstract: "Start, stop, restart or signal a worker, several (a glob) or all.",
         discussion: Workers.discussion,
-        subcommands: [Start.self, Stop.self, Restart.self]
+        subcommands: [Start.self, Stop.self, Restart.self, Signal.self]
     )
 
     /// Shown by `opsctl workers --help` and by each action's `--help`: what is waited for, and the exit codes.
@@ -19,11 +19,11 @@ struct Workers: AsyncParsableCommand {
         (`--json`: an array). Each waits for the outcome and prints it: `start` and `restart` until the \
         worker is running (after READY=1 with `notify: true`; without it, once it has stayed up for 1s, so \
         one that exits at once is caught), at most `--timeout`; `stop` until the worker has ended (SIGKILL \
-        after its stop timeout).
+        after its stop timeout); `signal` sends it to the worker's process group and prints the worker.
 
-        Exit status: 0 when the worker (every selected one) reached the state (running, or stopped); 1 when \
-        one did not, with the reason on stderr (exec failed: no such file or directory; exited at start with \
-        status N; start timeout; still starting when the timeout ended), for an unknown worker or a pattern \
+        Exit status: 0 when the worker (every selected one) reached the state (running, or stopped; signalled); \
+        1 when one did not, with the reason on stderr (exec failed: no such file or directory; exited at start \
+        with status N; start timeout; still starting when the timeout ended; no process to signal), for an unknown worker or a pattern \
         no worker matches, or a failed request; 3 when opsd is not running; 64 for a usage error.
         """
 
@@ -44,6 +44,23 @@ struct Workers: AsyncParsableCommand {
         @OptionGroup var options: WorkerOptions
         func run() async throws { try await options.perform("restart") }
     }
+
+    struct Signal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send a signal to a worker's process group (HUP to make it reload, say).", discussion: Workers.discussion)
+        @OptionGroup var options: WorkerOptions
+        @Argument(help: ArgumentHelp("The signal: \(StopSignal.allCases.map(\.rawValue).joined(separator: ", ")) (SIGHUP and hup work too).", valueName: "signal"), transform: Signal.parse)
+        var signal: StopSignal
+        func run() async throws { try await options.perform("signal", query: ["signal": signal.rawValue]) }
+
+        static func parse(_ text: String) throws -> StopSignal {
+            let name = text.uppercased()
+            guard let signal = StopSignal(rawValue: name.hasPrefix("SIG") ? String(name.dropFirst(3)) : name) else {
+                throw ValidationError("\(text) is not a signal opsctl sends; use one of \(StopSignal.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return signal
+        }
+    }
 }
 
 struct WorkerOptions: ParsableArguments {
@@ -61,7 +78,7 @@ struct WorkerOptions: ParsableArguments {
     )
     var timeout: Duration = .seconds(30)
 
-    func perform(_ action: String) async throws {
+    func perform(_ action: String, query: [String: String] = [:]) async throws {
         try await reportingFailures {
             // The stop timeout is opsd's to keep; the client only must not give up before opsd answers.
             let client = try connection.client(timeout: max(.seconds(600), timeout + .seconds(60)))
@@ -71,7 +88,7 @@ struct WorkerOptions: ParsableArguments {
             // answers are printed in configuration order.
             let responses = try await withThrowingTaskGroup(of: (Int, ControlResponse).self) { group in
                 for (index, name) in names.enumerated() {
-                    let request = ControlRequest(method: "POST", path: "/v1/workers/\(name)/\(action)", query: ["wait": wait])
+                    let request = ControlRequest(method: "POST", path: "/v1/workers/\(name)/\(action)", query: query.merging(["wait": wait]) { own, _ in own })
                     group.addTask { (index, try await client.send(request)) }
                 }
                 var answers = [ControlResponse?](repeating: nil, count: names.count)
@@ -85,7 +102,8 @@ struct WorkerOptions: ParsableArguments {
                 let worker = try response.status == 409 ? response.decode(WorkerStatus.self) : response.decoded(WorkerStatus.self)
                 workers.append(worker)
                 if response.status == 409 {
-                    failures.append("\(worker.name) did not reach \(action == "stop" ? "stopped" : "running"): \(worker.message ?? "no reason given")")
+                    let what = action == "signal" ? "was not signalled" : "did not reach \(action == "stop" ? "stopped" : "running")"
+                    failures.append("\(worker.name) \(what): \(worker.message ?? "no reason given")")
                 }
             }
             if json {

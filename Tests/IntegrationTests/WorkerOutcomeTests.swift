@@ -89,6 +89,34 @@ struct WorkerOutcomeTests {
         #expect(await daemon.exitStatus() == 0)
     }
 
+    @Test("workers signal sends the signal to the worker's process group; exit 1 when it has no process, 64 for an unknown signal")
+    func signal() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: web, command: [/bin/sh, -c, "trap 'echo got-hup' HUP; echo ready; while :; do sleep 1000 & wait $!; done"]}
+              - {name: idle, command: [/bin/sleep, "1000"]}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        _ = try await daemon.logStream.first { $0.fields["worker"] == "web" && $0.message == "ready" }
+        let pid = try #require(try await worker("web", config).pid)
+        let sent = try await run("opsctl", ["--config", config, "workers", "signal", "web", "sighup"])
+        #expect(sent.status == 0, "\(sent.stderr)")
+        #expect(sent.stdout == "web: running (pid \(pid))\n")
+        _ = try await daemon.logStream.first { $0.fields["worker"] == "web" && $0.message == "got-hup" }
+        #expect(try await worker("web", config).pid == pid)
+
+        #expect(try await run("opsctl", ["--config", config, "workers", "stop", "idle"]).status == 0)
+        let none = try await run("opsctl", ["--config", config, "workers", "signal", "idle", "HUP"])
+        #expect(none.status == 1)
+        #expect(none.stderr == "opsctl: idle was not signalled: it has no process to signal\n", "\(none.stderr)")
+        let bogus = try await run("opsctl", ["--config", config, "workers", "signal", "web", "BOGUS"])
+        #expect(bogus.status == 64)
+        #expect(bogus.stderr.contains("BOGUS is not a signal opsctl sends"), "\(bogus.stderr)")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+    }
+
     @Test("opsctl status exits 3 while a worker that should run is fatal, 0 once it is stopped on request")
     func statusExitCode() async throws {
         let scratch = try Scratch()
@@ -117,7 +145,7 @@ struct WorkerOutcomeTests {
         let config = try scratch.config()
         let result = try await run("opsctl", ["--config", config, "workers", "start", "web"])
         #expect(result.status == 3)
-        for action in ["start", "stop", "restart"] {
+        for action in ["start", "stop", "restart", "signal"] {
             let help = try await run("opsctl", ["workers", action, "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
             for code in ["0 when the worker (every selected one) reached", "1 when one did not", "3 when opsd is not running", "64 for a usage error"] {
                 #expect(help.contains(code), "workers \(action) --help: \(code)")

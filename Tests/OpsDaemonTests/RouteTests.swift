@@ -169,7 +169,7 @@ struct RouteTests {
 
         let action = await routes.send("POST", "/v1/workers/web/reboot")
         #expect(action.status == 404)
-        #expect(errorText(action) == "unknown worker action \"reboot\"; use start, stop or restart")
+        #expect(errorText(action) == "unknown worker action \"reboot\"; use start, stop, restart or signal")
 
         let malformed = await routes.send("POST", "/v1/workers/web")
         #expect(malformed.status == 404)
