@@ -355,7 +355,12 @@ public actor Supervisor {
     private func failure(_ name: String, generation: Int) -> StartOutcome? {
         guard let worker = workers[name] else { return .failed("worker \(name) was removed meanwhile") }
         if let failed = worker.startFailure, failed.generation == generation { return .failed(failed.reason) }
-        if worker.generation != generation { return .failed("it failed at start and opsd started it again") }
+        // A later start replaced this one, so this one failed: say why, from the newest failure
+        // when it was recorded (a crash loop may have gone round again before this waiter ran).
+        if worker.generation != generation {
+            if let failed = worker.startFailure, failed.generation > generation { return .failed(failed.reason) }
+            return .failed("it failed at start and opsd started it again")
+        }
         switch worker.state {
         case .running: return nil
         case .starting: return .failed("still starting when the timeout ended")
