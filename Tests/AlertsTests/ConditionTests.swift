@@ -103,12 +103,16 @@ struct ConditionTests {
         let up = receiver.received(at: "/up")
         #expect(up.map { ($0.json["subject"] as? [String: Any])?["name"] as? String } == jobs.map(\.name))
         try await eventually("the up route counted its deliveries") { counters.count(of: "up").delivered == 10 ? true : nil }
-        #expect(counters.count(of: "down") == AlertDeliveryCount(route: "down", delivered: 0, failed: 0, dropped: 7))
+        // The hanging route delivered nothing and dropped what its queue of two could not hold:
+        // seven when the first alert stays in flight throughout; on a machine so loaded that the
+        // test outlasts the first alert's retries (10 s per attempt), that one counts as failed
+        // and a queued one takes its place, so fewer are dropped.
+        let down = counters.count(of: "down")
+        #expect(down.delivered == 0 && down.dropped >= 1 && down.dropped + down.failed <= 9, "\(down)")
+        if down.failed == 0 { #expect(down.dropped == 7, "\(down)") }
         #expect(counters.snapshot.map(\.route) == ["down", "up"])
-        // Only the first alert ever reached the hanging receiver: once, or again as its retry when
-        // a loaded machine let the test outlast the webhook's 10 s deadline.
         let hung = receiver.received(at: "/hang/x").map { ($0.json["subject"] as? [String: Any])?["name"] as? String }
-        #expect(!hung.isEmpty && hung.allSatisfy { $0 == "job0" }, "\(hung)")
+        #expect(hung.first == "job0", "\(hung)")
     }
 
     @Test("a webhook answering 500 is retried, then counted as failed; the URL's secret path and query stay out of the logs; the rate limit drops the excess")
