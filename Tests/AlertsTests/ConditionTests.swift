@@ -15,7 +15,9 @@ struct ConditionTests {
         defer { receiver.stop() }
         let disk = Subject(.check, "disk-root")
         let (router, delivery) = startRouter([
-            AlertSpec(name: "pager", target: .webhook(url: receiver.url("/pager")), repeatInterval: .milliseconds(100)),
+            // A second between repeats: shorter, a loaded machine's slow deliveries let repeats
+            // pile up in the queue ahead of the resolved message (seen in CI).
+            AlertSpec(name: "pager", target: .webhook(url: receiver.url("/pager")), repeatInterval: .seconds(1)),
             AlertSpec(name: "quiet", target: .webhook(url: receiver.url("/quiet")), sendResolved: false),
             AlertSpec(name: "api-only", target: .webhook(url: receiver.url("/api")), subjects: SubjectSelection(checks: [glob("api")], workers: [glob("*")])),
         ])
