@@ -205,7 +205,9 @@ struct ListenerFloodTests {
         let held = HeldConnections()
         for _ in 0..<500 { try held.connectUnix(scratch.socket) }
         held.send("GET /v1/status HTTP/1.1\r\nHost: opsd\r\n")
-        #expect(held.closedNow() == 0, "within the cap, none is refused")
+        // Within the cap, none is refused. (On a loaded machine opening 500 may take longer than
+        // the request timeout, so the first ones may be closed already, unanswered: that is fine.)
+        #expect(held.refusedNow() == 0)
 
         let status = try await run("opsctl", ["status", "--socket", scratch.socket])
         #expect(status.status == 0, "\(status.stderr)")

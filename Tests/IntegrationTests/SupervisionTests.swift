@@ -133,7 +133,9 @@ struct SupervisionTests {
         let script = try scratch.write("worker.py", notifyWorker)
         let config = try scratch.config(extra: """
             workers:
-              - {name: ok, command: [python3, \(script), healthy], notify: true, watchdog: 1s}
+              # Pings every 100 ms; 5 s of room, since a loaded CI machine has stalled a python
+              # process for more than a second.
+              - {name: ok, command: [python3, \(script), healthy], notify: true, watchdog: 5s}
               - {name: mute, command: [python3, \(script), never-ready], notify: true, start_timeout: 500ms, stop: {timeout: 1s}}
               - {name: hangs, command: [python3, \(script), hang], notify: true, watchdog: 600ms, stop: {timeout: 1s}}
             """)

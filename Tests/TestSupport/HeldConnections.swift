@@ -64,11 +64,18 @@ public final class HeldConnections: @unchecked Sendable {
         for fd in descriptors { _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
     }
 
-    /// How many connections the server has closed (or answered) already, without waiting.
-    public func closedNow() -> Int {
+    /// How many connections the server has refused already (answered with an HTTP 503 at accept),
+    /// without waiting. A connection closed silently by the request timeout is not counted, so a
+    /// slow machine that took longer than the timeout to open them all does not look like refusal.
+    public func refusedNow() -> Int {
         var fds = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         _ = poll(&fds, nfds_t(fds.count), 0)
-        return fds.filter { $0.revents != 0 }.count
+        var buffer = [UInt8](repeating: 0, count: 64)
+        return fds.filter { entry in
+            guard entry.revents != 0 else { return false }
+            let count = recv(entry.fd, &buffer, buffer.count, Int32(MSG_PEEK | MSG_DONTWAIT))
+            return count > 0 && String(decoding: buffer[..<count], as: UTF8.self).hasPrefix("HTTP/1.1 503")
+        }.count
     }
 
     /// Reads every connection to its end of file (whatever the server sends first is drained);
