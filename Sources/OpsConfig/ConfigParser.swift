@@ -216,8 +216,9 @@ struct ConfigParser {
         return policy
     }
 
-    private func stopPolicy(_ node: Node, at path: String) -> StopPolicy {
-        var policy = StopPolicy()
+    /// `stop: {signal, timeout}` of a worker, or of a job (whose defaults differ: `defaults`).
+    func stopPolicy(_ node: Node, at path: String, defaults: StopPolicy = StopPolicy()) -> StopPolicy {
+        var policy = defaults
         guard let fields = reader.fields(node, at: path, allowed: ["signal", "timeout"]) else { return policy }
         if let node = fields["signal"], let text = reader.string(node, at: fields.keyPath("signal")) {
             var name = text.uppercased()
