@@ -90,7 +90,10 @@ static int child_main(void *argument) {
         }
     }
     if (attr->set_ids) {
-        if (syscall(SYS_setgroups, 0, NULL) != 0 && errno != EPERM) give_up(call, errno);
+        // The user's supplementary groups, looked up by the parent (NSS may not run here), as
+        // initgroups(3) and systemd's User= set them. EPERM: opsd runs unprivileged as that very
+        // user, so its own groups, which its service manager set the same way, stay.
+        if (syscall(SYS_setgroups, (size_t)attr->group_count, attr->groups) != 0 && errno != EPERM) give_up(call, errno);
         if (syscall(SYS_setgid, attr->gid) != 0) give_up(call, errno);
         if (syscall(SYS_setuid, attr->uid) != 0) give_up(call, errno);
     }

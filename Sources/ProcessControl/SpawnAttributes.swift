@@ -21,10 +21,12 @@ extension SpawnRequest {
         attr.stdin_fd = input ?? nullDevice
         attr.stdout_fd = output ?? nullDevice
         attr.stderr_fd = output ?? nullDevice
+        let groups = resolved.ids?.groups ?? []
         if let ids = resolved.ids {
             attr.set_ids = 1
             attr.uid = ids.uid
             attr.gid = ids.gid
+            attr.group_count = Int32(groups.count)
         }
         if let umask {
             attr.set_umask = 1
@@ -32,7 +34,10 @@ extension SpawnRequest {
         }
         attr.death_signal = deathSignal
         attr.nofile_soft = UInt(Self.childDescriptorLimit.withLock { $0 } ?? 0)
-        return ops_spawn(&attr, &pid)
+        return groups.withUnsafeBufferPointer { list in
+            attr.groups = list.baseAddress
+            return ops_spawn(&attr, &pid)
+        }
     }
 
     /// Closes the output and input descriptors the request hands over; the spawners call it once

@@ -93,7 +93,16 @@ struct ResolvedSpawn {
     /// The executable's path.
     let path: String
     /// The ids to switch to; nil keeps opsd's.
-    let ids: (uid: UInt32, gid: UInt32)?
+    let ids: Credentials?
+}
+
+/// The ids a child runs with: a user, its group, and its supplementary groups.
+struct Credentials: Equatable {
+    let uid: UInt32
+    let gid: UInt32
+    /// The supplementary groups: `user:`'s memberships in the group database (with `gid`), as
+    /// initgroups(3) and systemd's `User=` give them; empty for `group:` alone.
+    let groups: [UInt32]
 }
 
 extension SpawnRequest {
@@ -122,9 +131,9 @@ extension SpawnRequest {
         throw SpawnError(.notOnPath(searchPath), executable: executable)
     }
 
-    /// The uid and gid for `user` (its primary group) and `group`; nil when neither is set, so the
-    /// child keeps opsd's ids (and its supplementary groups) as before.
-    func ids() throws(SpawnError) -> (uid: UInt32, gid: UInt32)? {
+    /// The uid and gid for `user` (its primary group) and `group`, and `user`'s supplementary
+    /// groups; nil when neither is set, so the child keeps opsd's ids and groups as before.
+    func ids() throws(SpawnError) -> Credentials? {
         guard user != nil || group != nil else { return nil }
         var uid = getuid(), gid = getgid()
         if let user {
@@ -139,7 +148,20 @@ extension SpawnRequest {
             }
             gid = entry
         }
-        return (uid, gid)
+        return Credentials(uid: uid, gid: gid, groups: user.map { Self.groupList(of: $0, with: gid) } ?? [])
+    }
+
+    /// `user`'s groups in the group database, `gid` first (getgrouplist(3), what initgroups
+    /// sets), growing the list while it does not fit.
+    static func groupList(of user: String, with gid: UInt32) -> [UInt32] {
+        var count: Int32 = 32
+        while true {
+            var groups = [gid_t](repeating: 0, count: Int(count))
+            let found = getgrouplist(user, gid, &groups, &count)
+            if found >= 0 { return Array(groups.prefix(Int(count))) }
+            // -1 with `count` set to the size needed; a count that did not grow is an error.
+            guard count > groups.count, count <= 65536 else { return [gid] }
+        }
     }
 
     /// One `get*nam_r` call with its buffer on the stack, grown while the entry does not fit;

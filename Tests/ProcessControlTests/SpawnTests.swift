@@ -43,7 +43,7 @@ private func located(_ program: String, searchPath: String?) -> String? {
 }
 
 /// The ids a request for `user` and `group` runs with; nil when either is unknown.
-private func credentials(user: String?, group: String?) -> (uid: UInt32, gid: UInt32)? {
+private func credentials(user: String?, group: String?) -> Credentials? {
     let request = SpawnRequest(executable: "/bin/true", arguments: ["true"], environment: [:], user: user, group: group)
     return try? request.ids()
 }
@@ -60,6 +60,11 @@ struct CredentialsTests {
         #expect(nobody.uid == 65534 && nobody.gid == 65534)
         let rootInNogroup = try #require(credentials(user: "root", group: "nogroup"))
         #expect(rootInNogroup.uid == 0 && rootInNogroup.gid == 65534)
+        // The supplementary groups are the user's, as initgroups gives them (the group first);
+        // a group alone clears them.
+        #expect(nobody.groups == [65534])
+        #expect(rootInNogroup.groups.first == 65534)
+        #expect(inGroup.groups == [])
     }
 
     @Test("an unknown user or group gives nil, not opsd's ids")

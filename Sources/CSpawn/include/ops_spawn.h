@@ -11,9 +11,11 @@ typedef struct ops_spawn_attr {
     int stdin_fd;              // descriptors for the child's 0, 1, 2
     int stdout_fd;
     int stderr_fd;
-    int set_ids;               // when nonzero, switch to gid then uid (needs privileges)
+    int set_ids;               // when nonzero, set the groups, then gid, then uid (needs privileges)
     uid_t uid;
     gid_t gid;
+    const gid_t *groups;       // the supplementary groups for set_ids (initgroups' list); may be NULL
+    int group_count;           // entries in `groups`; 0 clears them
     int set_umask;
     mode_t umask;
     int death_signal;          // sent to the child when the spawning thread dies; 0 for none
