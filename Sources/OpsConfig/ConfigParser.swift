@@ -99,7 +99,7 @@ struct ConfigParser {
     // MARK: workers
 
     private static let workerKeys = [
-        "name", "command", "cwd", "environment", "environment_file", "user", "group", "umask", "restart", "stop", "notify", "watchdog", "start_timeout",
+        "name", "command", "cwd", "environment", "environment_file", "user", "group", "umask", "restart", "stop", "notify", "watchdog", "start_timeout", "limits",
     ]
 
     private func worker(_ node: Node, at path: String) -> WorkerSpec? {
@@ -122,6 +122,7 @@ struct ConfigParser {
             reader.report(fields.keyPath("watchdog"), "needs notify: true, because the worker's pings arrive over the notify socket", at: fields["watchdog"])
         }
         if let timeout = fields.optional("start_timeout", reader.duration) { spec.startTimeout = timeout }
+        if let limits = fields.optional("limits", limits) { spec.limits = limits }
         return name == nil || command == nil ? nil : spec
     }
 

@@ -147,6 +147,8 @@ public struct WorkerSpec: Sendable, Equatable {
     public var watchdog: Duration?
     /// How long the worker may take to become ready (to send READY=1, with `notify`).
     public var startTimeout: Duration
+    /// `limits:`: rlimits set in the child, and cgroup limits where opsd has a delegated cgroup.
+    public var limits = WorkerLimits()
 
     /// Creates a worker spec with the defaults of the config file.
     public init(

@@ -149,3 +149,34 @@ public struct BurstLimit: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(count) in \(DurationText.format(window))" }
 }
 
+
+/// `512M`, `2G`, `1536MiB`, `4096`: a size in bytes. The suffixes K, M, G and T (with or without
+/// `iB`) are powers of 1024, as in systemd's `MemoryMax=` and `LimitMEMLOCK=`.
+public enum ByteSize {
+    /// The number of bytes, or nil for text that is not a size (or does not fit 64 bits).
+    public static func parse(_ text: String) -> UInt64? {
+        var rest = Substring(text.trimmingWhitespaceAndNewlines())
+        for suffix in ["iB", "B"] where rest.hasSuffix(suffix) && rest.count > suffix.count {
+            rest = rest.dropLast(suffix.count)
+            break
+        }
+        var multiplier: UInt64 = 1
+        if let last = rest.last, let power = ["K": 1, "M": 2, "G": 3, "T": 4][last.uppercased()] {
+            multiplier = 1 << (10 * UInt64(power))
+            rest = rest.dropLast()
+        } else if text.hasSuffix("iB") {
+            return nil  // "iB" with no K, M, G or T before it
+        }
+        guard !rest.isEmpty, rest.allSatisfy(\.isASCII), let number = UInt64(rest) else { return nil }
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : bytes
+    }
+
+    /// `2G`, `1536M`, `4096`: the shortest exact form, for messages and docs.
+    public static func format(_ bytes: UInt64) -> String {
+        for (suffix, shift) in [("T", UInt64(40)), ("G", 30), ("M", 20), ("K", 10)] where bytes > 0 && bytes % (1 << shift) == 0 {
+            return "\(bytes >> shift)\(suffix)"
+        }
+        return "\(bytes)"
+    }
+}
