@@ -14,6 +14,8 @@ import DaemonRuntime
 struct JobRun {
     let job: ScheduledJob
     let scheduled: Date
+    /// Why it runs: only a scheduled run moves the job's phase.
+    let cause: RunCause
     let store: JobRunStore
     let logger: Logger
     /// Stamps the record's start and end (the scheduler's clock).
@@ -25,8 +27,8 @@ struct JobRun {
         // Before this run's own row exists: the run before it, however long ago opsd started.
         let previous = try? await store.history(of: spec.name, limit: 20, startedOnly: true).first { $0.result == .ok || $0.result == .failed }
         let start = clock.now()
-        let id = try? await store.started(spec.name, scheduled: scheduled, at: start)
-        logger.info("run started", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))"])
+        let id = try? await store.started(spec.name, scheduled: scheduled, at: start, movesPhase: cause == .schedule)
+        logger.info("run started", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))", "cause": "\(cause.rawValue)"])
         var attempt = 0
         var result = RunResult.failed
         var message = ""
@@ -113,6 +115,16 @@ struct JobRun {
     static func retryDelay(after attempt: Int, backoff: DurationRange) -> Duration {
         backoff.doubling().delay(beforeRetry: max(1, attempt))
     }
+}
+
+/// Why a run happens.
+enum RunCause: String, Sendable {
+    /// A fire time of its schedule (a catch-up included).
+    case schedule
+    /// `run_at_start`: once as opsd starts.
+    case start
+    /// `opsctl jobs run`, through opsd or in opsctl's own process.
+    case manual
 }
 
 /// An attempt the job's timeout cut short.

@@ -101,17 +101,21 @@ public final class JobRunStore: Sendable {
         }
     }
 
-    /// Records the start of the run for `scheduled`; returns its id.
-    public func started(_ job: String, scheduled: Date, at start: Date) async throws -> Int64 {
+    /// Records the start of the run for `scheduled`; returns its id. Only a run of the schedule
+    /// `movesPhase`: a manual or at-start run must not shift an interval's fire times, now or
+    /// after a restart (which continues from the stored last fire time).
+    public func started(_ job: String, scheduled: Date, at start: Date, movesPhase: Bool = true) async throws -> Int64 {
         try await perform { database in
             try database.transaction {
                 try database.run(
                     "INSERT INTO job_runs (job, scheduled_at, started_at, result) VALUES (?, ?, ?, 'running')",
                     job, scheduled.timeIntervalSince1970, start.timeIntervalSince1970)
                 let id = database.lastInsertRowID
-                try database.run(
-                    "INSERT INTO job_state (job, last_fire) VALUES (?, ?) ON CONFLICT (job) DO UPDATE SET last_fire = excluded.last_fire",
-                    job, scheduled.timeIntervalSince1970)
+                if movesPhase {
+                    try database.run(
+                        "INSERT INTO job_state (job, last_fire) VALUES (?, ?) ON CONFLICT (job) DO UPDATE SET last_fire = excluded.last_fire",
+                        job, scheduled.timeIntervalSince1970)
+                }
                 try Self.trim(job, in: database)
                 return id
             }

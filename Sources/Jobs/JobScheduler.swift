@@ -81,7 +81,7 @@ public actor JobScheduler: Service {
             logger.warning("runs were cut short by an earlier opsd exit", metadata: ["runs": "\(interrupted)"])
         }
         started = true
-        for job in pending { startLoop(job) }
+        for job in pending { startLoop(job, atStart: true) }
         pending = []
         try? await gracefulShutdown()
         await stopAll()
@@ -102,7 +102,8 @@ public actor JobScheduler: Service {
             touched.append(name)
         }
         for job in jobs where loops[job.spec.name] == nil {
-            startLoop(job)
+            // `run_at_start` means opsd's start: a job a reload adds or changes waits for its schedule.
+            startLoop(job, atStart: false)
             if !touched.contains(job.spec.name) { touched.append(job.spec.name) }
         }
         order = jobs.map(\.spec.name)
@@ -133,10 +134,10 @@ public actor JobScheduler: Service {
 
     // MARK: Loops
 
-    private func startLoop(_ job: ScheduledJob) {
+    private func startLoop(_ job: ScheduledJob, atStart: Bool) {
         let name = job.spec.name
         if !order.contains(name) { order.append(name) }
-        let task = Task { await self.loop(job) }
+        let task = Task { await self.loop(job, atStart: atStart) }
         loops[name] = Loop(job: job, task: task)
     }
 
@@ -153,21 +154,28 @@ public actor JobScheduler: Service {
         for name in order.reversed() { await stop(name) }
     }
 
-    private func loop(_ job: ScheduledJob) async {
+    private func loop(_ job: ScheduledJob, atStart: Bool) async {
         let spec = job.spec
         let log = logger.with(job: spec.name)
         var previous = (try? await store.lastFire(of: spec.name)) ?? nil
 
         if spec.trigger == .startup {
-            startRun(job, scheduled: clock.now(), logger: log)
+            startRun(job, scheduled: clock.now(), cause: .schedule, logger: log)
             return
         }
         let now = clock.now()
+        var ranAtStart = false
         if spec.catchUp, let previous, let due = spec.trigger.latestDue(since: previous, upTo: now) {
             // One run for however many fire times passed; recorded under the latest of them, so a
             // restart right after it finds nothing left to catch up.
             log.notice("catching up a run missed while opsd was down", metadata: ["scheduled": "\(ISOTime.format(due, in: .utc))"])
             await fire(job, scheduled: due, logger: log)
+            ranAtStart = true
+        }
+        if atStart, spec.runAtStart, !ranAtStart {
+            // Outside the schedule, like a manual run: the fire times that follow keep their phase.
+            log.notice("running at start (run_at_start)")
+            startRun(job, scheduled: now, cause: .start, logger: log)
         }
         previous = (try? await store.lastFire(of: spec.name)) ?? previous
 
@@ -206,14 +214,14 @@ public actor JobScheduler: Service {
             try? await store.notStarted(spec.name, scheduled: scheduled, result: .missed, reason: reason)
             return
         }
-        startRun(job, scheduled: scheduled, logger: log)
+        startRun(job, scheduled: scheduled, cause: .schedule, logger: log)
     }
 
     @discardableResult
-    private func startRun(_ job: ScheduledJob, scheduled: Date, logger log: Logger) -> Task<RunRecord, Never> {
+    private func startRun(_ job: ScheduledJob, scheduled: Date, cause: RunCause, logger log: Logger) -> Task<RunRecord, Never> {
         let name = job.spec.name
         let run = Task {
-            let record = await JobRun(job: job, scheduled: scheduled, store: store, logger: log, clock: clock, events: events).perform()
+            let record = await JobRun(job: job, scheduled: scheduled, cause: cause, store: store, logger: log, clock: clock, events: events).perform()
             self.runFinished(name)
             return record
         }
@@ -231,7 +239,7 @@ public actor JobScheduler: Service {
             throw JobFailure("\(name) is running already; wait for it to finish (`opsctl jobs show \(name)`)")
         }
         logger.with(job: name).notice("run requested by opsctl")
-        return await startRun(loop.job, scheduled: clock.now(), logger: logger.with(job: name)).value
+        return await startRun(loop.job, scheduled: clock.now(), cause: .manual, logger: logger.with(job: name)).value
     }
 
     /// Runs `job` once in this process, with its timeout and retries, recording into `store`:
@@ -240,7 +248,7 @@ public actor JobScheduler: Service {
         _ job: ScheduledJob, store: JobRunStore, logger: Logger, events: any EventSink = DiscardingEventSink()
     ) async -> RunRecord {
         let clock = WallClock()
-        return await JobRun(job: job, scheduled: clock.now(), store: store, logger: logger.with(job: job.spec.name), clock: clock, events: events).perform()
+        return await JobRun(job: job, scheduled: clock.now(), cause: .manual, store: store, logger: logger.with(job: job.spec.name), clock: clock, events: events).perform()
     }
 
     private func runFinished(_ name: String) { runs[name] = nil }

@@ -7,7 +7,7 @@ import Scheduling
 extension ConfigParser {
     static let jobKeys = [
         "name", "schedule", "every", "timezone", "jitter", "catch_up", "misfire_grace", "timeout", "retries", "retry_backoff",
-        "command", "cwd", "environment", "environment_file", "user", "group", "sqlite", "prune", "backup",
+        "run_at_start", "command", "cwd", "environment", "environment_file", "user", "group", "sqlite", "prune", "backup",
     ]
     static let jobActions = ["command", "sqlite", "prune", "backup"]
 
@@ -29,8 +29,9 @@ extension ConfigParser {
         spec.timeout = fields.optional("timeout", reader.duration)
         spec.retries = fields.optional("retries") { reader.integer($0, at: $1, in: 0...100) } ?? 0
         if let backoff = fields.optional("retry_backoff", durationRange) { spec.retryBackoff = backoff }
-        if spec.catchUp, trigger == .startup {
-            reader.report(fields.keyPath("catch_up"), "has no meaning for @reboot, which runs at every start anyway; remove it", at: fields["catch_up"])
+        spec.runAtStart = fields.optional("run_at_start", reader.bool) ?? false
+        for (key, set) in [("catch_up", spec.catchUp), ("run_at_start", spec.runAtStart)] where set && trigger == .startup {
+            reader.report(fields.keyPath(key), "has no meaning for @reboot, which runs at every start anyway; remove it", at: fields[key])
         }
         return spec
     }

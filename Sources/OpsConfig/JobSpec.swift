@@ -26,6 +26,20 @@ public struct JobSpec: Sendable, Equatable {
     public var retryBackoff: DurationRange
     /// What the job does.
     public var action: JobAction
+    /// When true, an interval or cron job also runs once as soon as opsd starts (not at a
+    /// reload); its schedule is unchanged by that run.
+    public var runAtStart = false
+    /// Jobs with the same lock name never run at once, scheduled or started by `opsctl jobs run`.
+    public var lock: String?
+    /// What a run does when another job holds its lock: wait for it, or be skipped.
+    public var onLock = LockPolicy.wait
+    /// How a command job's process group is stopped when opsd stops or the job's timeout ends it:
+    /// `signal`, then SIGKILL after `timeout`.
+    public var stop = JobSpec.defaultStop
+
+    /// A job's stop unless it says otherwise: SIGTERM, then SIGKILL after 5 s (shorter than a
+    /// worker's 10 s: a job is usually work that can be redone at its next fire time).
+    public static let defaultStop = StopPolicy(signal: .term, timeout: .seconds(5))
 
     /// Creates a job spec.
     public init(
@@ -43,6 +57,14 @@ public struct JobSpec: Sendable, Equatable {
         self.retries = retries
         self.retryBackoff = retryBackoff
     }
+}
+
+/// `on_lock:`: what a run does when the job's lock is held by another job.
+public enum LockPolicy: String, Sendable, Equatable, CaseIterable {
+    /// Wait until the lock is free, then run (late, but not lost).
+    case wait
+    /// Do not run; record the run as skipped, naming the holder.
+    case skip
 }
 
 /// What a job does when it fires.
