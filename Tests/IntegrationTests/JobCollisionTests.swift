@@ -51,4 +51,46 @@ struct JobCollisionTests {
         #expect(lines("\(scratch.path)/warm.out") == ["ran"])
         #expect(!FileManager.default.fileExists(atPath: "\(scratch.path)/plain.out"))
     }
+
+    @Test("a manual run, through opsd or in opsctl's process, never moves an interval's phase, before or after a restart")
+    func manualRunKeepsPhase() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+              log_level: debug
+            jobs:
+              - {name: phased, every: 1h, command: [/bin/sh, -c, "echo ran >> \(scratch.path)/phased.out"]}
+            """)
+        // The last scheduled run was half an hour ago: the next fire time is in half an hour.
+        try FileManager.default.createDirectory(atPath: "\(scratch.path)/state", withIntermediateDirectories: true)
+        let store = try JobRunStore(stateDirectory: "\(scratch.path)/state")
+        let seeded = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 1800).rounded())
+        let id = try await store.started("phased", scheduled: seeded, at: seeded)
+        try await store.finished(id, result: .ok, attempts: 1, message: "seeded", at: seeded)
+        let due = seeded.addingTimeInterval(3600)
+        let nextRun = { (daemon: Daemon, mark: Int) async throws -> Date? in
+            let line = try await daemon.logStream.first(after: mark) { $0.message == "next run" && $0.fields["job"] == "phased" }
+            return line.fields["at"].flatMap { ISO8601DateFormatter().date(from: $0) }
+        }
+
+        let first = try await Daemon(config: config, scratch: scratch)
+        #expect(try await nextRun(first, 0) == due)
+        let manual = try await run("opsctl", ["jobs", "run", "phased", "--config", config])
+        #expect(manual.status == 0, "\(manual.stderr)")
+        #expect(try await jobs(config).first?.nextRun == due)
+        first.signal(SIGTERM)
+        #expect(await first.exitStatus() == 0)
+
+        // opsd is down: opsctl runs the job in its own process.
+        let inProcess = try await run("opsctl", ["jobs", "run", "phased", "--config", config])
+        #expect(inProcess.status == 0 && inProcess.stderr.contains("running phased in this process"), "\(inProcess.stderr)")
+        #expect(lines("\(scratch.path)/phased.out") == ["ran", "ran"])
+
+        // The restarted opsd continues from the last scheduled run, not from either manual one.
+        let second = try await Daemon(config: config, scratch: scratch)
+        #expect(try await nextRun(second, 0) == due)
+        #expect(try await jobs(config).first?.nextRun == due)
+        second.signal(SIGTERM)
+        #expect(await second.exitStatus() == 0)
+        #expect(lines("\(scratch.path)/phased.out") == ["ran", "ran"])
+    }
 }
