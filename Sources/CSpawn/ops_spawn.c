@@ -33,6 +33,12 @@ static void give_up(struct spawn_call *call, int error) {
     _exit(127);
 }
 
+// give_up, saying which step failed, for a message that names the configuration key.
+static void give_up_at(struct spawn_call *call, int step, int error) {
+    if (call->attr->failed_step) *call->attr->failed_step = step;
+    give_up(call, error);
+}
+
 static int close_from_to(unsigned first, unsigned last) {
     return (int)syscall(SYS_close_range, first, last, 0);
 }
@@ -63,6 +69,13 @@ static int child_main(void *argument) {
     struct sigaction defaults = { .sa_handler = SIG_DFL };
     for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &defaults, NULL);
     if (setsid() < 0) give_up(call, errno);
+    // Into the worker's cgroup before anything else, while opsd's ids still may write there; all
+    // the child starts later is born inside it, so a cgroup.kill reaches it, setsid or not.
+    if (attr->join_cgroup) {
+        ssize_t written;
+        do { written = write(attr->cgroup_procs_fd, "0", 1); } while (written < 0 && errno == EINTR);
+        if (written != 1) give_up_at(call, OPS_STEP_CGROUP, written < 0 ? errno : EIO);
+    }
     // Descriptors 0-2 may themselves be among the sources: move the sources above 2 first.
     int fds[3] = { attr->stdin_fd, attr->stdout_fd, attr->stderr_fd };
     for (int i = 0; i < 3; i++) {
@@ -88,6 +101,10 @@ static int child_main(void *argument) {
             limit.rlim_cur = attr->nofile_soft;
             if (setrlimit(RLIMIT_NOFILE, &limit) != 0) give_up(call, errno);
         }
+    }
+    for (int i = 0; i < attr->rlimit_count; i++) {
+        struct rlimit limit = { .rlim_cur = (rlim_t)attr->rlimits[i].soft, .rlim_max = (rlim_t)attr->rlimits[i].hard };
+        if (setrlimit(attr->rlimits[i].resource, &limit) != 0) give_up_at(call, i, errno);
     }
     if (attr->set_ids) {
         // The user's supplementary groups, looked up by the parent (NSS may not run here), as

@@ -81,16 +81,16 @@ public final class ChildProcesses: Sendable {
 
     private func fork(_ pending: Pending, _ request: SpawnRequest, _ resolved: ResolvedSpawn) -> Result<Int32, SpawnError> {
         var pid: Int32 = 0
-        var error: Int32 = 0
+        var error: SpawnError.Reason?
         let onExit = pending.onExit
         let ignore: @Sendable (ExitStatus) -> Void = { _ in }
         handlers.withLock { (table: inout [Int32: @Sendable (ExitStatus) -> Void]) in
             error = request.spawn(resolved, deathSignal: pending.deathSignal, pid: &pid)
             // A child that failed to exec still exits (127) and is reaped; its status is dropped.
-            if pid > 0 { table[pid] = error == 0 ? onExit : ignore }
+            if pid > 0 { table[pid] = error == nil ? onExit : ignore }
         }
         if pid > 0 { childrenMayExist.signal() }
-        return error == 0 ? .success(pid) : .failure(SpawnError(.system(error), executable: request.executable))
+        return error.map { .failure(SpawnError($0, executable: request.executable)) } ?? .success(pid)
     }
 
     private func reapLoop() {

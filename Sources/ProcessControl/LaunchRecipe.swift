@@ -29,6 +29,11 @@ public struct LaunchRecipe: Sendable {
     public var output: Int32?
     /// The child's stdin, handed over to the spawner like `output`; nil: /dev/null.
     public var input: Int32?
+    /// rlimits set in the child before it execs (a worker's `limits:`).
+    public var resourceLimits: [ChildResourceLimit] = []
+    /// The cgroup the child runs in, joined before it execs (a worker's own, under delegation);
+    /// nil: opsd's.
+    public var cgroup: WorkerCgroup?
 
     /// A recipe for `command`.
     public init(
@@ -53,8 +58,11 @@ public struct LaunchRecipe: Sendable {
     /// The request with `inherited` (already stripped) under the additions: ``request()`` for a
     /// given environment.
     func request(inheritingFrom inherited: [String: String]) -> SpawnRequest {
-        SpawnRequest(
+        var request = SpawnRequest(
             executable: command.first ?? "", arguments: command, environment: inherited.merging(environment) { $1 },
             workingDirectory: workingDirectory, user: user, group: group, umask: umask, output: output, input: input)
+        request.resourceLimits = resourceLimits
+        request.cgroup = cgroup
+        return request
     }
 }

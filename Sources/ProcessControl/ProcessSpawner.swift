@@ -39,7 +39,7 @@ public struct DirectSpawner: ProcessSpawner {
                 while waitpid(child, &status, 0) < 0 {
                     guard errno == EINTR else { return }
                 }
-                if error == 0 { onExit(ExitStatus(waitStatus: status)) }
+                if error == nil { onExit(ExitStatus(waitStatus: status)) }
                 }
             } catch let failure {
                 kill(child, SIGKILL)
@@ -48,7 +48,7 @@ public struct DirectSpawner: ProcessSpawner {
                 throw SpawnError(.system(failure.code), executable: request.executable)
             }
         }
-        guard error == 0 else { throw SpawnError(.system(error), executable: request.executable) }
+        if let error { throw SpawnError(error, executable: request.executable) }
         return pid
     }
 }

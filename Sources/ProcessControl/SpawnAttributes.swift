@@ -3,10 +3,10 @@ import FoundationEssentials
 import Glibc
 
 extension SpawnRequest {
-    /// Forks and execs the request with `ops_spawn`, as `resolved` (``resolved()``) says; returns 0
-    /// and sets `pid`, or an errno value. The one place that turns a `SpawnRequest` into C:
+    /// Forks and execs the request with `ops_spawn`, as `resolved` (``resolved()``) says; returns
+    /// nil and sets `pid`, or why it failed. The one place that turns a `SpawnRequest` into C:
     /// `ChildProcesses` and `DirectSpawner` share it.
-    func spawn(_ resolved: ResolvedSpawn, deathSignal: Int32, pid: inout Int32) -> Int32 {
+    func spawn(_ resolved: ResolvedSpawn, deathSignal: Int32, pid: inout Int32) -> SpawnError.Reason? {
         let argv = CStringArray(arguments)
         let envp = CStringArray(environment.map { "\($0.key)=\($0.value)" }.sorted())
         let strings = CStringArray([resolved.path, workingDirectory ?? ""])
@@ -34,10 +34,30 @@ extension SpawnRequest {
         }
         attr.death_signal = deathSignal
         attr.nofile_soft = UInt(Self.childDescriptorLimit.withLock { $0 } ?? 0)
-        return groups.withUnsafeBufferPointer { list in
-            attr.groups = list.baseAddress
-            return ops_spawn(&attr, &pid)
+        if let cgroup {
+            attr.join_cgroup = 1
+            attr.cgroup_procs_fd = cgroup.procsDescriptor
         }
+        let limits = resourceLimits.map(\.cValue)
+        attr.rlimit_count = Int32(limits.count)
+        var failedStep = OPS_STEP_OTHER
+        let code = groups.withUnsafeBufferPointer { list in
+            limits.withUnsafeBufferPointer { rlimits in
+                withUnsafeMutablePointer(to: &failedStep) { step in
+                    attr.groups = list.baseAddress
+                    attr.rlimits = rlimits.baseAddress
+                    attr.failed_step = step
+                    return ops_spawn(&attr, &pid)
+                }
+            }
+        }
+        guard code != 0 else { return nil }
+        if failedStep == OPS_STEP_CGROUP, let cgroup { return .cgroup(cgroup.directory, code) }
+        if failedStep >= 0, Int(failedStep) < resourceLimits.count {
+            let limit = resourceLimits[Int(failedStep)]
+            return .resourceLimit(limit, code, opsdHardLimit: limit.currentHardLimit)
+        }
+        return .system(code)
     }
 
     /// Closes the output and input descriptors the request hands over; the spawners call it once

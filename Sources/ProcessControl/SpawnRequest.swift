@@ -29,6 +29,10 @@ public struct SpawnRequest: Sendable {
     public internal(set) var output: Int32?
     /// Where the child's stdin comes from; nil means /dev/null. Handed over like `output`.
     public internal(set) var input: Int32?
+    /// rlimits the child sets before it execs (`limits:`).
+    public internal(set) var resourceLimits: [ChildResourceLimit] = []
+    /// The cgroup the child joins before it execs; held here so its descriptor stays open until then.
+    public internal(set) var cgroup: WorkerCgroup?
 
     /// Creates a request; tests and the recipe only.
     init(
@@ -213,6 +217,10 @@ public struct SpawnError: Error, CustomStringConvertible, Sendable, Equatable {
         case unknownGroup(String)
         /// The command has no program.
         case emptyCommand
+        /// The child could not set this rlimit (errno), while opsd's own hard limit was this (nil: unlimited).
+        case resourceLimit(ChildResourceLimit, Int32, opsdHardLimit: UInt64?)
+        /// The child could not join its cgroup (the directory), with errno.
+        case cgroup(String, Int32)
     }
 
     /// The cause.
@@ -231,7 +239,7 @@ public struct SpawnError: Error, CustomStringConvertible, Sendable, Equatable {
     public var isLookupFailure: Bool {
         switch reason {
         case .notExecutable, .notOnPath, .unknownUser, .unknownGroup, .emptyCommand: true
-        case .system: false
+        case .system, .resourceLimit, .cgroup: false
         }
     }
 
@@ -244,6 +252,8 @@ public struct SpawnError: Error, CustomStringConvertible, Sendable, Equatable {
         case .unknownUser(let user): "cannot start \(executable): there is no user \"\(user)\" on this host; create it or change `user:`"
         case .unknownGroup(let group): "cannot start \(executable): there is no group \"\(group)\" on this host; create it or change `group:`"
         case .emptyCommand: "cannot start an empty command; give the program and its arguments"
+        case .resourceLimit(let limit, let code, let own): "cannot start \(executable): \(limit.failure(code, opsdHardLimit: own))"
+        case .cgroup(let directory, let code): "cannot start \(executable): cannot move it into its cgroup \(directory): \(String(cString: strerror(code)))"
         }
     }
 }

@@ -2,6 +2,19 @@
 // only make system calls, which is why it lives here and not in Swift.
 #pragma once
 #include <sys/types.h>
+#include <sys/xattr.h>  // getxattr, for cgroup delegation (Glibc's module map leaves it out)
+
+/// One resource limit for the child (setrlimit(2)); RLIM_INFINITY for no limit.
+typedef struct ops_rlimit {
+    int resource;              // RLIMIT_NOFILE, RLIMIT_CORE, ...
+    unsigned long long soft;
+    unsigned long long hard;
+} ops_rlimit;
+
+/// What a child that gave up was doing, stored through `failed_step`: the index of the rlimit it
+/// could not set (0 and up), or one of these.
+#define OPS_STEP_OTHER (-1)
+#define OPS_STEP_CGROUP (-2)
 
 typedef struct ops_spawn_attr {
     const char *path;          // the executable, already resolved to a path
@@ -20,6 +33,11 @@ typedef struct ops_spawn_attr {
     mode_t umask;
     int death_signal;          // sent to the child when the spawning thread dies; 0 for none
     unsigned long nofile_soft; // the child's soft RLIMIT_NOFILE (capped at the hard one); 0: inherit
+    const ops_rlimit *rlimits; // set after nofile_soft, before the ids change (a raised hard limit needs privileges)
+    int rlimit_count;
+    int join_cgroup;           // when nonzero, the child first writes "0" to cgroup_procs_fd (a cgroup.procs)
+    int cgroup_procs_fd;       //   so it runs in that cgroup before it execs, and all it starts after it
+    int *failed_step;          // when not NULL, set to OPS_STEP_* or an rlimit's index by a child that gives up
 } ops_spawn_attr;
 
 /// Starts `attr->path` as the leader of a new session and process group (setsid), with all signals
