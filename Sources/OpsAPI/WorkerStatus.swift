@@ -28,8 +28,12 @@ public struct WorkerStatus: Codable, Sendable, Equatable {
     public var pid: Int32?
     /// Seconds since the current process started, while it runs.
     public var uptimeSeconds: Double?
-    /// Starts after the first.
+    /// Unplanned restarts: after a failure or an exit (the restart policy, a check's `restart:`).
     public var restarts: Int
+    /// Starts, stops and restarts an operator asked for (nil from an older opsd).
+    public var operatorActions: Int?
+    /// Restarts because a run reached its `max_lifetime` (nil from an older opsd).
+    public var plannedRestarts: Int?
     /// How the last process ended.
     public var lastExit: ProcessExit?
     /// The worker's own STATUS= line (notify workers).
@@ -44,7 +48,7 @@ public struct WorkerStatus: Codable, Sendable, Equatable {
     /// Creates a worker status.
     public init(
         name: String, state: State, command: [String], pid: Int32? = nil, uptimeSeconds: Double? = nil, restarts: Int = 0,
-        lastExit: ProcessExit? = nil, statusText: String? = nil, rssBytes: UInt64? = nil, cpuSeconds: Double? = nil, message: String? = nil
+        operatorActions: Int? = nil, plannedRestarts: Int? = nil, lastExit: ProcessExit? = nil, statusText: String? = nil, rssBytes: UInt64? = nil, cpuSeconds: Double? = nil, message: String? = nil
     ) {
         self.name = name
         self.state = state
@@ -52,6 +56,8 @@ public struct WorkerStatus: Codable, Sendable, Equatable {
         self.pid = pid
         self.uptimeSeconds = uptimeSeconds
         self.restarts = restarts
+        self.operatorActions = operatorActions
+        self.plannedRestarts = plannedRestarts
         self.lastExit = lastExit
         self.statusText = statusText
         self.rssBytes = rssBytes

@@ -50,7 +50,8 @@ extension ConfigParser {
         if let count = fields.optional("recover_after", { reader.integer($0, at: $1, in: 1...100) }) { spec.recoverAfter = count }
         spec.restart = fields.optional("restart") { checkRestart($0, at: $1, workers: context.workers) }
         spec.worker = fields.optional("worker") { declaredWorker($0, at: $1, workers: context.workers) }
-        if let period = fields.optional("start_period", startPeriod) { spec.startPeriod = period }
+        // A duration, or `0s` (also `0`): none, not even a watched worker's minute.
+        if let period = fields.optional("start_period", reader.durationOrZero) { spec.startPeriod = period }
         guard name != nil, kind != nil else { return nil }
         return spec
     }
@@ -60,12 +61,6 @@ extension ConfigParser {
         guard let worker = fields.required("worker").flatMap({ declaredWorker($0, at: fields.keyPath("worker"), workers: workers) }) else { return nil }
         let after = fields.optional("after") { reader.integer($0, at: $1, in: 1...100) } ?? 3
         return CheckRestart(worker: worker, after: after)
-    }
-
-    /// `start_period:` is a duration, or `0s` (also `0`): none, not even a watched worker's minute.
-    private func startPeriod(_ node: Node, at path: String) -> Duration? {
-        if let text = node.scalar?.string, ["0", "0s"].contains(text) { return .zero }
-        return reader.duration(node, at: path)
     }
 
     /// A worker's name that must be declared under `workers:` (`worker:`, `restart.worker`).

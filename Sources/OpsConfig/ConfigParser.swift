@@ -21,7 +21,10 @@ struct ConfigParser {
         // `daemon:` and `backup:` come first: a check of the backups takes its state directory
         // and remote from them, as it is read.
         if let node = top["daemon"] { config.daemon = daemon(node, at: "daemon") }
-        if let node = top["workers"] { config.workers = uniqueList(node, at: "workers", worker) }
+        if let node = top["workers"] {
+            config.workers = uniqueList(node, at: "workers", worker)
+            checkStartOrder(config.workers, node: node)
+        }
         if let node = top["backup"] { config.backup = backup(node, at: "backup") }
         if let node = top["checks"] {
             let context = CheckContext(
@@ -100,6 +103,7 @@ struct ConfigParser {
 
     private static let workerKeys = [
         "name", "command", "cwd", "environment", "environment_file", "user", "group", "umask", "restart", "stop", "notify", "watchdog", "start_timeout", "limits",
+        "after", "after_timeout", "max_lifetime", "max_lifetime_jitter",
     ]
 
     private func worker(_ node: Node, at path: String) -> WorkerSpec? {
@@ -123,6 +127,13 @@ struct ConfigParser {
         }
         if let timeout = fields.optional("start_timeout", reader.duration) { spec.startTimeout = timeout }
         if let limits = fields.optional("limits", limits) { spec.limits = limits }
+        spec.after = fields.optional("after") { reader.items($0, at: $1)?.compactMap { reader.nonEmptyString($0.node, at: $0.path) } } ?? []
+        if let timeout = fields.optional("after_timeout", reader.duration) { spec.afterTimeout = timeout }
+        spec.maxLifetime = fields.optional("max_lifetime") { reader.interval($0, at: $1, atLeast: .seconds(1)) }
+        spec.maxLifetimeJitter = fields.optional("max_lifetime_jitter", reader.durationOrZero)
+        if spec.maxLifetimeJitter != nil, spec.maxLifetime == nil {
+            reader.report(fields.keyPath("max_lifetime_jitter"), "needs max_lifetime:, the age it is added to", at: fields["max_lifetime_jitter"])
+        }
         return name == nil || command == nil ? nil : spec
     }
 

@@ -149,6 +149,18 @@ public struct WorkerSpec: Sendable, Equatable {
     public var startTimeout: Duration
     /// `limits:`: rlimits set in the child, and cgroup limits where opsd has a delegated cgroup.
     public var limits = WorkerLimits()
+    /// `after:`: workers that must be running (ready, for notify workers) before this one
+    /// starts; it stops before them. Names checked, cycles refused, by the parser.
+    public var after: [String] = []
+    /// How long a start waits for the workers of `after:`; then it starts anyway, and says so.
+    public var afterTimeout: Duration = .seconds(60)
+    /// `max_lifetime:`: a run this old is restarted, as planned (not as a crash), like systemd's
+    /// `RuntimeMaxSec=` with `Restart=`; nil: runs are never restarted for their age.
+    public var maxLifetime: Duration?
+    /// Up to this much is added to `maxLifetime`, drawn at random for each run, so workers (and
+    /// hosts) started together do not restart together: `max_lifetime_jitter:`, by default a
+    /// tenth of `max_lifetime` (systemd's `RuntimeRandomizedExtraSec=`).
+    public var maxLifetimeJitter: Duration?
 
     /// Creates a worker spec with the defaults of the config file.
     public init(

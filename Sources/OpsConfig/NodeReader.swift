@@ -105,6 +105,13 @@ final class NodeReader {
         return value
     }
 
+    /// A duration, or `0s` (also `0`) for none: where zero turns something off (a check's
+    /// `start_period:`, a worker's `max_lifetime_jitter:`). `DurationText` itself has no zero.
+    func durationOrZero(_ node: Node, at path: String) -> Duration? {
+        if let text = node.scalar?.string, ["0", "0s"].contains(text) { return .zero }
+        return duration(node, at: path)
+    }
+
     /// A duration that sets how often something runs (`every:`): shorter than `minimum` is
     /// refused, since `every: 0.0000000001s` would run back to back and keep a core busy.
     func interval(_ node: Node, at path: String, atLeast minimum: Duration) -> Duration? {

@@ -105,8 +105,14 @@ extension MetricsSnapshot {
                 let current = WorkerStatus.State(worker.state)
                 return WorkerStatus.State.allCases.map { sample(label(worker) + [("state", $0.rawValue)], $0 == current ? 1 : 0) }
             }),
-            MetricFamily("opsd_worker_restarts_total", .counter, "Starts of each worker after its first, since opsd started.", workers.map {
+            MetricFamily("opsd_worker_restarts_total", .counter, "Unplanned restarts of each worker (after a failure or an exit) since opsd started.", workers.map {
                 sample(label($0), Double($0.restarts))
+            }),
+            MetricFamily("opsd_worker_planned_restarts_total", .counter, "Restarts of each worker at its max_lifetime since opsd started.", workers.map {
+                sample(label($0), Double($0.plannedRestarts))
+            }),
+            MetricFamily("opsd_worker_operator_actions_total", .counter, "Starts, stops and restarts of each worker an operator asked for since opsd started.", workers.map {
+                sample(label($0), Double($0.operatorActions))
             }),
             MetricFamily(
                 "opsd_worker_failures_total", .counter,

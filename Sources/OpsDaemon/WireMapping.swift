@@ -48,7 +48,7 @@ extension WorkerStatus {
     init(_ worker: WorkerSnapshot) {
         self.init(
             name: worker.name, state: State(worker.state), command: worker.command, pid: worker.pid, uptimeSeconds: worker.uptime.map(seconds),
-            restarts: worker.restarts, lastExit: worker.lastExit.map(ProcessExit.init), statusText: worker.statusText,
+            restarts: worker.restarts, operatorActions: worker.operatorActions, plannedRestarts: worker.plannedRestarts, lastExit: worker.lastExit.map(ProcessExit.init), statusText: worker.statusText,
             rssBytes: worker.residentBytes, cpuSeconds: worker.cpuTime.map(seconds), message: worker.message
         )
     }

@@ -49,8 +49,14 @@ public actor Supervisor {
         var generation = 0
         var pid: Int32?
         var startedAt: ContinuousClock.Instant?
-        var restarts = 0
         var starts = 0
+        /// Starts after a failure or an exit (the restart policy's, or a check's `restart:`): the
+        /// number that says a worker is unwell. Operators' and planned restarts are counted apart.
+        var restarts = 0
+        /// Starts, stops and restarts an operator asked for (`opsctl workers`).
+        var operatorActions = 0
+        /// Restarts because a run reached its `max_lifetime`.
+        var plannedRestarts = 0
         var lastExit: ExitStatus?
         var statusText: String?
         var message: String?
@@ -71,6 +77,8 @@ public actor Supervisor {
         /// Waits out `reset_after` of a failing worker's run; separate from `timer`, which the
         /// watchdog of a notify worker holds meanwhile.
         var recovery: Task<Void, Never>?
+        /// The planned restart at `max_lifetime`, armed while a run is running.
+        var lifetime: Task<Void, Never>?
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
         /// Why the run of this generation failed at its start, for `awaitStart` (one sentence).
         var startFailure: (generation: Int, reason: String)?
@@ -133,10 +141,8 @@ public actor Supervisor {
         self.output = ChildOutput(useJournal: useJournal, eventLoops: eventLoops, logger: logger, field: "worker")
         self.notifier = notifier
         self.logger = logger
-        for spec in specs {
-            workers[spec.name] = Worker(spec: spec)
-            order.append(spec.name)
-        }
+        for spec in specs { workers[spec.name] = Worker(spec: spec) }
+        order = StartOrder.names(specs)
         // Bounded: whatever a sender floods the socket with, the newest messages are what count.
         (notifications, deliver) = AsyncStream.makeStream(of: (group: Int32, fields: [String: String]).self, bufferingPolicy: .bufferingNewest(256))
     }
@@ -144,7 +150,8 @@ public actor Supervisor {
     // MARK: Control
 
     /// Opens the workers' notify socket (even when no worker uses it yet, so that a reload can add
-    /// one), then starts every worker in configuration order.
+    /// one), then starts every worker in configuration order, each after the workers its `after:`
+    /// names (`StartOrder`).
     public func startAll() async throws {
         let deliver = self.deliver
         let groups = notifyingGroups
@@ -164,7 +171,7 @@ public actor Supervisor {
         }
         for name in order {
             await acquire(name)
-            await launch(name)
+            await launchWhenReady(name)
             release(name)
         }
     }
@@ -198,6 +205,7 @@ public actor Supervisor {
         guard var worker = workers[name], worker.pid == nil else { return }
         worker.plan.reset()
         worker.timer?.cancel()
+        worker.operatorActions += 1
         workers[name] = worker
         await launch(name)
     }
@@ -207,6 +215,7 @@ public actor Supervisor {
         guard workers[name] != nil else { throw .unknownWorker(name, known: order) }
         await acquire(name)
         defer { release(name) }
+        workers[name]?.operatorActions += 1
         await stopWorker(name)
     }
 
@@ -215,6 +224,7 @@ public actor Supervisor {
         guard workers[name] != nil else { throw .unknownWorker(name, known: order) }
         await acquire(name)
         defer { release(name) }
+        workers[name]?.operatorActions += 1
         await stopWorker(name)
         workers[name]?.plan.reset()
         await launch(name)
@@ -245,7 +255,7 @@ public actor Supervisor {
         }
         await stopWorker(name)
         workers[name]?.plan.reset()
-        await launch(name)
+        await launch(name, .unplanned)
         return true
     }
 
@@ -265,7 +275,8 @@ public actor Supervisor {
             touched.append(name)
         }
         order.removeAll { !newNames.contains($0) }
-        for spec in specs {
+        let specsByName = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for spec in StartOrder.names(specs).compactMap({ specsByName[$0] }) {
             await acquire(spec.name)
             defer { release(spec.name) }
             if let existing = workers[spec.name] {
@@ -277,14 +288,14 @@ public actor Supervisor {
                 // A new definition is often the fix: it recovers once it has stayed up.
                 replacement.failing = existing.failing
                 workers[spec.name] = replacement
-                await launch(spec.name)
+                await launchWhenReady(spec.name)
             } else {
                 workers[spec.name] = Worker(spec: spec)
-                await launch(spec.name)
+                await launchWhenReady(spec.name)
             }
             touched.append(spec.name)
         }
-        order = newNames
+        order = StartOrder.names(specs)
         if !touched.isEmpty { logger.notice("workers changed by reload", metadata: ["workers": "\(touched.joined(separator: ", "))"]) }
         return touched
     }
@@ -297,7 +308,8 @@ public actor Supervisor {
             return WorkerSnapshot(
                 name: name, state: worker.state, command: worker.spec.command, pid: worker.pid,
                 uptime: worker.pid == nil ? nil : worker.startedAt.map { ContinuousClock.now - $0 },
-                restarts: max(0, worker.starts - 1), lastExit: worker.lastExit, statusText: worker.statusText,
+                restarts: worker.restarts, operatorActions: worker.operatorActions, plannedRestarts: worker.plannedRestarts,
+                lastExit: worker.lastExit, statusText: worker.statusText,
                 residentBytes: stats?.residentBytes, cpuTime: stats?.cpuTime, message: worker.message
             )
         }
@@ -404,9 +416,54 @@ public actor Supervisor {
 
     // MARK: Starting
 
+    /// Launches `name` now when the workers its `after:` names are running; otherwise marks it
+    /// starting and launches it from a task of its own once they run (or have ended for good, or
+    /// its `after_timeout` has passed), so that one worker's wait holds up no other. The caller
+    /// holds the worker's turn.
+    private func launchWhenReady(_ name: String) async {
+        guard !shuttingDown, let worker = workers[name] else { return }
+        let waitingFor = worker.spec.after.filter { workers[$0] != nil && workers[$0]?.state != .running }
+        guard !waitingFor.isEmpty else { return await launch(name) }
+        workers[name]?.state = .starting
+        workers[name]?.message = "waiting for \(waitingFor.joined(separator: ", ")) to run (after:)"
+        logger.info("worker waits for the workers it starts after", metadata: ["worker": "\(name)", "after": "\(waitingFor.joined(separator: ", "))"])
+        let generation = worker.generation
+        let deadline = ContinuousClock.now + worker.spec.afterTimeout
+        Task { await self.launchAfterDependencies(name, generation: generation, deadline: deadline) }
+    }
+
+    /// The waiting part of `launchWhenReady`: event-driven, through the state waiters. A start,
+    /// stop or reload of the worker meanwhile ends the wait without a launch.
+    private func launchAfterDependencies(_ name: String, generation: Int, deadline: ContinuousClock.Instant) async {
+        guard let spec = workers[name]?.spec else { return }
+        for dependency in spec.after {
+            await waitForState(dependency, until: deadline) { $0.state == .running || $0.state == .fatal || $0.state == .exited }
+        }
+        await acquire(name)
+        defer { release(name) }
+        guard let worker = workers[name], worker.generation == generation, worker.pid == nil, worker.state == .starting else { return }
+        let missing = worker.spec.after.filter { workers[$0] != nil && workers[$0]?.state != .running }
+        if !missing.isEmpty {
+            logger.warning("worker starts although workers it comes after are not running", metadata: [
+                "worker": "\(name)", "after": "\(missing.joined(separator: ", "))", "after_timeout": "\(DurationText.format(worker.spec.afterTimeout))",
+            ])
+        }
+        await launch(name)
+    }
+
+    /// Why a worker is launched: which of its counters the start adds to.
+    private enum LaunchReason {
+        /// opsd's start, a reload, or an operator's start (counted by the caller).
+        case first
+        /// After a failure or an exit, by the restart policy or a check's `restart:`.
+        case unplanned
+        /// The run reached its `max_lifetime`.
+        case planned
+    }
+
     /// Starts the worker's process. The caller holds the worker's turn (`acquire`), so nothing
     /// else starts or stops this worker while the spawner works.
-    private func launch(_ name: String) async {
+    private func launch(_ name: String, _ reason: LaunchReason = .first) async {
         guard !shuttingDown, var worker = workers[name] else { return }
         worker.timer?.cancel()
         worker.generation += 1
@@ -429,6 +486,11 @@ public actor Supervisor {
 
         worker.plan.started(at: ContinuousClock.now - epoch)
         worker.starts += 1
+        switch reason {
+        case .first: break
+        case .unplanned: worker.restarts += 1
+        case .planned: worker.plannedRestarts += 1
+        }
         worker.state = .starting
         workers[name] = worker
         do {
@@ -455,11 +517,15 @@ public actor Supervisor {
                 arm(name, after: spec.startTimeout) { await $0.startTimedOut(name, generation: generation) }
             } else {
                 armRecovery(name)
+                armLifetime(name)
             }
         } catch {
             // Nothing was forked when a name was not found: no start to count (as before the
             // lookups moved to the spawner thread).
-            if error.isLookupFailure { workers[name]?.starts -= 1 }
+            if error.isLookupFailure {
+                workers[name]?.starts -= 1
+                if reason == .unplanned { workers[name]?.restarts -= 1 }
+            }
             workers[name]?.message = error.description
             workers[name]?.startFailure = (generation, "exec failed: \(error.description)")
             failedToStart(name, generation: generation)
@@ -484,6 +550,7 @@ public actor Supervisor {
         kill(-pid, SIGKILL)
         worker.timer?.cancel()
         worker.recovery?.cancel()
+        worker.lifetime?.cancel()
         worker.pid = nil
         notifyingGroups.remove(pid)
         worker.lastExit = status
@@ -534,7 +601,7 @@ public actor Supervisor {
             workers[name] = worker
         case .fatal:
             worker.failing = true
-            fields["restarts"] = "\(max(0, worker.starts - 1))"
+            fields["restarts"] = "\(worker.restarts)"
             fields["window_seconds"] = Self.seconds(worker.spec.restart.burst.window)
             fields["burst"] = "\(worker.spec.restart.burst.count)"
             emit(.workerFatal, name, "worker \(name) \(how) and has failed \(worker.spec.restart.burst.count) starts within \(DurationText.format(worker.spec.restart.burst.window)); opsd stopped restarting it", fields)
@@ -573,6 +640,7 @@ public actor Supervisor {
         guard var worker = workers[name] else { return }
         worker.timer?.cancel()
         worker.recovery?.cancel()
+        worker.lifetime?.cancel()
         guard let pid = worker.pid else {
             worker.generation += 1  // cancels a pending backoff restart
             worker.state = .stopped
@@ -608,6 +676,7 @@ public actor Supervisor {
             logger.info("worker is ready", metadata: ["worker": "\(name)"])
             armWatchdog(name)
             armRecovery(name)
+            armLifetime(name)
         }
         if fields["WATCHDOG"] == "1" {
             workers[name]?.lastPing = .now
@@ -675,6 +744,34 @@ public actor Supervisor {
         }
     }
 
+    /// Arms the planned restart of a run that has just become running: at `max_lifetime` after
+    /// its start, plus a random part of the jitter. One sleeping task per worker that has one.
+    private func armLifetime(_ name: String) {
+        guard let worker = workers[name], let lifetime = worker.spec.maxLifetime, worker.state == .running,
+              let started = worker.startedAt else { return }
+        let jitter = worker.spec.maxLifetimeJitter ?? lifetime / 10
+        let due = started + lifetime + (jitter > .zero ? .seconds(Double.random(in: 0...jitter.seconds)) : .zero)
+        let generation = worker.generation
+        workers[name]?.lifetime?.cancel()
+        workers[name]?.lifetime = Task { [weak self] in
+            guard (try? await Task.sleep(for: due - .now, clock: .loop)) != nil, let self else { return }
+            await self.reachedLifetime(name, generation: generation)
+        }
+    }
+
+    /// Restarts a run that reached its `max_lifetime`: a stop and a start, counted as planned.
+    private func reachedLifetime(_ name: String, generation: Int) async {
+        await acquire(name)
+        defer { release(name) }
+        guard let worker = workers[name], worker.generation == generation, worker.pid != nil, worker.state == .running else { return }
+        let age = worker.startedAt.map { ContinuousClock.now - $0 } ?? .zero
+        logger.notice("worker reached its max_lifetime; restarting it as planned", metadata: [
+            "worker": "\(name)", "uptime": "\(DurationText.format(age))", "max_lifetime": "\(DurationText.format(worker.spec.maxLifetime ?? .zero))",
+        ])
+        await stopWorker(name)
+        await launch(name, .planned)
+    }
+
     private func recovered(_ name: String, generation: Int) {
         guard let worker = workers[name], worker.generation == generation, worker.failing, worker.state == .running,
               worker.pid != nil else { return }
@@ -715,7 +812,7 @@ public actor Supervisor {
         await acquire(name)
         defer { release(name) }
         guard let worker = workers[name], worker.generation == generation, worker.pid == nil else { return }
-        await launch(name)
+        await launch(name, .unplanned)
     }
 
     /// Waits for `name`'s turn (see `WorkerLocks`); every `acquire` is paired with a `release`.

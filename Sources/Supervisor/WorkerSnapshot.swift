@@ -13,8 +13,13 @@ public struct WorkerSnapshot: Sendable, Equatable {
     public var pid: Int32?
     /// How long the current process has run, while it runs.
     public var uptime: Duration?
-    /// Starts after the first.
+    /// Unplanned restarts: after a failure or an exit, by the restart policy or a check's
+    /// `restart:`. What says a worker is unwell.
     public var restarts: Int
+    /// Starts, stops and restarts an operator asked for; a deploy is not a crash loop.
+    public var operatorActions: Int = 0
+    /// Restarts because a run reached its `max_lifetime`.
+    public var plannedRestarts: Int = 0
     /// How the last process ended.
     public var lastExit: ExitStatus?
     /// The worker's own STATUS= line (notify workers).

@@ -63,7 +63,7 @@ enum StatusText {
             lines += table([["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "RSS", "CPU", "STATUS"]] + report.workers.map { worker in
                 [
                     worker.name, worker.state.rawValue, worker.pid.map(String.init) ?? "-", worker.uptimeSeconds.map(duration) ?? "-",
-                    String(worker.restarts), worker.lastExit.map(exit) ?? "-", worker.rssBytes.map(megabytes) ?? "-",
+                    restarts(worker), worker.lastExit.map(exit) ?? "-", worker.rssBytes.map(megabytes) ?? "-",
                     worker.cpuSeconds.map { NumberText.fixed($0, digits: 2) + "s" } ?? "-", worker.message ?? worker.statusText ?? "",
                 ]
             })
@@ -119,6 +119,15 @@ enum StatusText {
     }
 
     /// `exit 1`, `signal 9 (KILL)`: as opsd's log says it.
+    /// Unplanned restarts, then what an operator and `max_lifetime` did, apart: `0 (2 by operator, 1 planned)`.
+    static func restarts(_ worker: WorkerStatus) -> String {
+        let apart = [
+            worker.operatorActions.flatMap { $0 > 0 ? "\($0) by operator" : nil },
+            worker.plannedRestarts.flatMap { $0 > 0 ? "\($0) planned" : nil },
+        ].compactMap { $0 }
+        return String(worker.restarts) + (apart.isEmpty ? "" : " (\(apart.joined(separator: ", ")))")
+    }
+
     static func exit(_ exit: ProcessExit) -> String {
         if let signal = exit.signal { return ExitStatus.signaled(signal).description }
         return ExitStatus.exited(exit.code ?? 0).description

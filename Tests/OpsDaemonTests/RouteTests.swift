@@ -21,7 +21,7 @@ private actor FakeWorkers: WorkerControl {
         workers = [
             WorkerSnapshot(
                 name: "web", state: .running, command: ["/usr/bin/app", "serve"], pid: 4242, uptime: .seconds(90), restarts: 2,
-                lastExit: .signaled(9), statusText: "serving", residentBytes: 1_048_576, cpuTime: .milliseconds(1500), message: nil
+                operatorActions: 3, plannedRestarts: 1, lastExit: .signaled(9), statusText: "serving", residentBytes: 1_048_576, cpuTime: .milliseconds(1500), message: nil
             ),
             WorkerSnapshot(
                 name: "queue", state: .fatal, command: ["/usr/bin/app", "work"], pid: nil, uptime: nil, restarts: 5,
@@ -135,11 +135,11 @@ struct RouteTests {
         #expect(report.workers == [
             WorkerStatus(
                 name: "web", state: .running, command: ["/usr/bin/app", "serve"], pid: 4242, uptimeSeconds: 90, restarts: 2,
-                lastExit: .signaled(9), statusText: "serving", rssBytes: 1_048_576, cpuSeconds: 1.5, message: nil
+                operatorActions: 3, plannedRestarts: 1, lastExit: .signaled(9), statusText: "serving", rssBytes: 1_048_576, cpuSeconds: 1.5, message: nil
             ),
             WorkerStatus(
                 name: "queue", state: .fatal, command: ["/usr/bin/app", "work"], pid: nil, uptimeSeconds: nil, restarts: 5,
-                lastExit: .exited(3), statusText: nil, rssBytes: nil, cpuSeconds: nil, message: "more than 5 starts in 60s"
+                operatorActions: 0, plannedRestarts: 0, lastExit: .exited(3), statusText: nil, rssBytes: nil, cpuSeconds: nil, message: "more than 5 starts in 60s"
             ),
         ])
         #expect(report.checks == [CheckStatus(name: "root-disk", kind: "disk", state: .pending, everySeconds: 30)])
