@@ -91,8 +91,13 @@ public final class WorkerCgroup: Sendable {
     /// each pid listed in `cgroup.procs` gets SIGKILL.
     public func kill() {
         if CgroupFile.write("\(directory)/cgroup.kill", "1") == 0 { return }
-        for pid in (CgroupFile.read("\(directory)/cgroup.procs") ?? "").split(separator: "\n").compactMap({ Int32($0) }) {
-            Glibc.kill(pid, SIGKILL)
+        signal(SIGKILL)
+    }
+
+    /// Sends `signal` to every process listed in `cgroup.procs`.
+    public func signal(_ signal: Int32) {
+        for pid in (CgroupFile.read("\(directory)/cgroup.procs") ?? "").split(separator: "\n").compactMap({ Int32($0) }) where pid > 0 {
+            Glibc.kill(pid, signal)
         }
     }
 

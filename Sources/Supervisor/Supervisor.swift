@@ -107,6 +107,8 @@ public actor Supervisor {
     private let notifier: SystemdNotifier
     private let logger: Logger
     private let events: any EventSink
+    /// The workers' cgroups and rlimits (`limits:`); cgroups only under delegation.
+    private var cgroups: WorkerCgroups
     /// Created in `startAll()`, after opsd holds its socket lock: a second opsd that fails to
     /// start must not replace the running one's socket.
     private var listener: NotifyListener?
@@ -133,8 +135,9 @@ public actor Supervisor {
     public init(
         specs: [WorkerSpec], children: any ProcessSpawner, useJournal: Bool,
         eventLoops: any EventLoopGroup, notifier: SystemdNotifier, status: StatusPublisher? = nil, logger: Logger,
-        events: any EventSink = DiscardingEventSink()
+        events: any EventSink = DiscardingEventSink(), cgroups: CgroupDelegation = .unavailable("opsd was started without a cgroup of its own for workers")
     ) {
+        self.cgroups = WorkerCgroups(cgroups)
         self.statusLine = status
         self.events = events
         self.children = children
@@ -153,6 +156,7 @@ public actor Supervisor {
     /// one), then starts every worker in configuration order, each after the workers its `after:`
     /// names (`StartOrder`).
     public func startAll() async throws {
+        cgroups.reportUnapplied(order.compactMap { workers[$0]?.spec }, logger: logger)
         let deliver = self.deliver
         let groups = notifyingGroups
         listener = try NotifyListener(path: notifySocket) { group, fields in
@@ -271,6 +275,7 @@ public actor Supervisor {
             await acquire(name)
             await stopWorker(name)
             workers[name] = nil
+            cgroups.forget(name)
             release(name)
             touched.append(name)
         }
@@ -296,6 +301,7 @@ public actor Supervisor {
             touched.append(spec.name)
         }
         order = StartOrder.names(specs)
+        cgroups.reportUnapplied(specs, logger: logger)
         if !touched.isEmpty { logger.notice("workers changed by reload", metadata: ["workers": "\(touched.joined(separator: ", "))"]) }
         return touched
     }
@@ -305,12 +311,15 @@ public actor Supervisor {
         order.compactMap { name in
             guard let worker = workers[name] else { return nil }
             let stats = worker.pid.flatMap(ProcessStats.read)
+            // The whole cgroup's, where the worker has one: its descendants count too.
+            let usage = worker.pid == nil ? nil : cgroups.usage(name)
             return WorkerSnapshot(
                 name: name, state: worker.state, command: worker.spec.command, pid: worker.pid,
                 uptime: worker.pid == nil ? nil : worker.startedAt.map { ContinuousClock.now - $0 },
                 restarts: worker.restarts, operatorActions: worker.operatorActions, plannedRestarts: worker.plannedRestarts,
                 lastExit: worker.lastExit, statusText: worker.statusText,
-                residentBytes: stats?.residentBytes, cpuTime: stats?.cpuTime, message: worker.message
+                residentBytes: usage?.memoryBytes ?? stats?.residentBytes, cpuTime: usage?.cpuTime ?? stats?.cpuTime,
+                message: worker.message ?? (worker.pid == nil ? cgroups.exitReason(name) : nil)
             )
         }
     }
@@ -480,9 +489,10 @@ public actor Supervisor {
         if let watchdog = spec.watchdog { environment["WATCHDOG_USEC"] = "\(SystemdNotifier.microseconds(watchdog))" }
         // The program and the user are looked up on the spawner thread, not on this actor's loop;
         // a missing one comes back as the spawn's error, below.
-        let recipe = LaunchRecipe(
+        var recipe = LaunchRecipe(
             command: spec.command, environment: environment, workingDirectory: spec.workingDirectory,
             user: spec.user, group: spec.group, umask: spec.umask, output: output.descriptor(for: name))
+        cgroups.prepare(&recipe, for: spec, logger: logger)
 
         worker.plan.started(at: ContinuousClock.now - epoch)
         worker.starts += 1
@@ -547,7 +557,9 @@ public actor Supervisor {
             return
         }
         // Whatever the worker left in its process group goes with it: grandchildren never outlive it.
+        // In its cgroup, a descendant that left the group with setsid goes too.
         kill(-pid, SIGKILL)
+        cgroups.ended(name, spec: worker.spec, status: status)
         worker.timer?.cancel()
         worker.recovery?.cancel()
         worker.lifetime?.cancel()
@@ -590,7 +602,9 @@ public actor Supervisor {
         let generation = worker.generation
         var fields = Self.fields(exit: exit, ranFor: ranFor)
         if exit == nil, let reason = worker.message { fields["error"] = reason }
-        let how = exit.map { "exited with \($0)" } ?? "could not be started"
+        let cgroupReason = exit == nil ? nil : cgroups.exitReason(name)
+        if let cgroupReason { fields["reason"] = cgroupReason }
+        let how = cgroupReason.map { "was \($0)" } ?? exit.map { "exited with \($0)" } ?? "could not be started"
         switch decision {
         case .stayDown:
             worker.state = .exited
@@ -651,6 +665,7 @@ public actor Supervisor {
         worker.state = .stopping
         workers[name] = worker
         kill(-pid, worker.spec.stop.signal.number)
+        cgroups.signal(name, worker.spec.stop.signal.number)
         let generation = worker.generation
         let timeout = worker.spec.stop.timeout
         arm(name, after: timeout) { supervisor in await supervisor.killIfStill(name, generation: generation, reason: "did not stop within \(DurationText.format(timeout))") }
@@ -663,6 +678,7 @@ public actor Supervisor {
         guard let worker = workers[name], worker.generation == generation, let pid = worker.pid else { return }
         logger.warning("worker killed: \(reason)", metadata: ["worker": "\(name)", "pid": "\(pid)"])
         kill(-pid, SIGKILL)
+        cgroups.ended(name, spec: worker.spec, status: nil)
     }
 
     // MARK: sd_notify
