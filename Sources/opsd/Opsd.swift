@@ -106,10 +106,12 @@ struct Opsd {
         // alert routes each consume it through a bounded queue of their own.
         let events = EventBus()
         let alerts = AlertService(configuration: configuration, bus: events, children: children, logger: logger)
+        // Under systemd with Delegate=yes, opsd moves into a leaf of its cgroup and gives each
+        // worker a cgroup of its own beside it (issue 16); elsewhere the supervisor says why not.
         let supervisor = Supervisor(
             specs: configuration.workers, children: children,
             useJournal: output == .journal, eventLoops: eventLoops, notifier: notifier, status: statusLine, logger: logger,
-            events: events
+            events: events, cgroups: CgroupTree.detect()
         )
         do {
             try StateDatabase.prepareDirectory(configuration.daemon.stateDirectory)
