@@ -29,19 +29,15 @@ public final class CgroupTree: Sendable {
     static let wanted = ["memory", "cpu", "pids"]
 
     /// Sets up `directory` (opsd's own cgroup, or a tree of plain files in a test) for workers:
-    /// every process in it moves to `opsd/`, controllers are enabled, `workers/` is created.
+    /// opsd moves to `opsd/`, controllers are enabled, `workers/` is created.
     public init(directory: String) throws(CgroupError) {
         self.directory = directory
         let available = Set((CgroupFile.read("\(directory)/cgroup.controllers") ?? "").split(whereSeparator: \.isWhitespace).map(String.init))
         try CgroupFile.makeDirectory("\(directory)/opsd")
-        // Everything in opsd's cgroup is opsd (its threads move with it); no-internal-processes
-        // forbids enabling controllers while a process remains in `directory` itself.
-        let present = (CgroupFile.read("\(directory)/cgroup.procs") ?? "").split(whereSeparator: \.isWhitespace)
-        for pid in present.isEmpty ? ["\(getpid())"] : present.map(String.init) {
-            let code = CgroupFile.write("\(directory)/opsd/cgroup.procs", pid)
-            // A process that ended meanwhile is no reason to fail.
-            if code != 0, code != ESRCH { throw CgroupError("cannot move process \(pid) into \(directory)/opsd", code) }
-        }
+        // opsd leaves its cgroup for a leaf (its threads move with it): cgroup v2 enables
+        // controllers for children only of a cgroup without processes of its own.
+        let code = CgroupFile.write("\(directory)/opsd/cgroup.procs", "\(getpid())")
+        if code != 0 { throw CgroupError("cannot move opsd into \(directory)/opsd", code) }
         try CgroupFile.makeDirectory("\(directory)/workers")
         var enabled = Set<String>()
         for controller in Self.wanted where available.contains(controller) {
@@ -63,8 +59,9 @@ public final class CgroupTree: Sendable {
     /// Whether opsd runs in a cgroup delegated to it, and if so that cgroup set up for workers.
     ///
     /// Delegated means: cgroup v2 (at `mountPoint`, or `mountPoint/unified` on a hybrid machine),
-    /// opsd not in the root cgroup, and its cgroup handed to it by systemd: owned by opsd's user
-    /// (what `Delegate=yes` does for a unit with `User=`), or, for root, marked with systemd's
+    /// opsd not in the root cgroup, and its cgroup handed to it by systemd: a service's cgroup
+    /// owned by opsd's user (what `Delegate=yes` does for a unit with `User=`; a user's terminal
+    /// scope is theirs too, but not opsd's to rearrange), or, for root, marked with systemd's
     /// `trusted.delegate` (or `user.delegate`) attribute, since root may write any cgroup but
     /// must not take over one that systemd manages.
     public static func detect(mountPoint: String = "/sys/fs/cgroup", selfCgroup: String = "/proc/self/cgroup") -> CgroupDelegation {
@@ -83,7 +80,7 @@ public final class CgroupTree: Sendable {
         let euid = geteuid()
         let delegated = euid == 0
             ? ["trusted.delegate", "user.delegate"].contains { CgroupFile.attribute(directory, $0) == "1" }
-            : stat(directory, &info) == 0 && info.st_uid == euid
+            : stat(directory, &info) == 0 && info.st_uid == euid && path.hasSuffix(".service")
         guard delegated else { return .unavailable("opsd's cgroup \(path) is not delegated to it; \(hint)") }
         guard access("\(directory)/cgroup.procs", W_OK) == 0, access("\(directory)/cgroup.subtree_control", W_OK) == 0 else {
             let reason = String(cString: strerror(errno))
