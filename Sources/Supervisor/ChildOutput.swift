@@ -4,6 +4,7 @@ import Glibc
 public import Logging
 public import NIOCore
 import NIOPosix
+import OpsConfig
 
 /// Where a child's stdout and stderr go (a worker's, or a command job's).
 ///
@@ -91,6 +92,69 @@ final class LineRelay: ChannelInboundHandler {
 
     private func emit(_ bytes: ArraySlice<UInt8>) {
         guard !bytes.isEmpty else { return }
+        if bytes.first == UInt8(ascii: "{"), let line = StructuredLine(bytes) {
+            var metadata = line.fields
+            metadata[field] = "\(worker)"
+            metadata["stream"] = "output"
+            return logger.log(level: line.level, "\(line.message)", metadata: metadata)
+        }
         logger.info("\(String(decoding: bytes, as: UTF8.self))", metadata: [field: "\(worker)", "stream": "output"])
+    }
+}
+
+/// A child's output line that is one JSON object (what structured loggers such as structlog,
+/// pino, zap or Python's json formatters write), taken apart so that it is relayed as fields of
+/// opsd's own log line instead of as an escaped string inside its message: a log shipper parses
+/// once. Its message and level become the line's; every other key becomes a field (a nested
+/// value as compact JSON); a key that is one of opsd's own fields gets an `app_` prefix.
+struct StructuredLine {
+    let message: String
+    let level: Logger.Level
+    let fields: Logger.Metadata
+
+    /// The keys a message and a level go by in common loggers, in order of preference.
+    private static let messageKeys = ["message", "msg"]
+    private static let levelKeys = ["level", "levelname", "severity", "lvl"]
+
+    /// Nil when the line is not one JSON object.
+    init?(_ bytes: ArraySlice<UInt8>) {
+        guard case .object(var object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else { return nil }
+        let messageKey = Self.messageKeys.first { if case .string = object[$0] { true } else { false } }
+        message = messageKey.flatMap { object.removeValue(forKey: $0) }.map(Self.text) ?? String(decoding: bytes, as: UTF8.self)
+        let levelKey = Self.levelKeys.first { if case .string(let name) = object[$0] { Self.level(name) != nil } else { false } }
+        if let levelKey, case .string(let name)? = object.removeValue(forKey: levelKey), let level = Self.level(name) {
+            self.level = level
+        } else {
+            level = .info
+        }
+        var fields: Logger.Metadata = [:]
+        for (key, value) in object {
+            let name = ["worker", "job", "stream"].contains(key) ? "app_\(key)" : key
+            fields[name] = "\(Self.text(value))"
+        }
+        self.fields = fields
+    }
+
+    /// syslog's and the common loggers' level names, in any case.
+    private static func level(_ name: String) -> Logger.Level? {
+        switch name.lowercased() {
+        case "trace": .trace
+        case "debug": .debug
+        case "info", "information": .info
+        case "notice": .notice
+        case "warn", "warning": .warning
+        case "error", "err": .error
+        case "critical", "crit", "fatal", "panic", "alert", "emerg", "emergency": .critical
+        default: nil
+        }
+    }
+
+    /// A string as itself; anything else as compact JSON (`3`, `true`, `{"a":1}`).
+    private static func text(_ value: JSONValue) -> String {
+        if case .string(let text) = value { return text }
+        if case .number(let number) = value, number.rounded() == number, abs(number) < 1e15 { return String(Int64(number)) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 }

@@ -145,20 +145,7 @@ enum Redacted {
     }
 }
 
-/// A JSON document, decoded without Foundation's Any-typed bridging (which blurs `true` and `1`).
-indirect enum JSONValue: Decodable {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null
-        } else if let value = try? container.decode(Bool.self) { self = .bool(value)
-        } else if let value = try? container.decode(Double.self) { self = .number(value)
-        } else if let value = try? container.decode(String.self) { self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) { self = .array(value)
-        } else { self = .object(try container.decode([String: JSONValue].self)) }
-    }
-
+extension JSONValue {
     /// The value as the config writes an expectation: `true`, `42`, `UP`, `null`.
     var text: String {
         switch self {
