@@ -21,8 +21,41 @@ struct JobRun {
     /// Stamps the record's start and end (the scheduler's clock).
     let clock: any SchedulerClock
     let events: any EventSink
+    /// Where a job with `lock:` takes it.
+    let locks: JobLocks
 
+    /// Takes the job's lock when it has one (waiting, or skipping, as `on_lock` says), then runs.
     func perform() async -> RunRecord {
+        let spec = job.spec
+        guard let lock = spec.lock else { return await attempts() }
+        let hold: JobLocks.Hold
+        do {
+            switch try await locks.acquire(lock, job: spec.name, policy: spec.onLock, logger: logger) {
+            case .held(let held): hold = held
+            case .busy(let holder):
+                return await SkippedRun(job: spec.name, scheduled: scheduled, reason: "lock \(lock) was held by \(holder)", fields: ["lock": lock, "holder": holder])
+                    .record(store: store, events: events, logger: logger, line: "skipped: lock \(lock) is held by \(holder)")
+            }
+        } catch is CancellationError {
+            let reason = "opsd stopped while the run waited for lock \(lock)"
+            logger.notice("not run: \(reason)")
+            try? await store.notStarted(spec.name, scheduled: scheduled, result: .interrupted, reason: reason)
+            return RunRecord(scheduledAt: scheduled, result: .interrupted, attempts: 0, message: reason)
+        } catch {
+            // The lock cannot be taken at all (its file): a failure like any other, alerts included.
+            let message = "\(error)"
+            logger.error("run failed: \(message)")
+            try? await store.notStarted(spec.name, scheduled: scheduled, result: .failed, reason: message)
+            for event in job.work.events(for: JobOutcome(job: spec.name, result: .failed, attempts: 1, message: message)) { events.emit(event) }
+            return RunRecord(scheduledAt: scheduled, result: .failed, attempts: 0, message: message)
+        }
+        let record = await attempts()
+        await locks.release(hold)
+        return record
+    }
+
+    /// The run itself: its attempts, record, events and log lines.
+    private func attempts() async -> RunRecord {
         let spec = job.spec
         // Before this run's own row exists: the run before it, however long ago opsd started.
         let previous = try? await store.history(of: spec.name, limit: 20, startedOnly: true).first { $0.result == .ok || $0.result == .failed }
@@ -114,6 +147,27 @@ struct JobRun {
     /// doubling, capped at its upper bound.
     static func retryDelay(after attempt: Int, backoff: DurationRange) -> Duration {
         backoff.doubling().delay(beforeRetry: max(1, attempt))
+    }
+}
+
+/// A fire time (or a manual run) that did not start: recorded as `skipped` with its reason,
+/// logged, and reported as `job_skipped`.
+struct SkippedRun {
+    let job: String
+    let scheduled: Date
+    /// Why, as the record and the event say it ("the previous run was still going").
+    let reason: String
+    var fields: [String: String] = [:]
+
+    func record(store: JobRunStore, events: any EventSink, logger: Logger, line: String) async -> RunRecord {
+        let at = ISOTime.format(scheduled, in: .utc)
+        logger.warning("\(line)", metadata: ["scheduled": "\(at)"])
+        try? await store.notStarted(job, scheduled: scheduled, result: .skipped, reason: reason)
+        events.emit(Event(
+            .jobSkipped, subject: Subject(.job, job),
+            message: "job \(job) skipped its run due at \(at): \(reason)",
+            fields: fields.merging(["scheduled": at]) { $1 }))
+        return RunRecord(scheduledAt: scheduled, result: .skipped, attempts: 0, message: reason)
     }
 }
 

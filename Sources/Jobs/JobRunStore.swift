@@ -33,6 +33,16 @@ public struct RunRecord: Sendable, Equatable {
     /// The summary or the error.
     public var message: String?
 
+    /// A record; a run that did not start has no start or end.
+    public init(scheduledAt: Date, startedAt: Date? = nil, finishedAt: Date? = nil, result: RunResult, attempts: Int, message: String?) {
+        self.scheduledAt = scheduledAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.result = result
+        self.attempts = attempts
+        self.message = message
+    }
+
     /// Wall time from start to end.
     public var duration: TimeInterval? {
         guard let startedAt, let finishedAt else { return nil }
@@ -91,6 +101,17 @@ public final class JobRunStore: Sendable {
     public func markInterrupted() async throws -> Int {
         try await perform { database in
             try database.run("UPDATE job_runs SET result = 'interrupted', message = 'opsd stopped during the run' WHERE result = 'running'")
+        }
+    }
+
+    /// The directory of the state database's file (nil when it has none): where the jobs' lock
+    /// files live, so opsd and an in-process `opsctl jobs run` meet on the same ones.
+    public func stateDirectory() async throws -> String? {
+        try await perform { database in
+            guard let file = try database.query("PRAGMA database_list").first(where: { $0.string(1) == "main" })?.string(2),
+                let slash = file.lastIndex(of: "/")
+            else { return nil }
+            return slash == file.startIndex ? "/" : String(file[..<slash])
         }
     }
 

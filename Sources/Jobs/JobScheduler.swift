@@ -54,6 +54,8 @@ public actor JobScheduler: Service {
     private let logger: Logger
     private let clock: any SchedulerClock
     private let events: any EventSink
+    /// The `lock:` names, shared by every run this scheduler starts.
+    private let locks: JobLocks
     private var loops: [String: Loop] = [:]
     private var order: [String] = []
     private var nextRuns: [String: Date] = [:]
@@ -72,6 +74,7 @@ public actor JobScheduler: Service {
         self.logger = logger
         self.clock = clock
         self.events = events
+        self.locks = JobLocks(store: store)
     }
 
     /// Starts every job's loop and runs until graceful shutdown; then cancels the loops and
@@ -199,12 +202,8 @@ public actor JobScheduler: Service {
     private func fire(_ job: ScheduledJob, scheduled: Date, logger log: Logger) async {
         let spec = job.spec
         if runs[spec.name] != nil {
-            log.warning("skipped: the previous run is still going", metadata: ["scheduled": "\(ISOTime.format(scheduled, in: .utc))"])
-            try? await store.notStarted(spec.name, scheduled: scheduled, result: .skipped, reason: "the previous run was still going")
-            events.emit(Event(
-                .jobSkipped, subject: Subject(.job, spec.name),
-                message: "job \(spec.name) skipped its run due at \(ISOTime.format(scheduled, in: .utc)): the previous run was still going",
-                fields: ["scheduled": ISOTime.format(scheduled, in: .utc)]))
+            _ = await SkippedRun(job: spec.name, scheduled: scheduled, reason: "the previous run was still going")
+                .record(store: store, events: events, logger: log, line: "skipped: the previous run is still going")
             return
         }
         let lateness = clock.now().timeIntervalSince(scheduled)
@@ -221,7 +220,7 @@ public actor JobScheduler: Service {
     private func startRun(_ job: ScheduledJob, scheduled: Date, cause: RunCause, logger log: Logger) -> Task<RunRecord, Never> {
         let name = job.spec.name
         let run = Task {
-            let record = await JobRun(job: job, scheduled: scheduled, cause: cause, store: store, logger: log, clock: clock, events: events).perform()
+            let record = await JobRun(job: job, scheduled: scheduled, cause: cause, store: store, logger: log, clock: clock, events: events, locks: locks).perform()
             self.runFinished(name)
             return record
         }
@@ -248,7 +247,10 @@ public actor JobScheduler: Service {
         _ job: ScheduledJob, store: JobRunStore, logger: Logger, events: any EventSink = DiscardingEventSink()
     ) async -> RunRecord {
         let clock = WallClock()
-        return await JobRun(job: job, scheduled: clock.now(), cause: .manual, store: store, logger: logger.with(job: job.spec.name), clock: clock, events: events).perform()
+        let run = JobRun(
+            job: job, scheduled: clock.now(), cause: .manual, store: store, logger: logger.with(job: job.spec.name), clock: clock, events: events,
+            locks: JobLocks(store: store))
+        return await run.perform()
     }
 
     private func runFinished(_ name: String) { runs[name] = nil }

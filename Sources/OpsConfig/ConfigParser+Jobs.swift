@@ -7,7 +7,7 @@ import Scheduling
 extension ConfigParser {
     static let jobKeys = [
         "name", "schedule", "every", "timezone", "jitter", "catch_up", "misfire_grace", "timeout", "retries", "retry_backoff",
-        "run_at_start", "command", "cwd", "environment", "environment_file", "user", "group", "sqlite", "prune", "backup",
+        "run_at_start", "lock", "on_lock", "command", "cwd", "environment", "environment_file", "user", "group", "sqlite", "prune", "backup",
     ]
     static let jobActions = ["command", "sqlite", "prune", "backup"]
 
@@ -30,6 +30,12 @@ extension ConfigParser {
         spec.retries = fields.optional("retries") { reader.integer($0, at: $1, in: 0...100) } ?? 0
         if let backoff = fields.optional("retry_backoff", durationRange) { spec.retryBackoff = backoff }
         spec.runAtStart = fields.optional("run_at_start", reader.bool) ?? false
+        // A lock's name becomes a file name in the state directory: the rules of every other name.
+        spec.lock = fields.optional("lock", self.name)
+        if let policy = fields.optional("on_lock", { reader.choice($0, at: $1, as: LockPolicy.self) }) { spec.onLock = policy }
+        if fields["on_lock"] != nil, fields["lock"] == nil {
+            reader.report(fields.keyPath("on_lock"), "has no effect without lock:; add lock: NAME (shared with the jobs this one must not overlap) or remove it", at: fields["on_lock"])
+        }
         for (key, set) in [("catch_up", spec.catchUp), ("run_at_start", spec.runAtStart)] where set && trigger == .startup {
             reader.report(fields.keyPath(key), "has no meaning for @reboot, which runs at every start anyway; remove it", at: fields[key])
         }

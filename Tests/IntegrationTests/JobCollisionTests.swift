@@ -93,4 +93,122 @@ struct JobCollisionTests {
         #expect(await second.exitStatus() == 0)
         #expect(lines("\(scratch.path)/phased.out") == ["ran", "ran"])
     }
+
+    @Test("two jobs under one lock, writing one SQLite file on overlapping schedules, never overlap: the late one waits and says so")
+    func lockWaits() async throws {
+        let scratch = try Scratch()
+        let database = "\(scratch.path)/app.db"
+        // Each run records its own start, works a little, and records its end, in the shared file.
+        let script = try scratch.write("record.py", """
+            import sqlite3, sys, time
+            db = sqlite3.connect(sys.argv[1], timeout=30)
+            db.execute("CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, job TEXT, start REAL, end REAL)")
+            row = db.execute("INSERT INTO runs (job, start) VALUES (?, ?)", (sys.argv[2], time.time())).lastrowid
+            db.commit()
+            time.sleep(0.3)
+            db.execute("UPDATE runs SET end = ? WHERE id = ?", (time.time(), row))
+            db.commit()
+            """)
+        let config = try scratch.config(extra: """
+            jobs:
+              - {name: a, every: 1s, run_at_start: true, lock: appdb, command: [/usr/bin/python3, \(script), \(database), a]}
+              - {name: b, every: 1s, run_at_start: true, lock: appdb, command: [/usr/bin/python3, \(script), \(database), b]}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        for job in ["a", "b"] {
+            _ = try await daemon.logStream.nth(3) { $0.message.hasPrefix("run succeeded") && $0.fields["job"] == job }
+        }
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+        // Both started at once (run_at_start), so one of them waited at least then.
+        let waits = daemon.lines(where: { $0.message.hasPrefix("waiting for lock appdb, held by job ") })
+        #expect(!waits.isEmpty)
+        #expect(waits.allSatisfy { $0.message == "waiting for lock appdb, held by job \($0.fields["job"] == "a" ? "b" : "a")" })
+
+        let dump = try await run("/usr/bin/sqlite3", [database, "SELECT job, start, end FROM runs WHERE end IS NOT NULL ORDER BY start"])
+        #expect(dump.status == 0, "\(dump.stderr)")
+        let runs = dump.stdout.split(separator: "\n").map { $0.split(separator: "|") }.compactMap { fields -> (job: String, start: Double, end: Double)? in
+            guard fields.count == 3, let start = Double(fields[1]), let end = Double(fields[2]) else { return nil }
+            return (String(fields[0]), start, end)
+        }
+        #expect(Set(runs.map(\.job)) == ["a", "b"] && runs.count >= 6)
+        for (earlier, later) in zip(runs, runs.dropFirst()) {
+            #expect(earlier.end <= later.start, "\(earlier.job) ran until \(earlier.end), \(later.job) started at \(later.start)")
+        }
+    }
+
+    @Test("on_lock: skip records a skip naming the holder, in opsd and in opsctl's own process; opsd waits for an opsctl run that holds the lock")
+    func lockSkipsAndCrossesProcesses() async throws {
+        let scratch = try Scratch()
+        let ready = "\(scratch.path)/ready", release = "\(scratch.path)/release"
+        try #require(mkfifo(ready, 0o600) == 0 && mkfifo(release, 0o600) == 0)
+        // The holder says it holds the lock through one fifo and waits for the word to end on another.
+        let config = try scratch.config(extra: """
+            jobs:
+              - {name: holder, schedule: "@reboot", lock: appdb, command: [/bin/sh, -c, "echo held > \(ready); read x < \(release)"]}
+              - {name: late, every: 1s, lock: appdb, on_lock: skip, command: [/bin/sh, -c, "echo ran >> \(scratch.path)/late.out"]}
+            """)
+        let holding = {
+            await onNewThread {
+                // Blocks until the holder opens the fifo, then reads to its close.
+                let descriptor = open(ready, O_RDONLY | O_CLOEXEC)
+                defer { close(descriptor) }
+                var text = [UInt8](), buffer = [UInt8](repeating: 0, count: 64)
+                while case let count = read(descriptor, &buffer, buffer.count), count > 0 { text += buffer.prefix(count) }
+                return String(decoding: text, as: UTF8.self)
+            }
+        }
+        let letGo = {
+            await onNewThread {
+                let descriptor = open(release, O_WRONLY | O_CLOEXEC)
+                _ = write(descriptor, "go\n", 3)
+                close(descriptor)
+            }
+        }
+
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        #expect(await holding() == "held\n")
+        let skipped = try await daemon.logStream.first { $0.message.hasPrefix("skipped:") && $0.fields["job"] == "late" }
+        #expect(skipped.message == "skipped: lock appdb is held by job holder")
+        let manual = try await run("opsctl", ["jobs", "run", "late", "--json", "--config", config])
+        #expect(manual.status == 1)
+        let record = try WireJSON.decoder.decode(JobRunStatus.self, from: Data(manual.stdout.utf8))
+        #expect(record.result == .skipped && record.message == "lock appdb was held by job holder")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+        #expect(try await jobRuns("late", config).contains { $0.result == .skipped && $0.message == "lock appdb was held by job holder" && $0.startedAt == nil })
+        let events = try await run("opsctl", ["events", "--json", "--config", config])
+        #expect(events.stdout.contains("job_skipped") && events.stdout.contains("skipped its run due at"))
+        #expect(events.stdout.contains(": lock appdb was held by job holder"))
+        #expect(!FileManager.default.fileExists(atPath: "\(scratch.path)/late.out"))
+
+        // opsd is down: opsctl runs the holder in its own process, which holds the lock's file.
+        let out = open("\(scratch.path)/holder.out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(out); close(null) }
+        let opsctl = try spawn(
+            "\(binDirectory)/opsctl", ["jobs", "run", "holder", "--config", config],
+            environment: ProcessInfo.processInfo.environment, stdout: out, stderr: out, stdin: null)
+        #expect(await holding() == "held\n")
+        let other = try await run("opsctl", ["jobs", "run", "late", "--config", config])
+        #expect(other.status == 1)
+        #expect(other.stdout.hasPrefix("late: skipped: lock appdb was held by job holder (pid "), "\(other.stdout)")
+
+        // A starting opsd's holder waits for the opsctl run, and runs once it is over.
+        let second = try await Daemon(config: config, scratch: scratch)
+        let waiting = try await second.logStream.first { $0.message.hasPrefix("waiting for lock appdb") }
+        #expect(waiting.message.hasPrefix("waiting for lock appdb, held by job holder (pid ") && waiting.fields["job"] == "holder")
+        await letGo()
+        let status: Int32 = await onNewThread {
+            var raw: Int32 = 0
+            while waitpid(opsctl, &raw, 0) < 0 && errno == EINTR {}
+            return raw
+        }
+        #expect(status == 0)
+        #expect(await holding() == "held\n")
+        await letGo()
+        _ = try await second.logStream.first { $0.message.hasPrefix("run succeeded") && $0.fields["job"] == "holder" }
+        second.signal(SIGTERM)
+        #expect(await second.exitStatus() == 0)
+    }
 }

@@ -18,4 +18,26 @@ struct JobCollisionConfigTests {
         ])
         #expect(problems("jobs: [{name: a, every: 1h, run_at_start: sometimes, command: [x]}]").first?.hasPrefix("jobs[0].run_at_start:") == true)
     }
+
+    @Test("lock names a lock by the rules of names; on_lock is wait or skip, and needs a lock")
+    func lock() throws {
+        let config = ConfigLoader.parse(yaml: """
+            jobs:
+              - {name: a, every: 10m, lock: app.db, command: [x]}
+              - {name: b, schedule: "@daily", lock: app.db, on_lock: skip, command: [x]}
+              - {name: c, every: 1h, command: [x]}
+            """, baseDirectory: "/srv")
+        #expect(config.diagnostics.isEmpty)
+        #expect(config.configuration.jobs.map(\.lock) == ["app.db", "app.db", nil])
+        #expect(config.configuration.jobs.map(\.onLock) == [.wait, .skip, .wait])
+        #expect(problems("jobs: [{name: a, every: 1h, lock: ../state, command: [x]}]") == [
+            #"jobs[0].lock: "../state" is not a valid name; use letters, digits, "_", "." and "-", starting with a letter or digit (line 1)"#,
+        ])
+        #expect(problems("jobs: [{name: a, every: 1h, lock: db, on_lock: queue, command: [x]}]") == [
+            #"jobs[0].on_lock: "queue" is not one of: wait, skip (line 1)"#,
+        ])
+        #expect(problems("jobs:\n  - {name: a, every: 1h, command: [x],\n     on_lock: skip}") == [
+            "jobs[0].on_lock: has no effect without lock:; add lock: NAME (shared with the jobs this one must not overlap) or remove it (line 3)",
+        ])
+    }
 }
