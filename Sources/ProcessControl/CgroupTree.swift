@@ -66,7 +66,7 @@ public final class CgroupTree: Sendable {
     /// must not take over one that systemd manages.
     public static func detect(mountPoint: String = "/sys/fs/cgroup", selfCgroup: String = "/proc/self/cgroup") -> CgroupDelegation {
         let hint = "run opsd under systemd with Delegate=yes, as deploy/systemd/opsd.service does"
-        guard let root = [mountPoint, "\(mountPoint)/unified"].first(where: { access("\($0)/cgroup.controllers", F_OK) == 0 }) else {
+        guard let root = unifiedHierarchy(mountPoint) else {
             return .unavailable("this machine has no cgroup v2 hierarchy at \(mountPoint) or \(mountPoint)/unified")
         }
         let lines = (CgroupFile.read(selfCgroup) ?? "").split(separator: "\n")
@@ -91,6 +91,23 @@ public final class CgroupTree: Sendable {
         } catch {
             return .unavailable("opsd's cgroup \(path) could not be set up for workers: \(error)")
         }
+    }
+}
+
+extension CgroupTree {
+    /// Where cgroup v2 is mounted: `mountPoint` itself, or `mountPoint/unified` on a machine with
+    /// hybrid cgroups; nil without cgroup v2.
+    static func unifiedHierarchy(_ mountPoint: String) -> String? {
+        [mountPoint, "\(mountPoint)/unified"].first { access("\($0)/cgroup.controllers", F_OK) == 0 }
+    }
+
+    /// Why no opsd on this machine can have a delegated cgroup (no cgroup v2, or systemd is not
+    /// its init); nil when one under systemd with `Delegate=yes` can. For `opsctl config check`,
+    /// which runs outside opsd's unit and so cannot ask about opsd's own cgroup.
+    public static func machineCannotDelegate(mountPoint: String = "/sys/fs/cgroup", systemdDirectory: String = "/run/systemd/system") -> String? {
+        guard unifiedHierarchy(mountPoint) != nil else { return "this machine has no cgroup v2 hierarchy" }
+        guard access(systemdDirectory, F_OK) == 0 else { return "systemd is not this machine's init (no \(systemdDirectory))" }
+        return nil
     }
 }
 

@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import OpsAPI
 import OpsConfig
+import ProcessControl
 
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +18,8 @@ struct ConfigCommand: ParsableCommand {
             discussion: """
                 Each problem names its key path and line, e.g.
                   checks[2].warn: "eighty" is not a threshold; write a number (100), a percentage (80%) or a Nagios range (10:, ~:50, @10:20) (line 14)
-                Warnings (valid, but probably not meant: a secret file inside backup.files) go to
+                Warnings (valid, but probably not meant: a secret file inside backup.files, cgroup
+                limits on a machine where opsd cannot apply them) go to
                 stderr and leave the exit status alone.
                 Exit status: 0 when the file is valid, 1 when it is not.
                 """
@@ -48,10 +50,21 @@ struct ConfigCommand: ParsableCommand {
             if !result.diagnostics.isEmpty { throw ExitCode.failure }
         }
 
-        /// What is valid but probably not meant: today, secret files inside `backup.files`.
+        /// What is valid but probably not meant: secret files inside `backup.files`, and cgroup
+        /// limits on a machine where opsd cannot get a delegated cgroup.
         static func warnings(_ config: Configuration) -> [String] {
             ConfigSecrets.filesInBackup(of: config).map {
                 "backup.files includes \($0.path), which \($0.key) names as a secret; backups leave it out (list it in backup.exclude to silence this)"
+            } + cgroupLimitWarnings(config, reason: CgroupTree.machineCannotDelegate())
+        }
+
+        /// One warning per worker with cgroup limits when `reason` says opsd cannot apply them here.
+        static func cgroupLimitWarnings(_ config: Configuration, reason: String?) -> [String] {
+            guard let reason else { return [] }
+            return config.workers.enumerated().compactMap { index, worker in
+                let keys = worker.limits.cgroupKeys
+                guard !keys.isEmpty else { return nil }
+                return "workers[\(index)].limits: \(keys.joined(separator: ", ")) apply only when opsd runs under systemd with Delegate=yes (deploy/systemd/opsd.service), and \(reason); opsd would run \(worker.name) without them (its rlimits apply everywhere)"
             }
         }
 
