@@ -112,7 +112,8 @@ struct ConfigParser {
         let command = fields.required("command").flatMap { self.command($0, at: fields.keyPath("command")) }
         var spec = WorkerSpec(name: name ?? "", command: command ?? [])
         spec.workingDirectory = fields.optional("cwd", reader.path)
-        spec.environment = fields.optional("environment", environment) ?? [:]
+        spec.environment = fields.optional("environment", workerEnvironment) ?? [:]
+        spec.environmentReferences = Self.environmentReferences(fields["environment"], reader: reader)
         spec.environmentFiles = fields.optional("environment_file", environmentFiles) ?? []
         spec.environment.merge(fileEnvironment(spec.environmentFiles, at: fields.keyPath("environment_file"), node: fields["environment_file"])) { $1 }
         spec.user = fields.optional("user", reader.nonEmptyString)
@@ -157,6 +158,15 @@ struct ConfigParser {
     }
 
     func environment(_ node: Node, at path: String) -> [String: String]? {
+        environment(node, at: path, variables: false)
+    }
+
+    /// A worker's `environment:`, which may also take `{env: NAME}` values (read at its start).
+    func workerEnvironment(_ node: Node, at path: String) -> [String: String]? {
+        environment(node, at: path, variables: true)
+    }
+
+    private func environment(_ node: Node, at path: String, variables: Bool) -> [String: String]? {
         guard case .mapping(let mapping) = node else {
             reader.report(path, "expected a mapping of NAME: value, found \(NodeReader.describe(node))", at: node)
             return nil
@@ -167,6 +177,17 @@ struct ConfigParser {
                 reader.report(path, "\(NodeReader.describe(keyNode)) is not a valid environment variable name (letters, digits, _)", at: keyNode)
                 continue
             }
+            if case .mapping = valueNode {
+                // A file is read now; opsd's variable when the worker starts (opsctl, which reads
+                // this file too, does not run with opsd's environment).
+                switch environmentReference(valueNode, at: "\(path).\(key)") {
+                case .file(let file)?: result[key] = firstLine(of: file, at: "\(path).\(key)", node: valueNode)
+                case .variable?:
+                    if !variables { reader.report("\(path).\(key)", "{env: …} is for workers' environment:; write {file: PATH} here", at: valueNode) }
+                case nil: break
+                }
+                continue
+            }
             // An empty value is legitimate (FOO=), so read the scalar text directly.
             guard case .scalar(let value) = valueNode else {
                 reader.report("\(path).\(key)", "expected a single value, found \(NodeReader.describe(valueNode))", at: valueNode)
@@ -175,6 +196,43 @@ struct ConfigParser {
             result[key] = NodeReader.isNull(valueNode) ? "" : value.string
         }
         return result
+    }
+
+    /// The `{file: PATH}` and `{env: NAME}` values of an `environment:` mapping, by variable,
+    /// for the secrets a configuration holds (`ConfigSecrets`); problems are reported by
+    /// `environment(_:at:)`, which reads the same node.
+    static func environmentReferences(_ node: Node?, reader: NodeReader) -> [String: EnvironmentReference] {
+        guard case .mapping(let mapping)? = node else { return [:] }
+        var result: [String: EnvironmentReference] = [:]
+        for (keyNode, valueNode) in mapping {
+            guard let key = keyNode.scalar?.string, case .mapping = valueNode else { continue }
+            if let file = value(of: "file", in: valueNode)?.scalar?.string {
+                result[key] = .file(reader.resolve(file))
+            } else if let variable = value(of: "env", in: valueNode)?.scalar?.string {
+                result[key] = .variable(variable)
+            }
+        }
+        return result
+    }
+
+    /// `{file: PATH}` or `{env: NAME}`: where a secret value of `environment:` comes from.
+    private func environmentReference(_ node: Node, at path: String) -> EnvironmentReference? {
+        guard let source = reader.fields(node, at: path, allowed: ["file", "env"]) else { return nil }
+        if let file = source.optional("file", reader.path) { return .file(file) }
+        if let variable = source.optional("env", reader.nonEmptyString) { return .variable(variable) }
+        reader.report(path, "names no source; write {file: PATH} or {env: VARIABLE}", at: node)
+        return nil
+    }
+
+    /// A `{file: PATH}` value: the file's first line, read at load (and at each reload, which
+    /// restarts the workers whose values changed), as an HTTP check's header file.
+    private func firstLine(of file: String, at path: String, node: Node) -> String? {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: file)) else {
+            let why = access(file, F_OK) == 0 ? "cannot be read; let the user opsd runs as read it" : "does not exist; create it or name another file"
+            reader.report(path, "\(file) \(why)", at: node)
+            return nil
+        }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
     }
 
     /// `environment_file: PATH` or a list of them; `-PATH` is a file that may be missing.

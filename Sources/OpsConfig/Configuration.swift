@@ -131,6 +131,10 @@ public struct WorkerSpec: Sendable, Equatable {
     /// The `environment_file:` files; what they set is already in `environment`, read with the
     /// configuration (they win over `environment:`, as `EnvironmentFile=` over `Environment=`).
     public var environmentFiles: [EnvironmentFile] = []
+    /// The values of `environment:` written as `{file: PATH}` or `{env: NAME}`, by variable. A
+    /// file's value is already in `environment`, read with the configuration; opsd's variable is
+    /// read at each start (`variables(from:)`).
+    public var environmentReferences: [String: EnvironmentReference] = [:]
     /// The user to run as (needs opsd to run as root or with CAP_SETUID).
     public var user: String?
     /// The group to run as.
@@ -189,6 +193,42 @@ public struct WorkerSpec: Sendable, Equatable {
         self.notify = notify
         self.watchdog = watchdog
         self.startTimeout = startTimeout
+    }
+}
+
+/// A value of `environment:` that is not written in the file: `{file: PATH}` (the file's first
+/// line, as an HTTP check's header) or `{env: NAME}` (a variable of opsd's own environment).
+public enum EnvironmentReference: Sendable, Equatable {
+    /// A file holding the value.
+    case file(String)
+    /// A variable of opsd's environment.
+    case variable(String)
+}
+
+extension WorkerSpec {
+    /// The `{env: NAME}` values of `environment:` taken from `environment` (opsd's own); throws
+    /// a sentence naming the first variable that is not set.
+    public func variables(from environment: [String: String]) throws(MissingVariable) -> [String: String] {
+        var values: [String: String] = [:]
+        for (key, reference) in environmentReferences.sorted(by: { $0.key < $1.key }) {
+            guard case .variable(let name) = reference else { continue }
+            guard let value = environment[name] else { throw MissingVariable(key: key, variable: name) }
+            values[key] = value
+        }
+        return values
+    }
+}
+
+/// An `{env: NAME}` value of `environment:` whose variable opsd's environment does not have.
+public struct MissingVariable: Error, CustomStringConvertible, Equatable {
+    /// The worker's variable (`environment.KEY`).
+    public let key: String
+    /// opsd's variable it reads.
+    public let variable: String
+
+    /// One sentence saying what to do.
+    public var description: String {
+        "environment.\(key) reads \(variable) from opsd's environment, which does not have it; set it for opsd (Environment= or EnvironmentFile= in a drop-in of opsd.service) or use {file: PATH}"
     }
 }
 

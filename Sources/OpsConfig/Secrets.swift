@@ -34,6 +34,9 @@ public enum ConfigSecrets {
         }
         for (index, worker) in configuration.workers.enumerated() {
             files += worker.environmentFiles.map { SecretFile(path: $0.path, key: "workers[\(index)].environment_file") }
+            for (variable, reference) in worker.environmentReferences.sorted(by: { $0.key < $1.key }) {
+                if case .file(let path) = reference { files.append(SecretFile(path: path, key: "workers[\(index)].environment.\(variable)")) }
+            }
         }
         for (index, job) in configuration.jobs.enumerated() {
             guard case .command(let command) = job.action else { continue }
@@ -56,6 +59,10 @@ public enum ConfigSecrets {
     /// credential meant for opsd.
     public static func environmentVariables(in configuration: Configuration) -> Set<String> {
         var names: Set<String> = []
+        // A worker that asks for one by name gets it under its own `environment:` entry.
+        for worker in configuration.workers {
+            for case .variable(let name) in worker.environmentReferences.values { names.insert(name) }
+        }
         for check in configuration.checks {
             guard case .http(let http) = check.kind else { continue }
             for header in http.headers {

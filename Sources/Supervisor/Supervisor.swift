@@ -485,6 +485,14 @@ public actor Supervisor {
         let spec = worker.spec
 
         var environment = spec.environment
+        do {
+            environment.merge(try spec.variables(from: ProcessInfo.processInfo.environment)) { $1 }
+        } catch {
+            worker.message = error.description
+            worker.startFailure = (generation, error.description)
+            workers[name] = worker
+            return failedToStart(name, generation: generation)
+        }
         if spec.notify { environment["NOTIFY_SOCKET"] = notifySocket }
         if let watchdog = spec.watchdog { environment["WATCHDOG_USEC"] = "\(SystemdNotifier.microseconds(watchdog))" }
         // The program and the user are looked up on the spawner thread, not on this actor's loop;

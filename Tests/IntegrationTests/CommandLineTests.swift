@@ -76,4 +76,38 @@ struct EnvironmentFileIntegrationTests {
         let leaks = daemon.log.split(separator: "\n").filter { $0.contains("s3cret") && !$0.contains("token=s3cret") }
         #expect(leaks.isEmpty, "\(leaks)")
     }
+
+    @Test("environment: values from {file:} and {env:} reach the worker that names them, and no other child")
+    func referencedValues() async throws {
+        let scratch = try Scratch()
+        _ = try scratch.write("db-password", "pa55 word\nsecond line is not part of it\n")
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: app, command: [/bin/sh, -c, 'echo "db=$DB_PASSWORD api=$API"; exec sleep 1000'],
+                 environment: {DB_PASSWORD: {file: db-password}, API: {env: OPS_TEST_API_KEY}}}
+              - {name: other, command: [/bin/sh, -c, 'echo "other api=${OPS_TEST_API_KEY-unset}"; exec sleep 1000']}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch, environment: ["OPS_TEST_API_KEY": "k3y"])
+        _ = try await daemon.logStream.first { $0.fields["worker"] == "app" && $0.message == "db=pa55 word api=k3y" }
+        // opsd's own variable, read for one worker's entry, is withheld from every other child.
+        _ = try await daemon.logStream.first { $0.fields["worker"] == "other" && $0.message == "other api=unset" }
+        // opsctl does not run with opsd's environment: the config is valid all the same.
+        let check = try await run("opsctl", ["config", "check", config])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+    }
+
+    @Test("an {env:} value whose variable opsd lacks fails the worker's start with a sentence saying what to do")
+    func missingVariable() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: app, command: [sleep, "1000"], environment: {API: {env: OPS_TEST_NEVER_SET}}, restart: {policy: never}}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let failed = try await daemon.logStream.first { $0.message == "worker could not be started" && $0.fields["worker"] == "app" }
+        #expect(failed.fields["reason"] == "environment.API reads OPS_TEST_NEVER_SET from opsd's environment, which does not have it; set it for opsd (Environment= or EnvironmentFile= in a drop-in of opsd.service) or use {file: PATH}")
+        let start = try await run("opsctl", ["workers", "start", "app", "--config", config])
+        #expect(start.status == 1)
+        #expect(start.stderr.contains("did not reach running: environment.API reads OPS_TEST_NEVER_SET"), "\(start.stderr)")
+    }
 }

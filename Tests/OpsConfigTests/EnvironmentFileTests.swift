@@ -67,3 +67,54 @@ struct EnvironmentFileTests {
         ])
     }
 }
+
+@Suite("environment: values from files and opsd's environment")
+struct EnvironmentReferenceConfigTests {
+    @Test("{file:} is the file's first line, resolved beside the config; {env:} opsd's variable; both are secrets")
+    func references() throws {
+        let directory = NSTemporaryDirectory() + "env-ref-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "one\ntwo\n".write(toFile: "\(directory)/secret", atomically: true, encoding: .utf8)
+        let result = ConfigLoader.parse(yaml: """
+            workers:
+              - {name: app, command: [/bin/true], environment: {A: {file: secret}, B: {env: OPS_TEST_REFERENCE}, C: plain}}
+            """, baseDirectory: directory)
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+        let app = try #require(result.configuration.workers.first)
+        // opsd's variable is read when the worker starts, in opsd: opsctl lacks opsd's environment.
+        #expect(app.environment == ["A": "one", "C": "plain"])
+        #expect(try app.variables(from: ["OPS_TEST_REFERENCE": "from-env"]) == ["B": "from-env"])
+        #expect(throws: MissingVariable(key: "B", variable: "OPS_TEST_REFERENCE")) { try app.variables(from: [:]) }
+        #expect(app.environmentReferences == ["A": .file("\(directory)/secret"), "B": .variable("OPS_TEST_REFERENCE")])
+        #expect(ConfigSecrets.files(in: result.configuration).map(\.key) == ["workers[0].environment.A"])
+        #expect(ConfigSecrets.environmentVariables(in: result.configuration) == ["OPS_TEST_REFERENCE"])
+    }
+
+    @Test("a missing file and an empty source are errors with key path and line")
+    func problems() {
+        let result = ConfigLoader.parse(yaml: """
+            workers:
+              - name: app
+                command: [/bin/true]
+                environment:
+                  A: {file: /nonexistent/secret}
+                  B: {env: OPS_TEST_UNSET}
+                  C: {}
+                  D: {value: x}
+            """, baseDirectory: "/etc/ops")
+        #expect(result.diagnostics.map(\.description) == [
+            "workers[0].environment.A: /nonexistent/secret does not exist; create it or name another file (line 5)",
+            "workers[0].environment.C: names no source; write {file: PATH} or {env: VARIABLE} (line 7)",
+            #"workers[0].environment.D.value: unknown key; expected one of: file, env (line 8)"#,
+            "workers[0].environment.D: names no source; write {file: PATH} or {env: VARIABLE} (line 8)",
+        ])
+        // A job reads its environment when it is loaded, in opsctl too: no {env:} there.
+        #expect(ConfigLoader.parse(yaml: """
+            jobs:
+              - {name: report, command: [/bin/true], every: 1h, environment: {A: {env: HOME}}}
+            """, baseDirectory: "/etc/ops").diagnostics.map(\.description) == [
+            "jobs[0].environment.A: {env: …} is for workers' environment:; write {file: PATH} here (line 2)",
+        ])
+    }
+}
