@@ -5,6 +5,7 @@ public import OpsConfig
 public import ProcessControl
 import Synchronization
 import DaemonRuntime
+import Scheduling
 
 /// A command on a schedule: started through opsd's spawner (so the reaper owns its exit), its
 /// output in the journal under the job's name, its whole process group stopped on timeout.
@@ -12,19 +13,19 @@ public struct CommandJob: JobWork {
     let spec: CommandSpec
     let children: any ProcessSpawner
     let output: @Sendable (String) -> Int32?
-    let stopGrace: Duration
+    let stop: StopPolicy
 
     /// A job running `spec` through `children`; `output` gives the descriptor for stdout and
     /// stderr (handed over to the spawner, which closes it; nil: /dev/null), e.g.
     /// `ChildOutput.descriptor(for:)`.
-    /// On timeout or shutdown the group gets SIGTERM, then SIGKILL after `stopGrace`.
+    /// On timeout or shutdown the group gets `stop.signal`, then SIGKILL after `stop.timeout`.
     public init(
-        spec: CommandSpec, children: any ProcessSpawner, output: @escaping @Sendable (String) -> Int32?, stopGrace: Duration = .seconds(5)
+        spec: CommandSpec, children: any ProcessSpawner, output: @escaping @Sendable (String) -> Int32?, stop: StopPolicy = JobSpec.defaultStop
     ) {
         self.spec = spec
         self.children = children
         self.output = output
-        self.stopGrace = stopGrace
+        self.stop = stop
     }
 
     public func run(_ context: JobContext) async throws -> String {
@@ -33,8 +34,8 @@ public struct CommandJob: JobWork {
         return "\(spec.command[0]) exited 0"
     }
 
-    /// Runs the command once and returns how it ended; throws when it cannot start or the run is
-    /// cancelled (after its process group is gone).
+    /// Runs the command once and returns how it ended; throws when it cannot start, and
+    /// `JobStopped` when the run is cancelled (after its process group is gone).
     func runToExit(_ context: JobContext) async throws -> ExitStatus {
         var environment = spec.environment
         environment["OPS_JOB"] = context.job
@@ -45,20 +46,35 @@ public struct CommandJob: JobWork {
         let exit = ExitLatch()
         // A program or user that is not found fails the attempt with the spawn's own sentence.
         let pid = try await children.launch(recipe.request(), onExit: { exit.fire($0) })
-        let grace = stopGrace
+        let stop = self.stop
         let status = await withTaskCancellationHandler {
             await exit.wait()
         } onCancel: {
             // The child leads its own process group (setsid), so this reaches its children too.
-            kill(-pid, SIGTERM)
+            kill(-pid, stop.signal.number)
             Task {
-                try? await Task.sleep(for: grace, clock: .loop)
+                try? await Task.sleep(for: stop.timeout, clock: .loop)
                 if !exit.hasFired { kill(-pid, SIGKILL) }
             }
         }
         // Leftovers in the group (a background grandchild) must not outlive the run.
         kill(-pid, SIGKILL)
-        if Task.isCancelled { throw CancellationError() }
+        if Task.isCancelled { throw JobStopped(program: spec.command[0], status: status, stop: stop) }
         return status
+    }
+}
+
+/// A command job's run cut short (opsd stopping, or the job's timeout), and how its process took it.
+struct JobStopped: Error, CustomStringConvertible {
+    let program: String
+    let status: ExitStatus
+    let stop: StopPolicy
+
+    var description: String {
+        let signal = "SIG" + stop.signal.rawValue, grace = DurationText.format(stop.timeout)
+        if status == .signaled(SIGKILL), stop.signal != .kill {
+            return "\(program) did not end within its stop timeout of \(grace) after \(signal) and was killed"
+        }
+        return "\(program) ended with \(status) after \(signal), within its stop timeout of \(grace)"
     }
 }

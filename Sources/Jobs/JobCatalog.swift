@@ -32,7 +32,7 @@ public struct JobCatalog: Sendable {
     private func work(for spec: JobSpec, in configuration: Configuration) -> any JobWork {
         switch spec.action {
         case .command(let command):
-            return CommandJob(spec: command, children: children, output: output)
+            return CommandJob(spec: command, children: children, output: output, stop: spec.stop)
         case .sqlite(let maintenance):
             let zone: Zone
             if case .calendar(let calendar) = spec.trigger { zone = calendar.zone } else { zone = .local }

@@ -77,7 +77,8 @@ struct JobRun {
                 exit = (error as? JobFailure)?.exit
                 if Task.isCancelled {
                     result = .interrupted
-                    message = "opsd stopped during the run"
+                    // How the job took it: finished within its stop timeout, or killed.
+                    message = "opsd stopped during the run" + ((error as? JobStopped).map { "; \($0)" } ?? "")
                     break
                 }
                 let retry = spec.retryBackoff.doubling(retries: spec.retries)

@@ -78,7 +78,7 @@ public actor JobScheduler: Service {
     }
 
     /// Starts every job's loop and runs until graceful shutdown; then cancels the loops and
-    /// waits for running jobs to stop (a command job gets TERM, then KILL).
+    /// waits for running jobs to stop (a command job gets its stop signal, then KILL).
     public func run() async throws {
         if let interrupted = try? await store.markInterrupted(), interrupted > 0 {
             logger.warning("runs were cut short by an earlier opsd exit", metadata: ["runs": "\(interrupted)"])
@@ -153,7 +153,13 @@ public actor JobScheduler: Service {
         nextRuns[name] = nil
     }
 
+    /// Every job at once: each running command gets its stop signal now, so one job's stop
+    /// timeout does not come on top of another's.
     private func stopAll() async {
+        for name in order.reversed() {
+            loops[name]?.task.cancel()
+            runs[name]?.cancel()
+        }
         for name in order.reversed() { await stop(name) }
     }
 

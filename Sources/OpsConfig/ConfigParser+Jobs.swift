@@ -7,7 +7,7 @@ import Scheduling
 extension ConfigParser {
     static let jobKeys = [
         "name", "schedule", "every", "timezone", "jitter", "catch_up", "misfire_grace", "timeout", "retries", "retry_backoff",
-        "run_at_start", "lock", "on_lock", "command", "cwd", "environment", "environment_file", "user", "group", "sqlite", "prune", "backup",
+        "run_at_start", "lock", "on_lock", "stop", "command", "cwd", "environment", "environment_file", "user", "group", "sqlite", "prune", "backup",
     ]
     static let jobActions = ["command", "sqlite", "prune", "backup"]
 
@@ -30,6 +30,8 @@ extension ConfigParser {
         spec.retries = fields.optional("retries") { reader.integer($0, at: $1, in: 0...100) } ?? 0
         if let backoff = fields.optional("retry_backoff", durationRange) { spec.retryBackoff = backoff }
         spec.runAtStart = fields.optional("run_at_start", reader.bool) ?? false
+        // The workers' `stop:` parsing, with a job's own defaults (SIGTERM, 5 s).
+        if let node = fields["stop"] { spec.stop = stopPolicy(node, at: fields.keyPath("stop"), defaults: JobSpec.defaultStop) }
         // A lock's name becomes a file name in the state directory: the rules of every other name.
         spec.lock = fields.optional("lock", self.name)
         if let policy = fields.optional("on_lock", { reader.choice($0, at: $1, as: LockPolicy.self) }) { spec.onLock = policy }
@@ -97,7 +99,7 @@ extension ConfigParser {
         }
         let key = present[0]
         if key != "command" {
-            for processKey in ["cwd", "environment", "environment_file", "user", "group"] where fields[processKey] != nil {
+            for processKey in ["cwd", "environment", "environment_file", "user", "group", "stop"] where fields[processKey] != nil {
                 reader.report(fields.keyPath(processKey), "applies to command jobs only; remove it", at: fields[processKey])
             }
         }

@@ -211,4 +211,34 @@ struct JobCollisionTests {
         second.signal(SIGTERM)
         #expect(await second.exitStatus() == 0)
     }
+
+    @Test("stop: a job that takes 7 s after SIGINT finishes its step within a 10 s stop timeout when opsd stops; one that ignores it is killed after its own")
+    func stopGrace() async throws {
+        let scratch = try Scratch()
+        let marker = "\(scratch.path)/page.done"
+        let config = try scratch.config(extra: """
+            jobs:
+              - name: scrape
+                schedule: "@reboot"
+                stop: {signal: INT, timeout: 10s}
+                command: [/bin/sh, -c, "trap 'sleep 7; echo done > \(marker); exit 0' INT; echo started; sleep 1000 & wait"]
+              - name: stubborn
+                schedule: "@reboot"
+                stop: {signal: SIGINT, timeout: 1s}
+                command: [/bin/sh, -c, "trap '' INT; echo started; sleep 1000"]
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        for job in ["scrape", "stubborn"] {
+            _ = try await daemon.logStream.first { $0.message == "started" && $0.fields["job"] == job }
+        }
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+        #expect(lines(marker) == ["done"])
+        let scrape = try #require(try await jobRuns("scrape", config).first)
+        #expect(scrape.result == .interrupted)
+        #expect(scrape.message == "opsd stopped during the run; /bin/sh ended with exit 0 after SIGINT, within its stop timeout of 10s")
+        let stubborn = try #require(try await jobRuns("stubborn", config).first)
+        #expect(stubborn.result == .interrupted)
+        #expect(stubborn.message == "opsd stopped during the run; /bin/sh did not end within its stop timeout of 1s after SIGINT and was killed")
+    }
 }

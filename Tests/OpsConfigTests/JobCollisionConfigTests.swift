@@ -40,4 +40,25 @@ struct JobCollisionConfigTests {
             "jobs[0].on_lock: has no effect without lock:; add lock: NAME (shared with the jobs this one must not overlap) or remove it (line 3)",
         ])
     }
+
+    @Test("stop: is the workers' stop, with a job's defaults (SIGTERM, 5 s), for command jobs")
+    func stop() throws {
+        let config = ConfigLoader.parse(yaml: """
+            jobs:
+              - {name: a, every: 10m, stop: {signal: INT, timeout: 2m}, command: [x]}
+              - {name: b, every: 10m, stop: {signal: sigquit}, command: [x]}
+              - {name: c, every: 10m, command: [x]}
+            """, baseDirectory: "/srv")
+        #expect(config.diagnostics.isEmpty)
+        #expect(config.configuration.jobs.map(\.stop) == [
+            StopPolicy(signal: .int, timeout: .seconds(120)), StopPolicy(signal: .quit, timeout: .seconds(5)), StopPolicy(signal: .term, timeout: .seconds(5)),
+        ])
+        #expect(problems("jobs:\n  - name: a\n    every: 1h\n    command: [x]\n    stop: {signal: STOPNOW}") == [
+            #"jobs[0].stop.signal: "STOPNOW" is not a stop signal; use one of TERM, INT, QUIT, HUP, KILL, USR1, USR2 (line 5)"#,
+        ])
+        #expect(problems("jobs: [{name: a, every: 1h, command: [x], stop: {signal: INT, grace: 2m}}]").first?.hasPrefix("jobs[0].stop.grace:") == true)
+        #expect(problems("jobs: [{name: a, every: 1h, prune: {keep: 1d}, stop: {timeout: 1m}}]") == [
+            "jobs[0].stop: applies to command jobs only; remove it (line 1)",
+        ])
+    }
 }
