@@ -103,3 +103,31 @@ extension SystemdServiceTests {
         _ = try await Sandbox.shell("rm -f /etc/systemd/system/opsd.service.d/no-delegate.conf && systemctl daemon-reload")
     }
 }
+
+extension SystemdServiceTests {
+    @Test("under the unprivileged unit a worker gets its rlimits up to opsd's own; nofile 65536 above LimitNOFILE=8192 is a start failure that says so")
+    func rlimitsUnderTheUnit() async throws {
+        try await Sandbox.install(config: """
+            daemon:
+              socket: /run/ops/opsd.sock
+              state_dir: /var/lib/ops
+            workers:
+              - {name: limited, command: [/bin/sleep, "1000"], limits: {nofile: 8192, core: 0, nproc: "512:1024"}}
+              - {name: greedy, command: [/bin/sleep, "1000"], restart: {policy: never}, limits: {nofile: 65536}}
+            """)
+        #expect(try await Sandbox.exec("systemctl", "start", "opsd.service").status == 0)
+        let start = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "workers", "start", "greedy")
+        #expect(start.status == 1)
+        let status = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "status", "--json")
+        let report = try WireJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
+        #expect(report.workers.first { $0.name == "greedy" }?.message
+            == "cannot start /bin/sleep: limits: nofile 65536 is above opsd's own hard limit (8192), which opsd may not raise; lower it, or raise opsd's (LimitNOFILE= in its unit)")
+        let pid = try #require(report.workers.first { $0.name == "limited" }?.pid)
+        let limits = try await Sandbox.exec("cat", "/proc/\(pid)/limits").stdout.split(separator: "\n")
+        let row = { (name: String) in limits.first { $0.hasPrefix(name) }.map { $0.dropFirst(26).split(separator: " ").prefix(2).map(String.init) } }
+        #expect(row("Max open files") == ["8192", "8192"])
+        #expect(row("Max core file size") == ["0", "0"])
+        #expect(row("Max processes") == ["512", "1024"])
+        _ = try await Sandbox.exec("systemctl", "stop", "opsd.service")
+    }
+}
