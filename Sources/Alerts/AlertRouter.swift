@@ -132,9 +132,13 @@ public final class AlertRouter: Sendable {
             let name = delivery.spec.name
             guard !state.finished, var condition = state.conditions[name]?[subject], condition.generation == generation,
                   let interval = delivery.spec.repeatInterval else { return }
-            condition.repeats += 1
-            condition.lastSent = .now
-            delivery.enqueue(Alert(event: condition.event, status: .firing, repeatCount: condition.repeats, host: host, route: name))
+            // While the last message about it still waits for a slow or down receiver, a repeat
+            // would only queue behind it and push other alerts out: the next interval may send one.
+            if !delivery.isWaiting(subject) {
+                condition.repeats += 1
+                condition.lastSent = .now
+                delivery.enqueue(Alert(event: condition.event, status: .firing, repeatCount: condition.repeats, host: host, route: name))
+            }
             condition.timer = armRepeat(delivery, subject, generation: generation, after: interval)
             state.conditions[name]?[subject] = condition
         }

@@ -1,4 +1,5 @@
 import DaemonRuntime
+import Events
 import FoundationEssentials
 public import HTTPClient
 import Logging
@@ -49,6 +50,8 @@ final class RouteDelivery: Sendable {
     private let stream: AsyncStream<Alert>
     private let continuation: AsyncStream<Alert>.Continuation
     private let sent = Mutex<[ContinuousClock.Instant]>([])
+    /// How many alerts of each subject wait in the queue (not yet taken for delivery).
+    private let waiting = Mutex<[Subject: Int]>([:])
 
     init(spec: AlertSpec, senders: AlertSenders, counters: AlertCounters, capacity: Int, logger: Logger) {
         self.spec = spec
@@ -83,9 +86,24 @@ final class RouteDelivery: Sendable {
             logger.warning("alert dropped: the route's rate limit is reached", metadata: metadata(alert, ["limit": "\(spec.limit)"]))
             return
         }
+        waiting.withLock { $0[alert.event.subject, default: 0] += 1 }
         if case .dropped(let oldest) = continuation.yield(alert) {
+            taken(oldest)
             counters.add(spec.name) { $0.dropped += 1 }
             logger.warning("alert dropped: the route's queue is full because its receiver is slow or down", metadata: metadata(oldest, [:]))
+        }
+    }
+
+    /// Whether an alert about `subject` still waits in the queue: a repeat due meanwhile would
+    /// only pile up behind it (the receiver is slow or down), so the router skips it.
+    func isWaiting(_ subject: Subject) -> Bool {
+        waiting.withLock { $0[subject, default: 0] > 0 }
+    }
+
+    private func taken(_ alert: Alert) {
+        waiting.withLock { counts in
+            let left = counts[alert.event.subject, default: 1] - 1
+            counts[alert.event.subject] = left > 0 ? left : nil
         }
     }
 
@@ -97,6 +115,7 @@ final class RouteDelivery: Sendable {
     /// Sends queued alerts until the queue is finished and empty, or the task is cancelled.
     func deliver() async {
         for await alert in stream {
+            taken(alert)
             if Task.isCancelled { return }
             let delivered = switch spec.target {
             case .webhook(let url): await post(alert, to: url)

@@ -79,6 +79,32 @@ struct ConditionTests {
         #expect(router.openConditions["crit"]?.isEmpty ?? true)
     }
 
+    @Test("a repeat is skipped while the condition's last message still waits for a receiver that hangs: it does not fill the queue")
+    func noRepeatsPileUp() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let receiver = try await Receiver(in: directory)
+        defer { receiver.stop() }
+        let counters = AlertCounters()
+        let disk = Subject(.check, "disk-root")
+        let (router, delivery) = startRouter([
+            AlertSpec(name: "down", target: .webhook(url: receiver.url("/hang/x")), repeatInterval: .milliseconds(20)),
+            // The clock: the same repeats, to a receiver that answers.
+            AlertSpec(name: "up", target: .webhook(url: receiver.url("/up")), repeatInterval: .milliseconds(20)),
+        ], counters: counters, queueCapacity: 4)
+        defer { delivery.cancel() }
+        router.route(event(.checkCrit, disk))
+        // The crit is in flight on the hanging route, unanswered; a second message waits queued.
+        try await receiver.await(1, at: "/hang/x")
+        // Twenty repeat intervals later (as the answering route counts them)…
+        try await receiver.await(20, at: "/up")
+        // …the hanging route queued one repeat behind its first message and no more: nothing dropped.
+        let down = counters.count(of: "down")
+        #expect(down.dropped == 0, "\(down)")
+        #expect((router.openConditions["down"]?[disk]?.repeats ?? 0) <= 1)
+        #expect(router.openConditions["down"]?[disk]?.repeating == true)
+    }
+
     @Test("a receiver that hangs fills only its own bounded queue: emission goes on, other routes get everything, drops are counted")
     func downReceiver() async throws {
         let directory = try TemporaryDirectory()
