@@ -227,7 +227,7 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl", "OpsAPI", "WireMapping", "EventLog", "StateStore",
+                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl", "OpsAPI", "WireMapping", "EventLog", "StateStore", "FileSafety",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

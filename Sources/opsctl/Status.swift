@@ -27,13 +27,18 @@ struct Status: AsyncParsableCommand {
             let response = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/status"))
             let report = try response.decoded(StatusReport.self)
             print(json ? response.jsonText : StatusText.render(report), terminator: json ? "\n" : "")
-            // A clean exit that the restart policy leaves down is by design, not a worker that should run.
-            let down = report.workers.filter { worker in
-                worker.state == .fatal || worker.state == .backoff || (worker.state == .exited && !(worker.lastExit?.code == 0 && worker.lastExit?.signal == nil))
-            }
+            let down = Self.notRunning(report.workers)
             guard down.isEmpty else {
                 throw Failure("\(down.map { "\($0.name) is \($0.state.rawValue)" }.joined(separator: ", ")); it should be running", exitCode: 3)
             }
+        }
+    }
+
+    /// The workers that should run and do not (also `opsctl doctor`'s rule). A clean exit that the
+    /// restart policy leaves down is by design, not a worker that should run.
+    static func notRunning(_ workers: [WorkerStatus]) -> [WorkerStatus] {
+        workers.filter { worker in
+            worker.state == .fatal || worker.state == .backoff || (worker.state == .exited && !(worker.lastExit?.code == 0 && worker.lastExit?.signal == nil))
         }
     }
 }
