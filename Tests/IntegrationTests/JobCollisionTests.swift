@@ -137,7 +137,7 @@ struct JobCollisionTests {
         }
     }
 
-    @Test("on_lock: skip records a skip naming the holder, in opsd and in opsctl's own process; opsd waits for an opsctl run that holds the lock")
+    @Test("on_lock: skip records a skip naming the holder, in opsd and in opsctl's own process; waiting runs wait across processes and stop with opsd")
     func lockSkipsAndCrossesProcesses() async throws {
         let scratch = try Scratch()
         let ready = "\(scratch.path)/ready", release = "\(scratch.path)/release"
@@ -147,6 +147,7 @@ struct JobCollisionTests {
             jobs:
               - {name: holder, schedule: "@reboot", lock: appdb, command: [/bin/sh, -c, "echo held > \(ready); read x < \(release)"]}
               - {name: late, every: 1s, lock: appdb, on_lock: skip, command: [/bin/sh, -c, "echo ran >> \(scratch.path)/late.out"]}
+              - {name: patient, every: 1s, lock: appdb, command: [/bin/sh, -c, "echo ran >> \(scratch.path)/patient.out"]}
             """)
         let holding = {
             await onNewThread {
@@ -165,11 +166,27 @@ struct JobCollisionTests {
                 close(descriptor)
             }
         }
+        // `opsctl jobs run holder` while opsd is down: the run, in opsctl's process, holds the lock's file.
+        let out = open("\(scratch.path)/holder.out", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(out); close(null) }
+        let holdInOpsctl = {
+            try spawn("\(binDirectory)/opsctl", ["jobs", "run", "holder", "--config", config], environment: ProcessInfo.processInfo.environment, stdout: out, stderr: out, stdin: null)
+        }
+        let exit = { (pid: Int32) in
+            await onNewThread {
+                var raw: Int32 = 0
+                while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+                return raw
+            }
+        }
+        let waitedFor = "opsd stopped while the run waited for lock appdb"
 
         let daemon = try await Daemon(config: config, scratch: scratch)
         #expect(await holding() == "held\n")
         let skipped = try await daemon.logStream.first { $0.message.hasPrefix("skipped:") && $0.fields["job"] == "late" }
         #expect(skipped.message == "skipped: lock appdb is held by job holder")
+        _ = try await daemon.logStream.first { $0.message == "waiting for lock appdb, held by job holder" && $0.fields["job"] == "patient" }
         let manual = try await run("opsctl", ["jobs", "run", "late", "--json", "--config", config])
         #expect(manual.status == 1)
         let record = try WireJSON.decoder.decode(JobRunStatus.self, from: Data(manual.stdout.utf8))
@@ -177,39 +194,43 @@ struct JobCollisionTests {
         daemon.signal(SIGTERM)
         #expect(await daemon.exitStatus() == 0)
         #expect(try await jobRuns("late", config).contains { $0.result == .skipped && $0.message == "lock appdb was held by job holder" && $0.startedAt == nil })
+        // The run that waited in line never started.
+        #expect(try await jobRuns("patient", config).first.map { $0.result == .interrupted && $0.message == waitedFor && $0.startedAt == nil } == true)
         let events = try await run("opsctl", ["events", "--json", "--config", config])
         #expect(events.stdout.contains("job_skipped") && events.stdout.contains("skipped its run due at"))
         #expect(events.stdout.contains(": lock appdb was held by job holder"))
         #expect(!FileManager.default.fileExists(atPath: "\(scratch.path)/late.out"))
+        #expect(!FileManager.default.fileExists(atPath: "\(scratch.path)/patient.out"))
 
-        // opsd is down: opsctl runs the holder in its own process, which holds the lock's file.
-        let out = open("\(scratch.path)/holder.out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer { close(out); close(null) }
-        let opsctl = try spawn(
-            "\(binDirectory)/opsctl", ["jobs", "run", "holder", "--config", config],
-            environment: ProcessInfo.processInfo.environment, stdout: out, stderr: out, stdin: null)
+        // opsd is down: opsctl's in-process runs meet on the lock's file.
+        let opsctl = try holdInOpsctl()
         #expect(await holding() == "held\n")
         let other = try await run("opsctl", ["jobs", "run", "late", "--config", config])
         #expect(other.status == 1)
-        #expect(other.stdout.hasPrefix("late: skipped: lock appdb was held by job holder (pid "), "\(other.stdout)")
+        #expect(other.stdout.hasPrefix("late: skipped: lock appdb was held by job holder (pid \(opsctl))"), "\(other.stdout)")
 
         // A starting opsd's holder waits for the opsctl run, and runs once it is over.
         let second = try await Daemon(config: config, scratch: scratch)
-        let waiting = try await second.logStream.first { $0.message.hasPrefix("waiting for lock appdb") }
-        #expect(waiting.message.hasPrefix("waiting for lock appdb, held by job holder (pid ") && waiting.fields["job"] == "holder")
+        let waiting = try await second.logStream.first { $0.message.hasPrefix("waiting for lock appdb") && $0.fields["job"] == "holder" }
+        #expect(waiting.message == "waiting for lock appdb, held by job holder (pid \(opsctl))")
         await letGo()
-        let status: Int32 = await onNewThread {
-            var raw: Int32 = 0
-            while waitpid(opsctl, &raw, 0) < 0 && errno == EINTR {}
-            return raw
-        }
-        #expect(status == 0)
+        #expect(await exit(opsctl) == 0)
         #expect(await holding() == "held\n")
         await letGo()
         _ = try await second.logStream.first { $0.message.hasPrefix("run succeeded") && $0.fields["job"] == "holder" }
         second.signal(SIGTERM)
         #expect(await second.exitStatus() == 0)
+
+        // An opsd that stops while its run waits for another process's lock stops at once.
+        let again = try holdInOpsctl()
+        #expect(await holding() == "held\n")
+        let third = try await Daemon(config: config, scratch: scratch)
+        _ = try await third.logStream.first { $0.message.hasPrefix("waiting for lock appdb") && $0.fields["job"] == "holder" }
+        third.signal(SIGTERM)
+        #expect(await third.exitStatus() == 0)
+        #expect(try await jobRuns("holder", config).first.map { $0.result == .interrupted && $0.message == waitedFor } == true)
+        await letGo()
+        #expect(await exit(again) == 0)
     }
 
     @Test("stop: a job that takes 7 s after SIGINT finishes its step within a 10 s stop timeout when opsd stops; one that ignores it is killed after its own")
