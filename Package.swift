@@ -274,7 +274,7 @@ let package = Package(
         ),
         .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.
-        .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["CSpawn", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport", swiftSettings: strict),
         // The C side of the tests: system calls Swift cannot make (pidfd_open), kept out of the programs.
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         // opsctl-backup with a pause at a backup step (OPSD_BACKUP_PAUSE_AT), so a test can kill it

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import OpsConfig
 import Testing
+import TestSupport
 
 @Suite("resolved messages, repeats, and receivers that are down")
 struct ConditionTests {

@@ -108,28 +108,6 @@ func eventually<T>(_ what: String, limit: Duration = .seconds(60), _ probe: () a
 /// and short retry waits.
 let senders = AlertSenders(commands: CommandRunner(spawner: DirectSpawner()), retryDelays: [.milliseconds(10)])
 
-/// A log handler that keeps every line, to check what reaches the logs.
-struct RecordingLogHandler: LogHandler {
-    final class Store: Sendable {
-        private let lines = Mutex<[String]>([])
-        var all: [String] { lines.withLock { $0 } }
-        func append(_ line: String) { lines.withLock { $0.append(line) } }
-    }
-
-    let store: Store
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let fields = (event.metadata ?? [:]).merging(metadata) { new, _ in new }.map { "\($0.key)=\($0.value)" }.sorted()
-        store.append("\(event.level) \(event.message) \(fields.joined(separator: " "))")
-    }
-}
 
 /// A router over `routes`, delivering until the returned task is cancelled.
 func startRouter(

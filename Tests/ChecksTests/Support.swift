@@ -111,30 +111,3 @@ func runOnce(_ kind: CheckKind, warn: String? = nil, crit: String? = nil, timeou
     await environment.check(for: spec("test", kind, warn: warn, crit: crit, timeout: timeout)).run()
 }
 
-/// A log handler that keeps every line, to check what reaches the logs.
-struct RecordingLogHandler: LogHandler {
-    final class Store: Sendable {
-        private let lines = Mutex<[String]>([])
-        var all: [String] { lines.withLock { $0 } }
-        func append(_ line: String) { lines.withLock { $0.append(line) } }
-    }
-
-    let store: Store
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let fields = (event.metadata ?? [:]).merging(metadata) { new, _ in new }.map { "\($0.key)=\($0.value)" }.sorted()
-        store.append("\(event.level) \(event.message) \(fields.joined(separator: " "))")
-    }
-}
-
-/// A logger whose lines land in `store`.
-func recordingLogger(_ store: RecordingLogHandler.Store) -> Logger {
-    Logger(label: "test") { _ in RecordingLogHandler(store: store) }
-}
