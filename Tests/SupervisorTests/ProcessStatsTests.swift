@@ -12,7 +12,7 @@ struct ProcessStatsTests {
         defer { close(descriptor) }
         let written = text.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count - 1) }
         try #require(written == text.utf8.count)
-        return String(cString: template)
+        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     @Test("a command name with spaces and parentheses does not shift the fields after it")
