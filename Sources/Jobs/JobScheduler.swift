@@ -40,8 +40,11 @@ public struct JobSnapshot: Sendable {
 /// - coalescing: however many fire times passed (a suspended machine, a stalled process), one
 ///   run happens, and the next fire time is computed from now;
 /// - `misfire_grace`: a run that would start later than this after its fire time is `missed`;
-/// - restarts: the last fire time is stored when a run starts; a restarted opsd continues after
-///   it, and with `catch_up` runs once at start if a fire time passed while it was down.
+/// - restarts: the last fire time is stored when a scheduled run starts (not a manual or
+///   `run_at_start` one, which never move an interval's phase); a restarted opsd continues after
+///   it, and with `catch_up` runs once at start if a fire time passed while it was down;
+/// - `run_at_start`: one run as opsd starts, outside the schedule; a reload never runs it;
+/// - `lock:`: runs of jobs sharing a lock name never overlap (`JobLocks`), manual runs included.
 ///
 /// Skipped fire times become `job_skipped` events; each run reports its own (`JobRun`).
 public actor JobScheduler: Service {
