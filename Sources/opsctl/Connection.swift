@@ -104,3 +104,48 @@ extension ControlClientError {
         }
     }
 }
+
+/// `--config` and `--socket` of the commands that take a worker's, job's or check's name
+/// (`workers start NAME`, `jobs run NAME`, `health NAME`).
+///
+/// opsctl's root reads these options anywhere on the line, except after a word that names a
+/// command it passes through to the backup companion (`backup`, `restore`): what follows such a
+/// word is the companion's. A worker, job or check may have that name (`backup.schedule` makes a
+/// job called `backup`), and `jobs run backup --config X` then left `--config X` to a command that
+/// inherits the root's `ConnectionOptions` instead of reading its own, so ArgumentParser refused it
+/// ("Unknown option '--config'. Did you mean '--config'?"). This group is a type of its own, so
+/// the command reads what the root left; what the root read it finds on the command line.
+struct NamedConnection: ParsableArguments {
+    @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file (default: $OPS_CONFIG, or \(ConfigLoader.defaultPath)).", valueName: "path"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("The control socket, overriding the configuration.", valueName: "path"))
+    var socket: String?
+
+    /// The connection: the options given after the name, else the last ones on the line.
+    func resolved(from arguments: [String]) -> ConnectionOptions {
+        var options = ConnectionOptions()
+        options.config = config ?? Self.lastValue(of: ["--config", "-c"], in: arguments)
+        options.socket = socket ?? Self.lastValue(of: ["--socket"], in: arguments)
+        return options
+    }
+
+    /// The value of the last of `names` among `arguments` (`--name VALUE` or `--name=VALUE`),
+    /// as ArgumentParser takes a repeated option: the last one wins.
+    static func lastValue(of names: [String], in arguments: [String]) -> String? {
+        var value: String?
+        var index = 1
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" { break }
+            if names.contains(argument), index + 1 < arguments.count {
+                value = arguments[index + 1]
+                index += 1
+            } else if let name = names.first(where: { $0.hasPrefix("--") && argument.hasPrefix($0 + "=") }) {
+                value = String(argument.dropFirst(name.count + 1))
+            }
+            index += 1
+        }
+        return value
+    }
+}

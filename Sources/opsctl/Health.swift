@@ -31,7 +31,8 @@ struct Health: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var options: NamedConnection
+    var connection: ConnectionOptions { options.resolved(from: CommandLine.arguments) }
 
     @Flag(help: "Print application/health+json (status pass/warn/fail, checks with observedValue, observedUnit, time).")
     var json = false

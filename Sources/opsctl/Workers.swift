@@ -67,7 +67,8 @@ struct WorkerOptions: ParsableArguments {
     @Argument(help: ArgumentHelp("The worker's name, as in the configuration (see `opsctl status`); `all` for every worker, or a shell glob (`web-*`, quoted) for those it matches.", valueName: "name"))
     var name: String
 
-    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var options: NamedConnection
+    var connection: ConnectionOptions { options.resolved(from: CommandLine.arguments) }
 
     @Flag(help: "Print the worker's status afterwards as JSON.")
     var json = false

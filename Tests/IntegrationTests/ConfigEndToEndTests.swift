@@ -34,6 +34,27 @@ struct ConfigEndToEndTests {
         #expect(try WireJSON.decoder.decode([JobRunStatus].self, from: Data(show.stdout.utf8)).map(\.result) == [.ok, .ok, .ok])
     }
 
+    @Test("a worker and a check named backup: workers restart backup --config X and health backup --config X reach opsd")
+    func workerAndCheckNamedBackup() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.config(extra: """
+            workers:
+              - {name: backup, command: [sleep, "1000"]}
+            checks:
+              - {name: backup, disk: /, warn: 99%, crit: 100%}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        // Before the fix: "Unknown option '--config'. Did you mean '--config'?", exit 64.
+        let restart = try await run("opsctl", ["workers", "restart", "backup", "--config", config])
+        #expect(restart.status == 0, "\(restart.stderr)")
+        #expect(restart.stdout.hasPrefix("backup: running"), "\(restart.stdout)")
+        let health = try await run("opsctl", ["health", "backup", "--now", "--config=\(config)"])
+        #expect(health.status == 0, "\(health.stderr)")
+        #expect(health.stdout.contains("backup  disk  OK"), "\(health.stdout)")
+        daemon.signal(SIGTERM)
+        _ = await daemon.exitStatus()
+    }
+
     @Test("opsctl jobs run backup --config X reaches opsd through the socket that config names")
     func jobNamedBackupThroughDaemon() async throws {
         let scratch = try Scratch()
