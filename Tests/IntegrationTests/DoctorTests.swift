@@ -91,6 +91,7 @@ struct DoctorTests {
         let daemon = try #require(Self.findings(report, "daemon").first)
         #expect(daemon.state == "fail")
         #expect(daemon.fix == "start it (opsd --config \(config)) and see its log if it stops again")
+        #expect(daemon.message == "opsd is not running (no control socket at \(scratch.socket))")
         #expect(Self.findings(report, "workers").map(\.state) == ["skipped"])
         #expect(Self.findings(report, "workers").first?.message == "opsd does not answer, so its workers' states are unknown")
         #expect(Self.findings(report, "socket").first?.state == "skipped")

@@ -6,7 +6,9 @@ struct DaemonDoctorCheck: DoctorCheck {
             return [.ok("daemon", "opsd \(report.version) answers on \(context.socket) (pid \(report.pid), up \(StatusText.duration(report.uptimeSeconds)))")]
         case .failure(let unreachable) where unreachable.notRunning:
             let start = context.systemdBooted ? "systemctl start \(context.unit)" : "opsd --config \(context.load.path)"
-            return [.fail("daemon", unreachable.description, fix: "start it (\(start)) and see its log if it stops again")]
+            // The client's sentence ends in its own generic advice; the fix below names this host's way.
+            let what = unreachable.description.split(separator: "; ").first.map(String.init) ?? unreachable.description
+            return [.fail("daemon", what, fix: "start it (\(start)) and see its log if it stops again")]
         case .failure(let unreachable):
             return [.fail("daemon", unreachable.description, fix: "compare --socket and daemon.socket with the socket opsd binds, and check that opsctl and opsd are the same version")]
         }

@@ -31,6 +31,7 @@ struct Doctor: AsyncParsableCommand {
     static let checks: [any DoctorCheck] = [
         ConfigDoctorCheck(), SocketDoctorCheck(), StateDoctorCheck(), BackupFilesDoctorCheck(),
         DaemonDoctorCheck(), WorkersDoctorCheck(), BackupFreshnessDoctorCheck(),
+        UnitDoctorCheck(), ClockDoctorCheck(), JournaldDoctorCheck(),
     ]
 
     func run() async throws {

@@ -18,6 +18,26 @@ struct DoctorContext: Sendable {
     let unit: String
     /// Where to look for systemd's own state (`/run/systemd/system` on a host booted with systemd).
     let systemdRuntime: String
+    /// The unit as systemd has loaded it, or nil (then ``unitAbsence`` says why).
+    let installedUnit: InstalledUnit?
+
+    /// A unit file systemd has loaded, and the properties the checks read.
+    struct InstalledUnit: Sendable {
+        /// Its file (`FragmentPath`).
+        let file: String
+        /// `systemctl show`'s answer, by property.
+        let properties: [String: String]
+
+        /// The properties `systemctl show` is asked for.
+        static let propertyNames = ["LoadState", "FragmentPath", "Delegate"]
+    }
+
+    /// Why there is no ``installedUnit``: the reason a unit check is skipped.
+    var unitAbsence: String {
+        systemdBooted
+            ? "systemd has no \(unit) loaded (systemctl show \(unit)), so opsd does not run as that unit here; pass --unit NAME if it runs under another"
+            : "systemd is not the init system here (no \(systemdRuntime)), so there is no unit to check"
+    }
 
     var configuration: Configuration { load.configuration }
 
@@ -51,7 +71,23 @@ struct DoctorContext: Sendable {
         } catch {
             status = .failure(DaemonUnreachable(description: "\(error)", notRunning: false))
         }
-        return DoctorContext(load: load, socket: socket, status: status, unit: unit, systemdRuntime: systemdRuntime)
+        let booted = FileFacts.of(systemdRuntime)?.isDirectory == true
+        return DoctorContext(
+            load: load, socket: socket, status: status, unit: unit, systemdRuntime: systemdRuntime,
+            installedUnit: booted ? await installed(unit) : nil)
+    }
+
+    /// The unit, when systemd has loaded it from a file.
+    private static func installed(_ unit: String) async -> InstalledUnit? {
+        let arguments = ["systemctl", "show", unit] + InstalledUnit.propertyNames.flatMap { ["-p", $0] }
+        guard let result = await DoctorCommand.run(arguments), result.code == 0 else { return nil }
+        var properties: [String: String] = [:]
+        for line in result.output.split(separator: "\n") {
+            let pair = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if pair.count == 2 { properties[String(pair[0])] = String(pair[1]) }
+        }
+        guard properties["LoadState"] == "loaded", let file = properties["FragmentPath"], !file.isEmpty else { return nil }
+        return InstalledUnit(file: file, properties: properties)
     }
 }
 
