@@ -182,4 +182,32 @@ struct DoctorTests {
         daemon.signal(SIGTERM)
         #expect(await daemon.exitStatus() == 0)
     }
+
+    @Test("an RSA key (OpenSSH or PEM format) warns that libssh2 1.10 cannot sign it as OpenSSH 8.8+ servers expect; an ed25519 key is OK")
+    func rsaKey() async throws {
+        let scratch = try Scratch()
+        _ = try scratch.write("known_hosts", "backup.invalid ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd0b3JsZA==\n")
+        func finding(keyType: String, format: [String]) async throws -> Finding {
+            let key = "\(scratch.path)/id_\(keyType)\(format.isEmpty ? "" : "_pem")"
+            let made = try await run("/usr/bin/ssh-keygen", ["-q", "-t", keyType, "-N", "", "-f", key] + format)
+            try #require(made.status == 0, "\(made.stderr)")
+            let config = try scratch.config(extra: """
+                backup:
+                  repository: \(scratch.path)/backup.git
+                  databases: [\(scratch.path)/app.db]
+                  remote: {url: "git@backup.invalid:app.git", ssh_key: \(key), known_hosts: \(scratch.path)/known_hosts}
+                """)
+            let (_, report) = try await Self.doctor(config)
+            return try #require(Self.findings(report, "ssh-key").first)
+        }
+        for format in [[], ["-m", "PEM"]] {
+            let rsa = try await finding(keyType: "rsa", format: format)
+            #expect(rsa.state == "warn", "\(rsa)")
+            #expect(rsa.message.contains("is an RSA key, and libssh2 1.10"), "\(rsa.message)")
+            #expect(rsa.fix?.hasPrefix("make an ed25519 key (ssh-keygen -t ed25519 -f NEWFILE)") == true)
+        }
+        let ed25519 = try await finding(keyType: "ed25519", format: [])
+        #expect(ed25519.state == "ok", "\(ed25519)")
+        #expect(ed25519.message.hasSuffix("is an ED25519 key, which libssh2 signs as servers expect"))
+    }
 }

@@ -8,9 +8,10 @@ struct Doctor: AsyncParsableCommand {
         discussion: """
             Checks, in order: the configuration (as `opsctl config check`); permissions of the \
             control socket, the state directory and database, the backup repository and the \
-            remote's key files; opsd itself (answering on its socket, its workers, backup \
+            remote's key files; an RSA key that libssh2 before 1.11 cannot sign as current OpenSSH \
+            servers expect; opsd itself (answering on its socket, its workers, backup \
             freshness); under systemd, the unit (systemd-analyze verify and security exposure, \
-            Delegate=yes), clock synchronisation and journald's rate limit. Each check prints one \
+            Delegate=yes), clock synchronisation and journald's rate limit. Each finding prints one \
             line, OK, WARN, FAIL or SKIP; a warning or failure is followed by the sentence that fixes \
             it, a skipped check says why. Nothing is changed.
 
@@ -29,7 +30,7 @@ struct Doctor: AsyncParsableCommand {
 
     /// Every check, in the order they print: what the rest depends on first.
     static let checks: [any DoctorCheck] = [
-        ConfigDoctorCheck(), SocketDoctorCheck(), StateDoctorCheck(), BackupFilesDoctorCheck(),
+        ConfigDoctorCheck(), SocketDoctorCheck(), StateDoctorCheck(), BackupFilesDoctorCheck(), SSHKeyDoctorCheck(),
         DaemonDoctorCheck(), WorkersDoctorCheck(), BackupFreshnessDoctorCheck(),
         UnitDoctorCheck(), ClockDoctorCheck(), JournaldDoctorCheck(),
     ]
