@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -26,7 +27,74 @@ struct spawn_call {
     const ops_spawn_attr *attr;
     pid_t parent;
     int error;                 // set by the child when it gives up; read once it has exited
+    int in_cgroup;             // born in its cgroup (CLONE_INTO_CGROUP): no move needed
 };
+
+// clone3(2) with a function to run on a new stack, as glibc's own (not exported) __clone3:
+// returns the child's pid or -errno. CLONE_INTO_CGROUP makes the child be born in its worker's
+// cgroup. Moving it there afterwards (a write to cgroup.procs) takes the cgroup core's
+// threadgroup lock for writing, which waits for an RCU grace period: measured under systemd, a
+// worker's restart took 14-18 ms instead of 7.5-9.5 ms.
+#if defined(__x86_64__) || defined(__aarch64__)
+#define OPS_HAVE_CLONE3 1
+long ops_clone3_raw(void *args, size_t size, int (*fn)(void *), void *arg);
+#if defined(__x86_64__)
+__asm__(
+    ".text\n"
+    ".globl ops_clone3_raw\n"
+    ".hidden ops_clone3_raw\n"
+    ".type ops_clone3_raw,@function\n"
+    "ops_clone3_raw:\n"
+    "    mov %rcx, %r8\n"          // arg and fn survive the system call (it clobbers rcx, r11)
+    "    mov %rdx, %r9\n"
+    "    mov $435, %eax\n"         // SYS_clone3
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jz 1f\n"
+    "    ret\n"                    // the parent: pid or -errno
+    "1:  xor %ebp, %ebp\n"         // the child, on its own stack
+    "    and $-16, %rsp\n"
+    "    mov %r8, %rdi\n"
+    "    call *%r9\n"
+    "    mov %eax, %edi\n"
+    "    mov $60, %eax\n"          // SYS_exit
+    "    syscall\n"
+    "    hlt\n"
+    ".size ops_clone3_raw, .-ops_clone3_raw\n");
+#else
+__asm__(
+    ".text\n"
+    ".globl ops_clone3_raw\n"
+    ".hidden ops_clone3_raw\n"
+    ".type ops_clone3_raw,%function\n"
+    "ops_clone3_raw:\n"
+    "    mov x10, x2\n"            // fn and arg survive the system call
+    "    mov x11, x3\n"
+    "    mov x8, #435\n"           // SYS_clone3
+    "    svc #0\n"
+    "    cbz x0, 1f\n"
+    "    ret\n"
+    "1:  mov x29, #0\n"
+    "    mov x30, #0\n"
+    "    mov x0, x11\n"
+    "    blr x10\n"
+    "    mov x8, #93\n"            // SYS_exit
+    "    svc #0\n"
+    ".size ops_clone3_raw, .-ops_clone3_raw\n");
+#endif
+#else
+#define OPS_HAVE_CLONE3 0
+#endif
+
+// struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2), spelled out: <linux/sched.h> clashes
+// with glibc's <sched.h>.
+struct ops_clone_args {
+    unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define OPS_CLONE_INTO_CGROUP 0x200000000ULL
+
+// Cleared once the kernel shows it has no clone3 or no CLONE_INTO_CGROUP (before 5.3 and 5.7).
+static int clone3_usable = 1;
 
 static void give_up(struct spawn_call *call, int error) {
     call->error = error;
@@ -71,7 +139,7 @@ static int child_main(void *argument) {
     if (setsid() < 0) give_up(call, errno);
     // Into the worker's cgroup before anything else, while opsd's ids still may write there; all
     // the child starts later is born inside it, so a cgroup.kill reaches it, setsid or not.
-    if (attr->join_cgroup) {
+    if (attr->join_cgroup && !call->in_cgroup) {
         ssize_t written;
         do { written = write(attr->cgroup_procs_fd, "0", 1); } while (written < 0 && errno == EINTR);
         if (written != 1) give_up_at(call, OPS_STEP_CGROUP, written < 0 ? errno : EIO);
@@ -148,8 +216,30 @@ int ops_spawn(const ops_spawn_attr *attr, pid_t *pid_out) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &previous);
     // CLONE_VFORK: this thread waits until the child has called execve or exited.
-    pid_t pid = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &call);
-    int clone_error = errno;
+    pid_t pid = -1;
+    int clone_error = 0;
+#if OPS_HAVE_CLONE3
+    if (attr->join_cgroup && attr->cgroup_dir_fd >= 0 && __atomic_load_n(&clone3_usable, __ATOMIC_RELAXED)) {
+        struct ops_clone_args args = {
+            .flags = CLONE_VM | CLONE_VFORK | OPS_CLONE_INTO_CGROUP, .exit_signal = SIGCHLD,
+            .stack = (unsigned long long)(uintptr_t)stack, .stack_size = stack_size, .cgroup = (unsigned long long)attr->cgroup_dir_fd,
+        };
+        call.in_cgroup = 1;
+        long result = ops_clone3_raw(&args, sizeof args, child_main, &call);
+        if (result > 0) {
+            pid = (pid_t)result;
+        } else {
+            // No clone3 or no CLONE_INTO_CGROUP: not again. Any other refusal (a full pids.max,
+            // a directory that is no cgroup) is met by the move below, which says why.
+            if (result == -ENOSYS || result == -E2BIG) __atomic_store_n(&clone3_usable, 0, __ATOMIC_RELAXED);
+            call.in_cgroup = 0;
+        }
+    }
+#endif
+    if (pid < 0) {
+        pid = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &call);
+        clone_error = errno;
+    }
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     munmap(stack, stack_size);
     if (pid < 0) return clone_error;

@@ -37,6 +37,7 @@ extension SpawnRequest {
         if let cgroup {
             attr.join_cgroup = 1
             attr.cgroup_procs_fd = cgroup.procsDescriptor
+            attr.cgroup_dir_fd = cgroup.directoryDescriptor
         }
         let limits = resourceLimits.map(\.cValue)
         attr.rlimit_count = Int32(limits.count)

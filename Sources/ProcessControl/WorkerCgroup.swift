@@ -49,8 +49,12 @@ public struct CgroupUsage: Sendable, Equatable {
 public final class WorkerCgroup: Sendable {
     /// The directory.
     public let directory: String
-    /// `cgroup.procs`, open for the spawner: the child writes "0" to it before it execs.
+    /// `cgroup.procs`, open for the spawner: the child writes "0" to it before it execs, where
+    /// it was not born in the cgroup already.
     let procsDescriptor: Int32
+    /// The directory, open for clone3's CLONE_INTO_CGROUP (the child is born in the cgroup,
+    /// without the cost of a move); -1 when it could not be opened.
+    let directoryDescriptor: Int32
     /// The controllers enabled for it.
     let controllers: Set<String>
     private let state = Mutex<(applied: CgroupLimits?, oomKills: UInt64)>((nil, 0))
@@ -62,12 +66,16 @@ public final class WorkerCgroup: Sendable {
         guard descriptor >= 0 else { throw CgroupError("cannot open \(directory)/cgroup.procs", errno) }
         self.directory = directory
         self.procsDescriptor = descriptor
+        self.directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         self.controllers = controllers
         let seen = CgroupFile.keyed("\(directory)/memory.events")?["oom_kill"] ?? 0
         state.withLock { $0.oomKills = seen }
     }
 
-    deinit { close(procsDescriptor) }
+    deinit {
+        close(procsDescriptor)
+        if directoryDescriptor >= 0 { close(directoryDescriptor) }
+    }
 
     /// Writes `limits` unless they are what was written last. Returns the controllers a set limit
     /// needs that this cgroup does not have (those limits are not applied), and the files that

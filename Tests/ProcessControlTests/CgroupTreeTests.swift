@@ -115,3 +115,27 @@ struct CgroupTreeTests {
         }
     }
 }
+
+/// The kernel's own cgroup v2 tree, where this process may write it (root on a machine with
+/// cgroup v2 mounted): a scratch cgroup, removed afterwards.
+@Suite("worker cgroups: the kernel's tree")
+struct RealCgroupTests {
+    static let hierarchy = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].first { access("\($0)/cgroup.controllers", F_OK) == 0 }
+
+    @Test("a child is born in (or moved into) its worker's cgroup before it execs", .enabled(if: geteuid() == 0 && hierarchy.map { access($0, W_OK) == 0 } == true, "needs root and a writable cgroup v2 hierarchy"))
+    func childRunsInItsCgroup() async throws {
+        let hierarchy = try #require(Self.hierarchy)
+        let own = String((try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)).split(separator: "\n").first { $0.hasPrefix("0::") }?.dropFirst(3) ?? "/")
+        let name = "opsd-test-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        let directory = "\(hierarchy)\(own == "/" ? "" : own)/\(name)"
+        let worker = try WorkerCgroup(directory: directory, controllers: [])
+        defer { rmdir(directory) }
+        try await withTemporaryDirectory { scratch in
+            var request = SpawnRequest(executable: "/bin/cat", arguments: ["cat", "/proc/self/cgroup"], environment: [:])
+            request.cgroup = worker
+            let (status, output) = try await runToEnd(request, in: scratch)
+            #expect(status == .exited(0))
+            #expect(output.split(separator: "\n").contains { $0 == "0::\(own == "/" ? "" : own)/\(name)" }, "\(output)")
+        }
+    }
+}

@@ -37,6 +37,7 @@ typedef struct ops_spawn_attr {
     int rlimit_count;
     int join_cgroup;           // when nonzero, the child first writes "0" to cgroup_procs_fd (a cgroup.procs)
     int cgroup_procs_fd;       //   so it runs in that cgroup before it execs, and all it starts after it
+    int cgroup_dir_fd;         // with join_cgroup: the cgroup's directory, for clone3's CLONE_INTO_CGROUP; -1: none
     int *failed_step;          // when not NULL, set to OPS_STEP_* or an rlimit's index by a child that gives up
 } ops_spawn_attr;
 
