@@ -4,7 +4,7 @@ import Glibc
 public import OpsConfig
 public import ProcessControl
 import Synchronization
-import DaemonRuntime
+public import DaemonRuntime
 import Scheduling
 
 /// A command on a schedule: started through opsd's spawner (so the reaper owns its exit), its
@@ -12,7 +12,7 @@ import Scheduling
 public struct CommandJob: JobWork {
     let spec: CommandSpec
     let children: any ProcessSpawner
-    let output: @Sendable (String) -> Int32?
+    let output: @Sendable (String, OutputRing?) -> Int32?
     let stop: StopPolicy
 
     /// A job running `spec` through `children`; `output` gives the descriptor for stdout and
@@ -21,6 +21,15 @@ public struct CommandJob: JobWork {
     /// On timeout or shutdown the group gets `stop.signal`, then SIGKILL after `stop.timeout`.
     public init(
         spec: CommandSpec, children: any ProcessSpawner, output: @escaping @Sendable (String) -> Int32?, stop: StopPolicy = JobSpec.defaultStop
+    ) {
+        self.init(spec: spec, children: children, keepingOutput: { name, _ in output(name) }, stop: stop)
+    }
+
+    /// A job as above whose `output` also gets the run's `JobContext.output` ring, to keep the
+    /// tail of the output there (`ChildOutput.descriptor(for:keeping:)`).
+    public init(
+        spec: CommandSpec, children: any ProcessSpawner, keepingOutput output: @escaping @Sendable (String, OutputRing?) -> Int32?,
+        stop: StopPolicy = JobSpec.defaultStop
     ) {
         self.spec = spec
         self.children = children
@@ -42,7 +51,7 @@ public struct CommandJob: JobWork {
         environment["OPS_ATTEMPT"] = "\(context.attempt)"
         let recipe = LaunchRecipe(
             command: spec.command, environment: environment, workingDirectory: spec.workingDirectory,
-            user: spec.user, group: spec.group, output: output(context.job))
+            user: spec.user, group: spec.group, output: output(context.job, context.output))
         let exit = ExitLatch()
         // A program or user that is not found fails the attempt with the spawn's own sentence.
         let pid = try await children.launch(recipe.request(), onExit: { exit.fire($0) })
@@ -59,8 +68,21 @@ public struct CommandJob: JobWork {
         }
         // Leftovers in the group (a background grandchild) must not outlive the run.
         kill(-pid, SIGKILL)
+        if let ring = context.output { await Self.drain(ring) }
         if Task.isCancelled { throw JobStopped(program: spec.command[0], status: status, stop: stop) }
         return status
+    }
+
+    /// Waits until the run's last output is in its tail: the exit is seen before the relay reads
+    /// the pipe to its end. A grandchild that left the group may hold the pipe open for ever, so
+    /// the wait is bounded.
+    private static func drain(_ ring: OutputRing) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await ring.drained() }
+            group.addTask { try? await Task.sleep(for: .seconds(2), clock: .loop) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import BackupRecords
+public import DaemonRuntime
 import FoundationEssentials
 import Glibc
 public import OpsConfig
@@ -9,7 +10,7 @@ import Scheduling
 /// place that knows which `JobWork` serves which kind of job.
 public struct JobCatalog: Sendable {
     let children: any ProcessSpawner
-    let output: @Sendable (String) -> Int32?
+    let output: @Sendable (String, OutputRing?) -> Int32?
     let store: JobRunStore
     let configPath: String?
 
@@ -18,6 +19,14 @@ public struct JobCatalog: Sendable {
     /// prune jobs trim `store`, and whose backups are taken by the companion from the file at
     /// `configPath` (nil where backups are unavailable).
     public init(children: any ProcessSpawner, output: @escaping @Sendable (String) -> Int32?, store: JobRunStore, configPath: String?) {
+        self.init(children: children, keepingOutput: { name, _ in output(name) }, store: store, configPath: configPath)
+    }
+
+    /// A catalog as above whose `output` also gets the ring a command job's run keeps the tail
+    /// of its output in (`ChildOutput.descriptor(for:keeping:)`), for the run's record.
+    public init(
+        children: any ProcessSpawner, keepingOutput output: @escaping @Sendable (String, OutputRing?) -> Int32?, store: JobRunStore, configPath: String?
+    ) {
         self.children = children
         self.output = output
         self.store = store
@@ -32,7 +41,7 @@ public struct JobCatalog: Sendable {
     private func work(for spec: JobSpec, in configuration: Configuration) -> any JobWork {
         switch spec.action {
         case .command(let command):
-            return CommandJob(spec: command, children: children, output: output, stop: spec.stop)
+            return CommandJob(spec: command, children: children, keepingOutput: output, stop: spec.stop)
         case .sqlite(let maintenance):
             let zone: Zone
             if case .calendar(let calendar) = spec.trigger { zone = calendar.zone } else { zone = .local }
@@ -44,7 +53,7 @@ public struct JobCatalog: Sendable {
                 return Unavailable(reason: "backups are taken by opsctl backup here")
             }
             // The companion records into the same state database the scheduler's store uses.
-            return BackupJob(configPath: configPath, history: BackupHistory(database: store.database), children: children, output: output)
+            return BackupJob(configPath: configPath, history: BackupHistory(database: store.database), children: children, output: { output($0, nil) })
         }
     }
 }

@@ -66,10 +66,12 @@ struct JobRun {
         var result = RunResult.failed
         var message = ""
         var exit: ExitStatus?
+        // One ring for the run: its tail is the last attempt's output, after the earlier ones'.
+        let output = RunOutputTail.ring()
         while true {
             attempt += 1
             do {
-                message = try await attemptOnce(attempt)
+                message = try await attemptOnce(attempt, output: output)
                 result = .ok
                 break
             } catch {
@@ -93,7 +95,10 @@ struct JobRun {
             }
         }
         let end = clock.now()
-        if let id { try? await store.finished(id, result: result, attempts: attempt, message: message, at: end) }
+        var environment: [String: String] = [:]
+        if case .command(let command) = spec.action { environment = command.environment }
+        let tail = RunOutputTail.text(of: output, masking: environment)
+        if let id { try? await store.finished(id, result: result, attempts: attempt, message: message, output: tail, at: end) }
         let outcome = JobOutcome(job: spec.name, result: result, attempts: attempt, message: message, exit: exit, previous: previous)
         for event in job.work.events(for: outcome) { events.emit(event) }
         let metadata: Logger.Metadata = [
@@ -106,12 +111,12 @@ struct JobRun {
         default:
             logger.error("run failed after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(message)", metadata: metadata)
         }
-        return RunRecord(scheduledAt: scheduled, startedAt: start, finishedAt: end, result: result, attempts: attempt, message: message)
+        return RunRecord(scheduledAt: scheduled, startedAt: start, finishedAt: end, result: result, attempts: attempt, message: message, output: tail)
     }
 
-    /// One attempt, bounded by the job's timeout.
-    private func attemptOnce(_ attempt: Int) async throws -> String {
-        let context = JobContext(job: job.spec.name, attempt: attempt, logger: logger)
+    /// One attempt, bounded by the job's timeout; a command keeps its output in `output`.
+    private func attemptOnce(_ attempt: Int, output: OutputRing) async throws -> String {
+        let context = JobContext(job: job.spec.name, attempt: attempt, logger: logger, output: output)
         guard let timeout = job.spec.timeout else { return try await job.work.run(context) }
         let work = job.work
         return try await withThrowingTaskGroup(of: String?.self) { group in

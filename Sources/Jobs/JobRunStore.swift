@@ -32,15 +32,21 @@ public struct RunRecord: Sendable, Equatable {
     public var attempts: Int
     /// The summary or the error.
     public var message: String?
+    /// The tail of the run's output (`RunOutputTail`), secrets masked; nil when it wrote
+    /// nothing or its work runs no command.
+    public var output: String?
 
     /// A record; a run that did not start has no start or end.
-    public init(scheduledAt: Date, startedAt: Date? = nil, finishedAt: Date? = nil, result: RunResult, attempts: Int, message: String?) {
+    public init(
+        scheduledAt: Date, startedAt: Date? = nil, finishedAt: Date? = nil, result: RunResult, attempts: Int, message: String?, output: String? = nil
+    ) {
         self.scheduledAt = scheduledAt
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.result = result
         self.attempts = attempts
         self.message = message
+        self.output = output
     }
 
     /// Wall time from start to end.
@@ -77,6 +83,8 @@ public final class JobRunStore: Sendable {
             CREATE INDEX job_runs_by_job ON job_runs (job, id);
             CREATE TABLE job_state (job TEXT PRIMARY KEY, last_fire REAL NOT NULL);
             """),
+        // The tail of a run's output; rows from before it have none.
+        .init("jobs.2", "ALTER TABLE job_runs ADD COLUMN output TEXT"),
     ], history: [("job_runs", "scheduled_at")])
 
     /// The job tables in `database`, created before their first use.
@@ -144,11 +152,11 @@ public final class JobRunStore: Sendable {
     }
 
     /// Records how run `id` ended.
-    public func finished(_ id: Int64, result: RunResult, attempts: Int, message: String?, at end: Date) async throws {
+    public func finished(_ id: Int64, result: RunResult, attempts: Int, message: String?, output: String? = nil, at end: Date) async throws {
         try await perform { database in
             try database.run(
-                "UPDATE job_runs SET result = ?, attempts = ?, message = ?, finished_at = ? WHERE id = ?",
-                result.rawValue, attempts, message, end.timeIntervalSince1970, id)
+                "UPDATE job_runs SET result = ?, attempts = ?, message = ?, output = ?, finished_at = ? WHERE id = ?",
+                result.rawValue, attempts, message, output, end.timeIntervalSince1970, id)
         }
     }
 
@@ -208,7 +216,7 @@ public final class JobRunStore: Sendable {
         let filter = startedOnly ? "AND started_at IS NOT NULL" : ""
         return try await perform { database in
             try database.query(
-                "SELECT scheduled_at, started_at, finished_at, result, attempts, message FROM job_runs WHERE job = ? \(filter) ORDER BY id DESC LIMIT ?",
+                "SELECT scheduled_at, started_at, finished_at, result, attempts, message, output FROM job_runs WHERE job = ? \(filter) ORDER BY id DESC LIMIT ?",
                 job, limit
             ).map { row in
                 RunRecord(
@@ -217,7 +225,8 @@ public final class JobRunStore: Sendable {
                     finishedAt: row.double(2).map(Date.init(timeIntervalSince1970:)),
                     result: RunResult(rawValue: row.string(3) ?? "") ?? .failed,
                     attempts: Int(row.int(4) ?? 0),
-                    message: row.string(5))
+                    message: row.string(5),
+                    output: row.string(6))
             }
         }
     }

@@ -1,3 +1,4 @@
+public import DaemonRuntime
 public import Events
 public import Logging
 public import ProcessControl
@@ -33,12 +34,15 @@ public struct JobContext: Sendable {
     public let attempt: Int
     /// A logger with the job's name attached.
     public let logger: Logger
+    /// Where a process the work runs keeps the tail of its output, for the run's record.
+    public let output: OutputRing?
 
     /// Creates a context.
-    public init(job: String, attempt: Int, logger: Logger) {
+    public init(job: String, attempt: Int, logger: Logger, output: OutputRing? = nil) {
         self.job = job
         self.attempt = attempt
         self.logger = logger
+        self.output = output
     }
 }
 

@@ -62,11 +62,16 @@ public struct JobRunStatus: Codable, Sendable, Equatable {
     public var durationSeconds: Double?
     /// The summary or the error.
     public var message: String?
+    /// The tail of the run's output (its last 20 lines, at most 4 KiB), secrets masked; absent
+    /// when it wrote nothing or is not a command.
+    public var output: String?
 
     /// Creates a run status.
     public init(
-        scheduledAt: Date, startedAt: Date?, finishedAt: Date?, result: Result, attempts: Int, durationSeconds: Double?, message: String?
+        scheduledAt: Date, startedAt: Date?, finishedAt: Date?, result: Result, attempts: Int, durationSeconds: Double?, message: String?,
+        output: String? = nil
     ) {
+        self.output = output
         self.scheduledAt = scheduledAt
         self.startedAt = startedAt
         self.finishedAt = finishedAt

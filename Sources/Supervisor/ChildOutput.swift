@@ -1,4 +1,5 @@
 import CSystemd
+public import DaemonRuntime
 import FoundationEssentials
 import Glibc
 public import Logging
@@ -17,38 +18,104 @@ public struct ChildOutput: Sendable {
     let eventLoops: any EventLoopGroup
     let logger: Logger
     let field: String
+    /// The recent output of each child, kept only outside journald (where the journal keeps it),
+    /// when asked for: what `opsctl logs` reads there.
+    public let recent: RecentOutput?
 
-    /// Output for children named in log lines by `field` (`worker`, `job`); journal streams when `useJournal`.
-    public init(useJournal: Bool, eventLoops: any EventLoopGroup, logger: Logger, field: String = "worker") {
+    /// Output for children named in log lines by `field` (`worker`, `job`); journal streams when
+    /// `useJournal`. Outside journald, `recentBytes` keeps that much of each child's newest output.
+    public init(useJournal: Bool, eventLoops: any EventLoopGroup, logger: Logger, field: String = "worker", recentBytes: Int? = nil) {
         self.useJournal = useJournal
         self.eventLoops = eventLoops
         self.logger = logger
         self.field = field
+        self.recent = useJournal ? nil : recentBytes.map(RecentOutput.init(bytesPerChild:))
     }
 
     /// The descriptor to give the child as stdout and stderr: hand it to the spawn
-    /// (`LaunchRecipe.output`), which closes it once the child has its copy.
-    public func descriptor(for worker: String) -> Int32? {
-        if useJournal {
+    /// (`LaunchRecipe.output`), which closes it once the child has its copy. With `ring`, its
+    /// output is also kept there (a job run's tail).
+    ///
+    /// A kept tail needs opsd to see the bytes, so under journald such a child writes into a pipe
+    /// that opsd relays, unchanged, to the child's own journal stream: the journal gets what it
+    /// would have got (identifier, `<N>` priorities), and the tail is exact, with no `journalctl`
+    /// to run and no reliance on the journal still holding the run. The relay writes without
+    /// blocking and drops what a stuck journald cannot take, so a chatty job never waits on it
+    /// (only on opsd's event loop reading the pipe, like any relayed child).
+    public func descriptor(for worker: String, keeping ring: OutputRing? = nil) -> Int32? {
+        if useJournal, let ring {
+            let journal = sd_journal_stream_fd(worker, 6, 1)
+            if journal >= 0 {
+                _ = fcntl(journal, F_SETFL, fcntl(journal, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(journal, F_SETFD, FD_CLOEXEC)
+                ring.attach()
+                if let fd = relay({ JournalTee(journal: journal, ring: ring) }) { return fd }
+                ring.detach()
+                close(journal)
+                return nil
+            }
+            logger.warning("cannot open a journal stream; the output is relayed instead", metadata: [field: "\(worker)"])
+        } else if useJournal {
             // LOG_INFO, and "<N>" prefixes in the output set a line's priority (level_prefix).
             let fd = sd_journal_stream_fd(worker, 6, 1)
             if fd >= 0 { return fd }
             logger.warning("cannot open a journal stream; the output is relayed instead", metadata: [field: "\(worker)"])
         }
+        let logger = self.logger
+        let field = self.field
+        let ring = ring ?? recent?.ring(for: worker)
+        ring?.attach()
+        guard let fd = relay({ LineRelay(worker: worker, field: field, logger: logger, ring: ring) }) else {
+            ring?.detach()
+            return nil
+        }
+        return fd
+    }
+
+    /// A pipe whose read end `handler` serves on an event loop; returns its write end.
+    private func relay<Handler: ChannelInboundHandler>(_ handler: @escaping @Sendable () -> Handler) -> Int32? {
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { return nil }
         _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
-        let logger = self.logger
-        let field = self.field
         _ = NIOPipeBootstrap(group: eventLoops)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(LineRelay(worker: worker, field: field, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(handler())
                 }
             }
             .takingOwnershipOfDescriptor(input: ends[0])
         return ends[1]
+    }
+}
+
+/// Copies a job's output, as it comes, to its journal stream and into its tail.
+final class JournalTee: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let journal: Int32
+    private let ring: OutputRing
+
+    init(journal: Int32, ring: OutputRing) {
+        self.journal = journal
+        self.ring = ring
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        buffer.withUnsafeReadableBytes { bytes in
+            ring.append(bytes)
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(journal, bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 { offset += written } else if written < 0, errno == EINTR { continue } else { break }
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        close(journal)
+        ring.detach()
+        context.fireChannelInactive()
     }
 }
 
@@ -62,18 +129,22 @@ final class LineRelay: ChannelInboundHandler {
     private let worker: String
     private let field: String
     private let logger: Logger
+    private let ring: OutputRing?
     private var pending: [UInt8] = []
     private static let longestLine = 65536
 
-    init(worker: String, field: String, logger: Logger) {
+    init(worker: String, field: String, logger: Logger, ring: OutputRing? = nil) {
         self.worker = worker
         self.field = field
         self.logger = logger
+        self.ring = ring
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        pending += buffer.readBytes(length: buffer.readableBytes) ?? []
+        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        ring?.append(bytes)
+        pending += bytes
         while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
             emit(pending[..<newline])
             pending.removeSubrange(...newline)
@@ -87,6 +158,7 @@ final class LineRelay: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if !pending.isEmpty { emit(pending[...]) }
         pending.removeAll()
+        ring?.detach()
         context.fireChannelInactive()
     }
 

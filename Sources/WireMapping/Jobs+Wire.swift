@@ -8,7 +8,8 @@ extension JobRunStatus {
     public init(_ record: RunRecord) {
         self.init(
             scheduledAt: record.scheduledAt, startedAt: record.startedAt, finishedAt: record.finishedAt,
-            result: Result(record.result), attempts: record.attempts, durationSeconds: record.duration, message: record.message
+            result: Result(record.result), attempts: record.attempts, durationSeconds: record.duration, message: record.message,
+            output: record.output
         )
     }
 }

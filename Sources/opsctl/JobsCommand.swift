@@ -130,6 +130,11 @@ struct JobsCommand: AsyncParsableCommand {
                     [ISOTime.format(run.scheduledAt, in: .local), run.result.rawValue, "\(run.attempts)", run.durationSeconds.map(seconds) ?? "-", run.message ?? ""]
                 }
                 StatusText.table([["SCHEDULED", "RESULT", "ATTEMPTS", "DURATION", "MESSAGE"]] + rows).forEach { print($0) }
+                // The newest run's output tail below the table: what a failed run said last.
+                if let newest = runs.first, let output = newest.output {
+                    print("\nlast output of the run scheduled at \(ISOTime.format(newest.scheduledAt, in: .local)):")
+                    for line in output.split(separator: "\n", omittingEmptySubsequences: false) { print("  \(line)") }
+                }
             }
         }
     }

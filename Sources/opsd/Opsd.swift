@@ -132,7 +132,7 @@ struct Opsd {
         let recording = await EventRecording(bus: events, database: database, logger: logger)
         let store = JobRunStore(database: database)
         let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
-        let catalog = JobCatalog(children: children, output: { jobOutput.descriptor(for: $0) }, store: store, configPath: loaded.path)
+        let catalog = JobCatalog(children: children, keepingOutput: { jobOutput.descriptor(for: $0, keeping: $1) }, store: store, configPath: loaded.path)
         let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger, events: events)
         let checks = await CheckService(
             configuration: configuration, database: database, children: children, events: events, logger: logger,
