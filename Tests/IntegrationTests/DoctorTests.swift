@@ -210,4 +210,42 @@ struct DoctorTests {
         #expect(ed25519.state == "ok", "\(ed25519)")
         #expect(ed25519.message.hasSuffix("is an ED25519 key, which libssh2 signs as servers expect"))
     }
+
+    @Test("the remote is contacted only with --remote, through opsctl-backup: unreachable fails, empty warns, fetched is OK")
+    func remote() async throws {
+        let scratch = try Scratch()
+        let database = "\(scratch.path)/app.db"
+        let created = try await run("/usr/bin/sqlite3", [database, "CREATE TABLE t (x); INSERT INTO t VALUES (1);"])
+        try #require(created.status == 0, "\(created.stderr)")
+        let bare = try await run("/usr/bin/git", ["init", "-q", "--bare", "\(scratch.path)/remote.git"])
+        try #require(bare.status == 0, "\(bare.stderr)")
+        func config(remote: String) throws -> String {
+            try scratch.config(extra: """
+                backup:
+                  repository: \(scratch.path)/backup.git
+                  databases: [\(database)]
+                  remote: {url: \(remote), branch: doctor}
+                """)
+        }
+        func finding(_ config: String, _ extra: [String] = ["--remote"]) async throws -> Finding {
+            try #require(Self.findings(try await Self.doctor(config, extra).report, "remote").first)
+        }
+        let missing = try config(remote: "\(scratch.path)/nothere.git")
+        let unreachable = try await finding(missing)
+        #expect(unreachable.state == "fail")
+        #expect(unreachable.message.hasPrefix("cannot fetch from \(scratch.path)/nothere.git"), "\(unreachable.message)")
+
+        let good = try config(remote: "\(scratch.path)/remote.git")
+        let notContacted = try await finding(good, [])
+        #expect(notContacted.state == "skipped")
+        #expect(notContacted.message == "\(scratch.path)/remote.git was not contacted; pass --remote to fetch from it through opsctl-backup")
+        let empty = try await finding(good)
+        #expect(empty.state == "warn", "\(empty)")
+        #expect(empty.message == "the remote \(scratch.path)/remote.git has no branch doctor")
+        let backup = try await run("opsctl", ["--config", good, "backup"])
+        try #require(backup.status == 0, "\(backup.stdout)\(backup.stderr)")
+        let fetched = try await finding(good)
+        #expect(fetched.state == "ok", "\(fetched)")
+        #expect(fetched.message == "opsctl-backup fetched this host's branch from \(scratch.path)/remote.git")
+    }
 }

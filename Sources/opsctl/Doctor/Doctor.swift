@@ -9,7 +9,8 @@ struct Doctor: AsyncParsableCommand {
             Checks, in order: the configuration (as `opsctl config check`); permissions of the \
             control socket, the state directory and database, the backup repository and the \
             remote's key files; an RSA key that libssh2 before 1.11 cannot sign as current OpenSSH \
-            servers expect; opsd itself (answering on its socket, its workers, backup \
+            servers expect; with --remote, the remote (reachable, host key known, credentials \
+            accepted); opsd itself (answering on its socket, its workers, backup \
             freshness); under systemd, the unit (systemd-analyze verify and security exposure, \
             Delegate=yes), clock synchronisation and journald's rate limit. Each finding prints one \
             line, OK, WARN, FAIL or SKIP; a warning or failure is followed by the sentence that fixes \
@@ -25,19 +26,24 @@ struct Doctor: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The systemd unit opsd runs as.", valueName: "name"))
     var unit = "opsd.service"
 
+    @Flag(help: "Also fetch from backup.remote through opsctl-backup: reachable, host key known, credentials accepted (the fetch updates the backup repository's view of the remote).")
+    var remote = false
+
     @Flag(help: "Print the findings as JSON: {checks: [{name, state, message, fix}], summary: {ok, warn, fail, skipped}, state} (docs/cli-json.md).")
     var json = false
 
     /// Every check, in the order they print: what the rest depends on first.
     static let checks: [any DoctorCheck] = [
         ConfigDoctorCheck(), SocketDoctorCheck(), StateDoctorCheck(), BackupFilesDoctorCheck(), SSHKeyDoctorCheck(),
+        RemoteDoctorCheck(),
         DaemonDoctorCheck(), WorkersDoctorCheck(), BackupFreshnessDoctorCheck(),
         UnitDoctorCheck(), ClockDoctorCheck(), JournaldDoctorCheck(),
     ]
 
     func run() async throws {
         try await reportingFailures {
-            let context = await DoctorContext.gather(configPath: connection.configPath, socket: connection.socket, unit: unit)
+            var context = await DoctorContext.gather(configPath: connection.configPath, socket: connection.socket, unit: unit)
+            context.contactRemote = remote
             var findings: [DoctorFinding] = []
             for check in Self.checks { findings += await check.run(in: context) }
             let report = DoctorReport(findings: findings)

@@ -20,6 +20,8 @@ struct DoctorContext: Sendable {
     let systemdRuntime: String
     /// The unit as systemd has loaded it, or nil (then ``unitAbsence`` says why).
     let installedUnit: InstalledUnit?
+    /// Whether the remote may be contacted (`--remote`): a fetch, slow and visible to its server.
+    var contactRemote = false
 
     /// A unit file systemd has loaded, and the properties the checks read.
     struct InstalledUnit: Sendable {
