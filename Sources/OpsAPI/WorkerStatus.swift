@@ -38,9 +38,12 @@ public struct WorkerStatus: Codable, Sendable, Equatable {
     public var lastExit: ProcessExit?
     /// The worker's own STATUS= line (notify workers).
     public var statusText: String?
-    /// Resident memory of the worker's main process, in bytes.
+    /// Memory of the worker, in bytes: its cgroup's `memory.current` (every process, page cache
+    /// included) where opsd has a delegated cgroup with the memory controller; else the resident
+    /// size of its main process.
     public var rssBytes: UInt64?
-    /// CPU time (user + system) of the worker's main process, in seconds.
+    /// CPU time (user + system) of the worker's current run, in seconds: its whole cgroup's under
+    /// delegation, else its main process's.
     public var cpuSeconds: Double?
     /// Why it is down, when it is fatal or could not start.
     public var message: String?

@@ -135,10 +135,10 @@ extension MetricsSnapshot {
             MetricFamily("opsd_worker_start_time_seconds", .gauge, "When each running worker's process started, in seconds since 1970.", workers.compactMap { worker in
                 worker.uptime.map { sample(label(worker), (epoch(now) - $0.seconds).rounded()) }
             }),
-            MetricFamily("opsd_worker_cpu_seconds_total", .counter, "CPU time of each running worker's main process, user and system.", workers.compactMap { worker in
+            MetricFamily("opsd_worker_cpu_seconds_total", .counter, "CPU time of each running worker, user and system: its whole cgroup's under delegation, else its main process's.", workers.compactMap { worker in
                 worker.cpuTime.map { sample(label(worker), $0.seconds) }
             }),
-            MetricFamily("opsd_worker_resident_memory_bytes", .gauge, "Resident memory of each running worker's main process.", workers.compactMap { worker in
+            MetricFamily("opsd_worker_resident_memory_bytes", .gauge, "Memory of each running worker: its cgroup's memory.current under delegation (page cache included), else its main process's resident size.", workers.compactMap { worker in
                 worker.residentBytes.map { sample(label(worker), Double($0)) }
             }),
         ]

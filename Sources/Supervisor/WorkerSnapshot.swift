@@ -24,9 +24,10 @@ public struct WorkerSnapshot: Sendable, Equatable {
     public var lastExit: ExitStatus?
     /// The worker's own STATUS= line (notify workers).
     public var statusText: String?
-    /// Resident memory of the main process, in bytes, when /proc could be read.
+    /// Memory in bytes: the cgroup's `memory.current` under delegation, else the main process's
+    /// resident size (when /proc could be read).
     public var residentBytes: UInt64?
-    /// CPU time (user + system) of the main process, when /proc could be read.
+    /// CPU time (user + system): the whole cgroup's under delegation, else the main process's.
     public var cpuTime: Duration?
     /// Why it is down, when it is fatal or could not start.
     public var message: String?
