@@ -16,7 +16,7 @@ extension SystemdServiceTests {
         let checks: [DoctorFinding]
     }
 
-    @Test("opsctl doctor under the shipped unit: verify, exposure and Delegate=yes pass, with opsd, its socket, state and workers")
+    @Test("opsctl doctor under the shipped unit: verify, exposure and Delegate=yes pass, with opsd, its socket, state and workers; journald's rate limit read from its drop-ins")
     func doctorUnderTheUnit() async throws {
         #expect(try await Sandbox.exec("systemctl", "start", "opsd.service").status == 0)
         defer { Task { _ = try? await Sandbox.exec("systemctl", "stop", "opsd.service") } }
@@ -31,5 +31,16 @@ extension SystemdServiceTests {
         #expect(states("clock").count == 1 && states("clock") != ["fail"])
         #expect(!report.checks.contains { $0.state == "fail" }, "\(report.checks)")
         #expect(result.status == 0 || result.status == 1, "\(result.stderr)")
+        // The sandbox turns journald's rate limit off (its 50-systemd-sandbox.conf); a later
+        // drop-in that turns it on is read as journald would (journald itself is not restarted).
+        #expect(states("journald") == ["ok"])
+        let dropIn = "/etc/systemd/journald.conf.d/90-opsctl-doctor-test.conf"
+        try await Sandbox.copy(text: "[Journal]\nRateLimitIntervalSec=30s\nRateLimitBurst=1000\n", to: dropIn)
+        let limited = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "doctor", "--json")
+        _ = try await Sandbox.exec("rm", "-f", dropIn)
+        let journald = try #require(try JSONDecoder().decode(DoctorReport.self, from: Data(limited.stdout.utf8)).checks.first { $0.name == "journald" })
+        #expect(journald.state == "warn")
+        #expect(journald.message.hasPrefix("journald keeps at most 1000 lines per 30s from opsd.service (\(dropIn)), and its 1 worker(s) share that budget"), "\(journald.message)")
+        #expect(journald.fix?.hasPrefix("write RateLimitIntervalSec=0 under [Journal] in /etc/systemd/journald.conf.d/ops.conf") == true)
     }
 }
