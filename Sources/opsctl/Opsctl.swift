@@ -11,7 +11,7 @@ struct Opsctl: AsyncParsableCommand {
             $OPS_CONFIG, or \(ConfigLoader.defaultPath)); --socket names it directly.
 
             Exit status: 0 on success; 1 when the request failed or the configuration is invalid; \
-            `status` exits 3 when opsd is not running, like `systemctl status`; `health` exits 0–3 like a Nagios plugin.
+            `status` exits 3 when opsd is not running, like `systemctl status`; `health` exits 0–3 like a Nagios plugin; `doctor` exits 1 on a warning and 2 on a failure.
             """,
         version: opsVersion,
         subcommands: [Status.self, Health.self, Workers.self, JobsCommand.self, EventsCommand.self, ScheduleCommand.self, BackupCommand.self, RestoreCommand.self, Reload.self, ConfigCommand.self, Doctor.self]
