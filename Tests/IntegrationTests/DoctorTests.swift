@@ -248,4 +248,34 @@ struct DoctorTests {
         #expect(fetched.state == "ok", "\(fetched)")
         #expect(fetched.message == "opsctl-backup fetched this host's branch from \(scratch.path)/remote.git")
     }
+
+    @Test("backup freshness from opsd's status: none taken yet warns with how to take one, exit 1; after `opsctl backup` it is OK, exit 0")
+    func backupFreshness() async throws {
+        let scratch = try Scratch()
+        let database = "\(scratch.path)/app.db"
+        let created = try await run("/usr/bin/sqlite3", [database, "CREATE TABLE t (x); INSERT INTO t VALUES (1);"])
+        try #require(created.status == 0, "\(created.stderr)")
+        let repository = "\(scratch.path)/backup.git"
+        let config = try scratch.config(extra: """
+            backup:
+              repository: \(repository)
+              databases: [\(database)]
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        let (before, report) = try await Self.doctor(config)
+        #expect(before == 1)
+        let none = try #require(Self.findings(report, "backup").first)
+        #expect(none.state == "warn")
+        #expect(none.message == "no backup of \(repository) has been taken yet")
+        #expect(none.fix == "run `opsctl backup`, and give backup.schedule or use opsd-backup.timer (deploy/README.md)")
+
+        let backup = try await run("opsctl", ["--config", config, "backup"])
+        try #require(backup.status == 0, "\(backup.stdout)\(backup.stderr)")
+        let (after, fresh) = try await Self.doctor(config)
+        #expect(Self.findings(fresh, "backup").first?.state == "ok", "\(fresh.checks)")
+        #expect(Self.findings(fresh, "backup-files").map(\.state) == ["ok"], "\(fresh.checks)")
+        #expect(after == 0, "\(fresh.checks)")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus() == 0)
+    }
 }
