@@ -26,6 +26,7 @@ import WireMapping
 /// | GET | /v1/jobs | `[JobStatus]` |
 /// | GET | /v1/jobs/NAME/runs?limit=N | `[JobRunStatus]`, newest first; 404 for an unknown name |
 /// | POST | /v1/jobs/NAME/run | runs the job now; its `JobRunStatus` when it ends; 409 if it is running already |
+/// | GET | /v1/workers/NAME/logs?lines=N, /v1/jobs/NAME/logs?lines=N | `ChildLogs`: the newest N lines (10 by default) outside journald, or that they are in the journal; 404 for an unknown name, listing the workers and jobs (`LogsEndpoint`) |
 /// | GET | /v1/events?since=T&after=ID&limit=N&wait=S | `[EventRecord]`, oldest first; a long poll with `wait` (`EventsEndpoint`) |
 /// | POST | /v1/debug/stall?seconds=N | debug builds only, with `testHooks`: blocks the daemon state |
 public struct ControlRoutes: ControlHandler {
@@ -42,6 +43,8 @@ public struct ControlRoutes: ControlHandler {
     let eventLog: EventsEndpoint?
     /// The alert routes' delivery counts: their drops, for /v1/status.
     let alerts: AlertCounters?
+    /// The workers' and jobs' output, for `opsctl logs`.
+    let logs: LogsEndpoint?
     let testHooks: Bool
 
     /// Creates the routes; `database` is opsd's state database (backup records for /v1/status);
@@ -51,8 +54,9 @@ public struct ControlRoutes: ControlHandler {
     public init(
         state: DaemonState, supervisor: any WorkerControl, scheduler: any JobControl, reloader: Reloader, checks: CheckService? = nil,
         database: StateDatabase? = nil, events: EventBus? = nil, eventLog: EventsEndpoint? = nil, alerts: AlertCounters? = nil,
-        testHooks: Bool
+        logs: LogsEndpoint? = nil, testHooks: Bool
     ) {
+        self.logs = logs
         self.state = state
         self.supervisor = supervisor
         self.scheduler = scheduler
@@ -110,6 +114,8 @@ public struct ControlRoutes: ControlHandler {
             } catch {
                 return .error(error.description, status: 409)
             }
+        case ("GET", let path) where path.hasSuffix("/logs") && (path.hasPrefix("/v1/workers/") || path.hasPrefix("/v1/jobs/")):
+            return await childLogs(path: path, query: request.query)
         case ("GET", "/v1/events"):
             guard let eventLog else { return .error("this opsd keeps no event history", status: 404) }
             return await eventLog.handle(query: request.query)
@@ -129,6 +135,24 @@ public struct ControlRoutes: ControlHandler {
         default:
             return .error("no such endpoint: \(request.method) \(request.path)", status: 404)
         }
+    }
+
+    /// `GET /v1/workers/NAME/logs` and `/v1/jobs/NAME/logs`.
+    private func childLogs(path: String, query: [String: String]) async -> ControlResponse {
+        let kind = path.hasPrefix("/v1/workers/") ? "worker" : "job"
+        let name = String(path.dropFirst(kind == "worker" ? "/v1/workers/".count : "/v1/jobs/".count).dropLast("/logs".count))
+        let workers = await supervisor.snapshot().map(\.name)
+        let jobs = await scheduler.snapshot().map(\.spec.name)
+        guard (kind == "worker" ? workers : jobs).contains(name) else {
+            if (kind == "worker" ? jobs : workers).contains(name) {
+                return .error("no \(kind) named \(name): it is a \(kind == "worker" ? "job" : "worker")", status: 404)
+            }
+            let known = (workers.isEmpty ? "no workers" : "workers: \(workers.joined(separator: ", "))") + "; "
+                + (jobs.isEmpty ? "no jobs" : "jobs: \(jobs.joined(separator: ", "))")
+            return .error("no worker or job named \(name) (\(known))", status: 404)
+        }
+        guard let logs else { return .error("this opsd keeps no output of its children", status: 404) }
+        return logs.answer(name: name, kind: kind, query: query)
     }
 
     /// The named checks' health (all when none is named), after running them first when `now`.

@@ -18,12 +18,15 @@ public struct ChildOutput: Sendable {
     let eventLoops: any EventLoopGroup
     let logger: Logger
     let field: String
+    /// What opsd keeps of each worker's and job's newest output outside journald.
+    public static let recentBytes = 65536
     /// The recent output of each child, kept only outside journald (where the journal keeps it),
     /// when asked for: what `opsctl logs` reads there.
     public let recent: RecentOutput?
 
     /// Output for children named in log lines by `field` (`worker`, `job`); journal streams when
-    /// `useJournal`. Outside journald, `recentBytes` keeps that much of each child's newest output.
+    /// `useJournal`. Outside journald, `recentBytes` keeps that much of each child's newest output
+    /// (`ChildOutput.recentBytes` is what opsd keeps).
     public init(useJournal: Bool, eventLoops: any EventLoopGroup, logger: Logger, field: String = "worker", recentBytes: Int? = nil) {
         self.useJournal = useJournal
         self.eventLoops = eventLoops
@@ -63,10 +66,10 @@ public struct ChildOutput: Sendable {
         }
         let logger = self.logger
         let field = self.field
-        let ring = ring ?? recent?.ring(for: worker)
-        ring?.attach()
-        guard let fd = relay({ LineRelay(worker: worker, field: field, logger: logger, ring: ring) }) else {
-            ring?.detach()
+        let rings = [ring, recent?.ring(for: worker)].compactMap { $0 }
+        for ring in rings { ring.attach() }
+        guard let fd = relay({ LineRelay(worker: worker, field: field, logger: logger, rings: rings) }) else {
+            for ring in rings { ring.detach() }
             return nil
         }
         return fd
@@ -129,21 +132,22 @@ final class LineRelay: ChannelInboundHandler {
     private let worker: String
     private let field: String
     private let logger: Logger
-    private let ring: OutputRing?
+    /// Where the output is kept too: a job run's tail, the child's recent output.
+    private let rings: [OutputRing]
     private var pending: [UInt8] = []
     private static let longestLine = 65536
 
-    init(worker: String, field: String, logger: Logger, ring: OutputRing? = nil) {
+    init(worker: String, field: String, logger: Logger, rings: [OutputRing] = []) {
         self.worker = worker
         self.field = field
         self.logger = logger
-        self.ring = ring
+        self.rings = rings
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-        ring?.append(bytes)
+        for ring in rings { ring.append(bytes) }
         pending += bytes
         while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
             emit(pending[..<newline])
@@ -158,7 +162,7 @@ final class LineRelay: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if !pending.isEmpty { emit(pending[...]) }
         pending.removeAll()
-        ring?.detach()
+        for ring in rings { ring.detach() }
         context.fireChannelInactive()
     }
 

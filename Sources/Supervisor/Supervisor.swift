@@ -141,7 +141,7 @@ public actor Supervisor {
         self.statusLine = status
         self.events = events
         self.children = children
-        self.output = ChildOutput(useJournal: useJournal, eventLoops: eventLoops, logger: logger, field: "worker")
+        self.output = ChildOutput(useJournal: useJournal, eventLoops: eventLoops, logger: logger, field: "worker", recentBytes: ChildOutput.recentBytes)
         self.notifier = notifier
         self.logger = logger
         for spec in specs { workers[spec.name] = Worker(spec: spec) }
@@ -305,6 +305,9 @@ public actor Supervisor {
         if !touched.isEmpty { logger.notice("workers changed by reload", metadata: ["workers": "\(touched.joined(separator: ", "))"]) }
         return touched
     }
+
+    /// The workers' newest output outside journald (`opsctl logs`); nil under journald.
+    public nonisolated var recentOutput: RecentOutput? { output.recent }
 
     /// The state of every worker, in start order.
     public func snapshot() -> [WorkerSnapshot] {

@@ -14,7 +14,7 @@ struct Opsctl: AsyncParsableCommand {
             `status` exits 3 when opsd is not running, like `systemctl status`; `health` exits 0–3 like a Nagios plugin; `doctor` exits 1 on a warning and 2 on a failure.
             """,
         version: opsVersion,
-        subcommands: [Status.self, Health.self, Workers.self, JobsCommand.self, EventsCommand.self, ScheduleCommand.self, BackupCommand.self, RestoreCommand.self, Reload.self, ConfigCommand.self, Doctor.self]
+        subcommands: [Status.self, Health.self, Workers.self, JobsCommand.self, EventsCommand.self, ScheduleCommand.self, LogsCommand.self, BackupCommand.self, RestoreCommand.self, Reload.self, ConfigCommand.self, Doctor.self]
     )
 
     // Declared here too so that `opsctl --config FILE status` works as well as `opsctl status --config FILE`.

@@ -131,7 +131,7 @@ struct Opsd {
         // first events and opsd_started are kept; they stop last and drain their queues.
         let recording = await EventRecording(bus: events, database: database, logger: logger)
         let store = JobRunStore(database: database)
-        let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job")
+        let jobOutput = ChildOutput(useJournal: output == .journal, eventLoops: eventLoops, logger: logger, field: "job", recentBytes: ChildOutput.recentBytes)
         let catalog = JobCatalog(children: children, keepingOutput: { jobOutput.descriptor(for: $0, keeping: $1) }, store: store, configPath: loaded.path)
         let scheduler = JobScheduler(jobs: catalog.jobs(for: configuration), store: store, logger: logger, events: events)
         let checks = await CheckService(
@@ -163,7 +163,8 @@ struct Opsd {
         #endif
         let routes = ControlRoutes(
             state: state, supervisor: supervisor, scheduler: scheduler, reloader: reloader, checks: checks,
-            database: database, events: events, eventLog: recording.endpoint, alerts: alerts.counters, testHooks: testHooks
+            database: database, events: events, eventLog: recording.endpoint, alerts: alerts.counters,
+            logs: LogsEndpoint(workers: supervisor.recentOutput, jobs: jobOutput.recent, journal: output == .journal), testHooks: testHooks
         )
 
         let server: ControlServer
