@@ -278,4 +278,25 @@ struct DoctorTests {
         daemon.signal(SIGTERM)
         #expect(await daemon.exitStatus() == 0)
     }
+
+    @Test("a config this user cannot read says so and how to run doctor instead (not that it is missing); a socket directory not made yet is skipped")
+    func unreadableConfig() async throws {
+        let scratch = try Scratch()
+        let config = try scratch.write("ops.yaml", """
+            daemon:
+              socket: \(scratch.path)/run/opsd.sock
+              state_dir: \(scratch.path)/state
+            """)
+        // mkdtemp made the scratch directory 0700: nobody cannot look into it.
+        let result = try await run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "\(binDirectory)/opsctl", "--config", config, "doctor", "--json"])
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        #expect(result.status == 2)
+        let finding = try #require(Self.findings(report, "config").first)
+        #expect(finding.message == "\(config) cannot be examined by uid 65534: Permission denied")
+        #expect(finding.fix == "run opsctl doctor as root or as a member of opsd's group")
+
+        let (_, asRoot) = try await Self.doctor(config)
+        #expect(Self.findings(asRoot, "socket").map(\.state) == ["skipped"])
+        #expect(Self.findings(asRoot, "socket").first?.message == "the socket directory \(scratch.path)/run does not exist (opsd is not running; it is made when opsd starts)")
+    }
 }

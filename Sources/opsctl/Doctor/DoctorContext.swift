@@ -43,8 +43,6 @@ struct DoctorContext: Sendable {
 
     var configuration: Configuration { load.configuration }
 
-    var configFileExists: Bool { FileManager.default.fileExists(atPath: load.path) }
-
     /// Whether systemd is the init system here, as sd_booted(3) decides.
     var systemdBooted: Bool { FileFacts.of(systemdRuntime)?.isDirectory == true }
 

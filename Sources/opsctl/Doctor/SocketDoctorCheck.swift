@@ -7,6 +7,10 @@ struct SocketDoctorCheck: DoctorCheck {
     func run(in context: DoctorContext) async -> [DoctorFinding] {
         let socket = context.socket
         let directory = Self.directory(of: socket)
+        guard FileFacts.of(directory) != nil else {
+            // Under systemd, RuntimeDirectory= removes it while opsd is stopped.
+            return [.skipped("socket", "the socket directory \(directory) does not exist (opsd is not running; it is made when opsd starts)")]
+        }
         do throws(UntrustedPathError) {
             try TrustedDirectory.check(directory, purpose: "the socket directory", trusting: context.serviceOwner)
         } catch {
