@@ -87,7 +87,7 @@ private struct Routes {
     let jobs: FakeJobs
     let routes: ControlRoutes
 
-    init(jobRunning: Bool = false) throws {
+    init(jobRunning: Bool = false, logs: LogsEndpoint? = nil) throws {
         let loaded = ConfigLoader.parse(yaml: """
             daemon:
               socket: \(Self.directory)/opsd.sock
@@ -104,7 +104,7 @@ private struct Routes {
             state: state, apply: { _ in }, summary: { "" }, notifier: SystemdNotifier(environment: [:]), logger: Logger(label: "test")
         )
         jobs = try FakeJobs(running: jobRunning)
-        routes = ControlRoutes(state: state, supervisor: workers, scheduler: jobs, reloader: reloader, testHooks: false)
+        routes = ControlRoutes(state: state, supervisor: workers, scheduler: jobs, reloader: reloader, logs: logs, testHooks: false)
     }
 
     func send(_ method: String, _ path: String, query: [String: String] = [:]) async -> ControlResponse {
@@ -175,6 +175,30 @@ struct RouteTests {
         #expect(malformed.status == 404)
         #expect(errorText(malformed).contains("expected /v1/workers/NAME/start"))
         #expect(await routes.workers.actions.isEmpty)
+    }
+
+    @Test("logs: a worker's newest lines from its ring, none for a silent child, the journal's answer under journald, 400 for a bad count, 404 naming what exists")
+    func logs() async throws {
+        let workers = RecentOutput(bytesPerChild: 1024)
+        workers.ring(for: "web").append(Array("one\ntwo\nthree\n".utf8))
+        let routes = try Routes(logs: LogsEndpoint(workers: workers, jobs: RecentOutput(bytesPerChild: 1024), journal: false))
+        let last = await routes.send("GET", "/v1/workers/web/logs", query: ["lines": "2"])
+        #expect(try last.decode(ChildLogs.self) == ChildLogs(name: "web", kind: "worker", source: .memory, lines: ["two", "three"]))
+        let silent = await routes.send("GET", "/v1/jobs/report/logs")
+        #expect(try silent.decode(ChildLogs.self) == ChildLogs(name: "report", kind: "job", source: .memory, lines: []))
+
+        let bad = await routes.send("GET", "/v1/workers/web/logs", query: ["lines": "0"])
+        #expect(bad.status == 400)
+        #expect(errorText(bad) == "lines must be a whole number from 1, not \"0\"")
+        let unknown = await routes.send("GET", "/v1/workers/mailer/logs")
+        #expect(unknown.status == 404)
+        #expect(errorText(unknown) == "no worker or job named mailer (workers: web, queue; jobs: report)")
+        let other = await routes.send("GET", "/v1/workers/report/logs")
+        #expect(errorText(other) == "no worker named report: it is a job")
+
+        let journal = try Routes(logs: LogsEndpoint(workers: nil, jobs: nil, journal: true))
+        let there = await journal.send("GET", "/v1/workers/queue/logs")
+        #expect(try there.decode(ChildLogs.self) == ChildLogs(name: "queue", kind: "worker", source: .journal, lines: []))
     }
 
     @Test("jobs: the list with each job's newest run, a job's records with the limit kept in bounds, 404 for an unknown job")
