@@ -27,9 +27,9 @@ struct SystemdServiceTests {
         try await Sandbox.reset(config: Self.goodConfig)
     }
 
-    @Test("the unit passes systemd-analyze verify (host and sandbox) and scores at most 3.0")
+    @Test("the unit passes systemd-analyze verify (host and sandbox) and scores at most 2.0 (issue 16: with Delegate=yes)")
     func unitIsCleanAndHardened() async throws {
-        let host = try await run("\(repositoryRoot)/scripts/check-unit.sh", ["\(repositoryRoot)/deploy/systemd/opsd.service", "3.0"])
+        let host = try await run("\(repositoryRoot)/scripts/check-unit.sh", ["\(repositoryRoot)/deploy/systemd/opsd.service", "2.0"])
         #expect(host.status == 0, "\(host.stdout)\(host.stderr)")
         #expect(host.stdout.contains("verify clean, exposure"))
         let inside = try await Sandbox.exec("systemd-analyze", "verify", "/etc/systemd/system/opsd.service")
