@@ -99,10 +99,13 @@ struct ConditionTests {
         try await receiver.await(1, at: "/hang/x")
         // Twenty repeat intervals later (as the answering route counts them)…
         try await receiver.await(20, at: "/up")
-        // …the hanging route queued one repeat behind its first message and no more: nothing dropped.
+        // …the hanging route queued one repeat behind its first message and no more: nothing
+        // dropped. (On a machine so loaded that the first message's attempt timed out, the
+        // repeat behind it left the queue, and one more could take its place.)
         let down = counters.count(of: "down")
         #expect(down.dropped == 0, "\(down)")
-        #expect((router.openConditions["down"]?[disk]?.repeats ?? 0) <= 1)
+        let repeats = router.openConditions["down"]?[disk]?.repeats ?? 0
+        #expect(repeats <= 1 + down.failed + down.delivered, "\(repeats) repeats, \(down)")
         #expect(router.openConditions["down"]?[disk]?.repeating == true)
     }
 
