@@ -107,9 +107,10 @@ final class JournalTee: ChannelInboundHandler {
         let buffer = unwrapInboundIn(data)
         buffer.withUnsafeReadableBytes { bytes in
             ring.append(bytes)
+            guard let base = bytes.baseAddress else { return }
             var offset = 0
             while offset < bytes.count {
-                let written = write(journal, bytes.baseAddress! + offset, bytes.count - offset)
+                let written = write(journal, base + offset, bytes.count - offset)
                 if written > 0 { offset += written } else if written < 0, errno == EINTR { continue } else { break }
             }
         }
