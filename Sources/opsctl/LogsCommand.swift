@@ -23,16 +23,19 @@ struct LogsCommand: AsyncParsableCommand {
               opsctl logs web -n 100
               opsctl logs nightly --since 2h -f   (under systemd)
 
+            When opsd is not running and this host has a journal, the journal is read all the \
+            same (the name unchecked): the lines before a crash are what one looks for.
+
             Exit status: 0 on success; 1 for an unknown name or a wrong option (the message lists \
-            the workers and jobs); 3 when opsd is not running (under systemd, read \
-            `journalctl -t NAME` directly); under systemd, journalctl's own status.
+            the workers and jobs); 3 when opsd is not running and there is no journal; under \
+            systemd, journalctl's own status.
             """
     )
 
     @Argument(help: ArgumentHelp("The worker's or job's name (see `opsctl status`, `opsctl jobs`).", valueName: "name"))
     var name: String
 
-    @Option(name: [.customShort("n"), .customLong("lines")], help: ArgumentHelp("Show the newest N lines (default: 10).", valueName: "N"))
+    @Option(name: [.customShort("n"), .customLong("lines")], help: ArgumentHelp("Show the newest N lines.", valueName: "N"))
     var lines = 10
 
     @Option(help: ArgumentHelp(
@@ -59,7 +62,13 @@ struct LogsCommand: AsyncParsableCommand {
             } else {
                 start = nil
             }
-            let logs = try await childLogs()
+            let logs: ChildLogs
+            do {
+                logs = try await childLogs()
+            } catch let error as ControlClientError where error.isNotRunning && Journalctl.available {
+                printError("opsctl: opsd is not running; reading the journal")
+                try Journalctl.exec(identifier: name, lines: lines, since: start, follow: follow)
+            }
             switch logs.source {
             case .journal:
                 try Journalctl.exec(identifier: name, lines: lines, since: start, follow: follow)
@@ -93,6 +102,9 @@ enum Journalctl {
         if follow { arguments.append("-f") }
         return arguments
     }
+
+    /// Whether this host runs journald.
+    static var available: Bool { access("/run/systemd/journal/socket", F_OK) == 0 }
 
     /// Replaces this process with journalctl; returns only on failure.
     static func exec(identifier: String, lines: Int, since: Date?, follow: Bool) throws -> Never {

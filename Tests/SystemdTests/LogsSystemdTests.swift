@@ -39,5 +39,10 @@ extension SystemdServiceTests {
         let journal = try await Sandbox.exec("opsctl", "logs", "noisy", "-n", "3", "--config", "/etc/ops/ops.yaml")
         #expect(journal.stdout.contains("noisy line 30"), "\(journal.stdout)")
         #expect(try await Sandbox.exec("systemctl", "stop", "opsd.service").status == 0)
+        // With opsd stopped the journal is read all the same.
+        let stopped = try await Sandbox.exec("opsctl", "logs", "noisy", "-n", "3", "--config", "/etc/ops/ops.yaml")
+        #expect(stopped.status == 0)
+        #expect(stopped.stdout.contains("noisy line 30"), "\(stopped.stdout)")
+        #expect(stopped.stderr == "opsctl: opsd is not running; reading the journal\n")
     }
 }
