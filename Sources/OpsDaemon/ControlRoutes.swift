@@ -152,7 +152,7 @@ public struct ControlRoutes: ControlHandler {
             return .error("no worker or job named \(name) (\(known))", status: 404)
         }
         guard let logs else { return .error("this opsd keeps no output of its children", status: 404) }
-        return logs.answer(name: name, kind: kind, query: query)
+        return await logs.answer(name: name, kind: kind, query: query)
     }
 
     /// The named checks' health (all when none is named), after running them first when `now`.

@@ -15,8 +15,9 @@ struct LogsCommand: AsyncParsableCommand {
             this runs `journalctl -t NAME` with the matching options (so `journalctl -t NAME` does \
             the same, with all of journalctl's filters). Elsewhere (opsd on a terminal, in a \
             container) opsd keeps the newest 64 KiB of each worker's and job's output in memory, \
-            since it started, and this prints the newest lines of it; there -f and --since need \
-            the journal and are refused. A job's finished runs keep their own tail: `opsctl jobs show NAME`.
+            since it started, and this prints the newest lines of it, and with -f each new one as \
+            it comes (lines cut by the 64 KiB bound are skipped); there --since needs the journal \
+            and is refused. A job's finished runs keep their own tail: `opsctl jobs show NAME`.
 
             Examples:
               opsctl logs web              the newest 10 lines of worker web
@@ -43,7 +44,7 @@ struct LogsCommand: AsyncParsableCommand {
         valueName: "time"))
     var since: String?
 
-    @Flag(name: .shortAndLong, help: "Follow: print new lines as they come, until interrupted (journal only).")
+    @Flag(name: .shortAndLong, help: "Follow: print new lines as they come, until interrupted or opsd stops.")
     var follow = false
 
     @OptionGroup var options: NamedConnection
@@ -73,11 +74,40 @@ struct LogsCommand: AsyncParsableCommand {
             case .journal:
                 try Journalctl.exec(identifier: name, lines: lines, since: start, follow: follow)
             case .memory:
-                if follow || start != nil {
-                    throw Failure("\(follow ? "-f" : "--since") needs the journal: opsd is not running under systemd and keeps only the newest lines of \(name), without their times; leave it out")
+                if start != nil {
+                    throw Failure("--since needs the journal: opsd is not running under systemd and keeps only the newest lines of \(name), without their times; leave it out")
                 }
                 for line in logs.lines { print(line) }
+                guard follow else { return }
+                // Each line as it comes, also into a pipe (where stdout is otherwise held back).
+                fflush(nil)
+                var position = logs.position ?? 0
+                while let next = try await poll(kind: logs.kind, after: position) {
+                    for line in next.lines { print(line) }
+                    fflush(nil)
+                    position = next.position ?? position
+                }
             }
+        }
+    }
+
+    /// How long one long poll of -f lasts; opsd answers earlier as soon as a line comes.
+    static let pollSeconds = 30
+
+    /// One long poll of -f: the lines after `after`, or nil once opsd has stopped (said on stderr).
+    private func poll(kind: String, after: UInt64) async throws -> ChildLogs? {
+        do {
+            let response = try await connection.client(timeout: .seconds(Self.pollSeconds + 10)).send(ControlRequest(
+                method: "GET", path: "/v1/\(kind == "job" ? "jobs" : "workers")/\(name)/logs",
+                query: ["after": "\(after)", "wait": "\(Self.pollSeconds)"]))
+            if response.status == 503 {
+                printError("opsctl: opsd is stopping; no more output to follow")
+                return nil
+            }
+            return try response.decoded(ChildLogs.self)
+        } catch let error as ControlClientError where error.isNotRunning {
+            printError("opsctl: opsd stopped; no more output to follow")
+            return nil
         }
     }
 

@@ -6,7 +6,7 @@ import TestSupport
 
 /// The lines a running program writes to stdout, read as they come, so a test awaits the line it
 /// expects instead of sleeping.
-private final class LineReader: Sendable {
+final class LineReader: Sendable {
     private struct State {
         var lines: [String] = []
         var ended = false

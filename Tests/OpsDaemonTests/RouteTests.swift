@@ -183,9 +183,13 @@ struct RouteTests {
         workers.ring(for: "web").append(Array("one\ntwo\nthree\n".utf8))
         let routes = try Routes(logs: LogsEndpoint(workers: workers, jobs: RecentOutput(bytesPerChild: 1024), journal: false))
         let last = await routes.send("GET", "/v1/workers/web/logs", query: ["lines": "2"])
-        #expect(try last.decode(ChildLogs.self) == ChildLogs(name: "web", kind: "worker", source: .memory, lines: ["two", "three"]))
+        #expect(try last.decode(ChildLogs.self) == ChildLogs(name: "web", kind: "worker", source: .memory, lines: ["two", "three"], position: 14))
+        // Following from there: what is written next, whole lines only.
+        workers.ring(for: "web").append(Array("four\nfi".utf8))
+        let next = await routes.send("GET", "/v1/workers/web/logs", query: ["after": "14", "wait": "0"])
+        #expect(try next.decode(ChildLogs.self) == ChildLogs(name: "web", kind: "worker", source: .memory, lines: ["four"], position: 19))
         let silent = await routes.send("GET", "/v1/jobs/report/logs")
-        #expect(try silent.decode(ChildLogs.self) == ChildLogs(name: "report", kind: "job", source: .memory, lines: []))
+        #expect(try silent.decode(ChildLogs.self) == ChildLogs(name: "report", kind: "job", source: .memory, lines: [], position: 0))
 
         let bad = await routes.send("GET", "/v1/workers/web/logs", query: ["lines": "0"])
         #expect(bad.status == 400)
