@@ -26,7 +26,7 @@ import WireMapping
 /// | GET | /v1/jobs | `[JobStatus]` |
 /// | GET | /v1/jobs/NAME/runs?limit=N | `[JobRunStatus]`, newest first; 404 for an unknown name |
 /// | POST | /v1/jobs/NAME/run | runs the job now; its `JobRunStatus` when it ends; 409 if it is running already |
-/// | GET | /v1/workers/NAME/logs?lines=N, /v1/jobs/NAME/logs?lines=N | `ChildLogs`: the newest N lines (10 by default) outside journald, or that they are in the journal; 404 for an unknown name, listing the workers and jobs (`LogsEndpoint`) |
+/// | GET | /v1/workers/NAME/logs?lines=N&after=P&wait=S, /v1/jobs/NAME/logs?… | `ChildLogs`: the newest N lines (10 by default) outside journald, or that they are in the journal; with `after`, a long poll for the lines after position P; 404 for an unknown name, listing the workers and jobs (`LogsEndpoint`) |
 /// | GET | /v1/events?since=T&after=ID&limit=N&wait=S | `[EventRecord]`, oldest first; a long poll with `wait` (`EventsEndpoint`) |
 /// | POST | /v1/debug/stall?seconds=N | debug builds only, with `testHooks`: blocks the daemon state |
 public struct ControlRoutes: ControlHandler {
