@@ -227,12 +227,17 @@ struct ConfigParser {
     /// A `{file: PATH}` value: the file's first line, read at load (and at each reload, which
     /// restarts the workers whose values changed), as an HTTP check's header file.
     private func firstLine(of file: String, at path: String, node: Node) -> String? {
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: file)) else {
-            let why = access(file, F_OK) == 0 ? "cannot be read; let the user opsd runs as read it" : "does not exist; create it or name another file"
-            reader.report(path, "\(file) \(why)", at: node)
-            return nil
-        }
+        guard let data = contents(of: file, at: path, node: node, ifMissing: "create it or name another file") else { return nil }
         return String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+    }
+
+    /// A file the configuration reads at load (`environment_file:`, `{file: …}`); nil, reported
+    /// with `ifMissing` or as unreadable, when it cannot be read.
+    private func contents(of file: String, at path: String, node: Node?, ifMissing: String) -> Data? {
+        if let data = try? Data(contentsOf: URL(fileURLWithPath: file)) { return data }
+        let why = access(file, F_OK) == 0 ? "cannot be read; let the user opsd runs as read it" : "does not exist; \(ifMissing)"
+        reader.report(path, "\(file) \(why)", at: node)
+        return nil
     }
 
     /// `environment_file: PATH` or a list of them; `-PATH` is a file that may be missing.
@@ -248,16 +253,8 @@ struct ConfigParser {
     func fileEnvironment(_ files: [EnvironmentFile], at path: String, node: Node?) -> [String: String] {
         var result: [String: String] = [:]
         for file in files {
-            guard access(file.path, F_OK) == 0 else {
-                if !file.optional {
-                    reader.report(path, "\(file.path) does not exist; create it, or write -\(file.path) if it may be missing", at: node)
-                }
-                continue
-            }
-            guard let data = try? Data(contentsOf: URL(fileURLWithPath: file.path)) else {
-                reader.report(path, "\(file.path) cannot be read; let the user opsd runs as read it", at: node)
-                continue
-            }
+            if file.optional, access(file.path, F_OK) != 0 { continue }
+            guard let data = contents(of: file.path, at: path, node: node, ifMissing: "create it, or write -\(file.path) if it may be missing") else { continue }
             let contents = EnvironmentFile.parse(String(decoding: data, as: UTF8.self))
             for problem in contents.problems {
                 reader.report(path, "\(file.path) line \(problem.line) \(problem.reason)", at: node)

@@ -10,9 +10,10 @@ import OpsConfig
 /// Where a child's stdout and stderr go (a worker's, or a command job's).
 ///
 /// Under journald each child gets its own journal stream (`sd_journal_stream_fd`) with its name
-/// as SYSLOG_IDENTIFIER: the child writes straight to journald, opsd never copies a byte, and a
-/// stuck opsd cannot block a chatty child. Elsewhere (a terminal, a pipe) opsd relays each line
-/// into its own log format with a field naming the child (`worker`, or `job`).
+/// as SYSLOG_IDENTIFIER: a worker writes straight to journald, opsd never copies a byte, and a
+/// stuck opsd cannot block a chatty worker (a job run, whose tail opsd keeps, is relayed: see
+/// `descriptor(for:keeping:)`). Elsewhere (a terminal, a pipe) opsd relays each line into its own
+/// log format with a field naming the child (`worker`, or `job`).
 public struct ChildOutput: Sendable {
     let useJournal: Bool
     let eventLoops: any EventLoopGroup
@@ -46,9 +47,11 @@ public struct ChildOutput: Sendable {
     /// blocking and drops what a stuck journald cannot take, so a chatty job never waits on it
     /// (only on opsd's event loop reading the pipe, like any relayed child).
     public func descriptor(for worker: String, keeping ring: OutputRing? = nil) -> Int32? {
-        if useJournal, let ring {
+        if useJournal {
+            // LOG_INFO, and "<N>" prefixes in the output set a line's priority (level_prefix).
             let journal = sd_journal_stream_fd(worker, 6, 1)
             if journal >= 0 {
+                guard let ring else { return journal }
                 _ = fcntl(journal, F_SETFL, fcntl(journal, F_GETFL) | O_NONBLOCK)
                 _ = fcntl(journal, F_SETFD, FD_CLOEXEC)
                 ring.attach()
@@ -57,11 +60,6 @@ public struct ChildOutput: Sendable {
                 close(journal)
                 return nil
             }
-            logger.warning("cannot open a journal stream; the output is relayed instead", metadata: [field: "\(worker)"])
-        } else if useJournal {
-            // LOG_INFO, and "<N>" prefixes in the output set a line's priority (level_prefix).
-            let fd = sd_journal_stream_fd(worker, 6, 1)
-            if fd >= 0 { return fd }
             logger.warning("cannot open a journal stream; the output is relayed instead", metadata: [field: "\(worker)"])
         }
         let logger = self.logger

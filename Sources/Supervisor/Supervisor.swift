@@ -434,7 +434,7 @@ public actor Supervisor {
     /// holds the worker's turn.
     private func launchWhenReady(_ name: String) async {
         guard !shuttingDown, let worker = workers[name] else { return }
-        let waitingFor = worker.spec.after.filter { workers[$0] != nil && workers[$0]?.state != .running }
+        let waitingFor = notRunning(worker.spec.after)
         guard !waitingFor.isEmpty else { return await launch(name) }
         workers[name]?.state = .starting
         workers[name]?.message = "waiting for \(waitingFor.joined(separator: ", ")) to run (after:)"
@@ -454,13 +454,18 @@ public actor Supervisor {
         await acquire(name)
         defer { release(name) }
         guard let worker = workers[name], worker.generation == generation, worker.pid == nil, worker.state == .starting else { return }
-        let missing = worker.spec.after.filter { workers[$0] != nil && workers[$0]?.state != .running }
+        let missing = notRunning(worker.spec.after)
         if !missing.isEmpty {
             logger.warning("worker starts although workers it comes after are not running", metadata: [
                 "worker": "\(name)", "after": "\(missing.joined(separator: ", "))", "after_timeout": "\(DurationText.format(worker.spec.afterTimeout))",
             ])
         }
         await launch(name)
+    }
+
+    /// Those of `names` that are workers and are not running (ready, for notify workers).
+    private func notRunning(_ names: [String]) -> [String] {
+        names.filter { workers[$0].map { $0.state != .running } ?? false }
     }
 
     /// Why a worker is launched: which of its counters the start adds to.
