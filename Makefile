@@ -12,7 +12,7 @@ test:          ## install what the tests need, build, run every test (root: boot
 	scripts/test.sh
 
 release:       ## optimised binaries: Swift runtime linked in, hot functions together (scripts/release.sh)
-	scripts/setup.sh
+	scripts/setup.sh build
 	scripts/release.sh
 
 install:       ## release build, then programs, units, cron file, ops user (PREFIX, DESTDIR, BUILD_DIR honoured)

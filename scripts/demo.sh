@@ -3,7 +3,7 @@
 # writes stays under examples/demo/run/. No root needed once the build libraries are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh build
 swift build --product opsd
 swift build --product opsctl
 swift build --product opsctl-backup   # carries out `opsctl backup` and `opsctl restore`

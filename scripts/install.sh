@@ -33,7 +33,7 @@ if [ "$action" = uninstall ]; then
 fi
 
 if [ -z "${BUILD_DIR:-}" ]; then
-    scripts/setup.sh
+    scripts/setup.sh build
     # The runtime linked in: the binaries run without /opt/swift and use less memory.
     BUILD_DIR=$(scripts/release.sh)
 fi

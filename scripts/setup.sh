@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
-# Installs the Debian packages opsd builds and tests against, once: apt-get runs only when one is missing.
-#   build:  libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev pkg-config
-#   tests:  systemd (systemd-analyze on the host), python3, procps, sqlite3, make
+# Installs the Debian packages opsd needs, once: apt-get runs only when one is missing.
+#   scripts/setup.sh build   what a build needs (make demo, make release, make install)
+#   scripts/setup.sh test    that, plus every real peer the tests run (make test, .ci/run); the default
+#
+#   build:  libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev pkg-config,
+#           git (the demo's backup remote), python3 (the demo's writer and report job)
+#   tests:  systemd (systemd-analyze on the host), procps, sqlite3, make
 #   (cron for deploy/cron/ops runs inside the systemd sandbox, not on the host)
 #   checks: redis-server (queue backlog), monitoring-plugins-basic (check_disk, check_procs),
 #           prometheus (its promtool validates /metrics), openssl (self-signed certificates)
 #   fleet:  prometheus-alertmanager (with prometheus: the fleet test's real engines; deploy/prometheus/)
-#   backup: libssl-dev (SHA-256), git, openssh-server + openssh-client (a real sshd on 127.0.0.1)
+#   backup: openssh-server + openssh-client (a real sshd on 127.0.0.1)
+#   status page: chromium (headless: the page is loaded and screenshotted by a real browser)
+#   package: dpkg-dev, debhelper, lintian (make deb and its test), man-db (man pages rendered)
 set -euo pipefail
-packages=(libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev pkg-config systemd python3 procps sqlite3 make
-          redis-server monitoring-plugins-basic prometheus prometheus-alertmanager openssl git openssh-server openssh-client)
+build=(libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev pkg-config git python3)
+tests=(systemd procps sqlite3 make redis-server monitoring-plugins-basic prometheus prometheus-alertmanager openssl
+       openssh-server openssh-client chromium dpkg-dev debhelper lintian man-db)
+case "${1:-test}" in
+    build) packages=("${build[@]}") ;;
+    test)  packages=("${build[@]}" "${tests[@]}") ;;
+    *) echo "usage: scripts/setup.sh [build|test]" >&2; exit 64 ;;
+esac
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -8,7 +8,7 @@ sandbox="$(cd .. && pwd)/shared/tools/systemd-sandbox"
 [ "$(id -u)" -eq 0 ] || { echo "test: run as root: the systemd tests boot a container (systemd-nspawn)" >&2; exit 1; }
 [ -x "$sandbox" ] || { echo "test: $sandbox is missing; the shared/ folder must sit beside this repository" >&2; exit 1; }
 
-scripts/setup.sh
+scripts/setup.sh test
 swift build --build-tests
 
 # opsd in the container is the debug build, whose Swift runtime lives in /opt/swift. The rootfs
