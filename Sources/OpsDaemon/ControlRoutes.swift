@@ -73,14 +73,7 @@ public struct ControlRoutes: ControlHandler {
     public func handle(_ request: ControlRequest) async -> ControlResponse {
         switch (request.method, request.path) {
         case ("GET", "/v1/status"):
-            let daemon = await state.snapshot()
-            let history = daemon.configuration.backup == nil ? nil : try? await backups?.summary()
-            let report = StatusReport(
-                daemon: daemon, workers: await supervisor.snapshot(), checks: await checks?.reports(), backupHistory: history,
-                eventDrops: events?.droppedCounts,
-                alertDrops: alerts.map { counters in Dictionary(counters.snapshot.map { ($0.route, $0.dropped) }, uniquingKeysWith: +) }
-            )
-            return .json(report)
+            return .json(await statusReport())
         case ("GET", "/v1/health"):
             return await health(names: request.query["checks"].map { $0.split(separator: ",").map(String.init) } ?? [])
         case ("POST", "/v1/health/run"):
@@ -88,11 +81,7 @@ public struct ControlRoutes: ControlHandler {
         case ("POST", let path) where path.hasPrefix("/v1/workers/"):
             return await workerAction(path.dropFirst("/v1/workers/".count).split(separator: "/").map(String.init), wait: request.query["wait"], signal: request.query["signal"])
         case ("GET", "/v1/jobs"):
-            var jobs: [JobStatus] = []
-            for job in await scheduler.snapshot() {
-                jobs.append(JobStatus(job, lastRun: await scheduler.lastRun(of: job.spec.name)))
-            }
-            return .json(jobs)
+            return .json(await jobStatuses())
         case ("GET", let path) where path.hasPrefix("/v1/jobs/") && path.hasSuffix("/runs"):
             let name = String(path.dropFirst("/v1/jobs/".count).dropLast("/runs".count))
             guard await scheduler.snapshot().contains(where: { $0.spec.name == name }) else {
@@ -135,6 +124,27 @@ public struct ControlRoutes: ControlHandler {
         default:
             return .error("no such endpoint: \(request.method) \(request.path)", status: 404)
         }
+    }
+
+    /// What `GET /v1/status` answers, gathered from each part's snapshot now; the status page
+    /// (`StatusPage`) shows the same.
+    func statusReport() async -> StatusReport {
+        let daemon = await state.snapshot()
+        let history = daemon.configuration.backup == nil ? nil : try? await backups?.summary()
+        return StatusReport(
+            daemon: daemon, workers: await supervisor.snapshot(), checks: await checks?.reports(), backupHistory: history,
+            eventDrops: events?.droppedCounts,
+            alertDrops: alerts.map { counters in Dictionary(counters.snapshot.map { ($0.route, $0.dropped) }, uniquingKeysWith: +) }
+        )
+    }
+
+    /// What `GET /v1/jobs` answers; the status page shows the same.
+    func jobStatuses() async -> [JobStatus] {
+        var jobs: [JobStatus] = []
+        for job in await scheduler.snapshot() {
+            jobs.append(JobStatus(job, lastRun: await scheduler.lastRun(of: job.spec.name)))
+        }
+        return jobs
     }
 
     /// `GET /v1/workers/NAME/logs` and `/v1/jobs/NAME/logs`.
