@@ -6,8 +6,10 @@
 #   DESTDIR    a staging root for packaging; with it, no user is created and systemd is not touched
 #   BUILD_DIR  take opsd/opsctl from here instead of building a release
 #
-# A config that exists is never overwritten: the shipped example lands beside it as ops.yaml.dist.
-# Uninstall removes programs, units and the cron file, and keeps config, state and the user.
+# The config installed is the starter (deploy/ops.yaml), green on a host with no application yet;
+# the full reference goes to $PREFIX/share/doc/opsd/examples/ops.yaml. A config that exists is never
+# overwritten: the starter lands beside it as ops.yaml.dist.
+# Uninstall removes programs, units, the cron file and the reference, and keeps config, state and the user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 action=${1:-install}
@@ -18,6 +20,7 @@ unitdir="$root/etc/systemd/system"
 crondir="$root/etc/cron.d"
 confdir="$root/etc/ops"
 statedir="$root/var/lib/ops"
+docdir="$root$prefix/share/doc/opsd/examples"
 units=(opsd.service opsd-backup.service opsd-backup.timer)
 
 say() { echo "install: $*" >&2; }
@@ -25,10 +28,11 @@ systemd_running() { [ -z "$root" ] && [ -d /run/systemd/system ]; }
 
 if [ "$action" = uninstall ]; then
     if systemd_running; then systemctl disable --now opsd-backup.timer opsd.service 2>/dev/null || true; fi
-    rm -f "$bindir/opsd" "$bindir/opsctl" "$bindir/opsctl-backup" "$crondir/ops"
+    rm -f "$bindir/opsd" "$bindir/opsctl" "$bindir/opsctl-backup" "$crondir/ops" "$docdir/ops.yaml"
+    rmdir "$docdir" "$(dirname "$docdir")" 2>/dev/null || true
     for unit in "${units[@]}"; do rm -f "$unitdir/$unit"; done
     if systemd_running; then systemctl daemon-reload; fi
-    say "removed opsd, opsctl, opsctl-backup, the units and /etc/cron.d/ops; kept $confdir, $statedir and the ops user (remove them by hand if wanted)"
+    say "removed opsd, opsctl, opsctl-backup, the units, /etc/cron.d/ops and the reference config; kept $confdir, $statedir and the ops user (remove them by hand if wanted)"
     exit 0
 fi
 
@@ -63,14 +67,16 @@ sed "s|^PATH=.*|PATH=$prefix/bin:/usr/local/bin:/usr/bin:/bin|" deploy/cron/ops 
 chmod 0644 "$crondir/ops.tmp"
 mv "$crondir/ops.tmp" "$crondir/ops"
 
+install -d -m 0755 "$docdir"
+install -m 0644 examples/ops.yaml "$docdir/ops.yaml"
 install -d -m 0750 "${owner[@]}" "$confdir"
 install -d -m 0750 "${state_owner[@]}" "$statedir"
 if [ ! -e "$confdir/ops.yaml" ]; then
-    install -m 0640 "${owner[@]}" examples/ops.yaml "$confdir/ops.yaml"
-    say "installed an example $confdir/ops.yaml: edit it, then check it with opsctl config check"
-elif ! cmp -s examples/ops.yaml "$confdir/ops.yaml"; then
-    install -m 0640 "${owner[@]}" examples/ops.yaml "$confdir/ops.yaml.dist"
-    say "kept your $confdir/ops.yaml; the shipped example is beside it as ops.yaml.dist"
+    install -m 0640 "${owner[@]}" deploy/ops.yaml "$confdir/ops.yaml"
+    say "installed the starter $confdir/ops.yaml (the reference: $prefix/share/doc/opsd/examples/ops.yaml): edit it, then check it with opsctl config check"
+elif ! cmp -s deploy/ops.yaml "$confdir/ops.yaml"; then
+    install -m 0640 "${owner[@]}" deploy/ops.yaml "$confdir/ops.yaml.dist"
+    say "kept your $confdir/ops.yaml; the shipped starter is beside it as ops.yaml.dist"
 fi
 
 if systemd_running; then systemctl daemon-reload; fi
