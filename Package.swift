@@ -77,6 +77,10 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // fork/exec with setsid and a parent-death signal: the child side must be async-signal-safe C.
         .target(name: "CSpawn"),
+        // The commit a binary was built from: room in the binary that scripts/stamp-commit.sh fills
+        // after linking, so a new commit relinks nothing. BuildInfo reports it with `--version`.
+        .target(name: "CBuildInfo"),
+        .target(name: "BuildInfo", dependencies: ["CBuildInfo", "OpsConfig", "ProcessControl"], swiftSettings: strict),
 
         // The schedule language: durations, cron expressions, intervals and time zones → fire times.
         .target(name: "Scheduling", swiftSettings: strict),
@@ -215,7 +219,7 @@ let package = Package(
             name: "opsd",
             dependencies: [
                 "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
-                "DaemonRuntime", "Events",
+                "DaemonRuntime", "Events", "BuildInfo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -227,7 +231,7 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl", "OpsAPI", "WireMapping", "EventLog", "StateStore", "FileSafety",
+                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl", "OpsAPI", "WireMapping", "EventLog", "StateStore", "FileSafety", "BuildInfo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -239,7 +243,7 @@ let package = Package(
         .target(
             name: "BackupCLI",
             dependencies: [
-                "OpsConfig", "Backup", "ControlPlane", "OpsAPI", "Events", "EventLog", "StateStore",
+                "OpsConfig", "Backup", "ControlPlane", "OpsAPI", "Events", "EventLog", "StateStore", "BuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

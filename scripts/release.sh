@@ -14,5 +14,7 @@ if [ "${1:-}" != "--show-bin-path-only" ]; then
     # SwiftPM does not know the link-order files are inputs of the link: relink every time (seconds).
     rm -f "$bin/opsd" "$bin/opsctl"
     swift build "${flags[@]}" "$@" >&2
+    # The commit, written into the programs after linking (--version shows it; nothing relinks for it).
+    scripts/stamp-commit.sh "$bin/opsd" "$bin/opsctl" "$bin/opsctl-backup" >&2
 fi
 echo "$bin"

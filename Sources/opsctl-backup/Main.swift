@@ -5,6 +5,8 @@ import BackupCLI
 @main
 enum Main {
     static func main() async {
+        // Before ArgumentParser, whose root here has no version: opsd and opsctl ask for libgit2's.
+        if Array(CommandLine.arguments.dropFirst()) == ["--version"] { return print(await CompanionVersion.report()) }
         await OpsctlBackup.main(observing: nil)
     }
 }

@@ -1,6 +1,7 @@
 // opsd's composition root: read the configuration, set up logging, bind the control socket, and
 // run the daemon's services in one ServiceGroup. Everything with behaviour lives in a module;
 // this file only decides what runs, in which order.
+import BuildInfo
 import Checks
 import ControlPlane
 import DaemonRuntime
@@ -38,7 +39,7 @@ struct Opsd {
             print(OpsdOptions.help)
             return 0
         case .version:
-            print(opsVersion)
+            print(await VersionReport(program: "opsd", sqlite: Database.libraryVersion).text)
             return 0
         case .invalid(let problem):
             printError("opsd: \(problem)")
