@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BUILD_DIR ?=
 
-.PHONY: demo test release install uninstall check-unit clean
+.PHONY: demo test release install uninstall deb check-unit clean
 
 demo:          ## run opsd in the foreground on the demo configuration
 	scripts/demo.sh
@@ -20,6 +20,10 @@ install:       ## release build, then programs, units, cron file, ops user (PREF
 
 uninstall:     ## remove programs, units and cron file; keeps /etc/ops, /var/lib/ops and the ops user
 	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install.sh uninstall
+
+deb:           ## Debian package from the release build: .build/deb/opsd_VERSION_amd64.deb (scripts/deb.sh)
+	scripts/setup.sh build
+	scripts/deb.sh
 
 check-unit:    ## systemd-analyze verify + security score of every unit in deploy/systemd
 	for unit in deploy/systemd/*.service; do scripts/check-unit.sh $$unit 2.0 || exit 1; done

@@ -22,6 +22,10 @@ confdir="$root/etc/ops"
 statedir="$root/var/lib/ops"
 docdir="$root$prefix/share/doc/opsd/examples"
 units=(opsd.service opsd-backup.service opsd-backup.timer)
+# Man pages and opsctl's completions (Debian's zsh reads vendor-completions for /usr, site-functions elsewhere).
+sharedir="$root$prefix/share"
+zshdir=site-functions; [ "$prefix" = /usr ] && zshdir=vendor-completions
+generated=(man/man8/opsd.8.gz man/man8/opsctl.8.gz man/man8/opsctl-backup.8.gz man/man5/ops.yaml.5.gz bash-completion/completions/opsctl "zsh/$zshdir/_opsctl" fish/vendor_completions.d/opsctl.fish)
 
 say() { echo "install: $*" >&2; }
 systemd_running() { [ -z "$root" ] && [ -d /run/systemd/system ]; }
@@ -29,6 +33,7 @@ systemd_running() { [ -z "$root" ] && [ -d /run/systemd/system ]; }
 if [ "$action" = uninstall ]; then
     if systemd_running; then systemctl disable --now opsd-backup.timer opsd.service 2>/dev/null || true; fi
     rm -f "$bindir/opsd" "$bindir/opsctl" "$bindir/opsctl-backup" "$crondir/ops" "$docdir/ops.yaml"
+    for file in "${generated[@]}"; do rm -f "$sharedir/$file"; done
     rmdir "$docdir" "$(dirname "$docdir")" 2>/dev/null || true
     for unit in "${units[@]}"; do rm -f "$unitdir/$unit"; done
     if systemd_running; then systemctl daemon-reload; fi
@@ -57,6 +62,17 @@ if [ -z "$root" ]; then state_owner=(-o ops -g ops); fi
 
 install -d -m 0755 "$bindir" "$unitdir" "$crondir"
 install -m 0755 "$BUILD_DIR/opsd" "$BUILD_DIR/opsctl" "$BUILD_DIR/opsctl-backup" "$bindir/"
+# Generated from the programs just installed, so they describe exactly these (scripts/man-pages.py).
+scripts/man-pages.py "$BUILD_DIR" "$sharedir/man"
+gzip -9nf "$sharedir/man/man8/opsd.8" "$sharedir/man/man8/opsctl.8" "$sharedir/man/man5/ops.yaml.5"
+ln -sf opsctl.8.gz "$sharedir/man/man8/opsctl-backup.8.gz"   # what opsctl backup and restore run
+for shell in bash zsh fish; do
+    file=$(printf '%s\n' "${generated[@]}" | grep -m1 -e "^$shell")
+    install -d -m 0755 "$(dirname "$sharedir/$file")"
+    # bash-completion sources the file: no #! line.
+    "$BUILD_DIR/opsctl" --generate-completion-script "$shell" | sed '1{/^#!/d}' >"$sharedir/$file"
+    chmod 0644 "$sharedir/$file"
+done
 for unit in "${units[@]}"; do
     sed "s|/usr/local/bin/|$prefix/bin/|g" "deploy/systemd/$unit" >"$unitdir/$unit.tmp"
     chmod 0644 "$unitdir/$unit.tmp"
