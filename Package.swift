@@ -307,7 +307,7 @@ let package = Package(
             name: "OpsDaemonTests",
             dependencies: [
                 "OpsDaemon", "ControlPlane", "Jobs", "OpsAPI", "OpsConfig", "Scheduling", "Supervisor", "Systemd", "TestSupport",
-                "Checks", "BackupRecords",
+                "Checks", "BackupRecords", "DaemonRuntime",
                 "Events", "EventLog", "StateStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

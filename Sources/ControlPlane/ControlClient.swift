@@ -72,6 +72,21 @@ public struct ControlClient: Sendable {
         return try result.get()
     }
 
+    /// Sends `request` and hands each piece of a streamed answer to `receive` as it arrives, on
+    /// a thread of its own (see `streamBlocking`).
+    public func stream(_ request: ControlRequest, receive: @escaping @Sendable ([UInt8]) -> Void) async throws(ControlClientError) -> ControlResponse {
+        let result: Result<ControlResponse, ControlClientError> = await withCheckedContinuation { continuation in
+            do {
+                try detachThread(named: "opsd-control") { [self] in
+                    continuation.resume(returning: Result { () throws(ControlClientError) in try streamBlocking(request, receive: receive) })
+                }
+            } catch {
+                continuation.resume(returning: .failure(.failed(socket: socketPath, reason: "\(error)")))
+            }
+        }
+        return try result.get()
+    }
+
     /// `send`, blocking the calling thread: for code that runs on a thread of its own (a restore).
     public func sendBlocking(_ request: ControlRequest) throws(ControlClientError) -> ControlResponse {
         let owner = try checkSocket()
@@ -111,9 +126,80 @@ public struct ControlClient: Sendable {
 
     /// Connects, checks who serves the socket, writes the request, reads the response to the end.
     private func exchange(_ request: ControlRequest, owner: uid_t) -> Result<ControlResponse, ControlClientError> {
+        let descriptor: Int32
+        let writeError: Int32?
+        switch connectAndSend(request, owner: owner) {
+        case .success(let opened): (descriptor, writeError) = opened
+        case .failure(let error): return .failure(error)
+        }
+        defer { close(descriptor) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        // Until the end of the body by Content-Length, or the end of the stream.
+        while !Self.isComplete(received) {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 {
+                if let writeError { return .failure(failure(writeError)) }
+                return .failure(failure(errno))
+            }
+            if count == 0 { break }
+            received += buffer[..<count]
+        }
+        if let writeError, Self.parse(received) == nil { return .failure(failure(writeError)) }
+        return Self.parse(received).map { .success($0) } ?? .failure(.failed(socket: socketPath, reason: "opsd sent an answer that is not HTTP"))
+    }
+
+    /// Sends `request` and hands each piece of a streamed (chunked) answer to `receive` as it
+    /// arrives, blocking the calling thread: for an answer that lasts as long as a job run. The
+    /// returned response has the status and, when the answer was not streamed (an error), its body.
+    public func streamBlocking(_ request: ControlRequest, receive: ([UInt8]) -> Void) throws(ControlClientError) -> ControlResponse {
+        let owner = try checkSocket()
+        let (descriptor, writeError) = try connectAndSend(request, owner: owner).get()
+        defer { close(descriptor) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var chunks: ChunkedBody?
+        var head: ControlResponse?
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 { throw failure(writeError ?? errno) }
+            if count == 0 { break }
+            if var decoder = chunks {
+                let (pieces, ended) = decoder.feed(buffer[..<count])
+                chunks = decoder
+                for piece in pieces { receive(piece) }
+                if ended { break }
+                continue
+            }
+            received += buffer[..<count]
+            guard let headerEnd = received.firstRange(of: [13, 10, 13, 10]) else { continue }
+            let headText = String(decoding: received[..<headerEnd.lowerBound], as: UTF8.self).lowercased()
+            guard headText.contains("transfer-encoding: chunked") else {
+                if Self.isComplete(received) { break } else { continue }
+            }
+            head = Self.parse(Array(received[..<headerEnd.upperBound]))
+            var decoder = ChunkedBody()
+            let (pieces, ended) = decoder.feed(received[headerEnd.upperBound...])
+            chunks = decoder
+            for piece in pieces { receive(piece) }
+            if ended { break }
+        }
+        if let head { return head }
+        guard let response = Self.parse(received) else {
+            throw writeError.map(failure) ?? .failed(socket: socketPath, reason: "opsd sent an answer that is not HTTP")
+        }
+        return response
+    }
+
+    /// Connects, checks who serves the socket and writes the request; returns the connected
+    /// descriptor (the caller closes it) and the error of a write that met a closed socket.
+    private func connectAndSend(_ request: ControlRequest, owner: uid_t) -> Result<(Int32, Int32?), ControlClientError> {
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return .failure(.failed(socket: socketPath, reason: String(cString: strerror(errno)))) }
-        defer { close(descriptor) }
+        var keep = false
+        defer { if !keep { close(descriptor) } }
         var limit = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
@@ -158,22 +244,8 @@ public struct ControlClient: Sendable {
             sent += count
         }
         if let writeError, writeError != EPIPE, writeError != ECONNRESET { return .failure(failure(writeError)) }
-
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        // Until the end of the body by Content-Length, or the end of the stream.
-        while !Self.isComplete(received) {
-            let count = read(descriptor, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 {
-                if let writeError { return .failure(failure(writeError)) }
-                return .failure(failure(errno))
-            }
-            if count == 0 { break }
-            received += buffer[..<count]
-        }
-        if let writeError, Self.parse(received) == nil { return .failure(failure(writeError)) }
-        return Self.parse(received).map { .success($0) } ?? .failure(.failed(socket: socketPath, reason: "opsd sent an answer that is not HTTP"))
+        keep = true
+        return .success((descriptor, writeError))
     }
 
     private func failure(_ code: Int32) -> ControlClientError {
@@ -218,5 +290,46 @@ public struct ControlClient: Sendable {
         var components = URLComponents()
         components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
         return "?" + (components.percentEncodedQuery ?? "")
+    }
+}
+
+/// Takes apart an HTTP/1.1 chunked body as its bytes arrive: `size CRLF data CRLF`, ended by a
+/// chunk of size 0.
+struct ChunkedBody {
+    private var pending: [UInt8] = []
+    /// Data bytes still due in the current chunk, then its CRLF.
+    private var remaining = 0
+    private var inData = false
+
+    /// The data that `bytes` completes, in order, and whether the last chunk has arrived.
+    mutating func feed(_ bytes: some Collection<UInt8>) -> (pieces: [[UInt8]], ended: Bool) {
+        pending += bytes
+        var pieces: [[UInt8]] = []
+        while true {
+            if inData {
+                guard pending.count >= remaining + 2 else {
+                    // Hand over what data there is now, keeping the chunk's end for later.
+                    let ready = min(pending.count, remaining)
+                    if ready > 0 {
+                        pieces.append(Array(pending[..<ready]))
+                        pending.removeFirst(ready)
+                        remaining -= ready
+                    }
+                    return (pieces, false)
+                }
+                if remaining > 0 { pieces.append(Array(pending[..<remaining])) }
+                pending.removeFirst(remaining + 2)
+                inData = false
+                continue
+            }
+            guard let lineEnd = pending.firstRange(of: [13, 10]) else { return (pieces, false) }
+            // A size, perhaps with extensions after a semicolon.
+            let sizeText = String(decoding: pending[..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.filter { $0 != " " && $0 != "\t" }, radix: 16) else { return (pieces, true) }
+            pending.removeFirst(lineEnd.upperBound)
+            if size == 0 { return (pieces, true) }
+            remaining = size
+            inData = true
+        }
     }
 }

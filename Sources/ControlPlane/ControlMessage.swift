@@ -30,12 +30,22 @@ public struct ControlResponse: Sendable {
     public var body: [UInt8]
     /// The media type of the body.
     public var contentType: String
+    /// A body written as it comes (chunked), instead of `body`: a job run's output while it runs.
+    /// Closing the connection ends it; what the producer does then is up to it.
+    public var stream: (@Sendable (ControlBodyWriter) async throws -> Void)?
 
     /// Creates a response.
     public init(status: Int, body: [UInt8], contentType: String = "application/json") {
         self.status = status
         self.body = body
         self.contentType = contentType
+    }
+
+    /// A 200 response whose body `produce` writes piece by piece, as it comes.
+    public static func streamed(contentType: String, _ produce: @escaping @Sendable (ControlBodyWriter) async throws -> Void) -> ControlResponse {
+        var response = ControlResponse(status: 200, body: [], contentType: contentType)
+        response.stream = produce
+        return response
     }
 
     /// A response carrying `value` as JSON, in the API's one convention (`WireJSON`).
@@ -56,6 +66,22 @@ public struct ControlResponse: Sendable {
     /// Decodes the body as `T`.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try WireJSON.decoder.decode(type, from: Data(body))
+    }
+}
+
+/// Writes the pieces of a streamed response's body (`ControlResponse.streamed`); a write throws
+/// once the peer has gone.
+public struct ControlBodyWriter: Sendable {
+    private let send: @Sendable ([UInt8]) async throws -> Void
+
+    /// A writer that hands each piece to `send`.
+    public init(_ send: @escaping @Sendable ([UInt8]) async throws -> Void) {
+        self.send = send
+    }
+
+    /// Writes `bytes` now.
+    public func write(_ bytes: [UInt8]) async throws {
+        try await send(bytes)
     }
 }
 

@@ -277,11 +277,16 @@ public final class ControlServer: Service, Sendable {
     private static func write(_ response: ControlResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: response.contentType)
-        headers.add(name: "Content-Length", value: "\(response.body.count)")
+        // Without a length NIO frames the body in chunks, which a streamed body needs.
+        if response.stream == nil { headers.add(name: "Content-Length", value: "\(response.body.count)") }
         headers.add(name: "Connection", value: "close")
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
         try await outbound.write(.head(head))
-        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: response.body))))
+        if let stream = response.stream {
+            try await stream(ControlBodyWriter { bytes in try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes)))) })
+        } else {
+            try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: response.body))))
+        }
         try await outbound.write(.end(nil))
     }
 

@@ -32,6 +32,8 @@ public final class OutputRing: Sendable {
         var total: UInt64 = 0
         /// Relays still reading a child's output into the ring.
         var writers = 0
+        /// No more output will come (the run it kept has ended): followers stop waiting.
+        var closed = false
         var waiting: [Int: Waiter] = [:]
         var nextWaiter = 0
 
@@ -41,7 +43,7 @@ public final class OutputRing: Sendable {
         func holds(_ condition: Condition) -> Bool {
             switch condition {
             case .drained: writers == 0
-            case .beyond(let position): total > position
+            case .beyond(let position): total > position || closed
             }
         }
 
@@ -102,7 +104,21 @@ public final class OutputRing: Sendable {
         await wait(for: .drained)
     }
 
-    /// Returns once more than `position` bytes were ever appended, or the task is cancelled.
+    /// Says that no more output will come (the run whose output this kept has ended), and wakes
+    /// every follower: a wait for more returns at once from now on.
+    public func close() {
+        let woken = state.withLock { state in
+            state.closed = true
+            return state.ready()
+        }
+        for continuation in woken { continuation.resume() }
+    }
+
+    /// Whether `close()` was called.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Returns once more than `position` bytes were ever appended, the ring was closed, or the
+    /// task is cancelled.
     public func wait(beyond position: UInt64) async {
         await wait(for: .beyond(position))
     }
@@ -143,18 +159,27 @@ public final class OutputRing: Sendable {
     /// The complete lines written after `position` (from the oldest kept byte when those were
     /// overwritten, or when `position` is from before opsd started), the position after them,
     /// and the bytes appended so far. A line as long as the whole ring counts as complete, so a
-    /// follower is never stuck behind it.
-    public func lines(after position: UInt64) -> (lines: [String], position: UInt64, total: UInt64) {
+    /// follower is never stuck behind it; with `includingPartial` (the output has ended) so does
+    /// a last line without its newline.
+    public func lines(after position: UInt64, includingPartial: Bool = false) -> (lines: [String], position: UInt64, total: UInt64) {
         let (text, total) = state.withLock { ($0.ordered, $0.total) }
         let oldest = total - UInt64(text.count)
         let start = position < oldest || position > total ? oldest : position
         let fresh = text[Int(start - oldest)...]
         guard let newline = fresh.lastIndex(of: UInt8(ascii: "\n")) else {
-            guard fresh.count == capacity else { return ([], start, total) }
+            guard fresh.count == capacity || (includingPartial && !fresh.isEmpty) else { return ([], start, total) }
             return ([String(decoding: fresh, as: UTF8.self)], total, total)
         }
         let complete = fresh[..<newline]
-        let lines = complete.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        var lines = complete.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        let rest = fresh[fresh.index(after: newline)...]
+        if includingPartial && !rest.isEmpty {
+            lines.append(String(decoding: rest, as: UTF8.self))
+            return (lines, total, total)
+        }
         return (lines, start + UInt64(complete.count + 1), total)
     }
+
+    /// The oldest position still kept: a follower behind it has missed the bytes in between.
+    public var oldestKept: UInt64 { state.withLock { $0.total - UInt64($0.bytes.count) } }
 }

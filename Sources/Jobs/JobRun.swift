@@ -23,6 +23,9 @@ struct JobRun {
     let events: any EventSink
     /// Where a job with `lock:` takes it.
     let locks: JobLocks
+    /// The ring the run's output goes to, when its caller follows it (`opsctl jobs run`
+    /// streaming); otherwise one of the tail's size.
+    var output: OutputRing? = nil
 
     /// Takes the job's lock when it has one (waiting, or skipping, as `on_lock` says), then runs.
     func perform() async -> RunRecord {
@@ -67,7 +70,7 @@ struct JobRun {
         var message = ""
         var exit: ExitStatus?
         // One ring for the run: its tail is the last attempt's output, after the earlier ones'.
-        let output = RunOutputTail.ring()
+        let output = self.output ?? RunOutputTail.ring()
         while true {
             attempt += 1
             do {

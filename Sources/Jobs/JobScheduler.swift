@@ -1,3 +1,4 @@
+public import DaemonRuntime
 public import Events
 public import FoundationEssentials
 import Glibc
@@ -226,10 +227,13 @@ public actor JobScheduler: Service {
     }
 
     @discardableResult
-    private func startRun(_ job: ScheduledJob, scheduled: Date, cause: RunCause, logger log: Logger) -> Task<RunRecord, Never> {
+    private func startRun(_ job: ScheduledJob, scheduled: Date, cause: RunCause, logger log: Logger, output: OutputRing? = nil) -> Task<RunRecord, Never> {
         let name = job.spec.name
         let run = Task {
-            let record = await JobRun(job: job, scheduled: scheduled, cause: cause, store: store, logger: log, clock: clock, events: events, locks: locks).perform()
+            let record = await JobRun(
+                job: job, scheduled: scheduled, cause: cause, store: store, logger: log, clock: clock, events: events, locks: locks, output: output
+            ).perform()
+            output?.close()
             self.runFinished(name)
             return record
         }
@@ -240,6 +244,14 @@ public actor JobScheduler: Service {
     /// Runs `name` now, outside its schedule (`opsctl jobs run`), and returns its record once it
     /// ends. The no-overlap rule holds here too: a job that is running already is refused.
     public func runNow(_ name: String) async throws(JobFailure) -> RunRecord {
+        try await startNow(name).value
+    }
+
+    /// Starts `name` now, outside its schedule, and returns the run, whose value is its record.
+    /// Its output goes to `output` as well as to its usual place, for a caller that shows it as
+    /// it comes; the run closes the ring when it ends. Refused, as `runNow` is, for an unknown
+    /// job or one that is running already.
+    public func startNow(_ name: String, output: OutputRing? = nil) throws(JobFailure) -> Task<RunRecord, Never> {
         guard let loop = loops[name] else {
             throw JobFailure("no job named \(name); `opsctl jobs` lists them")
         }
@@ -247,7 +259,7 @@ public actor JobScheduler: Service {
             throw JobFailure("\(name) is running already; wait for it to finish (`opsctl jobs show \(name)`)")
         }
         logger.with(job: name).notice("run requested by opsctl")
-        return await startRun(loop.job, scheduled: clock.now(), cause: .manual, logger: logger.with(job: name)).value
+        return startRun(loop.job, scheduled: clock.now(), cause: .manual, logger: logger.with(job: name), output: output)
     }
 
     /// Runs `job` once in this process, with its timeout and retries, recording into `store`:

@@ -19,7 +19,9 @@ public enum RunOutputTail {
     /// `environment` (the job's `environment:`, its `environment_file:` values included) replaced
     /// by `ConfigSecrets.mask`: a failing job that prints its token must not store it.
     public static func text(of ring: OutputRing, masking environment: [String: String]) -> String? {
-        let lines = ring.lastLines(Self.lines)
+        var lines = ring.lastLines(Self.lines)
+        // A followed run's ring is larger than the tail: keep its last `bytes` whole lines.
+        while lines.count > 1, lines.reduce(lines.count - 1, { $0 + $1.utf8.count }) > Self.bytes { lines.removeFirst() }
         guard !lines.isEmpty else { return nil }
         var text = lines.joined(separator: "\n")
         // Longest first, so a secret containing another is masked whole.

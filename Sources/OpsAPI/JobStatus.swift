@@ -81,3 +81,23 @@ public struct JobRunStatus: Codable, Sendable, Equatable {
         self.message = message
     }
 }
+
+/// One line of `POST /v1/jobs/NAME/run?stream=1`'s answer (newline-delimited JSON, as the run
+/// goes): a line of the run's output, a note that the reader fell behind and output was
+/// skipped, and last, the run's record. Exactly one field is set.
+public struct JobRunStreamItem: Codable, Sendable, Equatable {
+    /// A line the job wrote (stdout and stderr together), without its newline.
+    public var output: String?
+    /// Bytes of output the reader missed: it read more slowly than the job wrote, and opsd keeps
+    /// only the newest 64 KiB of a followed run.
+    public var skippedBytes: UInt64?
+    /// The run's record, once it has ended: the last item.
+    public var run: JobRunStatus?
+
+    /// An item; set one field.
+    public init(output: String? = nil, skippedBytes: UInt64? = nil, run: JobRunStatus? = nil) {
+        self.output = output
+        self.skippedBytes = skippedBytes
+        self.run = run
+    }
+}

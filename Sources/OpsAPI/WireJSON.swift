@@ -17,6 +17,13 @@ public enum WireJSON {
         return encoder
     }
 
+    /// The same convention on one line: for streams of newline-delimited JSON (`jobs run`).
+    public static var lineEncoder: JSONEncoder {
+        let encoder = Self.encoder
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
     /// The matching decoder.
     public static var decoder: JSONDecoder {
         let decoder = JSONDecoder()

@@ -3,6 +3,7 @@ public import Alerts
 public import ControlPlane
 import BackupRecords
 public import Events
+import DaemonRuntime
 import FoundationEssentials
 import Glibc
 public import StateStore
@@ -25,7 +26,7 @@ import WireMapping
 /// | POST | /v1/workers/NAME/signal?signal=HUP | signals the worker's process group; its `WorkerStatus`; 409 when it has no process |
 /// | GET | /v1/jobs | `[JobStatus]` |
 /// | GET | /v1/jobs/NAME/runs?limit=N | `[JobRunStatus]`, newest first; 404 for an unknown name |
-/// | POST | /v1/jobs/NAME/run | runs the job now; its `JobRunStatus` when it ends; 409 if it is running already |
+/// | POST | /v1/jobs/NAME/run?stream=1 | runs the job now; its `JobRunStatus` when it ends; 409 if it is running already; with `stream=1`, newline-delimited `JobRunStreamItem`s: the output as it comes, then the record (`JobRunStream`) |
 /// | GET | /v1/workers/NAME/logs?lines=N&after=P&wait=S, /v1/jobs/NAME/logs?… | `ChildLogs`: the newest N lines (10 by default) outside journald, or that they are in the journal; with `after`, a long poll for the lines after position P; 404 for an unknown name, listing the workers and jobs (`LogsEndpoint`) |
 /// | GET | /v1/events?since=T&after=ID&limit=N&wait=S | `[EventRecord]`, oldest first; a long poll with `wait` (`EventsEndpoint`) |
 /// | POST | /v1/debug/stall?seconds=N | debug builds only, with `testHooks`: blocks the daemon state |
@@ -98,8 +99,16 @@ public struct ControlRoutes: ControlHandler {
             guard await scheduler.snapshot().contains(where: { $0.spec.name == name }) else {
                 return .error("no job named \(name); `opsctl jobs` lists them", status: 404)
             }
+            guard request.query["stream"] == "1" else {
+                do {
+                    return .json(JobRunStatus(await (try await scheduler.startNow(name, output: nil)).value))
+                } catch {
+                    return .error(error.description, status: 409)
+                }
+            }
+            let output = OutputRing(capacity: ChildOutput.recentBytes)
             do {
-                return .json(JobRunStatus(try await scheduler.runNow(name)))
+                return JobRunStream(run: try await scheduler.startNow(name, output: output), output: output).response()
             } catch {
                 return .error(error.description, status: 409)
             }

@@ -1,3 +1,4 @@
+public import DaemonRuntime
 public import OpsConfig
 public import Jobs
 public import Supervisor
@@ -43,9 +44,9 @@ public protocol JobControl: Sendable {
     func lastRun(of job: String) async -> RunRecord?
     /// The run records of one job, newest first.
     func history(of job: String, limit: Int) async throws -> [RunRecord]
-    /// Runs `name` now and returns its record once it ends; throws when the job is unknown or
-    /// running already.
-    func runNow(_ name: String) async throws(JobFailure) -> RunRecord
+    /// Starts `name` now and returns the run, whose value is its record; its output goes to
+    /// `output` too (closed when the run ends). Throws when the job is unknown or running already.
+    func startNow(_ name: String, output: OutputRing?) async throws(JobFailure) -> Task<RunRecord, Never>
 }
 
 extension Supervisor: WorkerControl {}

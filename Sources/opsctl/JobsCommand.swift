@@ -144,9 +144,11 @@ struct JobsCommand: AsyncParsableCommand {
             abstract: "Run a job now, outside its schedule, and wait for it to end.",
             discussion: """
                 Through opsd when it runs (its scheduler refuses a job that is running already, so a \
-                cron line and the daemon never overlap); otherwise in this process, with the job's \
-                timeout and retries, its output on stdout (stderr with --json), and the run recorded in the state database. \
-                This is what deploy/cron/ops calls.
+                cron line and the daemon never overlap), with the job's output relayed as it comes; \
+                otherwise in this process, with the job's timeout and retries and the run recorded in \
+                the state database. Either way the output is on stdout (stderr with --json), and the \
+                result line last. Ctrl-C stops the relay, not a run in opsd: `opsctl jobs show NAME` \
+                has its result. This is what deploy/cron/ops calls.
 
                 Exit status: 0 when the run succeeded, 1 when it failed or could not start.
                 """)
@@ -164,8 +166,11 @@ struct JobsCommand: AsyncParsableCommand {
             try await reportingFailures {
                 let record: JobRunStatus
                 do {
-                    record = try await connection.client(timeout: .seconds(86400))
-                        .send(ControlRequest(method: "POST", path: "/v1/jobs/\(name)/run")).decoded(JobRunStatus.self)
+                    // The run's output as opsd relays it, then its record (JobRunStreamOutput).
+                    let output = JobRunStreamOutput(descriptor: json ? STDERR_FILENO : STDOUT_FILENO)
+                    let answer = try await connection.client(timeout: .seconds(86400))
+                        .stream(ControlRequest(method: "POST", path: "/v1/jobs/\(name)/run", query: ["stream": "1"]), receive: output.receive)
+                    record = try output.record(answer)
                 } catch let error as ControlClientError where error.isNotRunning {
                     record = try await inProcess()
                 }

@@ -10,6 +10,7 @@ import Scheduling
 import StateStore
 @testable import Supervisor
 import ControlPlane
+import DaemonRuntime
 import OpsAPI
 import Systemd
 import Testing
@@ -51,7 +52,7 @@ private actor FixedJobs: JobControl {
     func snapshot() -> [JobSnapshot] { jobs }
     func lastRun(of job: String) -> RunRecord? { nil }
     func history(of job: String, limit: Int) -> [RunRecord] { [] }
-    func runNow(_ name: String) throws(JobFailure) -> RunRecord { throw JobFailure("not in this test") }
+    func startNow(_ name: String, output: OutputRing?) throws(JobFailure) -> Task<RunRecord, Never> { throw JobFailure("not in this test") }
 }
 
 @Suite("/metrics: Prometheus families in base units, from each part's snapshot")

@@ -1,4 +1,5 @@
 import ControlPlane
+import DaemonRuntime
 import Foundation
 @testable import Jobs
 import Logging
@@ -70,11 +71,13 @@ private actor FakeJobs: JobControl {
         Array(repeating: Self.record, count: min(limit, 3))
     }
 
-    func runNow(_ name: String) throws(JobFailure) -> RunRecord {
+    func startNow(_ name: String, output: OutputRing?) throws(JobFailure) -> Task<RunRecord, Never> {
         guard name == spec.name else { throw JobFailure("no job named \(name); `opsctl jobs` lists them") }
         guard !running else { throw JobFailure("\(name) is running already; wait for it to finish (`opsctl jobs show \(name)`)") }
         runs += 1
-        return Self.record
+        output?.append(Array("report sent\n".utf8))
+        output?.close()
+        return Task { Self.record }
     }
 }
 
