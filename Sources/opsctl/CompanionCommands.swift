@@ -45,7 +45,7 @@ struct BackupCommand: AsyncParsableCommand {
         helpNames: []
     )
 
-    @Argument(parsing: .captureForPassthrough, help: .hidden)
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Passed to opsctl-backup.", visibility: .private), completion: CompanionCompletion.arguments)
     var arguments: [String] = []
 
     func run() async throws {
@@ -60,7 +60,7 @@ struct RestoreCommand: AsyncParsableCommand {
         helpNames: []
     )
 
-    @Argument(parsing: .captureForPassthrough, help: .hidden)
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Passed to opsctl-backup.", visibility: .private), completion: CompanionCompletion.arguments)
     var arguments: [String] = []
 
     func run() async throws {

@@ -43,7 +43,7 @@ struct Health: AsyncParsableCommand {
     @Flag(help: "Run the checks now (through opsd when it runs) and show the fresh results.")
     var now = false
 
-    @Argument(help: ArgumentHelp("Checks to show; all when none is named.", valueName: "check"))
+    @Argument(help: ArgumentHelp("Checks to show; all when none is named.", valueName: "check"), completion: NameCompletion.checks)
     var checks: [String] = []
 
     func validate() throws {

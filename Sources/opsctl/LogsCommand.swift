@@ -33,7 +33,7 @@ struct LogsCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("The worker's or job's name (see `opsctl status`, `opsctl jobs`).", valueName: "name"))
+    @Argument(help: ArgumentHelp("The worker's or job's name (see `opsctl status`, `opsctl jobs`).", valueName: "name"), completion: NameCompletion.workersAndJobs)
     var name: String
 
     @Option(name: [.customShort("n"), .customLong("lines")], help: ArgumentHelp("Show the newest N lines.", valueName: "N"))

@@ -64,7 +64,7 @@ struct Workers: AsyncParsableCommand {
 }
 
 struct WorkerOptions: ParsableArguments {
-    @Argument(help: ArgumentHelp("The worker's name, as in the configuration (see `opsctl status`); `all` for every worker, or a shell glob (`web-*`, quoted) for those it matches.", valueName: "name"))
+    @Argument(help: ArgumentHelp("The worker's name, as in the configuration (see `opsctl status`); `all` for every worker, or a shell glob (`web-*`, quoted) for those it matches.", valueName: "name"), completion: NameCompletion.workers)
     var name: String
 
     @OptionGroup var options: NamedConnection
