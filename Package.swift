@@ -5,7 +5,8 @@
 // Modules, in the order data flows through them:
 //   Scheduling    the schedule language: durations, cron expressions, intervals, time zones → fire times
 //   OpsConfig     YAML → typed, validated configuration (every problem at once, with key path and line)
-//   OpsLogging    swift-log handlers: journald (native protocol), JSON lines, human
+//   OpsLogging    swift-log handlers for stderr (JSON lines, human), redaction, terminal progress lines
+//   OpsJournal    the journald handler (native protocol) and the choice of output: opsd only
 //   DaemonRuntime Swift concurrency on NIO's event loops, so an idle opsd never wakes (no libdispatch)
 //   Systemd       sd_notify: readiness, status, reload, stopping, and the progress-gated watchdog
 //   OpsAPI        the control API's vocabulary: every type on the wire and in `--json`, one JSON convention
@@ -108,7 +109,13 @@ let package = Package(
         ),
         .target(
             name: "OpsLogging",
-            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // journald links libsystemd, which opsctl and its companion must not load: a module apart.
+        .target(
+            name: "OpsJournal",
+            dependencies: ["CSystemd", "OpsLogging", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -199,7 +206,7 @@ let package = Package(
         .target(name: "BackupRecords", dependencies: ["StateStore", "Scheduling"], swiftSettings: strict),
         .target(
             name: "Backup",
-            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", "OpsLogging", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Jobs' and checks' snapshots → OpsAPI values: shared by opsd and by opsctl's answers while
@@ -218,7 +225,7 @@ let package = Package(
         .executableTarget(
             name: "opsd",
             dependencies: [
-                "OpsDaemon", "OpsConfig", "OpsLogging", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
+                "OpsDaemon", "OpsConfig", "OpsJournal", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
                 "DaemonRuntime", "Events", "BuildInfo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -231,7 +238,7 @@ let package = Package(
         .executableTarget(
             name: "opsctl",
             dependencies: [
-                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl", "OpsAPI", "WireMapping", "EventLog", "StateStore", "FileSafety", "BuildInfo",
+                "OpsConfig", "Scheduling", "ControlPlane", "Jobs", "Checks", "ProcessControl", "OpsAPI", "WireMapping", "EventLog", "StateStore", "FileSafety", "OpsLogging", "BuildInfo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -243,7 +250,7 @@ let package = Package(
         .target(
             name: "BackupCLI",
             dependencies: [
-                "OpsConfig", "Backup", "ControlPlane", "OpsAPI", "Events", "EventLog", "StateStore", "BuildInfo",
+                "OpsConfig", "Backup", "ControlPlane", "OpsAPI", "Events", "EventLog", "StateStore", "OpsLogging", "BuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -276,7 +283,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "OpsLoggingTests", dependencies: ["OpsLogging", "OpsJournal", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Shared by the test targets that drive the built executables: paths and a command runner.
         .target(name: "TestSupport", dependencies: ["CSpawn", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport", swiftSettings: strict),
         // The C side of the tests: system calls Swift cannot make (pidfd_open), kept out of the programs.

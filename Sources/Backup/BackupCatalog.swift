@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OpsLogging
 
 /// One backup as `opsctl backup list` shows it.
 public struct BackupEntry: Sendable, Equatable, Codable {
@@ -17,6 +18,8 @@ public struct BackupEntry: Sendable, Equatable, Codable {
 struct BackupCatalog {
     let plan: BackupPlan
     let logger: Logger
+    /// Hears how far a fetch got; nil where nobody watches.
+    var progress: ProgressReporter? = nil
 
     /// The newest backup commit. With `fromRemote`, fetches first and uses the remote's branch;
     /// otherwise the local branch, or the remote-tracking one when there is no local branch yet.
@@ -25,7 +28,7 @@ struct BackupCatalog {
             guard let spec = plan.remote else {
                 throw BackupError("--from-remote needs backup.remote in the configuration")
             }
-            try RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger).fetch()
+            try RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger, progress: progress).fetch()
             guard let remote = try repository.resolve(reference: plan.remoteReference) else {
                 throw BackupError("the remote \(spec.url) has no branch \(plan.branch); check backup.remote.branch (the default is the host name that made the backups)")
             }

@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import OpsConfig
 public import BackupRecords
+public import OpsLogging
 import Scheduling
 
 /// Runs backups and restores for one configuration: the entry point for opsd's scheduler and for
@@ -22,13 +23,16 @@ public struct BackupRunner: Sendable {
     /// Hears each step of a backup or restore as it is reached; nil in the programs, set by the
     /// test kit's companion to stop at a step (`BackupStep`).
     let observer: BackupStepObserver?
+    /// Draws the phases' progress on a terminal; nil where nobody watches (opsd's jobs, cron, --json).
+    let progress: ProgressReporter?
 
     /// A runner for `configuration`'s `backup:` section; fails when there is none or it is unusable.
     /// `configPath` is the file `configuration` was read from: a backup stores it with its secret
-    /// values masked. `observer` hears each `BackupStep` reached.
+    /// values masked. `observer` hears each `BackupStep` reached; `progress` is told how far each
+    /// phase got.
     public init(
         configuration: Configuration, configPath: String? = nil, logger: Logger, pushAttempts: Int = 4, pushFirstDelay: Duration = .seconds(2),
-        observer: BackupStepObserver? = nil
+        observer: BackupStepObserver? = nil, progress: ProgressReporter? = nil
     ) throws(BackupError) {
         guard let spec = configuration.backup else {
             throw BackupError("the configuration has no backup: section; add one with at least backup.repository")
@@ -40,6 +44,7 @@ public struct BackupRunner: Sendable {
         self.logger = logger
         pushRetry = RetryPolicy(initial: pushFirstDelay, factor: 2, retries: max(pushAttempts, 1) - 1)
         self.observer = observer
+        self.progress = progress
     }
 
     /// Takes one backup, commits it when something changed, pushes what the remote lacks, and
@@ -47,8 +52,9 @@ public struct BackupRunner: Sendable {
     /// scheduled backup does, to read back exactly this run).
     public func run(runID: String? = nil) async throws(BackupError) -> BackupOutcome {
         let started = Date()
-        let session = BackupSession(plan: plan, logger: logger, pushRetry: pushRetry, observer: observer)
+        let session = BackupSession(plan: plan, logger: logger, pushRetry: pushRetry, observer: observer, progress: progress)
         let result = await onOwnThread { () throws(BackupError) in try session.run() }
+        progress?.finish()
         let history: BackupHistory?
         do { history = try await BackupHistory.open(stateDirectory: stateDirectory) } catch {
             logger.warning("cannot open the state database to record the backup", metadata: ["state_dir": "\(stateDirectory)", "error": "\(error)"])
@@ -78,15 +84,20 @@ public struct BackupRunner: Sendable {
     /// Restores databases from a backup; see `RestoreRequest`. `hooks` stop and start the
     /// databases' workers around an in-place swap.
     public func restore(_ request: RestoreRequest, hooks: RestoreHooks? = nil) async throws(BackupError) -> RestoreOutcome {
-        let restorer = Restorer(plan: plan, logger: logger, observer: observer)
-        return try await onOwnThread { () throws(BackupError) in try restorer.restore(request, hooks: hooks) }.get()
+        let restorer = Restorer(plan: plan, logger: logger, observer: observer, progress: progress)
+        let result = await onOwnThread { () throws(BackupError) in try restorer.restore(request, hooks: hooks) }
+        progress?.finish()
+        return try result.get()
     }
 
     /// The backups on the branch, newest first, with whether the remote has each.
     public func list(fromRemote: Bool = false) async throws(BackupError) -> [BackupEntry] {
         let plan = plan
         let logger = logger
-        return try await onOwnThread { () throws(BackupError) in try BackupCatalog(plan: plan, logger: logger).entries(fromRemote: fromRemote) }.get()
+        let progress = progress
+        let result = await onOwnThread { () throws(BackupError) in try BackupCatalog(plan: plan, logger: logger, progress: progress).entries(fromRemote: fromRemote) }
+        progress?.finish()
+        return try result.get()
     }
 
     /// The freshness of backups from the recorded history, for the `backup` check kind.

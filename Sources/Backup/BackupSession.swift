@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OpsLogging
 import Scheduling
 
 /// One backup from start to finish, on the calling thread (libgit2 calls block and keep their
@@ -16,6 +17,8 @@ struct BackupSession {
     let pushRetry: RetryPolicy
     /// Hears the steps as they are reached (none in opsd and opsctl-backup).
     let observer: BackupStepObserver?
+    /// Hears how far each phase got (snapshot, store, commit, push); nil where nobody watches.
+    let progress: ProgressReporter?
 
     func run() throws(BackupError) -> BackupOutcome {
         let started = ContinuousClock.now
@@ -34,7 +37,7 @@ struct BackupSession {
         // 1. Snapshots first, all of them, so the backup is as close to one moment as possible.
         var steps: [(DatabaseBackup, Int)] = []
         for source in plan.databases {
-            let step = DatabaseBackup(source: source, repository: repository, packer: packer, workDirectory: plan.workDirectory)
+            let step = DatabaseBackup(source: source, repository: repository, packer: packer, workDirectory: plan.workDirectory, progress: progress)
             steps.append((step, try step.snapshot()))
         }
         observer?(.afterSnapshot)
@@ -61,6 +64,7 @@ struct BackupSession {
         let fileTree = try ConfigFiles.tree(items, repository: repository)
 
         // 3. A commit only when the databases or files differ from the branch's current commit.
+        progress?.begin("commit", total: nil)
         let databasesID = try repository.writeTree(databaseTree)
         let filesID = try repository.writeTree(fileTree)
         // An empty section has no entry in the tree at all.
@@ -109,7 +113,7 @@ struct BackupSession {
         if let local = try repository.resolve(reference: plan.reference) { return local }
         guard let spec = plan.remote else { return nil }
         do {
-            try RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger).fetch()
+            try RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger, progress: progress).fetch()
         } catch {
             logger.warning("backup: cannot fetch the remote's branch before the first backup here; starting a new history", metadata: ["error": "\(error.description)"])
         }
@@ -122,7 +126,7 @@ struct BackupSession {
     /// Pushes every local commit the remote lacks, this backup's and earlier failed ones alike.
     private func pushIfConfigured(_ repository: GitRepository) -> PushOutcome {
         guard let spec = plan.remote else { return PushOutcome(state: .notConfigured, pushedCommits: 0, unpushedCommits: 0) }
-        let sync = RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger)
+        let sync = RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger, progress: progress)
         do {
             let pushed = try sync.push(retry: pushRetry)
             return PushOutcome(state: .pushed, pushedCommits: pushed, unpushedCommits: 0)
@@ -161,17 +165,5 @@ enum CommitMessage {
         if filesChanged { lines.append("files: \(fileCount) stored, changed since the previous backup") }
         for path in masked { lines.append("files: \(path) is stored with its secret values masked (<masked>)") }
         return lines.joined(separator: "\n") + "\n"
-    }
-}
-
-/// Byte counts for people: `512 B`, `3.4 KiB`, `1.2 MiB`.
-public enum ByteCount {
-    /// Formats `bytes` with a binary unit and one decimal.
-    public static func format(_ bytes: Int) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
     }
 }

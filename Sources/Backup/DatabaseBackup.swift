@@ -1,4 +1,5 @@
 import Foundation
+import OpsLogging
 
 /// What happened to one database in one backup.
 public struct DatabaseOutcome: Sendable, Equatable, Codable {
@@ -40,6 +41,8 @@ struct DatabaseBackup {
     let repository: GitRepository
     let packer: PackWriter
     let workDirectory: String
+    /// Hears how far the snapshot and the store got; nil where nobody watches.
+    var progress: ProgressReporter? = nil
 
     /// Start a new full snapshot when the chain has this many deltas…
     static let maximumChainLength = 100
@@ -61,12 +64,13 @@ struct DatabaseBackup {
 
     /// Takes the snapshot (step 1 of a backup); the pages are compared in `store`.
     func snapshot() throws(BackupError) -> Int {
-        try Snapshot.take(of: source.path, to: snapshotPath)
+        try Snapshot.take(of: source.path, to: snapshotPath, name: source.name, progress: progress)
     }
 
     /// Stores the snapshot against `previous` (the manifest in the branch's current commit).
     func store(pageSize: Int, previous: DatabaseManifest?, previousTree: ObjectID?) throws(BackupError) -> Result {
         let now = ManifestCoding.timestamp(Date())
+        if let progress { progress.begin("store \(source.name)", total: try ReadableFile(snapshotPath).size()) }
         if let previous, let previousTree, previous.pageSize == pageSize, !chainIsFull(previous) {
             try ensureBase(matching: previous, tree: previousTree)
             return try storeDelta(pageSize: pageSize, previous: previous, previousTree: previousTree, now: now)
@@ -76,6 +80,15 @@ struct DatabaseBackup {
             return Result(tree: .existingTree(subtree), outcome: outcome(.unchanged, previous.size, pageSize, 0, 0), sha256: digest)
         }
         return try storeFull(pageSize: pageSize, digest: digest, now: now)
+    }
+
+    /// Reports a flush of the raw bytes written up to `end` of the snapshot: compressing them is
+    /// most of a full backup's time, so progress follows the objects as they go into the pack.
+    private func packProgress(upTo end: Int) -> ((_ objects: Int, _ of: Int) -> Void)? {
+        guard let progress else { return nil }
+        let pending = packer.pendingBytes
+        let start = end - pending
+        return { objects, total in progress.update(done: start + (total > 0 ? pending * objects / total : pending)) }
     }
 
     private func chainIsFull(_ manifest: DatabaseManifest) -> Bool {
@@ -101,10 +114,10 @@ struct DatabaseBackup {
             names.append("full/" + name)
             packer.noteWritten(count)
             // Bound memory: the in-memory store holds raw objects until they are packed.
-            if packer.pendingBytes >= 4 * PageDelta.chunkBytes { stored += try packer.flush() }
+            if packer.pendingBytes >= 4 * PageDelta.chunkBytes { stored += try packer.flush(progress: packProgress(upTo: offset + count)) }
             offset += count
         }
-        stored += try packer.flush()
+        stored += try packer.flush(progress: packProgress(upTo: offset))
         let manifest = DatabaseManifest(
             format: DatabaseManifest.currentFormat, name: source.name, source: source.path, size: offset, pageSize: pageSize,
             pageCount: offset / pageSize, sha256: digest, sqliteVersion: BackupLibraries.sqlite, time: now,
@@ -128,7 +141,8 @@ struct DatabaseBackup {
             packer.noteWritten(buffer.count)
             buffer.removeAll(keepingCapacity: true)
         }
-        let comparison = try PageDelta.compare(current: snapshotPath, base: basePath, pageSize: pageSize) { (offset, bytes) throws(BackupError) in
+        let compared = progress.map { progress in { (bytes: Int) in progress.update(done: bytes) } }
+        let comparison = try PageDelta.compare(current: snapshotPath, base: basePath, pageSize: pageSize, progress: compared) { (offset, bytes) throws(BackupError) in
             var position = UInt64(offset).bigEndian
             var length = UInt32(bytes.count).bigEndian
             withUnsafeBytes(of: &position) { buffer.append(contentsOf: $0) }

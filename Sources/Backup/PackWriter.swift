@@ -49,9 +49,9 @@ final class PackWriter {
     func noteWritten(_ count: Int) { pendingBytes += count }
 
     /// Writes the objects written since the last flush as one pack; returns its size (0 when
-    /// there was nothing new).
+    /// there was nothing new). `progress` hears how many of the pack's objects are in it so far.
     @discardableResult
-    func flush() throws(BackupError) -> Int {
+    func flush(progress: ((_ objects: Int, _ of: Int) -> Void)? = nil) throws(BackupError) -> Int {
         var seen = Set<ObjectID>()
         let fresh = repository.takeWrittenObjects().filter { id in
             var oid = id.raw
@@ -71,7 +71,12 @@ final class PackWriter {
             try gitCheck(git_packbuilder_insert(builder, &oid, nil), "cannot add \(id) to a pack")
         }
         let directory = repository.objectsDirectory + "/pack"
-        try gitCheck(git_packbuilder_write(builder, directory, 0, nil, nil), "cannot write a pack to \(directory)")
+        let listener = progress.map(PackProgress.init)
+        let written = withExtendedLifetime(listener) {
+            git_packbuilder_write(
+                builder, directory, 0, listener == nil ? nil : packProgressCallback, listener.map { Unmanaged.passUnretained($0).toOpaque() })
+        }
+        try gitCheck(written, "cannot write a pack to \(directory)")
         // Only now is it safe to drop the in-memory copies: the pack and its index are on disk.
         git_odb_refresh(disk)
         git_odb_refresh(odb)
@@ -82,4 +87,16 @@ final class PackWriter {
         packedBytes += size
         return size
     }
+}
+
+/// The flush's progress closure, behind the payload pointer of libgit2's indexer callback.
+private final class PackProgress {
+    let report: (_ objects: Int, _ of: Int) -> Void
+    init(_ report: @escaping (_ objects: Int, _ of: Int) -> Void) { self.report = report }
+}
+
+private let packProgressCallback: git_indexer_progress_cb = { stats, payload in
+    guard let stats, let payload else { return 0 }
+    Unmanaged<PackProgress>.fromOpaque(payload).takeUnretainedValue().report(Int(stats.pointee.received_objects), Int(stats.pointee.total_objects))
+    return 0
 }

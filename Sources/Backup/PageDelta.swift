@@ -26,9 +26,10 @@ enum PageDelta {
     }
 
     /// Reads `current` once: hashes it, and hands each changed byte range to `emit`.
-    /// `base` is the previous snapshot (nil: everything is new).
+    /// `base` is the previous snapshot (nil: everything is new). `progress` hears the bytes read
+    /// so far after each block.
     static func compare(
-        current: String, base: String?, pageSize: Int,
+        current: String, base: String?, pageSize: Int, progress: ((Int) -> Void)? = nil,
         emit: (_ offset: Int, _ bytes: UnsafeRawBufferPointer) throws(BackupError) -> Void
     ) throws(BackupError) -> Comparison {
         let currentFile = try ReadableFile(current)
@@ -71,6 +72,7 @@ enum PageDelta {
                 pageStart += length
             }
             offset += count
+            progress?(offset)
         }
         result.size = offset
         result.sha256 = hasher.finalHex()

@@ -1,4 +1,5 @@
 import Foundation
+import OpsLogging
 import Synchronization
 import StateStore
 
@@ -6,6 +7,8 @@ import StateStore
 /// in order, then a check of the whole file's SHA-256 against the manifest.
 struct Reassembler {
     let repository: GitRepository
+    /// Hears how far the write and the check got (a restore's); nil where nobody watches.
+    var progress: ProgressReporter? = nil
 
     /// Reads `db/<name>/manifest.json` from a commit's tree.
     func manifest(name: String, tree: ObjectID) throws(BackupError) -> DatabaseManifest? {
@@ -89,6 +92,7 @@ struct Reassembler {
     func rebuild(_ layout: Layout, into file: WritableFile) throws(BackupError) {
         let manifest = layout.manifest
         let directory = "db/\(manifest.name)/"
+        progress?.begin("write \(manifest.name)", total: manifest.full.size)
         try writeFullSnapshot(layout, to: file)
         for (delta, parts) in zip(manifest.deltas, layout.deltas) {
             for (name, id) in zip(delta.parts, parts) {
@@ -98,7 +102,8 @@ struct Reassembler {
         }
         try file.truncate(to: manifest.size)
         try file.finish()
-        let digest = try SHA256Hasher.file(file.path)
+        progress?.begin("verify \(manifest.name)", total: manifest.size)
+        let digest = try SHA256Hasher.file(file.path, progress: progress.map { progress in { progress.update(done: $0) } })
         guard digest == manifest.sha256 else {
             throw BackupError("the rebuilt \(manifest.name) has SHA-256 \(digest.prefix(12))… but the manifest says \(manifest.sha256.prefix(12))…; the backup repository is damaged, restore from another commit with --at")
         }
@@ -114,6 +119,7 @@ struct Reassembler {
         let failure = Mutex<BackupError?>(nil)
         let path = repository.path
         let placements = chunks
+        let progress = progress
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             do throws(BackupError) {
                 let handle = try GitRepository.openOrCreate(at: path)
@@ -121,6 +127,7 @@ struct Reassembler {
                     if failure.withLock({ $0 != nil }) { return }
                     let bytes = try handle.readBlob(placements[index].id)
                     try bytes.withBytes { (raw) throws(BackupError) in try file.write(raw, at: placements[index].offset) }
+                    progress?.add(bytes.count)
                 }
             } catch {
                 failure.withLock { $0 = $0 ?? error }

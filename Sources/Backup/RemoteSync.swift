@@ -2,6 +2,7 @@ import CGit2
 import Foundation
 import Logging
 import OpsConfig
+import OpsLogging
 import Scheduling
 
 /// Pushes the backup branch to `backup.remote` and fetches it back, with libgit2's traps handled:
@@ -18,15 +19,18 @@ final class RemoteSync {
     let spec: RemoteSpec
     let plan: BackupPlan
     let logger: Logger
+    /// Hears the bytes and objects sent or received; nil where nobody watches.
+    let progress: ProgressReporter?
 
     /// The remote's name in the repository's config, so `git push origin` works by hand too.
     static let remoteName = "origin"
 
-    init(repository: GitRepository, plan: BackupPlan, spec: RemoteSpec, logger: Logger) {
+    init(repository: GitRepository, plan: BackupPlan, spec: RemoteSpec, logger: Logger, progress: ProgressReporter? = nil) {
         self.repository = repository
         self.plan = plan
         self.spec = spec
         self.logger = logger
+        self.progress = progress
     }
 
     /// Pushes the branch; retries transport failures as `retry` says. Returns how many
@@ -38,6 +42,7 @@ final class RemoteSync {
         let ahead = try repository.commitsAhead(local, of: tracked)
         let attempts = 1 + (retry.retries ?? 0)
         for attempt in 1...attempts {
+            progress?.begin("push", total: nil)
             switch pushOnce() {
             case .success:
                 try repository.setReference(plan.remoteReference, to: local)
@@ -61,7 +66,8 @@ final class RemoteSync {
     func fetch() throws(BackupError) {
         let remote = try openRemote()
         defer { git_remote_free(remote) }
-        let context = CallbackContext(spec: spec)
+        progress?.begin("fetch", total: nil)
+        let context = CallbackContext(spec: spec, progress: progress)
         var options = git_fetch_options()
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
         context.install(in: &options.callbacks)
@@ -82,7 +88,7 @@ final class RemoteSync {
         let remote: OpaquePointer
         do { remote = try openRemote() } catch { return .refused(error) }
         defer { git_remote_free(remote) }
-        let context = CallbackContext(spec: spec)
+        let context = CallbackContext(spec: spec, progress: progress)
         var options = git_push_options()
         git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION))
         context.install(in: &options.callbacks)
@@ -137,13 +143,17 @@ final class RemoteSync {
 /// State shared with libgit2's C callbacks through their payload pointer.
 private final class CallbackContext {
     let spec: RemoteSpec
+    let progress: ProgressReporter?
     var credentialAttempts = 0
     /// Why a callback refused (wrong key, unknown host key): no retry helps.
     var refusal: String?
     /// References the server refused, with its reason.
     var rejected: [String: String] = [:]
 
-    init(spec: RemoteSpec) { self.spec = spec }
+    init(spec: RemoteSpec, progress: ProgressReporter?) {
+        self.spec = spec
+        self.progress = progress
+    }
 
     var refused: Bool { refusal != nil }
 
@@ -152,6 +162,11 @@ private final class CallbackContext {
         callbacks.credentials = credentialsCallback
         callbacks.certificate_check = certificateCallback
         callbacks.push_update_reference = pushUpdateReferenceCallback
+        // Only when someone watches: libgit2 calls these for every object.
+        if progress != nil {
+            callbacks.push_transfer_progress = pushTransferCallback
+            callbacks.transfer_progress = fetchTransferCallback
+        }
     }
 
     /// The error for a failed libgit2 call: our own refusal when a callback refused, else libgit2's message.
@@ -231,6 +246,21 @@ private let certificateCallback: git_transport_certificate_check_cb = { cert, va
 private let pushUpdateReferenceCallback: git_push_update_reference_cb = { reference, status, payload in
     guard let context = CallbackContext.from(payload), let reference else { return 0 }
     if let status { context.rejected[String(cString: reference)] = String(cString: status) }
+    return 0
+}
+
+private let pushTransferCallback: git_push_transfer_progress_cb = { current, total, bytes, payload in
+    guard let context = CallbackContext.from(payload) else { return 0 }
+    // A push to a path writes the pack straight into the other repository, and libgit2 counts no
+    // bytes sent there: the objects say how far it got.
+    let sent = RemoteSync.isLocalPath(context.spec.url) ? 0 : Int(bytes)
+    context.progress?.update(done: sent, items: (Int(current), Int(total)))
+    return 0
+}
+
+private let fetchTransferCallback: git_indexer_progress_cb = { stats, payload in
+    guard let stats, let context = CallbackContext.from(payload) else { return 0 }
+    context.progress?.update(done: Int(stats.pointee.received_bytes), items: (Int(stats.pointee.received_objects), Int(stats.pointee.total_objects)))
     return 0
 }
 

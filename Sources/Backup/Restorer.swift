@@ -1,6 +1,7 @@
 import FileSafety
 import Foundation
 import Logging
+import OpsLogging
 
 /// What `opsctl restore` asks for.
 public struct RestoreRequest: Sendable, Equatable {
@@ -82,15 +83,17 @@ struct Restorer {
     let logger: Logger
     /// Hears the steps as they are reached (none in opsd and opsctl-backup).
     let observer: BackupStepObserver?
+    /// Hears how far each phase got (fetch, write, verify); nil where nobody watches.
+    let progress: ProgressReporter?
 
     func restore(_ request: RestoreRequest, hooks: RestoreHooks? = nil) throws(BackupError) -> RestoreOutcome {
         let lock = try BackupLock(repository: plan.repository, stateDirectory: plan.stateDirectory)
         defer { withExtendedLifetime(lock) {} }
         Leftovers.remove(repository: plan.repository, workDirectory: nil)
         let repository = try GitRepository.openOrCreate(at: plan.repository)
-        let tip = try BackupCatalog(plan: plan, logger: logger).tip(repository, fromRemote: request.fromRemote)
+        let tip = try BackupCatalog(plan: plan, logger: logger, progress: progress).tip(repository, fromRemote: request.fromRemote)
         let commit = try select(request.at, from: tip, in: repository)
-        let reassembler = Reassembler(repository: repository)
+        let reassembler = Reassembler(repository: repository, progress: progress)
 
         guard let databasesTree = try repository.entry("db", in: commit.tree) else {
             throw BackupError("backup \(commit.id.description.prefix(12)) holds no database")
@@ -134,6 +137,7 @@ struct Restorer {
             let file = try WritableFile(creatingNew: "\(destination).restore-\(getpid()).tmp")
             prepared.append((layout.manifest, file, destination))
             try reassembler.rebuild(layout, into: file)
+            progress?.begin("check \(layout.manifest.name) (PRAGMA integrity_check)", total: nil)
             try Reassembler.checkIntegrity(of: file.path, name: layout.manifest.name)
             // The restored file takes the place of the live one, so it takes its owner and mode
             // too: the application that runs as its owner must be able to open it.

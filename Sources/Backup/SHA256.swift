@@ -32,15 +32,18 @@ final class SHA256Hasher {
         return hex(digest)
     }
 
-    /// The SHA-256 of a whole file, read in 1 MiB blocks.
-    static func file(_ path: String) throws(BackupError) -> String {
+    /// The SHA-256 of a whole file, read in 1 MiB blocks; `progress` hears the bytes read so far.
+    static func file(_ path: String, progress: ((Int) -> Void)? = nil) throws(BackupError) -> String {
         let hasher = SHA256Hasher()
         let file = try ReadableFile(path)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var read = 0
         while true {
             let count = try file.read(into: &buffer, at: nil)
             if count == 0 { break }
             buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            read += count
+            progress?(read)
         }
         return hasher.finalHex()
     }

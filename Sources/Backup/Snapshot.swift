@@ -1,16 +1,26 @@
 import CSQLite
 import Foundation
+import OpsLogging
 import StateStore
 
 /// A consistent copy of a live SQLite database, taken with SQLite's online backup API.
 ///
-/// `sqlite3_backup_step(-1)` copies every page inside one read transaction, so the copy is the
-/// database as of one commit, whether the application uses WAL or a rollback journal and keeps
-/// writing meanwhile. Pages are copied verbatim (unlike `VACUUM INTO`, which renumbers them), so
-/// two snapshots differ exactly in the pages the application changed.
+/// Every page is copied inside one read transaction, opened on the source connection before the
+/// first step and held to the last, so the copy is the database as of one commit, whether the
+/// application uses WAL or a rollback journal and keeps writing meanwhile: the steps run inside
+/// it and never restart (as `sqlite3_backup_step(-1)` in one call would, but in steps of
+/// `stepBytes`, after each of which `progress` hears how far it got). Pages are copied verbatim
+/// (unlike `VACUUM INTO`, which renumbers them), so two snapshots differ exactly in the pages the
+/// application changed.
 enum Snapshot {
+    /// The bytes copied per step: often enough for a progress line, rarely enough to cost nothing.
+    static let stepBytes = 4 << 20
+
     /// Copies `source` to `destination` (replaced if present); returns SQLite's page size.
-    static func take(of source: String, to destination: String, busyTimeout: Duration = .seconds(30)) throws(BackupError) -> Int {
+    /// `name` labels the progress line.
+    static func take(
+        of source: String, to destination: String, busyTimeout: Duration = .seconds(30), name: String = "", progress: ProgressReporter? = nil
+    ) throws(BackupError) -> Int {
         guard FileSystem.exists(source) else {
             throw BackupError("database \(source) does not exist; fix backup.databases or create the database first")
         }
@@ -23,21 +33,35 @@ enum Snapshot {
         close(created)
         do {
             let from = try Database(path: source, mode: .readOnly, busyTimeout: busyTimeout)
-            // A backup of a non-database file fails late and vaguely; ask SQLite first.
+            // The read transaction every step runs in (see above). Its first read also asks
+            // SQLite whether this is a database at all: a backup of another file fails late and vaguely.
+            try from.execute("BEGIN")
+            defer { try? from.execute("ROLLBACK") }
             _ = try from.scalar("SELECT count(*) FROM sqlite_schema")
+            guard case .integer(let sourcePageSize) = try from.scalar("PRAGMA page_size"), sourcePageSize > 0 else {
+                throw BackupError("cannot read the page size of \(source)")
+            }
+            let pagesPerStep = Int32(max(1, stepBytes / Int(sourcePageSize)))
             let to = try Database(path: destination, mode: .readWriteCreate)
             guard let backup = sqlite3_backup_init(to.handle, "main", from.handle, "main") else {
                 throw BackupError("cannot start the snapshot of \(source): \(String(cString: sqlite3_errmsg(to.handle)))")
             }
             let deadline = ContinuousClock.now + busyTimeout
             var rc: Int32
+            var begun = false
             repeat {
-                rc = sqlite3_backup_step(backup, -1)
+                rc = sqlite3_backup_step(backup, pagesPerStep)
                 // BUSY/LOCKED: a writer holds the rollback journal's exclusive lock; wait for it.
                 if (rc & 0xff == SQLITE_BUSY || rc & 0xff == SQLITE_LOCKED), ContinuousClock.now < deadline {
                     usleep(20_000)
                     continue
                 }
+                if let progress, rc == SQLITE_OK || rc == SQLITE_DONE {
+                    let total = Int(sqlite3_backup_pagecount(backup)) * Int(sourcePageSize)
+                    if !begun { progress.begin(name.isEmpty ? "snapshot" : "snapshot \(name)", total: total); begun = true }
+                    progress.update(done: total - Int(sqlite3_backup_remaining(backup)) * Int(sourcePageSize))
+                }
+                if rc == SQLITE_OK { continue }
                 break
             } while true
             sqlite3_backup_finish(backup)

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import OpsAPI
 import OpsConfig
+import OpsLogging
 
 /// The `backup:` section of the configuration, loaded in-process: backups and restores run inside
 /// opsctl itself (the repository lock keeps them from overlapping with opsd's own backups).
@@ -11,7 +12,8 @@ struct BackupContext {
     let runner: BackupRunner
     let configuration: Configuration
 
-    init(options: ConfigOptions, pushAttempts: Int = 4) throws {
+    /// `progress` draws the phases on a terminal (`ProgressReporter.standardError`), or nil.
+    init(options: ConfigOptions, pushAttempts: Int = 4, progress: ProgressReporter? = nil) throws {
         let result = ConfigLoader.read(path: options.configPath)
         guard FileManager.default.fileExists(atPath: result.path) else {
             throw Failure("\(result.path): no such file; pass --config PATH")
@@ -19,17 +21,14 @@ struct BackupContext {
         guard result.diagnostics.isEmpty else {
             throw Failure("\(result.path) has \(result.diagnostics.count) problem(s); run `opsctl config check` and fix them first")
         }
-        // Log lines (push retries) go to stderr, so stdout stays clean for --json.
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        // Log lines (push retries) go to stderr, so stdout stays clean for --json, in opsctl's
+        // own format (human on a terminal, JSON lines elsewhere, which opsd's relay reads as fields).
+        StderrLogHandler.bootstrap(level: .warning)
         configuration = result.configuration
         do {
             runner = try BackupRunner(
                 configuration: result.configuration, configPath: result.path, logger: Logger(label: "opsctl.backup"), pushAttempts: pushAttempts,
-                observer: OpsctlBackup.observer.withLock { $0 }
+                observer: OpsctlBackup.observer.withLock { $0 }, progress: progress
             )
         } catch {
             throw Failure(error.description)
@@ -84,7 +83,8 @@ struct BackupCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingFailures {
-                let context = try BackupContext(options: connection)
+                // Progress for a person at a terminal; none for --json, cron, pipes and opsd's jobs.
+                let context = try BackupContext(options: connection, progress: .standardError(enabled: !json))
                 let outcome: BackupOutcome
                 do { outcome = try await context.runner.run(runID: runID) } catch { throw Failure("\(error)") }
                 if json {
@@ -113,7 +113,7 @@ struct BackupCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingFailures {
-                let context = try BackupContext(options: connection)
+                let context = try BackupContext(options: connection, progress: .standardError(enabled: fromRemote && !json))
                 let entries: [BackupEntry]
                 do { entries = try await context.runner.list(fromRemote: fromRemote) } catch { throw Failure("\(error)") }
                 if json {

@@ -4,6 +4,7 @@ import ControlPlane
 import Foundation
 import OpsAPI
 import OpsConfig
+import OpsLogging
 
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,7 +61,8 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let context = try BackupContext(options: connection)
+            // Progress for a person at a terminal; none for --json, cron and pipes.
+            let context = try BackupContext(options: connection, progress: .standardError(enabled: !json))
             let request = RestoreRequest(at: at, database: db, to: to, fromRemote: fromRemote, force: force)
             let outcome: RestoreOutcome
             let hooks = WorkerHooks(configuration: context.configuration).hooks
@@ -101,7 +103,7 @@ struct WorkerHooks {
                             throw BackupError("opsd could not stop worker \(name) (status \(response.status)); nothing was restored")
                         }
                         stopped.append(name)
-                        FileHandle.standardError.write(Data("opsctl: stopped worker \(name) for the restore\n".utf8))
+                        StderrLine.write("opsctl: stopped worker \(name) for the restore")
                     } catch let error as ControlClientError {
                         if case .notRunning = error { return stopped }
                         if case .staleSocket = error { return stopped }
@@ -117,10 +119,9 @@ struct WorkerHooks {
             startWorkers: { names in
                 for name in names {
                     let status = (try? client.sendBlocking(ControlRequest(method: "POST", path: "/v1/workers/\(name)/start")))?.status ?? 0
-                    let line = (200..<300).contains(status)
-                        ? "opsctl: started worker \(name) again\n"
-                        : "opsctl: could not start worker \(name) again; start it with `opsctl workers start \(name)`\n"
-                    FileHandle.standardError.write(Data(line.utf8))
+                    StderrLine.write((200..<300).contains(status)
+                        ? "opsctl: started worker \(name) again"
+                        : "opsctl: could not start worker \(name) again; start it with `opsctl workers start \(name)`")
                 }
             })
     }

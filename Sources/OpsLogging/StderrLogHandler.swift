@@ -47,7 +47,8 @@ public struct StderrLogHandler: LogHandler {
         case .json: line = Self.jsonLine(time: WallClock.now(), level: event.level, message: message, fields: fields)
         case .human: line = Self.humanLine(time: WallClock.now(), level: event.level, message: message, fields: fields)
         }
-        var bytes = Array(line.utf8)
+        // A progress line on the same terminal is cleared first; the next redraw puts it back.
+        var bytes = Array(((fileDescriptor == STDERR_FILENO ? StderrLine.prefix : "") + line).utf8)
         bytes.append(UInt8(ascii: "\n"))
         bytes.withUnsafeBytes { buffer in
             var offset = 0

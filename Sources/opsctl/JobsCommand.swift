@@ -6,6 +6,7 @@ import Jobs
 import Logging
 import OpsAPI
 import OpsConfig
+import OpsLogging
 import ProcessControl
 import Scheduling
 import WireMapping
@@ -206,7 +207,8 @@ struct JobsCommand: AsyncParsableCommand {
             let outputDescriptor = json ? STDERR_FILENO : STDOUT_FILENO
             let catalog = JobCatalog(children: children, output: { _ in dup(outputDescriptor) }, store: store, configPath: nil)
             guard let job = catalog.jobs(for: Configuration(jobs: [spec])).first else { throw Failure("\(name) cannot run here") }
-            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            // The format opsctl-backup writes too: human on a terminal, JSON lines elsewhere.
+            StderrLogHandler.bootstrap(level: .info)
             return JobRunStatus(await JobScheduler.runOnce(job, store: store, logger: Logger(label: "opsctl")))
         }
     }

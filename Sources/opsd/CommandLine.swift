@@ -1,6 +1,6 @@
 import Glibc
 import OpsConfig
-import OpsLogging
+import OpsJournal
 
 /// opsd's command line: two options, parsed by hand.
 ///

@@ -13,7 +13,7 @@ import Logging
 import NIOPosix
 import OpsConfig
 import OpsDaemon
-import OpsLogging
+import OpsJournal
 import ProcessControl
 import ServiceLifecycle
 import StateStore

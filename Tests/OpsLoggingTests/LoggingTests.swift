@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 @testable import OpsLogging
+@testable import OpsJournal
 
 @Suite("Log records")
 struct LogRecordTests {

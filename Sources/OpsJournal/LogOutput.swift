@@ -2,6 +2,7 @@
 import Glibc
 #endif
 public import Logging
+import OpsLogging
 
 /// Where log records go, chosen once at start-up.
 public enum LogOutput: String, Sendable, CaseIterable {
@@ -17,12 +18,12 @@ public enum LogOutput: String, Sendable, CaseIterable {
     /// An explicit `OPS_LOG_FORMAT` wins. Otherwise journald is used only when stderr *is* the
     /// journal stream: systemd sets `JOURNAL_STREAM=dev:inode` for it, and the variable is trusted
     /// only if it matches stderr, because a child started from such a service inherits the
-    /// variable with its stderr redirected elsewhere. A terminal gets the human format; anything
-    /// else (a pipe, a file) gets JSON lines.
+    /// variable with its stderr redirected elsewhere. Otherwise the stderr format opsctl and its
+    /// companion use too (`StderrLogHandler.Format.detect`): human on a terminal, else JSON lines.
     public static func detect(environment: [String: String]) -> LogOutput {
         if let explicit = environment["OPS_LOG_FORMAT"].flatMap(LogOutput.init(rawValue:)) { return explicit }
         if let stream = environment["JOURNAL_STREAM"], stderrIsJournalStream(stream) { return .journal }
-        return isatty(STDERR_FILENO) == 1 ? .human : .json
+        return StderrLogHandler.Format.detect(environment: environment) == .human ? .human : .json
     }
 
     static func stderrIsJournalStream(_ value: String) -> Bool {

@@ -3,6 +3,7 @@ import CSystemd
 import Glibc
 #endif
 public import Logging
+import OpsLogging
 
 /// A swift-log handler that writes each record to journald as one entry with structured fields.
 ///
@@ -92,18 +93,6 @@ extension Logger.Level {
         case .warning: 4
         case .error: 3
         case .critical: 2
-        }
-    }
-}
-
-extension Logger.MetadataValue {
-    /// The value as one string; nested values in a compact form.
-    var flattened: String {
-        switch self {
-        case .string(let text): text
-        case .stringConvertible(let value): value.description
-        case .array(let values): "[" + values.map(\.flattened).joined(separator: ", ") + "]"
-        case .dictionary(let values): "{" + values.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.flattened)" }.joined(separator: ", ") + "}"
         }
     }
 }
