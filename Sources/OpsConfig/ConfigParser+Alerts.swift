@@ -10,15 +10,11 @@ struct AlertNames {
 extension AlertSpec: Named {}
 
 extension ConfigParser {
-    static let alertKeys = [
-        "name", "webhook", "exec", "format", "on", "severity", "checks", "workers", "jobs", "send_resolved", "repeat", "limit",
-    ]
-
     /// One entry of `alerts:`. The shapes of before events stay valid: `on: [warn, crit,
     /// unknown, recover]` names the check events, and a route without `on:` still hears about
     /// every check that goes bad and recovers (now also about workers, jobs and backups).
     func alert(_ node: Node, at path: String, names: AlertNames) -> AlertSpec? {
-        guard let fields = reader.fields(node, at: path, allowed: Self.alertKeys) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.alert) else { return nil }
         var target: AlertSpec.Target?
         switch (fields["webhook"], fields["exec"]) {
         case (let webhook?, nil):

@@ -6,8 +6,7 @@ import Glibc
 extension ConfigParser {
     /// Every key a check entry may have: its name, one kind's key (and that kind's companion
     /// keys), thresholds and timing.
-    static let checkKeys = ["name"] + CheckKindDescriptor.all.map(\.key) + ["warn", "crit", "every", "timeout"]
-        + CheckKindDescriptor.all.flatMap(\.companionKeys) + ["fail_after", "recover_after", "restart", "worker", "start_period"]
+    static let checkKeys = ConfigKeys.check
 
     /// The sections of the file a check kind may need, read before `checks:`.
     struct CheckContext {
@@ -18,7 +17,7 @@ extension ConfigParser {
     }
 
     func check(_ node: Node, at path: String, context: CheckContext) -> CheckSpec? {
-        guard let fields = reader.fields(node, at: path, allowed: Self.checkKeys) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.check) else { return nil }
         let name = fields.required("name").flatMap { self.name($0, at: fields.keyPath("name")) }
         let kinds = CheckKindDescriptor.all.filter { fields.values[$0.key] != nil }
         var kind: CheckKind?
@@ -57,7 +56,7 @@ extension ConfigParser {
     }
 
     private func checkRestart(_ node: Node, at path: String, workers: Set<String>) -> CheckRestart? {
-        guard let fields = reader.fields(node, at: path, allowed: ["worker", "after"]) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.checkRestart) else { return nil }
         guard let worker = fields.required("worker").flatMap({ declaredWorker($0, at: fields.keyPath("worker"), workers: workers) }) else { return nil }
         let after = fields.optional("after") { reader.integer($0, at: $1, in: 1...100) } ?? 3
         return CheckRestart(worker: worker, after: after)
@@ -90,7 +89,7 @@ extension ConfigParser {
     func sqliteKind(_ entry: CheckEntry) -> CheckKind? {
         let (node, path) = (entry.node, entry.path)
         if case .mapping = node {
-            guard let sqlite = reader.fields(node, at: path, allowed: ["path", "query"]),
+            guard let sqlite = reader.fields(node, at: path, allowed: ConfigKeys.sqliteCheck),
                   let file = sqlite.required("path").flatMap({ reader.path($0, at: sqlite.keyPath("path")) }) else { return nil }
             return .sqlite(SQLiteCheckSpec(path: file, query: sqlite.optional("query", reader.nonEmptyString)))
         }
@@ -109,7 +108,7 @@ extension ConfigParser {
 
     /// `backup: {max_age: 26h}`, made whole from `daemon.state_dir` and `backup.remote`.
     func backupKind(_ entry: CheckEntry) -> CheckKind? {
-        guard let options = reader.fields(entry.node, at: entry.path, allowed: ["max_age"]) else { return nil }
+        guard let options = reader.fields(entry.node, at: entry.path, allowed: ConfigKeys.backupCheck) else { return nil }
         let maxAge = options.optional("max_age", reader.duration) ?? .seconds(26 * 3600)
         guard let backup = entry.backup else {
             // A backup: section with problems has its own diagnostics; one that is missing needs saying here.
@@ -128,7 +127,7 @@ extension ConfigParser {
         let (expect, expectPath) = (entry.fields["expect"], entry.fields.keyPath("expect"))
         var spec: HTTPCheckSpec
         if case .mapping = node {
-            guard let options = reader.fields(node, at: path, allowed: ["url", "method", "headers", "redirects", "ca_file", "certificate"]),
+            guard let options = reader.fields(node, at: path, allowed: ConfigKeys.http),
                   let urlNode = options.required("url"), let url = httpURL(urlNode, at: options.keyPath("url")) else { return nil }
             spec = HTTPCheckSpec(url: url)
             if let method = options.optional("method", reader.nonEmptyString) {
@@ -141,7 +140,7 @@ extension ConfigParser {
             if let redirects = options.optional("redirects", { reader.integer($0, at: $1, in: 0...20) }) { spec.maxRedirects = redirects }
             spec.caFile = options.optional("ca_file", reader.path)
             if let certificate = options["certificate"],
-               let days = reader.fields(certificate, at: options.keyPath("certificate"), allowed: ["warn_days", "crit_days"]) {
+               let days = reader.fields(certificate, at: options.keyPath("certificate"), allowed: ConfigKeys.certificate) {
                 spec.certificateWarnDays = days.optional("warn_days") { reader.integer($0, at: $1, in: 0...3650) }
                 spec.certificateCritDays = days.optional("crit_days") { reader.integer($0, at: $1, in: 0...3650) }
             }
@@ -149,7 +148,7 @@ extension ConfigParser {
             guard let url = httpURL(node, at: path) else { return nil }
             spec = HTTPCheckSpec(url: url)
         }
-        guard let expect, let fields = reader.fields(expect, at: expectPath, allowed: ["status", "body_contains", "body_matches", "json"]) else {
+        guard let expect, let fields = reader.fields(expect, at: expectPath, allowed: ConfigKeys.expect) else {
             return .http(spec)
         }
         if let statusNode = fields["status"] {
@@ -169,7 +168,7 @@ extension ConfigParser {
                 reader.report(fields.keyPath("body_matches"), "\(NodeReader.quote(pattern)) \(error)", at: fields["body_matches"])
             }
         }
-        if let json = fields["json"], let jsonFields = reader.fields(json, at: fields.keyPath("json"), allowed: ["path", "equals"]),
+        if let json = fields["json"], let jsonFields = reader.fields(json, at: fields.keyPath("json"), allowed: ConfigKeys.expectJSON),
            let fieldPath = jsonFields.required("path").flatMap({ reader.nonEmptyString($0, at: jsonFields.keyPath("path")) }),
            let equals = jsonFields.required("equals").flatMap({ reader.string($0, at: jsonFields.keyPath("equals")) }) {
             spec.jsonField = JSONFieldExpectation(path: fieldPath, equals: equals)
@@ -207,7 +206,7 @@ extension ConfigParser {
             }
             let headerPath = "\(path).\(name)"
             if case .mapping = valueNode {
-                guard let source = reader.fields(valueNode, at: headerPath, allowed: ["file", "env"]) else { continue }
+                guard let source = reader.fields(valueNode, at: headerPath, allowed: ConfigKeys.secretSource) else { continue }
                 if let file = source.optional("file", reader.path) {
                     result.append(HeaderSpec(name: name, value: .file(file)))
                 } else if let variable = source.optional("env", reader.nonEmptyString) {
@@ -229,7 +228,7 @@ extension ConfigParser {
     /// `queue: {redis, key}`, `{sqlite, query}` or `{spool, warn_age, crit_age}`.
     func queueKind(_ entry: CheckEntry) -> CheckKind? {
         let (node, path) = (entry.node, entry.path)
-        guard let fields = reader.fields(node, at: path, allowed: ["redis", "key", "sqlite", "query", "spool", "warn_age", "crit_age"]) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.queue) else { return nil }
         let sources = ["redis", "sqlite", "spool"].filter { fields[$0] != nil }
         guard sources.count == 1 else {
             reader.report(path, sources.isEmpty ? "names no queue; add one of: redis, sqlite, spool" : "names \(sources.joined(separator: " and ")); use one queue per check", at: node)

@@ -5,16 +5,12 @@ import Scheduling
 // MARK: jobs
 
 extension ConfigParser {
-    static let jobKeys = [
-        "name", "schedule", "every", "timezone", "jitter", "catch_up", "misfire_grace", "timeout", "retries", "retry_backoff",
-        "run_at_start", "lock", "on_lock", "stop", "command", "cwd", "environment", "environment_file", "user", "group", "sqlite", "prune", "backup",
-    ]
     static let jobActions = ["command", "sqlite", "prune", "backup"]
 
     /// One entry of `jobs:`; `backupDeclared` says whether the file has a `backup:` section, which
     /// a backup job takes its databases and repository from.
     func job(_ node: Node, at path: String, backupDeclared: Bool) -> JobSpec? {
-        guard let fields = reader.fields(node, at: path, allowed: Self.jobKeys) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.job) else { return nil }
         let name = fields.required("name").flatMap { self.name($0, at: fields.keyPath("name")) }
         let trigger = jobTrigger(fields, at: path)
         let action = jobAction(fields, at: path)
@@ -120,7 +116,7 @@ extension ConfigParser {
             return maintenance(node, at: fields.keyPath("sqlite")).map { .sqlite($0) }
         case "prune":
             guard let node = fields.values["prune"],
-                let prune = reader.fields(node, at: fields.keyPath("prune"), allowed: ["keep"]),
+                let prune = reader.fields(node, at: fields.keyPath("prune"), allowed: ConfigKeys.prune),
                 let keep = prune.required("keep").flatMap({ reader.duration($0, at: prune.keyPath("keep")) })
             else { return nil }
             return .prune(keep: keep)
@@ -131,8 +127,7 @@ extension ConfigParser {
     }
 
     private func maintenance(_ node: Node, at path: String) -> SQLiteMaintenanceSpec? {
-        let keys = ["databases", "optimize", "checkpoint", "integrity_check", "vacuum", "vacuum_window"]
-        guard let fields = reader.fields(node, at: path, allowed: keys) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.maintenance) else { return nil }
         guard let databases = fields.required("databases").flatMap({ reader.paths($0, at: fields.keyPath("databases"), allowSingle: true) }) else {
             return nil
         }

@@ -9,7 +9,7 @@ import Glibc
 struct ConfigParser {
     let reader: NodeReader
 
-    static let topLevelKeys = Configuration.Section.allCases.map(\.rawValue)
+    static let topLevelKeys = ConfigKeys.top
 
     func configuration(from root: Node) -> Configuration {
         var config = Configuration()
@@ -17,7 +17,7 @@ struct ConfigParser {
             reader.report("", "the top level must be a mapping with the sections \(Self.topLevelKeys.joined(separator: ", ")), found \(NodeReader.describe(root))", at: root)
             return config
         }
-        guard let top = reader.fields(root, at: "", allowed: Self.topLevelKeys) else { return config }
+        guard let top = reader.fields(root, at: "", allowed: ConfigKeys.top) else { return config }
         // `daemon:` and `backup:` come first: a check of the backups takes its state directory
         // and remote from them, as it is read.
         if let node = top["daemon"] { config.daemon = daemon(node, at: "daemon") }
@@ -54,7 +54,7 @@ struct ConfigParser {
 
     private func daemon(_ node: Node, at path: String) -> DaemonSettings {
         var settings = DaemonSettings()
-        guard let fields = reader.fields(node, at: path, allowed: ["socket", "state_dir", "listen", "log_level"]) else { return settings }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.daemon) else { return settings }
         if let socket = fields.optional("socket", reader.path) {
             settings.socket = socket
             socketLength(settings, at: fields.keyPath("socket"), node: fields["socket"])
@@ -101,13 +101,8 @@ struct ConfigParser {
 
     // MARK: workers
 
-    private static let workerKeys = [
-        "name", "command", "cwd", "environment", "environment_file", "user", "group", "umask", "restart", "stop", "notify", "watchdog", "start_timeout", "limits",
-        "after", "after_timeout", "max_lifetime", "max_lifetime_jitter",
-    ]
-
     private func worker(_ node: Node, at path: String) -> WorkerSpec? {
-        guard let fields = reader.fields(node, at: path, allowed: Self.workerKeys) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.worker) else { return nil }
         let name = fields.required("name").flatMap { self.name($0, at: fields.keyPath("name")) }
         let command = fields.required("command").flatMap { self.command($0, at: fields.keyPath("command")) }
         var spec = WorkerSpec(name: name ?? "", command: command ?? [])
@@ -217,7 +212,7 @@ struct ConfigParser {
 
     /// `{file: PATH}` or `{env: NAME}`: where a secret value of `environment:` comes from.
     private func environmentReference(_ node: Node, at path: String) -> EnvironmentReference? {
-        guard let source = reader.fields(node, at: path, allowed: ["file", "env"]) else { return nil }
+        guard let source = reader.fields(node, at: path, allowed: ConfigKeys.secretSource) else { return nil }
         if let file = source.optional("file", reader.path) { return .file(file) }
         if let variable = source.optional("env", reader.nonEmptyString) { return .variable(variable) }
         reader.report(path, "names no source; write {file: PATH} or {env: VARIABLE}", at: node)
@@ -275,7 +270,7 @@ struct ConfigParser {
 
     private func restartPolicy(_ node: Node, at path: String) -> RestartPolicy {
         var policy = RestartPolicy()
-        guard let fields = reader.fields(node, at: path, allowed: ["policy", "backoff", "burst", "reset_after"]) else { return policy }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.restart) else { return policy }
         if let mode = fields.optional("policy", { reader.choice($0, at: $1, as: RestartPolicy.Mode.self) }) { policy.mode = mode }
         if let backoff = fields.optional("backoff", durationRange) { policy.backoff = backoff }
         if let burst = fields.optional("burst", burstLimit) { policy.burst = burst }
@@ -286,7 +281,7 @@ struct ConfigParser {
     /// `stop: {signal, timeout}` of a worker, or of a job (whose defaults differ: `defaults`).
     func stopPolicy(_ node: Node, at path: String, defaults: StopPolicy = StopPolicy()) -> StopPolicy {
         var policy = defaults
-        guard let fields = reader.fields(node, at: path, allowed: ["signal", "timeout"]) else { return policy }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.stop) else { return policy }
         if let node = fields["signal"], let text = reader.string(node, at: fields.keyPath("signal")) {
             var name = text.uppercased()
             if name.hasPrefix("SIG") { name.removeFirst(3) }
@@ -321,8 +316,7 @@ struct ConfigParser {
     // MARK: backup
 
     private func backup(_ node: Node, at path: String) -> BackupSpec? {
-        let keys = ["repository", "remote", "databases", "files", "exclude", "schedule", "timezone"]
-        guard let fields = reader.fields(node, at: path, allowed: keys) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.backup) else { return nil }
         let repository = fields.required("repository").flatMap { reader.path($0, at: fields.keyPath("repository")) }
         var spec = BackupSpec(repository: repository ?? "")
         spec.remote = fields.optional("remote", remote)
@@ -345,7 +339,7 @@ struct ConfigParser {
             var itemPath = item.path
             var fileNode = item.node
             if case .mapping = item.node {
-                guard let entry = reader.fields(item.node, at: item.path, allowed: ["path", "workers"]),
+                guard let entry = reader.fields(item.node, at: item.path, allowed: ConfigKeys.backupDatabase),
                       let entryPath = entry.required("path").flatMap({ reader.path($0, at: entry.keyPath("path")) }) else { continue }
                 file = entryPath
                 (itemPath, fileNode) = (entry.keyPath("path"), entry["path"] ?? item.node)
@@ -370,7 +364,7 @@ struct ConfigParser {
     }
 
     private func remote(_ node: Node, at path: String) -> RemoteSpec? {
-        guard let fields = reader.fields(node, at: path, allowed: ["url", "branch", "ssh_key", "known_hosts", "token_file"]) else { return nil }
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.remote) else { return nil }
         guard let urlNode = fields.required("url"), var url = reader.nonEmptyString(urlNode, at: fields.keyPath("url")) else { return nil }
         if Self.hasPassword(url) {
             // Never keep a password where it could reach a log line or a commit message.

@@ -291,7 +291,7 @@ struct ConfigCheckTests {
     func shipped() async throws {
         let reference = try await run("opsctl", ["config", "check", "\(repositoryRoot)/examples/ops.yaml"])
         #expect(reference.status == 0)
-        #expect(reference.stdout == "\(repositoryRoot)/examples/ops.yaml: valid (1 worker, 9 checks, 4 jobs, backup, 3 alert routes)\n")
+        #expect(reference.stdout == "\(repositoryRoot)/examples/ops.yaml: valid (1 worker, 11 checks, 5 jobs, backup, 3 alert routes)\n")
         #expect(try await run("opsctl", ["config", "check", "\(repositoryRoot)/examples/demo/ops.yaml"]).status == 0)
     }
 

@@ -20,7 +20,7 @@ struct ShippedConfigTests {
         #expect(config.workers.map(\.name) == ["app"])
         #expect(config.workers[0].restart.backoff == DurationRange(lowerBound: .seconds(1), upperBound: .seconds(60)))
         #expect(config.workers[0].restart.burst == BurstLimit(count: 5, window: .seconds(60)))
-        #expect(config.checks.map(\.kind.key) == ["disk", "memory", "sqlite", "queue", "http", "http", "queue", "command", "backup"])
+        #expect(config.checks.map(\.kind.key) == ["disk", "memory", "sqlite", "sqlite", "queue", "queue", "http", "http", "queue", "command", "backup"])
         #expect(config.checks.first { $0.name == "app-health" }?.restart == CheckRestart(worker: "app", after: 5))
         #expect(config.checks[0].warn == .percent(80))
         #expect(config.checks[1].every == .seconds(30))
