@@ -216,7 +216,7 @@ let package = Package(
             name: "OpsDaemon",
             dependencies: [
                 "OpsConfig", "Scheduling", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
-                "BackupRecords", "OpsAPI", "WireMapping", "Events", "EventLog", "Alerts",
+                "BackupRecords", "OpsAPI", "WireMapping", "Events", "EventLog", "Alerts", "OpsLogging",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -175,7 +175,7 @@ struct Opsd {
             logger.critical("\(error)")
             throw Exit.failure
         }
-        // daemon.listen: /healthz and /metrics on TCP. Bound here, before READY=1, so a port in
+        // daemon.listen: /healthz, /metrics and the status page on TCP. Bound here, before READY=1, so a port in
         // use fails start-up with a clear message instead of a daemon that silently lacks it.
         var listener: ControlServer?
         if let listen = configuration.daemon.listen {
@@ -185,7 +185,7 @@ struct Opsd {
             )
             do {
                 listener = try await ControlServer.listen(
-                    host: listen.host, port: listen.port, handler: HealthEndpoints(checks: checks, metrics: metrics), group: eventLoops, logger: logger
+                    host: listen.host, port: listen.port, handler: HealthEndpoints(checks: checks, metrics: metrics, routes: routes), group: eventLoops, logger: logger
                 )
             } catch {
                 logger.critical("\(error); free the port or change daemon.listen")

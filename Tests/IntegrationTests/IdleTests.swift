@@ -46,8 +46,9 @@ struct IdleTests {
         #expect(job.status == 0, "\(job.stderr)")
         let status = try await run("opsctl", ["--config", config, "status"])
         #expect(status.status == 0)
-        // A scrape computes /metrics on demand and leaves nothing running after it.
-        let scrape = try await run("/usr/bin/curl", ["-sf", "-o", "/dev/null", "http://127.0.0.1:\(port)/metrics"])
+        // A scrape computes /metrics, and a browser's visit the status page, on demand and leaves
+        // nothing running after it.
+        let scrape = try await run("/usr/bin/curl", ["-sf", "-o", "/dev/null", "http://127.0.0.1:\(port)/metrics", "-o", "/dev/null", "http://127.0.0.1:\(port)/"])
         #expect(scrape.status == 0)
         daemon.signal(SIGHUP)
         _ = try await daemon.logStream.first { $0.message == "configuration reloaded" }
