@@ -14,6 +14,7 @@ struct ConfigCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Validate a configuration file exactly as opsd would, listing every problem.",
             discussion: """
                 Each problem names its key path and line, e.g.

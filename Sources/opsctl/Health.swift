@@ -11,6 +11,7 @@ import WireMapping
 
 struct Health: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "health",
         abstract: "Show the checks' states: from opsd when it runs, else by running them in-process.",
         discussion: """
             With opsd running, shows its confirmed states (after fail_after/recover_after) and latest \

@@ -29,6 +29,7 @@ struct JobsCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List every job with its trigger, last run and next run (the default).",
             discussion: "Exit status: 0 on success, 1 when the configuration cannot be read.")
 
@@ -86,6 +87,7 @@ struct JobsCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Show a job's recent runs, newest first.",
             discussion: "Exit status: 0 on success, 1 for an unknown job.")
 
@@ -142,6 +144,7 @@ struct JobsCommand: AsyncParsableCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Run a job now, outside its schedule, and wait for it to end.",
             discussion: """
                 Through opsd when it runs (its scheduler refuses a job that is running already, so a \
@@ -233,6 +236,7 @@ struct ScheduleCommand: AsyncParsableCommand {
 
     struct Preview: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "preview",
             abstract: "Print the next fire times of a cron expression or interval.",
             discussion: """
                 EXPR is what a job's `schedule:` takes: five cron fields (minute hour day-of-month month \

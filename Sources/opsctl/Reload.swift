@@ -4,6 +4,7 @@ import OpsAPI
 
 struct Reload: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "reload",
         abstract: "Make opsd re-read its configuration file (like SIGHUP or `systemctl reload opsd`).",
         discussion: "A file with errors is rejected as a whole and the running configuration stays in force; the problems are printed and the exit status is 1."
     )

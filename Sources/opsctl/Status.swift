@@ -9,6 +9,7 @@ import Scheduling
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show opsd's state: version, uptime, configuration, workers, checks and backup.",
         discussion: """
             Exit status (as supervisorctl's): 0 when opsd answers and every worker that should run does; 3 when \

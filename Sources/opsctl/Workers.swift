@@ -6,6 +6,7 @@ import Scheduling
 
 struct Workers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "workers",
         abstract: "Start, stop, restart or signal a worker, several (a glob) or all.",
         discussion: Workers.discussion,
         subcommands: [Start.self, Stop.self, Restart.self, Signal.self]
@@ -28,25 +29,26 @@ struct Workers: AsyncParsableCommand {
         """
 
     struct Start: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Start a worker that is down (stopped, exited or fatal).", discussion: Workers.discussion)
+        static let configuration = CommandConfiguration(commandName: "start", abstract: "Start a worker that is down (stopped, exited or fatal).", discussion: Workers.discussion)
         @OptionGroup var options: WorkerOptions
         func run() async throws { try await options.perform("start") }
     }
 
     struct Stop: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a worker: its stop signal to the process group, SIGKILL after the stop timeout.", discussion: Workers.discussion)
+        static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a worker: its stop signal to the process group, SIGKILL after the stop timeout.", discussion: Workers.discussion)
         @OptionGroup var options: WorkerOptions
         func run() async throws { try await options.perform("stop") }
     }
 
     struct Restart: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a worker, then start it again.", discussion: Workers.discussion)
+        static let configuration = CommandConfiguration(commandName: "restart", abstract: "Stop a worker, then start it again.", discussion: Workers.discussion)
         @OptionGroup var options: WorkerOptions
         func run() async throws { try await options.perform("restart") }
     }
 
     struct Signal: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "signal",
             abstract: "Send a signal to a worker's process group (HUP to make it reload, say).", discussion: Workers.discussion)
         @OptionGroup var options: WorkerOptions
         @Argument(help: ArgumentHelp("The signal: \(StopSignal.allCases.map(\.rawValue).joined(separator: ", ")) (SIGHUP and hup work too).", valueName: "signal"), transform: Signal.parse)

@@ -4,6 +4,7 @@ import OpsAPI
 /// `opsctl doctor`: checks the installation as a whole and says how to fix each finding.
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "doctor",
         abstract: "Check the installation as a whole, and say how to fix each problem found.",
         discussion: """
             Checks, in order: the configuration (as `opsctl config check`); permissions of the \
