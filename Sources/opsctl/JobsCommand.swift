@@ -91,7 +91,7 @@ struct JobsCommand: AsyncParsableCommand {
             abstract: "Show a job's recent runs, newest first.",
             discussion: "Exit status: 0 on success, 1 for an unknown job.")
 
-        @Argument(help: ArgumentHelp("The job's name (see `opsctl jobs`).", valueName: "name"))
+        @Argument(help: ArgumentHelp("The job's name (see `opsctl jobs`).", valueName: "name"), completion: NameCompletion.jobs)
         var name: String
 
         @Option(help: "How many runs to show.")
@@ -157,7 +157,7 @@ struct JobsCommand: AsyncParsableCommand {
                 Exit status: 0 when the run succeeded, 1 when it failed or could not start.
                 """)
 
-        @Argument(help: ArgumentHelp("The job's name (see `opsctl jobs`).", valueName: "name"))
+        @Argument(help: ArgumentHelp("The job's name (see `opsctl jobs`).", valueName: "name"), completion: NameCompletion.jobs)
         var name: String
 
         @Flag(help: "Print the run's record as JSON.")

@@ -49,6 +49,8 @@ struct CompletionTests {
         #expect(try await Self.complete("opsctl --config \(config) workers stop q", script: script) == ["queue-runner"])
         #expect(try await Self.complete("opsctl health --config \(config) d", script: script) == ["disk-root"])
         #expect(try await Self.complete("opsctl logs --config=\(config) ", script: script) == ["web", "queue-runner", "nightly-report"])
+        #expect(try await Self.complete("opsctl --config \(config) jobs run ", script: script) == ["nightly-report"])
+        #expect(try await Self.complete("opsctl --config \(config) jobs show n", script: script) == ["nightly-report"])
         // Silent on any problem: no such file, nothing but `all`.
         #expect(try await Self.complete("opsctl --config \(scratch.path)/missing.yaml workers start ", script: script) == ["all"])
     }
