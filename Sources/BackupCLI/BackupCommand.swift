@@ -63,6 +63,9 @@ struct BackupCommand: AsyncParsableCommand {
                 it; 1 when the backup failed (nothing changed in the repository); 2 when it is \
                 committed locally but the push failed (the next backup pushes it). Only one backup \
                 or restore runs at a time per repository; a second one exits 1 at once.
+
+                On a terminal, one line on stderr shows the phase, bytes done, rate and time \
+                left; not with --json, nor when stderr is a pipe or a file.
                 """
         )
 

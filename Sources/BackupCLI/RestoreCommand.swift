@@ -35,6 +35,9 @@ struct RestoreCommand: AsyncParsableCommand {
             A restore that succeeded is recorded as a `restore` event in opsd's event history \
             (`opsctl events`), when the state database exists, and in a line on stderr.
 
+            On a terminal, one line on stderr shows the phase (fetch, write, verify), bytes \
+            done, rate and time left; not with --json, nor when stderr is a pipe or a file.
+
             Exit status: 0 when restored, 1 otherwise.
             """
     )
