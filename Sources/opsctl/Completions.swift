@@ -71,11 +71,19 @@ enum CompanionCompletion {
             }
         }
         guard descended else { return [] }
-        let subcommands = (node.subcommands ?? []).map(\.commandName).filter { $0 != "help" }
-        let options = (node.arguments ?? []).filter { $0.kind != "positional" && $0.shouldDisplay != false }
-            .flatMap { $0.names ?? [] }
-            .map { ($0.kind == "short" ? "-" : "--") + $0.name }
-        return (subcommands + options).filter { $0.hasPrefix(prefix) }
+        let subcommands = (node.subcommands ?? []).filter { $0.commandName != "help" }
+        // `opsctl backup --json` is `opsctl backup now --json`: a command's default subcommand
+        // takes options in its place. The dump does not name the default; the companion lists it
+        // first (BackupCommand's `now`), so the first subcommand's options are offered too.
+        let optionSources = [node] + (prefix.hasPrefix("-") ? Array(subcommands.prefix(1)) : [])
+        var options: [String] = []
+        for argument in optionSources.flatMap({ $0.arguments ?? [] }) where argument.kind != "positional" && argument.shouldDisplay != false {
+            for name in argument.names ?? [] {
+                let option = (name.kind == "short" ? "-" : "--") + name.name
+                if !options.contains(option) { options.append(option) }
+            }
+        }
+        return (subcommands.map(\.commandName) + options).filter { $0.hasPrefix(prefix) }
     }
 
     /// The part of ArgumentParser's tool-info dump that completion needs.

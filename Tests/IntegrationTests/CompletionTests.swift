@@ -63,6 +63,9 @@ struct CompletionTests {
         try generated.stdout.write(toFile: script, atomically: true, encoding: .utf8)
         let backup = try await Self.complete("opsctl backup ", script: script)
         #expect(backup.contains("now") && backup.contains("list"), "\(backup)")
+        // `opsctl backup` alone is `opsctl backup now`, so now's options are offered there too.
+        let bare = try await Self.complete("opsctl backup --", script: script)
+        #expect(bare.contains("--json"), "\(bare)")
         let list = try await Self.complete("opsctl backup list --", script: script)
         #expect(list.contains("--from-remote") && list.contains("--json"), "\(list)")
         let restore = try await Self.complete("opsctl restore --", script: script)
