@@ -45,7 +45,7 @@ struct BackupCommand: AsyncParsableCommand {
         helpNames: []
     )
 
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Passed to opsctl-backup.", visibility: .private), completion: CompanionCompletion.arguments)
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Passed whole to opsctl-backup, which carries the command out; see its --help.", valueName: "arguments"), completion: CompanionCompletion.arguments)
     var arguments: [String] = []
 
     func run() async throws {
@@ -60,7 +60,7 @@ struct RestoreCommand: AsyncParsableCommand {
         helpNames: []
     )
 
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Passed to opsctl-backup.", visibility: .private), completion: CompanionCompletion.arguments)
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Passed whole to opsctl-backup, which carries the command out; see its --help.", valueName: "arguments"), completion: CompanionCompletion.arguments)
     var arguments: [String] = []
 
     func run() async throws {
