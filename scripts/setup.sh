@@ -10,13 +10,14 @@
 #   checks: redis-server (queue backlog), monitoring-plugins-basic (check_disk, check_procs),
 #           prometheus (its promtool validates /metrics), openssl (self-signed certificates)
 #   fleet:  prometheus-alertmanager (with prometheus: the fleet test's real engines; deploy/prometheus/)
-#   backup: openssh-server + openssh-client (a real sshd on 127.0.0.1)
+#   backup: openssh-server + openssh-client (a real sshd on 127.0.0.1), lighttpd + lighttpd-mod-openssl
+#           (git's http-backend behind TLS on 127.0.0.1: the https remote with a token)
 #   status page: chromium (headless: the page is loaded and screenshotted by a real browser)
 #   package: dpkg-dev, debhelper, lintian (make deb and its test), man-db (man pages rendered)
 set -euo pipefail
 build=(libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev pkg-config git python3)
 tests=(systemd procps sqlite3 make redis-server monitoring-plugins-basic prometheus prometheus-alertmanager openssl
-       openssh-server openssh-client chromium dpkg-dev debhelper lintian man-db)
+       openssh-server openssh-client lighttpd lighttpd-mod-openssl chromium dpkg-dev debhelper lintian man-db)
 case "${1:-test}" in
     build) packages=("${build[@]}") ;;
     test)  packages=("${build[@]}" "${tests[@]}") ;;
