@@ -28,6 +28,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 say() { echo "deb: $*" >&2; }
+# Checked before the release build, which takes minutes: dpkg-shlibdeps and strip come with dpkg-dev.
+for tool in dpkg-deb dpkg-shlibdeps strip python3; do
+    command -v "$tool" >/dev/null || { say "$tool is missing; install dpkg-dev (apt-get install dpkg-dev python3) and run make deb again"; exit 1; }
+done
 if [ -z "$bin_dir" ]; then
     # Others build debug in the same .build: the release build takes the same lock.
     bin_dir=$(flock -x /tmp/opsd-build.lock scripts/release.sh)

@@ -12,6 +12,7 @@ if [ -z "$commit" ]; then
     if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit-dirty"; fi
 fi
 python3 - "$commit" "$@" <<'PY'
+import os
 import sys
 marker, room = b"OPS-BUILD-COMMIT:", 64
 commit = sys.argv[1].encode()
@@ -24,6 +25,10 @@ for path in sys.argv[2:]:
         sys.exit(f"stamp-commit: {path} holds the marker {'not' if at < 0 else 'more than'} once; is it opsd, opsctl or opsctl-backup?")
     start = at + len(marker)
     data[start:start + room] = commit + b"\0" * (room - len(commit))
-    with open(path, "r+b") as out:
+    # A new file renamed over the old: a copy of the program that is running keeps its own.
+    temporary = path + ".stamp.tmp"
+    with open(temporary, "wb") as out:
         out.write(data)
+    os.chmod(temporary, os.stat(path).st_mode & 0o7777)
+    os.replace(temporary, path)
 PY
