@@ -13,14 +13,20 @@ import Synchronization
 /// which the work checks before anything else. Safe to call from several threads at once.
 public final class ProgressReporter: Sendable {
     private let fileDescriptor: Int32
+    /// The terminal's width: a line that wrapped onto a second row could not be redrawn in place.
+    private let columns: Int?
     private let interval: Duration
     private let clock: @Sendable () -> Duration
     private let state = Mutex(ProgressLine())
 
-    /// A reporter drawing on `fileDescriptor` whether or not it is a terminal (tests pass a pipe);
-    /// `clock` is a monotonic time, which tests move by hand.
-    public init(fileDescriptor: Int32, interval: Duration = .milliseconds(100), clock: @escaping @Sendable () -> Duration = ProgressReporter.monotonic) {
+    /// A reporter drawing on `fileDescriptor` whether or not it is a terminal (tests pass a pipe),
+    /// lines cut to `columns` characters; `clock` is a monotonic time, which tests move by hand.
+    public init(
+        fileDescriptor: Int32, columns: Int? = nil, interval: Duration = .milliseconds(100),
+        clock: @escaping @Sendable () -> Duration = ProgressReporter.monotonic
+    ) {
         self.fileDescriptor = fileDescriptor
+        self.columns = columns
         self.interval = interval
         self.clock = clock
     }
@@ -29,7 +35,10 @@ public final class ProgressReporter: Sendable {
     /// (cron, pipes, systemd), so nothing is drawn where nobody watches.
     /// `isTerminal` overrides the check of stderr.
     public static func standardError(enabled: Bool, isTerminal: Bool? = nil) -> ProgressReporter? {
-        enabled && (isTerminal ?? (isatty(STDERR_FILENO) == 1)) ? ProgressReporter(fileDescriptor: STDERR_FILENO) : nil
+        guard enabled, isTerminal ?? (isatty(STDERR_FILENO) == 1) else { return nil }
+        var size = winsize()
+        let columns = ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : nil
+        return ProgressReporter(fileDescriptor: STDERR_FILENO, columns: columns)
     }
 
     /// Starts a phase (`store`, `push`…) of `total` bytes, if known; draws it at once.
@@ -79,7 +88,9 @@ public final class ProgressReporter: Sendable {
     private func draw(_ text: String) {
         state.withLock { $0.drawn = true }
         if fileDescriptor == STDERR_FILENO { Self.lineOnStderr.store(true, ordering: .relaxed) }
-        write(ProgressLine.clear + text)
+        // One column short of the width: a line that fills the last column wraps on some terminals.
+        let fitted = columns.map { text.count < $0 ? text : String(text.prefix(max($0 - 1, 0))) } ?? text
+        write(ProgressLine.clear + fitted)
     }
 
     private func write(_ text: String) {

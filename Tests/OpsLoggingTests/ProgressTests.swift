@@ -53,6 +53,19 @@ struct ProgressTests {
         #expect(Array(lines) == ["snapshot app  0 B / 1000 B  0%", "snapshot app  100 B / 1000 B  10%", "store app  0 B / 1000 B  0%", ""])
     }
 
+    @Test("a line longer than the terminal is wide is cut, so it never wraps onto a row it cannot redraw")
+    func fitsTheTerminal() {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let reporter = ProgressReporter(fileDescriptor: fds[1], columns: 20, clock: { .zero })
+        reporter.begin("store a-database-with-a-long-name", total: 1000)
+        reporter.begin("push", total: nil)
+        close(fds[1])
+        let data = FileHandle(fileDescriptor: fds[0], closeOnDealloc: true).readDataToEndOfFile()
+        let lines = String(decoding: data, as: UTF8.self).components(separatedBy: ProgressLine.clear).dropFirst()
+        #expect(Array(lines) == ["store a-database-wi", "push"])
+    }
+
     @Test("a reporter on stderr only when enabled and stderr is a terminal")
     func onlyForPeople() {
         #expect(ProgressReporter.standardError(enabled: true, isTerminal: true) != nil)
