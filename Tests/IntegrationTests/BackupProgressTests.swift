@@ -37,7 +37,8 @@ struct BackupProgressTests {
         return (object["status"] as? Int ?? -1, object["stdout"] as? String ?? "", object["tty"] as? String ?? "")
     }
 
-    /// A database of about 4 MiB, a bare remote, and a config that backs the one up to the other.
+    /// A database of about 4 MiB, a bare remote, and a config that backs the one up to the other,
+    /// with a file that does not exist, so the backup logs a warning while its progress line is drawn.
     static func setUp() async throws -> (scratch: Scratch, config: String) {
         let scratch = try Scratch()
         let database = "\(scratch.path)/app.db"
@@ -48,6 +49,7 @@ struct BackupProgressTests {
             backup:
               repository: \(scratch.path)/backup.git
               databases: [\(database)]
+              files: [\(scratch.path)/missing.conf]
               remote:
                 url: \(scratch.path)/remote.git
             """)
@@ -66,6 +68,8 @@ struct BackupProgressTests {
         }
         #expect(drawn.contains { $0.contains(#/^store app  [0-9.]+ (B|KiB|MiB) / [0-9.]+ MiB  [0-9]+%/#) }, "no bytes of the total: \(drawn)")
         #expect(backup.tty.hasSuffix(Self.clear), "the progress line is not cleared at the end: \(backup.tty.debugDescription)")
+        // A log line written meanwhile starts on a cleared line (the human format, on a terminal).
+        #expect(backup.tty.contains(#/\r\e\[K\d\d:\d\d:\d\d\.\d{3} warning +backup: configured file does not exist/#), "\(backup.tty.debugDescription)")
 
         let restore = try await Self.onTerminal(["restore", "--config", config, "--from-remote", "--to", "\(scratch.path)/restored.db"])
         #expect(restore.status == 0, "\(restore.tty)")
