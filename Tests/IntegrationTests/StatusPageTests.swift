@@ -14,23 +14,11 @@ struct StatusPageTests {
         let scratch = try Scratch()
         let port = try freePort()
         // The check's output is hostile: markup, an entity, and a URL with a password.
-        let config = try scratch.config(extra: """
-              listen: 127.0.0.1:\(port)
-            workers:
-              - {name: web, command: [/bin/sleep, "1000"]}
-              - {name: broken, command: [/opt/ops-no-such-program], restart: {policy: always, backoff: 10ms..10ms, burst: 2 in 60s}}
-            checks:
+        let daemon = try await Self.opsd(scratch: scratch, port: port, broken: true, check: """
               - name: hostile
                 command: [/bin/sh, -c, "echo '<script>document.title=\\"owned\\"</script><b>bold</b> &amp; https://ops:hunter2@db.example/x'; exit 2"]
                 every: 1h
-            jobs:
-              - {name: hello, command: [/bin/echo, hi], every: 1h}
             """)
-        let daemon = try await Daemon(config: config, scratch: scratch)
-        _ = try await daemon.logStream.first { $0.message.hasPrefix("worker is fatal") && $0.fields["worker"] == "broken" }
-        _ = try await daemon.logStream.first { $0.message == "check state changed" && $0.fields["check"] == "hostile" }
-        let job = try await run("opsctl", ["--config", config, "jobs", "run", "hello"])
-        #expect(job.status == 0, "\(job.stderr)")
 
         let started = ContinuousClock.now
         // Under strace, to see every socket Chromium uses: with the flags below it reaches opsd and
@@ -80,19 +68,7 @@ struct StatusPageTests {
     func healthyHasNoRed() async throws {
         let scratch = try Scratch()
         let port = try freePort()
-        let config = try scratch.config(extra: """
-              listen: 127.0.0.1:\(port)
-            workers:
-              - {name: web, command: [/bin/sleep, "1000"]}
-            checks:
-              - {name: fine, command: [/bin/sh, -c, "echo fine; exit 0"], every: 1h}
-            jobs:
-              - {name: hello, command: [/bin/echo, hi], every: 1h}
-            """)
-        let daemon = try await Daemon(config: config, scratch: scratch)
-        _ = try await daemon.logStream.first { $0.message == "check state changed" && $0.fields["check"] == "fine" }
-        let job = try await run("opsctl", ["--config", config, "jobs", "run", "hello"])
-        #expect(job.status == 0, "\(job.stderr)")
+        let daemon = try await Self.opsd(scratch: scratch, port: port, broken: false, check: Self.fineCheck)
 
         let dom = try await Browser(scratch: scratch).dumpDOM("http://127.0.0.1:\(port)/")
         #expect(dom.contains("all ok"))
@@ -108,19 +84,7 @@ struct StatusPageTests {
     func memory() async throws {
         let scratch = try Scratch()
         let port = try freePort()
-        let config = try scratch.config(extra: """
-              listen: 127.0.0.1:\(port)
-            workers:
-              - {name: web, command: [/bin/sleep, "1000"]}
-              - {name: broken, command: [/opt/ops-no-such-program], restart: {policy: always, backoff: 10ms..10ms, burst: 2 in 60s}}
-            checks:
-              - {name: fine, command: [/bin/sh, -c, "echo fine; exit 0"], every: 1h}
-            jobs:
-              - {name: hello, command: [/bin/echo, hi], every: 1h}
-            """)
-        let daemon = try await Daemon(config: config, scratch: scratch)
-        _ = try await daemon.logStream.first { $0.message.hasPrefix("worker is fatal") && $0.fields["worker"] == "broken" }
-        _ = try await daemon.logStream.first { $0.message == "check state changed" && $0.fields["check"] == "fine" }
+        let daemon = try await Self.opsd(scratch: scratch, port: port, broken: true, check: Self.fineCheck)
         // /metrics first, so the figure is the page's own cost, not the listener's first connection.
         let scrape = try await run("/usr/bin/curl", ["-sf", "-o", "/dev/null", "http://127.0.0.1:\(port)/metrics"])
         #expect(scrape.status == 0)
@@ -139,6 +103,36 @@ struct StatusPageTests {
     }
 
     // MARK: Helpers
+
+    /// A check that passes.
+    static let fineCheck = """
+          - {name: fine, command: [/bin/sh, -c, "echo fine; exit 0"], every: 1h}
+        """
+
+    /// A real opsd listening on `port` with a healthy worker `web`, the check `check` (YAML, one
+    /// list entry) and a job `hello` that has run once; with `broken`, also a worker whose program
+    /// does not exist, returned once it is fatal. Returns once the check has its first state.
+    static func opsd(scratch: Scratch, port: Int, broken: Bool, check: String) async throws -> Daemon {
+        let brokenWorker = broken
+            ? "  - {name: broken, command: [/opt/ops-no-such-program], restart: {policy: always, backoff: 10ms..10ms, burst: 2 in 60s}}"
+            : ""
+        let config = try scratch.config(extra: """
+              listen: 127.0.0.1:\(port)
+            workers:
+              - {name: web, command: [/bin/sleep, "1000"]}
+            \(brokenWorker)
+            checks:
+            \(check)
+            jobs:
+              - {name: hello, command: [/bin/echo, hi], every: 1h}
+            """)
+        let daemon = try await Daemon(config: config, scratch: scratch)
+        if broken { _ = try await daemon.logStream.first { $0.message.hasPrefix("worker is fatal") && $0.fields["worker"] == "broken" } }
+        _ = try await daemon.logStream.first { $0.message == "check state changed" }
+        let job = try await run("opsctl", ["--config", config, "jobs", "run", "hello"])
+        #expect(job.status == 0, "\(job.stderr)")
+        return daemon
+    }
 
     /// The `<tr>` … `</tr>` whose `data-name` is `name` (the first: a worker's row comes before events).
     static func row(named name: String, in dom: String) -> String? {
