@@ -94,17 +94,7 @@ public final class ProgressReporter: Sendable {
     }
 
     private func write(_ text: String) {
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(fileDescriptor, base + offset, buffer.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { return }
-                offset += written
-            }
-        }
+        WholeWrite.write(Array(text.utf8), to: fileDescriptor)
     }
 
     /// True while a progress line is drawn on stderr: a log line written meanwhile clears it
@@ -129,17 +119,7 @@ public enum StderrLine {
 
     /// Writes `line` and a newline to stderr in one `write(2)`, after clearing a progress line.
     public static func write(_ line: String) {
-        var bytes = Array((prefix + line + "\n").utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(STDERR_FILENO, base + offset, buffer.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { return }
-                offset += written
-            }
-        }
+        WholeWrite.write(Array((prefix + line + "\n").utf8), to: STDERR_FILENO)
     }
 }
 

@@ -50,15 +50,7 @@ public struct StderrLogHandler: LogHandler {
         // A progress line on the same terminal is cleared first; the next redraw puts it back.
         var bytes = Array(((fileDescriptor == STDERR_FILENO ? StderrLine.prefix : "") + line).utf8)
         bytes.append(UInt8(ascii: "\n"))
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fileDescriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { return }
-                offset += written
-            }
-        }
+        WholeWrite.write(bytes, to: fileDescriptor)
     }
 
     /// One JSON object: `{"time":"…Z","level":"info","message":"…","fields":{…}}`.
@@ -148,5 +140,22 @@ public enum WallClock {
             hour: Int(parts.tm_hour), minute: Int(parts.tm_min), second: Int(parts.tm_sec),
             millisecond: Int(spec.tv_nsec / 1_000_000)
         )
+    }
+}
+
+/// `write(2)` until every byte is out (short writes, EINTR); gives up silently on an error, as a
+/// log line or progress line has nowhere else to go.
+enum WholeWrite {
+    static func write(_ bytes: [UInt8], to fileDescriptor: Int32) {
+        bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(fileDescriptor, base + offset, buffer.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 { return }
+                offset += written
+            }
+        }
     }
 }
