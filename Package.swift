@@ -216,7 +216,7 @@ let package = Package(
             name: "OpsDaemon",
             dependencies: [
                 "OpsConfig", "Scheduling", "Systemd", "ControlPlane", "Supervisor", "ProcessControl", "Jobs", "Checks", "StateStore",
-                "BackupRecords", "OpsAPI", "WireMapping", "Events", "EventLog", "Alerts", "OpsLogging",
+                "BackupRecords", "OpsAPI", "WireMapping", "Events", "EventLog", "Alerts", "OpsLogging", "DaemonRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
