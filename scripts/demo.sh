@@ -28,4 +28,5 @@ cat >&2 <<TEXT
 
 TEXT
 mkdir -p examples/demo/run/spool   # the outbox check's spool directory
+python3 examples/demo/writer.py --init examples/demo/run/demo.db   # the demo-db check's database, there from the first check on
 exec "$bin/opsd" --config examples/demo/ops.yaml

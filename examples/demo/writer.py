@@ -6,11 +6,17 @@ import sqlite3
 import sys
 import time
 
-path = sys.argv[1] if len(sys.argv) > 1 else "run/demo.db"
+# --init: create the database and exit. scripts/demo.sh does so before opsd starts, so the demo-db
+# check finds the file on its first run instead of racing the writer's start.
+init = sys.argv[1:2] == ["--init"]
+args = sys.argv[2:] if init else sys.argv[1:]
+path = args[0] if args else "run/demo.db"
 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
 db = sqlite3.connect(path, isolation_level=None)
 db.execute("PRAGMA journal_mode=WAL")
 db.execute("CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, item TEXT NOT NULL, created REAL NOT NULL)")
+if init:
+    sys.exit(0)
 print(f"writing to {path}", flush=True)
 n = 0
 while True:
