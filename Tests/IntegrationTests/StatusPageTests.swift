@@ -310,8 +310,10 @@ struct Browser {
             return raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
         }
         watchdog.cancel()
-        // Its helpers (zygote, crashpad) share its process group: none outlives the run.
+        // Its helpers (zygote, crashpad) share its process group: none outlives the run, and its
+        // profile (a few MiB) goes with it.
         kill(-pid, SIGKILL)
+        try? FileManager.default.removeItem(atPath: "\(scratch.path)/chromium-profile")
         let stdout = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
         guard status == 0 else {
             let stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
