@@ -22,16 +22,8 @@ public enum LogOutput: String, Sendable, CaseIterable {
     /// companion use too (`StderrLogHandler.Format.detect`): human on a terminal, else JSON lines.
     public static func detect(environment: [String: String]) -> LogOutput {
         if let explicit = environment["OPS_LOG_FORMAT"].flatMap(LogOutput.init(rawValue:)) { return explicit }
-        if let stream = environment["JOURNAL_STREAM"], stderrIsJournalStream(stream) { return .journal }
+        if let stream = environment["JOURNAL_STREAM"], StderrLogHandler.stderrIsJournalStream(stream) { return .journal }
         return StderrLogHandler.Format.detect(environment: environment) == .human ? .human : .json
-    }
-
-    static func stderrIsJournalStream(_ value: String) -> Bool {
-        let parts = value.split(separator: ":")
-        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
-        var info = stat()
-        guard fstat(STDERR_FILENO, &info) == 0 else { return false }
-        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
     }
 
     /// Bootstraps swift-log with this output. Call once, first thing in `main`.

@@ -14,6 +14,9 @@ public struct StderrLogHandler: LogHandler {
         case json
         /// `08:00:01.123 info  message key=value`
         case human
+        /// `<4>message key=value`: stderr is the journal's stream, which stamps the time and reads
+        /// the priority from the `<N>` prefix (sd-daemon(3)), so `journalctl -p warning` finds it.
+        case journalStream
     }
 
     /// The line format of this handler.
@@ -46,6 +49,7 @@ public struct StderrLogHandler: LogHandler {
         switch format {
         case .json: line = Self.jsonLine(time: WallClock.now(), level: event.level, message: message, fields: fields)
         case .human: line = Self.humanLine(time: WallClock.now(), level: event.level, message: message, fields: fields)
+        case .journalStream: line = Self.journalStreamLine(level: event.level, message: message, fields: fields)
         }
         // A progress line on the same terminal is cleared first; the next redraw puts it back.
         var bytes = Array(((fileDescriptor == STDERR_FILENO ? StderrLine.prefix : "") + line).utf8)
@@ -70,8 +74,16 @@ public struct StderrLogHandler: LogHandler {
 
     /// `08:00:01.123 info    message  key=value …`
     static func humanLine(time: WallClock.Time, level: Logger.Level, message: String, fields: [(String, String)]) -> String {
-        let levelName = level.rawValue.padding(toLength: 8)
-        var line = "\(time.clockTime) \(levelName)\(message)"
+        "\(time.clockTime) \(level.rawValue.padding(toLength: 8))" + messageAndFields(message, fields)
+    }
+
+    /// `<4>message key=value …`
+    static func journalStreamLine(level: Logger.Level, message: String, fields: [(String, String)]) -> String {
+        "<\(level.syslogPriority)>" + messageAndFields(message, fields)
+    }
+
+    private static func messageAndFields(_ message: String, _ fields: [(String, String)]) -> String {
+        var line = message
         for (key, value) in fields {
             line += " \(key)=" + (value.contains(" ") || value.isEmpty ? "\"\(value)\"" : value)
         }

@@ -75,9 +75,9 @@ struct LogOutputTests {
     func journalStream() {
         var info = stat()
         #expect(fstat(STDERR_FILENO, &info) == 0)
-        #expect(LogOutput.stderrIsJournalStream("\(info.st_dev):\(info.st_ino)"))
-        #expect(!LogOutput.stderrIsJournalStream("\(info.st_dev):\(info.st_ino + 1)"))
-        #expect(!LogOutput.stderrIsJournalStream("garbage"))
+        #expect(StderrLogHandler.stderrIsJournalStream("\(info.st_dev):\(info.st_ino)"))
+        #expect(!StderrLogHandler.stderrIsJournalStream("\(info.st_dev):\(info.st_ino + 1)"))
+        #expect(!StderrLogHandler.stderrIsJournalStream("garbage"))
         #expect(LogOutput.detect(environment: ["JOURNAL_STREAM": "\(info.st_dev):\(info.st_ino + 1)"]) != .journal)
     }
 

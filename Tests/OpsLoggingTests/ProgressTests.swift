@@ -80,4 +80,16 @@ struct ProgressTests {
         #expect(StderrLogHandler.Format.detect(environment: ["OPS_LOG_FORMAT": "json"], stderrIsTerminal: true) == .json)
         #expect(StderrLogHandler.Format.detect(environment: ["OPS_LOG_FORMAT": "human"], stderrIsTerminal: false) == .human)
     }
+
+    @Test("on a unit's journal stream (opsd-backup.service): the priority prefix journald reads, and no time of its own")
+    func journalStream() {
+        var info = stat()
+        #expect(fstat(STDERR_FILENO, &info) == 0)
+        let stream = "\(info.st_dev):\(info.st_ino)"
+        #expect(StderrLogHandler.Format.detect(environment: ["JOURNAL_STREAM": stream], stderrIsTerminal: true) == .journalStream)
+        #expect(StderrLogHandler.Format.detect(environment: ["JOURNAL_STREAM": "\(info.st_dev):\(info.st_ino + 1)"], stderrIsTerminal: false) == .json)
+        #expect(StderrLogHandler.Format.detect(environment: ["JOURNAL_STREAM": stream, "OPS_LOG_FORMAT": "json"]) == .json)
+        let line = StderrLogHandler.journalStreamLine(level: .warning, message: "backup: configured file does not exist; skipped", fields: [("path", "/etc/a b")])
+        #expect(line == #"<4>backup: configured file does not exist; skipped path="/etc/a b""#)
+    }
 }
