@@ -49,7 +49,7 @@ struct StatusPage: Sendable {
 
 /// How a row looks on the status page: the class that colours it, named for what it means. The
 /// page always prints the state's own word beside the colour, so nothing depends on colour alone.
-enum StatusTone: String, Sendable, Comparable {
+enum StatusTone: String, Sendable {
     /// Working as configured.
     case ok
     /// Nothing to judge: stopped on purpose, not run yet.
@@ -58,17 +58,6 @@ enum StatusTone: String, Sendable, Comparable {
     case warn
     /// Down or failing: a fatal worker, a critical check, a failed job or backup.
     case broken
-
-    static func < (lhs: StatusTone, rhs: StatusTone) -> Bool { lhs.rank < rhs.rank }
-
-    private var rank: Int {
-        switch self {
-        case .ok: 0
-        case .idle: 1
-        case .warn: 2
-        case .broken: 3
-        }
-    }
 
     /// A worker's tone: fatal, or ended with a failure, is broken; on its way up or down is a warning.
     init(_ worker: WorkerStatus) {

@@ -61,8 +61,7 @@ enum StatusPageHTML {
                 + (page.report.backup.map { [StatusTone($0)] } ?? [])
             let broken = tones.filter { $0 == .broken }.count
             let warnings = tones.filter { $0 == .warn }.count
-            tone = tones.max().map { max($0, .ok) } ?? .ok
-            if tone == .idle { tone = .ok }
+            tone = broken > 0 ? .broken : warnings > 0 ? .warn : .ok
             var parts: [String] = []
             if broken > 0 { parts.append("\(broken) broken") }
             if warnings > 0 { parts.append("\(warnings) \(warnings == 1 ? "warning" : "warnings")") }
