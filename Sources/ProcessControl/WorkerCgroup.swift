@@ -132,4 +132,20 @@ public final class WorkerCgroup: Sendable {
     public func remove() -> Bool {
         rmdir(directory) == 0
     }
+
+    /// Kills what is left in the cgroup and removes it once the kernel has taken the last process
+    /// out: a killed process leaves its cgroup a moment after `cgroup.kill`, and until then
+    /// rmdir fails with EBUSY. Looks again every 10 ms for at most `limit` (only while a reload
+    /// drops a worker, never while opsd idles); false when processes remain after it, which the
+    /// kernel can take long to reap (a process in uninterruptible sleep, on a hung NFS mount).
+    @discardableResult
+    public func killAndRemove(within limit: Duration = .seconds(2)) async -> Bool {
+        kill()
+        let deadline = ContinuousClock.now + limit
+        while true {
+            if remove() || errno == ENOENT { return true }
+            guard errno == EBUSY, ContinuousClock.now < deadline else { return false }
+            do { try await Task.sleep(for: .milliseconds(10)) } catch { return false }
+        }
+    }
 }

@@ -275,7 +275,9 @@ public actor Supervisor {
             await acquire(name)
             await stopWorker(name)
             workers[name] = nil
-            cgroups.forget(name)
+            if let cgroup = cgroups.forget(name), await !cgroup.killAndRemove() {
+                logger.warning("the cgroup of a removed worker still holds processes; it is left in place", metadata: ["worker": "\(name)", "cgroup": "\(cgroup.directory)"])
+            }
             release(name)
             touched.append(name)
         }

@@ -98,14 +98,12 @@ struct WorkerCgroups {
         return usage
     }
 
-    /// Drops a worker that a reload removed: what is left in its cgroup is killed, and the
-    /// directory goes once empty.
-    mutating func forget(_ name: String) {
-        guard let cgroup = cgroups.removeValue(forKey: name) else { return }
-        cgroup.kill()
-        cgroup.remove()
+    /// Drops a worker that a reload removed; returns its cgroup, for the caller to kill what is
+    /// left in it and remove it (`WorkerCgroup.killAndRemove`, which waits, outside this state).
+    mutating func forget(_ name: String) -> WorkerCgroup? {
         cpuAtStart[name] = nil
         exitReasons[name] = nil
+        return cgroups.removeValue(forKey: name)
     }
 
     private static func keys(of controller: String) -> String {

@@ -59,6 +59,25 @@ extension SystemdServiceTests {
         #expect(try await Sandbox.exec("kill", "-KILL", "\(pid)").status == 0)
         try await Sandbox.waitForJournal("worker escaper exited with", after: cursor)
         #expect(try await grandchildGone(), "a setsid grandchild survived its worker's crash")
+
+        // A reload that drops the worker removes its cgroup too, before the reload answers.
+        cursor = try await Sandbox.cursor()
+        #expect(try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "workers", "start", "escaper").status == 0)
+        try await Sandbox.waitForJournal("escaper started its grandchild", after: cursor)
+        try await Sandbox.install(config: """
+            daemon:
+              socket: /run/ops/opsd.sock
+              state_dir: /var/lib/ops
+            workers:
+              - name: burner
+                command: [/bin/sh, -c, "timeout 1 sh -c 'while :; do :; done'; echo burner burned; exec sleep 1000"]
+                restart: {policy: never}
+            """)
+        let reload = try await Sandbox.exec("opsctl", "--config", "/etc/ops/ops.yaml", "reload")
+        #expect(reload.status == 0, "\(reload.stdout) \(reload.stderr)")
+        let left = try await Sandbox.shell("test -e \(Self.workerCgroup)/escaper && cat \(Self.workerCgroup)/escaper/cgroup.procs; ls \(Self.workerCgroup)")
+        #expect(!left.stdout.split(separator: "\n").contains("escaper"), "the dropped worker's cgroup is still there: \(left.stdout)")
+        #expect(try await grandchildGone(), "a setsid grandchild survived its worker's removal")
         _ = try await Sandbox.exec("systemctl", "stop", "opsd.service")
     }
 
