@@ -150,7 +150,8 @@ struct StatusPageTests {
         var loopbackConnects = 0
         var elsewhere: [String] = []
         for line in log.split(separator: "\n") where line.contains("<TCP") || line.contains("<UDP") {
-            let call = line.split(separator: " ", maxSplits: 1).last.map { $0.prefix { $0 != "(" } } ?? ""
+            // "PID  call(…": strace pads the pid with spaces to five columns.
+            let call = line.drop { $0 != " " }.drop { $0 == " " }.prefix { $0 != "(" }
             let ips = line.matches(of: addresses).compactMap { match in
                 (match.output[1].substring ?? match.output[2].substring ?? match.output[3].substring).map(String.init)
             }
