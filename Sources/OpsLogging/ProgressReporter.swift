@@ -31,11 +31,11 @@ public final class ProgressReporter: Sendable {
         self.clock = clock
     }
 
-    /// A reporter on stderr when `enabled` (no `--json`) and stderr is a terminal; nil otherwise
-    /// (cron, pipes, systemd), so nothing is drawn where nobody watches.
-    /// `isTerminal` overrides the check of stderr.
+    /// A reporter on stderr when `enabled` (no `--json`) and stderr is a terminal that can erase a
+    /// line (not `TERM=dumb`, as in an editor's shell buffer); nil otherwise (cron, pipes,
+    /// systemd), so nothing is drawn where nobody watches. `isTerminal` overrides the check of stderr.
     public static func standardError(enabled: Bool, isTerminal: Bool? = nil) -> ProgressReporter? {
-        guard enabled, isTerminal ?? (isatty(STDERR_FILENO) == 1) else { return nil }
+        guard enabled, isTerminal ?? (isatty(STDERR_FILENO) == 1 && getenv("TERM").map { String(cString: $0) } != "dumb") else { return nil }
         var size = winsize()
         let columns = ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : nil
         return ProgressReporter(fileDescriptor: STDERR_FILENO, columns: columns)

@@ -12,7 +12,7 @@ struct BackupProgressTests {
 
     /// Runs `arguments` (an opsctl command line) with stderr on a pseudo-terminal and stdout on a
     /// pipe, through python3's pty module; returns the exit status, stdout and what the terminal got.
-    static func onTerminal(_ arguments: [String]) async throws -> (status: Int, stdout: String, tty: String) {
+    static func onTerminal(_ arguments: [String], term: String = "xterm") async throws -> (status: Int, stdout: String, tty: String) {
         let driver = """
             import json, os, pty, subprocess, sys
             master, slave = pty.openpty()
@@ -31,7 +31,7 @@ struct BackupProgressTests {
             child.wait()
             json.dump({"status": child.returncode, "stdout": out.decode(), "tty": tty.decode("utf-8", "replace")}, sys.stdout)
             """
-        let result = try await run("/usr/bin/python3", ["-c", driver, "\(binDirectory)/opsctl"] + arguments)
+        let result = try await run("/usr/bin/python3", ["-c", driver, "\(binDirectory)/opsctl"] + arguments, environment: ["TERM": term])
         try #require(result.status == 0, "the pty driver failed: \(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         return (object["status"] as? Int ?? -1, object["stdout"] as? String ?? "", object["tty"] as? String ?? "")
@@ -101,5 +101,9 @@ struct BackupProgressTests {
         let restoreJSON = try await Self.onTerminal(["restore", "--config", config, "--from-remote", "--to", "\(scratch.path)/b.db", "--json"])
         #expect(restoreJSON.status == 0, "\(restoreJSON.tty)")
         #expect(!restoreJSON.tty.contains("\u{1B}[K") && !restoreJSON.tty.contains("write app"), "\(restoreJSON.tty.debugDescription)")
+        // A terminal that cannot erase a line (an editor's shell buffer) gets no progress either.
+        let dumb = try await Self.onTerminal(["restore", "--config", config, "--from-remote", "--to", "\(scratch.path)/c.db"], term: "dumb")
+        #expect(dumb.status == 0, "\(dumb.tty)")
+        #expect(!dumb.tty.contains("\u{1B}[K") && !dumb.tty.contains("write app"), "\(dumb.tty.debugDescription)")
     }
 }
