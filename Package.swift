@@ -104,7 +104,7 @@ let package = Package(
         ),
         .target(
             name: "OpsConfig",
-            dependencies: ["Scheduling", "CYAML", "Events"],
+            dependencies: ["Scheduling", "CYAML", "Events", "FileSafety"],
             swiftSettings: strict
         ),
         .target(

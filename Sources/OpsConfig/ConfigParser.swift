@@ -1,3 +1,4 @@
+import FileSafety
 import FoundationEssentials
 import Glibc
 
@@ -229,6 +230,12 @@ struct ConfigParser {
     /// A file the configuration reads at load (`environment_file:`, `{file: …}`); nil, reported
     /// with `ifMissing` or as unreadable, when it cannot be read.
     private func contents(of file: String, at path: String, node: Node?, ifMissing: String) -> Data? {
+        do throws(UntrustedPathError) {
+            try TrustedFile.check(file, purpose: "the file")
+        } catch {
+            reader.report(path, error.description, at: node)
+            return nil
+        }
         if let data = try? Data(contentsOf: URL(fileURLWithPath: file)) { return data }
         let why = access(file, F_OK) == 0 ? "cannot be read; let the user opsd runs as read it" : "does not exist; \(ifMissing)"
         reader.report(path, "\(file) \(why)", at: node)

@@ -118,3 +118,64 @@ struct EnvironmentReferenceConfigTests {
         ])
     }
 }
+
+/// A file the config reads at load that someone else controls is refused, with the fix: such a
+/// file could be swapped for a link to a secret opsd may read, or edited to set a worker's
+/// `LD_PRELOAD`.
+@Suite("files read at load: only root and opsd's user decide where they lead", .enabled(if: geteuid() == 0, "chown needs root"))
+struct TrustedConfigFileTests {
+    static func load(_ directory: String, _ file: String) -> [String] {
+        ConfigLoader.parse(yaml: """
+            workers:
+              - {name: app, command: [/bin/true], environment_file: \(file), environment: {TOKEN: {file: \(file)}}}
+            """, baseDirectory: directory).diagnostics.map(\.description)
+    }
+
+    @Test("a file in a directory another user owns or anyone may write, behind another user's link, or writable by its group is refused; root's own file and link pass")
+    func refusedUnlessTrusted() throws {
+        let base = NSTemporaryDirectory() + "trusted-file-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let secret = "\(base)/opsd-secret"
+        try "KEY=opsd-only-secret\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        #expect(chmod(secret, 0o600) == 0)
+
+        // The control: a file and a link of root's, in root's directory.
+        #expect(symlink(secret, "\(base)/link.env") == 0)
+        #expect(Self.load(base, "opsd-secret").isEmpty)
+        #expect(Self.load(base, "link.env").isEmpty)
+
+        // Another user's directory: they could make app.env a link to opsd-secret.
+        let theirs = "\(base)/theirs"
+        try FileManager.default.createDirectory(atPath: theirs, withIntermediateDirectories: false)
+        try "A=1\n".write(toFile: "\(theirs)/app.env", atomically: true, encoding: .utf8)
+        #expect(chown(theirs, 65534, 65534) == 0)
+        let owned = Self.load(base, "theirs/app.env")
+        #expect(owned.count == 2 && owned.allSatisfy { $0.contains("is owned by uid 65534") && $0.contains("chown") }, "\(owned)")
+
+        // A directory anyone may write (not sticky).
+        let open = "\(base)/open"
+        try FileManager.default.createDirectory(atPath: open, withIntermediateDirectories: false)
+        try "A=1\n".write(toFile: "\(open)/app.env", atomically: true, encoding: .utf8)
+        #expect(chmod(open, 0o777) == 0)
+        #expect(Self.load(base, "open/app.env").first?.contains("is writable by every user") == true)
+
+        // Root's directory, but the link in it is another user's.
+        #expect(symlink("\(theirs)/app.env", "\(base)/their-link.env") == 0)
+        #expect(lchown("\(base)/their-link.env", 65534, 65534) == 0)
+        #expect(Self.load(base, "their-link.env").first?.contains("is a symbolic link owned by uid 65534") == true)
+
+        // Root's link into another user's directory.
+        #expect(symlink("\(theirs)/app.env", "\(base)/into-theirs.env") == 0)
+        let behind = Self.load(base, "into-theirs.env")
+        #expect(behind.first?.contains("behind the link") == true && behind.first?.contains("owned by uid 65534") == true, "\(behind)")
+
+        // A file its group may write.
+        try "A=1\n".write(toFile: "\(base)/group.env", atomically: true, encoding: .utf8)
+        #expect(chmod("\(base)/group.env", 0o664) == 0)
+        #expect(Self.load(base, "group.env").first?.contains("chmod g-w") == true)
+
+        // Nothing refused leaks the secret.
+        for diagnostics in [owned, behind] { #expect(!diagnostics.joined().contains("opsd-only-secret")) }
+    }
+}
