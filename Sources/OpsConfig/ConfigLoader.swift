@@ -40,7 +40,7 @@ public enum ConfigLoader {
         var info = stat()
         guard stat(absolute, &info) == 0 else {
             switch errno {
-            case ENOENT: return failure("no such file; copy examples/ops.yaml to start from a commented reference, or pass --config PATH")
+            case ENOENT: return failure("no such file; start from the starter config (deploy/ops.yaml in the source, installed as /etc/ops/ops.yaml) or the commented reference (examples/ops.yaml, installed in /usr/share/doc/opsd/examples/ by the package, /usr/local/share/doc/opsd/examples/ by make install), or pass --config PATH")
             case EACCES: return failure("cannot be read: permission denied; run as a user that may read it (e.g. with sudo)")
             default: return failure("cannot be read: \(String(cString: strerror(errno)))")
             }
@@ -80,7 +80,7 @@ public enum ConfigLoader {
             return failure(error.message, line: error.line)
         }
         guard let root, !NodeReader.isNull(root) else {
-            return failure("the file is empty; copy examples/ops.yaml to start from a commented reference")
+            return failure("the file is empty; start from the starter config (deploy/ops.yaml) or the commented reference (examples/ops.yaml, installed in /usr/share/doc/opsd/examples/ by the package, /usr/local/share/doc/opsd/examples/ by make install)")
         }
         let reader = NodeReader(baseDirectory: baseDirectory)
         let configuration = ConfigParser(reader: reader).configuration(from: root)

@@ -218,7 +218,7 @@ struct ConfigFileTests {
     @Test("a missing file")
     func missing() {
         #expect(error(loading: "\(directory)/nope.yaml") ==
-            "\(directory)/nope.yaml: no such file; copy examples/ops.yaml to start from a commented reference, or pass --config PATH")
+            "\(directory)/nope.yaml: no such file; start from the starter config (deploy/ops.yaml in the source, installed as /etc/ops/ops.yaml) or the commented reference (examples/ops.yaml, installed in /usr/share/doc/opsd/examples/ by the package, /usr/local/share/doc/opsd/examples/ by make install), or pass --config PATH")
     }
 
     @Test("a directory instead of a file")
@@ -229,7 +229,7 @@ struct ConfigFileTests {
 
     @Test("an empty file and a file of only comments")
     func empty() {
-        let expected = "the file is empty; copy examples/ops.yaml to start from a commented reference"
+        let expected = "the file is empty; start from the starter config (deploy/ops.yaml) or the commented reference (examples/ops.yaml, installed in /usr/share/doc/opsd/examples/ by the package, /usr/local/share/doc/opsd/examples/ by make install)"
         #expect(error(loading: write("empty.yaml", [])) == "\(directory)/empty.yaml: \(expected)")
         #expect(error(loading: write("comments.yaml", Array("# nothing here\n\n".utf8))) == "\(directory)/comments.yaml: \(expected)")
     }
