@@ -124,7 +124,7 @@ def profile(opsd, opsctl, work, port, full):
             subprocess.run(under_callgrind(opsctl, output, arguments), env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         if full:
-            for path in ("/metrics", "/healthz"):
+            for path in ("/metrics", "/healthz", "/"):  # "/": the status page
                 try:
                     urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30).read()
                 except OSError:
