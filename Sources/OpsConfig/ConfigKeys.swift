@@ -52,7 +52,9 @@ enum ConfigKeys {
     static let prune = ["keep"]
 
     /// `backup:`.
-    static let backup = ["repository", "remote", "databases", "files", "exclude", "schedule", "timezone"]
+    static let backup = ["repository", "remote", "databases", "files", "exclude", "schedule", "timezone", "keep"]
+    /// `backup.keep:`, restic's `forget` rules.
+    static let backupKeep = ["last", "hourly", "daily", "weekly", "monthly", "yearly"]
     /// `backup.remote:`.
     static let remote = ["url", "branch", "ssh_key", "known_hosts", "token_file"]
     /// An entry of `backup.databases:` written as a mapping.
@@ -97,6 +99,7 @@ enum ConfigKeys {
         Table(path: "jobs[].prune", keys: prune),
         Table(path: "backup", keys: backup),
         Table(path: "backup.remote", keys: remote),
+        Table(path: "backup.keep", keys: backupKeep),
         Table(path: "backup.databases[]", keys: backupDatabase),
         Table(path: "alerts[]", keys: alert),
     ]

@@ -332,7 +332,21 @@ struct ConfigParser {
         spec.exclude = fields.optional("exclude") { reader.strings($0, at: $1) } ?? []
         let zone = fields.optional("timezone", zoneNamed)
         spec.schedule = fields.optional("schedule") { trigger($0, at: $1, zone: zone ?? .utc) }
+        spec.keep = fields.optional("keep", backupKeep)
         return repository == nil ? nil : spec
+    }
+
+    /// `keep: {last: N, hourly: N, daily: N, weekly: N, monthly: N, yearly: N}`, at least one above 0.
+    private func backupKeep(_ node: Node, at path: String) -> BackupKeep? {
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.backupKeep) else { return nil }
+        func count(_ key: String) -> Int { fields.optional(key) { reader.integer($0, at: $1, in: 0...1_000_000) } ?? 0 }
+        let keep = BackupKeep(
+            last: count("last"), hourly: count("hourly"), daily: count("daily"), weekly: count("weekly"), monthly: count("monthly"), yearly: count("yearly"))
+        if keep.isEmpty {
+            reader.report(path, "keeps nothing; give at least one of last, hourly, daily, weekly, monthly, yearly a count above 0, or remove keep: to keep every backup", at: node)
+            return nil
+        }
+        return keep
     }
 
     /// `databases: [PATH, {path: PATH, workers: [NAME…]}]`: the workers are stopped while a

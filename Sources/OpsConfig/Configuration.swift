@@ -562,6 +562,8 @@ public struct BackupSpec: Sendable, Equatable {
     /// When the daemon takes a backup on its own, if at all: `schedule:` read in `timezone:` (UTC
     /// unless set), parsed and checked with the scheduler's own parser when the file is read.
     public var schedule: Trigger?
+    /// Which backups `opsctl backup prune` (and opsd, after each scheduled backup) keeps; nil: all.
+    public var keep: BackupKeep?
 
     /// Creates a backup spec.
     public init(
