@@ -72,6 +72,9 @@ final class RemoteSync {
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
         context.install(in: &options.callbacks)
         options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
+        // A branch deleted on the remote leaves refs/remotes/origin too, so a missing branch's
+        // error lists only the branches the remote has.
+        options.prune = GIT_FETCH_PRUNE
         let rc = withExtendedLifetime(context) { git_remote_fetch(remote, nil, &options, "opsd: fetch backups") }
         if rc < 0 { throw context.failure(rc, action: "cannot fetch from \(spec.url)") }
     }

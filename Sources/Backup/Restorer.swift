@@ -16,14 +16,18 @@ public struct RestoreRequest: Sendable, Equatable {
     public var fromRemote: Bool
     /// Restore over a live database even though a process has it open.
     public var force: Bool
+    /// Restore from this branch instead of this host's (`backup.remote.branch`): a new machine
+    /// restoring the backups of the one it replaces.
+    public var branch: String?
 
     /// A request; the defaults restore the latest backup of every database in place.
-    public init(at: String? = nil, database: String? = nil, to: String? = nil, fromRemote: Bool = false, force: Bool = false) {
+    public init(at: String? = nil, database: String? = nil, to: String? = nil, fromRemote: Bool = false, force: Bool = false, branch: String? = nil) {
         self.at = at
         self.database = database
         self.to = to
         self.fromRemote = fromRemote
         self.force = force
+        self.branch = branch
     }
 }
 
@@ -91,7 +95,8 @@ struct Restorer {
         defer { withExtendedLifetime(lock) {} }
         Leftovers.remove(repository: plan.repository, workDirectory: nil)
         let repository = try GitRepository.openOrCreate(at: plan.repository)
-        let tip = try BackupCatalog(plan: plan, logger: logger, progress: progress).tip(repository, fromRemote: request.fromRemote)
+        let catalog = BackupCatalog(plan: try plan.onBranch(request.branch), logger: logger, progress: progress, explicitBranch: request.branch != nil)
+        let tip = try catalog.tip(repository, fromRemote: request.fromRemote)
         let commit = try select(request.at, from: tip, in: repository)
         let reassembler = Reassembler(repository: repository, progress: progress)
 

@@ -102,14 +102,25 @@ struct BackupCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the backups on this host's branch, newest first.",
-            discussion: "Each line: commit, time (UTC), pushed or local only, and the summary. Pass a commit or time to `opsctl restore --at`."
+            abstract: "List the backups on this host's branch (or another's), newest first.",
+            discussion: """
+                Each line: commit, time (UTC), pushed or local only, and the summary. Pass a commit \
+                or time to `opsctl restore --at`. A branch that does not exist is an error naming \
+                the branches there are (here, or on the remote with --from-remote).
+
+                Examples:
+                  opsctl backup list                                  this host's backups
+                  opsctl backup list --from-remote --branch old-host  the old host's, on a new machine
+                """
         )
 
         @OptionGroup var connection: ConfigOptions
 
         @Flag(help: "Fetch from the remote first and list what it has (on a new machine).")
         var fromRemote = false
+
+        @Option(help: ArgumentHelp("List another host's branch instead (default: backup.remote.branch, the host name), e.g. --branch old-host.", valueName: "name"))
+        var branch: String?
 
         @Flag(help: "Print the list as JSON: [{commit, time, summary, pushed}].")
         var json = false
@@ -118,11 +129,11 @@ struct BackupCommand: AsyncParsableCommand {
             try await reportingFailures {
                 let context = try BackupContext(options: connection, progress: .standardError(enabled: fromRemote && !json))
                 let entries: [BackupEntry]
-                do { entries = try await context.runner.list(fromRemote: fromRemote) } catch { throw Failure("\(error)") }
+                do { entries = try await context.runner.list(fromRemote: fromRemote, branch: branch) } catch { throw Failure("\(error)") }
                 if json {
                     print(try WireJSON.text(entries))
                 } else if entries.isEmpty {
-                    print("no backups yet on branch \(context.runner.plan.branch); run `opsctl backup`")
+                    print("no backups yet on branch \(branch ?? context.runner.plan.branch); run `opsctl backup`")
                 } else {
                     for entry in entries {
                         print("\(entry.commit.prefix(12))  \(entry.time)  \(entry.pushed ? "pushed" : "local ")  \(entry.summary)")

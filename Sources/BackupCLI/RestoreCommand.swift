@@ -31,6 +31,8 @@ struct RestoreCommand: AsyncParsableCommand {
               opsctl restore --at 2026-11-20        the last backup of that day (UTC)
               opsctl restore --at 1a2b3c4d          by commit (see opsctl backup list)
               opsctl restore --from-remote          a new machine: fetch, then restore
+              opsctl restore --from-remote --branch old-host
+                                                    a new machine: the old host's backups
 
             A restore that succeeded is recorded as a `restore` event in opsd's event history \
             (`opsctl events`), when the state database exists, and in a line on stderr.
@@ -56,6 +58,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(help: "Fetch the backup branch from backup.remote first and restore from it.")
     var fromRemote = false
 
+    @Option(help: ArgumentHelp("Restore from another host's branch instead (default: backup.remote.branch, the host name), e.g. --branch old-host; `opsctl backup list --branch` shows its backups.", valueName: "name"))
+    var branch: String?
+
     @Flag(help: "Replace a database that another process has open, or an existing --to file.")
     var force = false
 
@@ -66,7 +71,7 @@ struct RestoreCommand: AsyncParsableCommand {
         try await reportingFailures {
             // Progress for a person at a terminal; none for --json, cron and pipes.
             let context = try BackupContext(options: connection, progress: .standardError(enabled: !json))
-            let request = RestoreRequest(at: at, database: db, to: to, fromRemote: fromRemote, force: force)
+            let request = RestoreRequest(at: at, database: db, to: to, fromRemote: fromRemote, force: force, branch: branch)
             let outcome: RestoreOutcome
             let hooks = WorkerHooks(configuration: context.configuration).hooks
             do { outcome = try await context.runner.restore(request, hooks: hooks) } catch { throw Failure("\(error)") }
