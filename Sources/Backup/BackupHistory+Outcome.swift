@@ -7,6 +7,6 @@ extension BackupHistory {
         try await recordSuccess(
             started: started, finished: finished, commit: outcome.commit, remoteConfigured: outcome.push.state != .notConfigured,
             remoteInSync: outcome.push.state == .pushed, unpushedCommits: outcome.push.unpushedCommits, pushError: outcome.push.error,
-            runID: runID, storedBytes: outcome.storedBytes)
+            runID: runID, storedBytes: outcome.storedBytes, failedParts: outcome.partial ? PartFailure.summary(outcome.failures) : nil)
     }
 }

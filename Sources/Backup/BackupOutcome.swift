@@ -23,9 +23,49 @@ public struct BackupOutcome: Sendable, Equatable, Codable {
     public var push: PushOutcome
     /// Wall-clock seconds the backup took, push included.
     public var seconds: Double
+    /// The parts that failed while the rest was stored (a database that is not SQLite, a file
+    /// that cannot be read, a `backup.before` command that failed); empty for a whole backup.
+    public var failures: [PartFailure] = []
 
     /// True when a new commit was made.
     public var changed: Bool { commit != nil }
+    /// True when some part failed and the backup holds only the others.
+    public var partial: Bool { !failures.isEmpty }
+}
+
+/// One part of a backup that failed on its own: the rest of the backup went ahead without it.
+public struct PartFailure: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// What kind of part failed.
+    public enum Kind: String, Sendable, Codable {
+        /// A database under `backup.databases` (its previous backup's copy, if any, stays in the commit).
+        case database
+        /// A file under `backup.files` that could not be read.
+        case file
+        /// A command under `backup.before`.
+        case before
+    }
+
+    /// What kind of part failed.
+    public var kind: Kind
+    /// Which one: the database's name, the file's path, or the command line.
+    public var part: String
+    /// One sentence: why it failed and what to do.
+    public var reason: String
+
+    /// Creates a failure record.
+    public init(kind: Kind, part: String, reason: String) {
+        self.kind = kind
+        self.part = part
+        self.reason = reason
+    }
+
+    /// `database analytics: <reason>`.
+    public var description: String { "\(kind.rawValue) \(part): \(reason)" }
+
+    /// The failures as one line for a record or an alert: each part and why, joined by "; ".
+    public static func summary(_ failures: [PartFailure]) -> String {
+        "\(failures.count) part\(failures.count == 1 ? "" : "s") failed, the rest was backed up: " + failures.map(\.description).joined(separator: "; ")
+    }
 }
 
 /// The push part of a backup.

@@ -34,25 +34,44 @@ struct BackupSession {
         let packer = try PackWriter(repository: repository)
         let reassembler = Reassembler(repository: repository)
 
+        // One database or file that fails (not SQLite, unreadable) fails only its own part: the
+        // others are stored, and the outcome names each failure.
+        var failures: [PartFailure] = []
+
         // 1. Snapshots first, all of them, so the backup is as close to one moment as possible.
         var steps: [(DatabaseBackup, Int)] = []
         for source in plan.databases {
             let step = DatabaseBackup(source: source, repository: repository, packer: packer, workDirectory: plan.workDirectory, progress: progress)
-            steps.append((step, try step.snapshot()))
+            do { steps.append((step, try step.snapshot())) } catch {
+                failures.append(failed(source, error))
+            }
         }
         observer?(.afterSnapshot)
 
         // 2. Pages and files into packs.
         var databaseTree: [String: TreeNode] = [:]
-        var results: [DatabaseBackup.Result] = []
+        var stored: [(DatabaseBackup, DatabaseBackup.Result)] = []
         for (step, pageSize) in steps {
-            let previous = try headTree.flatMap { (tree) throws(BackupError) in try reassembler.manifest(name: step.source.name, tree: tree) }
-            let result = try step.store(pageSize: pageSize, previous: previous, previousTree: headTree)
-            databaseTree[step.source.name] = result.tree
-            results.append(result)
+            do {
+                let previous = try headTree.flatMap { (tree) throws(BackupError) in try reassembler.manifest(name: step.source.name, tree: tree) }
+                let result = try step.store(pageSize: pageSize, previous: previous, previousTree: headTree)
+                databaseTree[step.source.name] = result.tree
+                stored.append((step, result))
+            } catch {
+                failures.append(failed(step.source, error))
+            }
+        }
+        let results = stored.map(\.1)
+        // A failed database keeps its previous backup's copy (with that backup's time in its
+        // manifest), so the newest commit still restores every database it can.
+        for failure in failures where failure.kind == .database {
+            if let headTree, let previous = try repository.entry("db/\(failure.part)", in: headTree) { databaseTree[failure.part] = .existingTree(previous) }
         }
         let selection = ConfigFiles(paths: plan.files, exclude: plan.exclude, secrets: plan.secretFiles, configPath: plan.configPath).collect()
-        let items = selection.items
+        let (items, fileTree) = try storeFiles(selection.items, repository: repository, failures: &failures)
+        if !failures.isEmpty, results.isEmpty, items.isEmpty {
+            throw BackupError("nothing was backed up: " + failures.map(\.description).joined(separator: "; "))
+        }
         for path in selection.missing { logger.warning("backup: configured file does not exist; skipped", metadata: ["path": "\(path)"]) }
         for secret in selection.secrets {
             logger.warning("backup: not storing a file the configuration names as a secret; leave it out of backup.files (or exclude it)", metadata: ["path": "\(secret.path)", "key": "\(secret.key)"])
@@ -61,7 +80,6 @@ struct BackupSession {
             logger.warning("backup: symbolic link not followed, not stored; name its target in backup.files instead", metadata: ["path": "\(link)"])
         }
         let masked = items.filter(\.isConfiguration).map(\.path)
-        let fileTree = try ConfigFiles.tree(items, repository: repository)
 
         // 3. A commit only when the databases or files differ from the branch's current commit.
         progress?.begin("commit", total: nil)
@@ -79,14 +97,15 @@ struct BackupSession {
         if !unchanged {
             let manifest = BackupManifest(
                 format: DatabaseManifest.currentFormat, host: plan.host, time: ManifestCoding.timestamp(Date()),
-                databases: plan.databases.map(\.name), files: items.map(\.path), maskedFiles: masked.isEmpty ? nil : masked
+                databases: plan.databases.map(\.name).filter { databaseTree[$0] != nil }, files: items.map(\.path), maskedFiles: masked.isEmpty ? nil : masked
             )
             var root: [String: TreeNode] = ["manifest.json": .blob(try repository.writeBlob(try ManifestCoding.encode(manifest)), executable: false)]
             if !databaseTree.isEmpty { root["db"] = .existingTree(databasesID) }
             if !fileTree.isEmpty { root["files"] = .existingTree(filesID) }
             let tree = try repository.writeTree(root)
             let previousFiles = try headTree.flatMap { (tree) throws(BackupError) in try repository.entry("files", in: tree) }
-            let message = CommitMessage.summary(results.map(\.outcome), fileCount: items.count, filesChanged: previousFiles != newFiles, masked: masked)
+            let message = CommitMessage.summary(
+                results.map(\.outcome), fileCount: items.count, filesChanged: previousFiles != newFiles, masked: masked, failures: failures)
             let id = try repository.writeCommit(tree: tree, parent: head, message: message, authorName: "opsd", authorEmail: "opsd@\(plan.host)")
             try packer.flush()
             observer?(.beforeReference)
@@ -95,15 +114,38 @@ struct BackupSession {
             commit = id
             observer?(.afterReference)
         }
-        for (step, result) in zip(steps.map(\.0), results) { try step.promoteSnapshot(sha256: result.sha256) }
+        for (step, result) in stored { try step.promoteSnapshot(sha256: result.sha256) }
+        for failure in failures { logger.error("backup: a part failed; the rest was backed up", metadata: ["part": "\(failure.kind.rawValue) \(failure.part)", "error": "\(failure.reason)"]) }
 
         let push = pushIfConfigured(repository)
         return BackupOutcome(
             commit: commit?.description, branch: plan.branch, databases: results.map(\.outcome), fileCount: items.count,
             missingFiles: selection.missing, secretFilesLeftOut: selection.secrets.map { "\($0.path) (\($0.key))" },
             linksNotFollowed: selection.links, maskedFiles: masked, storedBytes: packer.packedBytes, push: push,
-            seconds: (ContinuousClock.now - started).seconds
+            seconds: (ContinuousClock.now - started).seconds, failures: failures
         )
+    }
+
+    private func failed(_ source: BackupPlan.DatabaseSource, _ error: BackupError) -> PartFailure {
+        PartFailure(kind: .database, part: source.name, reason: "\(source.path): \(error.description)")
+    }
+
+    /// Writes the files as blobs and returns those stored and the `files/` subtree; a file that
+    /// cannot be read is left out and reported, the others are stored.
+    private func storeFiles(
+        _ items: [ConfigFiles.Item], repository: GitRepository, failures: inout [PartFailure]
+    ) throws(BackupError) -> ([ConfigFiles.Item], [String: TreeNode]) {
+        do { return (items, try ConfigFiles.tree(items, repository: repository)) } catch {}
+        var readable: [ConfigFiles.Item] = []
+        for item in items {
+            do {
+                _ = try FileSystem.readAll(item.path, followLinks: false)
+                readable.append(item)
+            } catch {
+                failures.append(PartFailure(kind: .file, part: item.path, reason: error.description))
+            }
+        }
+        return (readable, try ConfigFiles.tree(readable, repository: repository))
     }
 
     /// The commit the new backup builds on. Without a local branch (a new machine, a lost
@@ -146,12 +188,14 @@ struct BackupSession {
 /// The commit message: one summary line, then one line per database. Never a secret: only
 /// names, sizes and counts.
 enum CommitMessage {
-    static func summary(_ databases: [DatabaseOutcome], fileCount: Int, filesChanged: Bool, masked: [String] = []) -> String {
+    static func summary(_ databases: [DatabaseOutcome], fileCount: Int, filesChanged: Bool, masked: [String] = [], failures: [PartFailure] = []) -> String {
         let changed = databases.filter { $0.layout != .unchanged }
         var parts = changed.map { "\($0.name) \($0.pagesChanged) pages" }
         if filesChanged { parts.append("\(fileCount) file\(fileCount == 1 ? "" : "s")") }
         let stored = changed.reduce(0) { $0 + $1.storedBytes }
-        var lines = ["backup: \(parts.isEmpty ? "no change" : parts.joined(separator: ", ")) (+\(ByteCount.format(stored)))", ""]
+        // `backup list` shows the first line: a partial backup says so there.
+        let partial = failures.isEmpty ? "" : "PARTIAL, failed: \(failures.map(\.part).joined(separator: ", ")); "
+        var lines = ["backup: \(partial)\(parts.isEmpty ? "no change" : parts.joined(separator: ", ")) (+\(ByteCount.format(stored)))", ""]
         for database in databases {
             switch database.layout {
             case .unchanged:
@@ -164,6 +208,10 @@ enum CommitMessage {
         }
         if filesChanged { lines.append("files: \(fileCount) stored, changed since the previous backup") }
         for path in masked { lines.append("files: \(path) is stored with its secret values masked (<masked>)") }
+        for failure in failures {
+            let kept = failure.kind == .database ? " (the previous backup's copy, if any, is kept)" : ""
+            lines.append("FAILED \(failure)\(kept)")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }

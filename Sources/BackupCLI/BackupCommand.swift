@@ -61,8 +61,11 @@ struct BackupCommand: AsyncParsableCommand {
             discussion: """
                 Exit status: 0 when the backup is committed (or nothing changed) and the remote has \
                 it; 1 when the backup failed (nothing changed in the repository); 2 when it is \
-                committed locally but the push failed (the next backup pushes it). Only one backup \
-                or restore runs at a time per repository; a second one exits 1 at once.
+                committed locally but the push failed (the next backup pushes it); 3 when it is \
+                partial: some parts failed (a database that is not SQLite, an unreadable file, a \
+                failed backup.before command; each is named on stderr with why) and the others \
+                were committed and pushed as usual (3 wins over 2; the push line says how it went). \
+                Only one backup or restore runs at a time per repository; a second one exits 1 at once.
 
                 On a terminal, one line on stderr shows the phase, bytes done, rate and time \
                 left; not with --json, nor when stderr is a pipe or a file.
@@ -95,6 +98,8 @@ struct BackupCommand: AsyncParsableCommand {
                 } else {
                     print(BackupText.render(outcome, remote: context.runner.plan.remote?.url))
                 }
+                for failure in outcome.failures { FileHandle.standardError.write(Data("opsctl: backup: FAILED \(failure)\n".utf8)) }
+                if outcome.partial { throw ExitCode(3) }
                 if outcome.push.state == .failed { throw ExitCode(2) }
             }
         }
@@ -165,6 +170,7 @@ enum BackupText {
         for secret in outcome.secretFilesLeftOut { lines.append("  warning: \(secret) is a secret; not stored (leave it out of backup.files)") }
         for link in outcome.linksNotFollowed { lines.append("  warning: \(link) is a symbolic link; not followed, not stored (name its target in backup.files)") }
         for path in outcome.maskedFiles { lines.append("  \(path): stored with its secret values masked") }
+        if outcome.partial { lines.append("PARTIAL backup: \(outcome.failures.count) part(s) failed (named on stderr); the rest is in the backup") }
         switch outcome.push.state {
         case .notConfigured: lines.append("push: no backup.remote configured; the backup is on this machine only")
         case .pushed:

@@ -33,6 +33,9 @@ public struct BackupHistory: Sendable {
         // What each backup added to the local repository, for /metrics (stored and pushed bytes);
         // NULL for runs recorded before, and for failed runs.
         .init("backup.3", "ALTER TABLE backup_runs ADD COLUMN stored_bytes INTEGER;"),
+        // A partial backup: the parts that failed while the rest was committed, one sentence each
+        // ("database analytics: …; file /etc/x: …"); NULL when every part was stored.
+        .init("backup.4", "ALTER TABLE backup_runs ADD COLUMN failed_parts TEXT;"),
     ], history: [("backup_runs", "finished_at")])
 
     /// The history in `database`; its table is created before its first use.
@@ -56,13 +59,13 @@ public struct BackupHistory: Sendable {
     /// under `runID` when its starter gave one.
     public func recordSuccess(
         started: Date, finished: Date, commit: String?, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, pushError: String?,
-        runID: String? = nil, storedBytes: Int? = nil
+        runID: String? = nil, storedBytes: Int? = nil, failedParts: String? = nil
     ) async throws {
         try await database.perform(Self.schema) { database in
             try database.run(
-                "INSERT INTO backup_runs (started_at, finished_at, succeeded, commit_id, remote_configured, remote_in_sync, unpushed_commits, error, run_id, stored_bytes) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO backup_runs (started_at, finished_at, succeeded, commit_id, remote_configured, remote_in_sync, unpushed_commits, error, run_id, stored_bytes, failed_parts) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
                 started.timeIntervalSince1970, finished.timeIntervalSince1970, commit,
-                remoteConfigured, remoteInSync, unpushedCommits, pushError, runID, storedBytes.map(Int64.init)
+                remoteConfigured, remoteInSync, unpushedCommits, pushError, runID, storedBytes.map(Int64.init), failedParts
             )
         }
     }
@@ -96,14 +99,14 @@ public struct BackupHistory: Sendable {
     }
 
     private static let runColumns =
-        "SELECT finished_at, succeeded, remote_configured, remote_in_sync, unpushed_commits, error, commit_id, started_at, stored_bytes, id FROM backup_runs"
+        "SELECT finished_at, succeeded, remote_configured, remote_in_sync, unpushed_commits, error, commit_id, started_at, stored_bytes, id, failed_parts FROM backup_runs"
 
     private static func run(from row: Row) -> BackupRecordSummary.Run {
         BackupRecordSummary.Run(
             finished: Date(timeIntervalSince1970: row.double(0) ?? 0), succeeded: row.int(1) == 1,
             remoteConfigured: row.int(2) == 1, remoteInSync: row.int(3) == 1,
             unpushedCommits: Int(row.int(4) ?? 0), error: row.string(5), commit: row.string(6),
-            started: row.double(7).map(Date.init(timeIntervalSince1970:)), storedBytes: row.int(8).map(Int.init)
+            started: row.double(7).map(Date.init(timeIntervalSince1970:)), storedBytes: row.int(8).map(Int.init), failedParts: row.string(10)
         )
     }
 
@@ -161,12 +164,16 @@ public struct BackupRecordSummary: Sendable, Equatable {
         /// Bytes it added to the local repository (its packs); nil when it failed or was recorded
         /// before opsd kept this.
         public var storedBytes: Int?
+        /// For a partial backup, the parts that failed and why (the rest was committed); nil
+        /// when every part was stored.
+        public var failedParts: String?
 
         /// A run as recorded.
         public init(
             finished: Date, succeeded: Bool, remoteConfigured: Bool, remoteInSync: Bool, unpushedCommits: Int, error: String?, commit: String? = nil,
-            started: Date? = nil, storedBytes: Int? = nil
+            started: Date? = nil, storedBytes: Int? = nil, failedParts: String? = nil
         ) {
+            self.failedParts = failedParts
             self.started = started
             self.storedBytes = storedBytes
             self.finished = finished

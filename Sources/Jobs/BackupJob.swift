@@ -55,6 +55,9 @@ public struct BackupJob: JobWork {
             throw JobFailure("\(Companion.backup) ended with \(status) before recording a backup; its messages are in the log under the job's name (journalctl -t \(context.job))")
         }
         guard run.succeeded else { throw JobFailure(run.error ?? "the backup failed (\(Companion.backup) ended with \(status))") }
+        // A partial backup is a failed run whose reason names the failed parts (backup_failed);
+        // the parts that worked are committed all the same.
+        if let failed = run.failedParts { throw JobFailure("partial backup (\(Self.summary(of: run))): \(failed)") }
         lastSuccess.set(run)
         return Self.summary(of: run)
     }

@@ -327,7 +327,7 @@ struct ConfigParser {
         let repository = fields.required("repository").flatMap { reader.path($0, at: fields.keyPath("repository")) }
         var spec = BackupSpec(repository: repository ?? "")
         spec.remote = fields.optional("remote", remote)
-        if let node = fields["databases"] { (spec.databases, spec.databaseWorkers) = backupDatabases(node, at: fields.keyPath("databases")) }
+        if let node = fields["databases"] { (spec.databases, spec.databaseWorkers, spec.databaseLines) = backupDatabases(node, at: fields.keyPath("databases")) }
         spec.files = fields.optional("files") { reader.paths($0, at: $1) } ?? []
         spec.exclude = fields.optional("exclude") { reader.strings($0, at: $1) } ?? []
         let zone = fields.optional("timezone", zoneNamed)
@@ -351,9 +351,10 @@ struct ConfigParser {
 
     /// `databases: [PATH, {path: PATH, workers: [NAME…]}]`: the workers are stopped while a
     /// restore replaces that database.
-    private func backupDatabases(_ node: Node, at path: String) -> ([String], [String: [String]]) {
+    private func backupDatabases(_ node: Node, at path: String) -> ([String], [String: [String]], [String: Int]) {
         var paths: [String] = []
         var workers: [String: [String]] = [:]
+        var lines: [String: Int] = [:]
         var stored: [String: String] = [:]
         for item in reader.items(node, at: path) ?? [] {
             let file: String
@@ -380,8 +381,9 @@ struct ConfigParser {
             }
             stored[name] = file
             paths.append(file)
+            lines[file] = fileNode.line
         }
-        return (paths, workers)
+        return (paths, workers, lines)
     }
 
     private func remote(_ node: Node, at path: String) -> RemoteSpec? {

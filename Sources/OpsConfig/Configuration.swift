@@ -555,6 +555,8 @@ public struct BackupSpec: Sendable, Equatable {
     public var databases: [String]
     /// The workers that use each database (by path): `opsctl restore` stops them around the swap.
     public var databaseWorkers: [String: [String]] = [:]
+    /// The line each database path is written on (by path), for warnings about the file.
+    public var databaseLines: [String: Int] = [:]
     /// Other files (configs), taken as they are.
     public var files: [String]
     /// Glob patterns of files to leave out.

@@ -19,8 +19,9 @@ struct ConfigCommand: ParsableCommand {
             discussion: """
                 Each problem names its key path and line, e.g.
                   checks[2].warn: "eighty" is not a threshold; write a number (100), a percentage (80%) or a Nagios range (10:, ~:50, @10:20) (line 14)
-                Warnings (valid, but probably not meant: a secret file inside backup.files, cgroup
-                limits on a machine where opsd cannot apply them) go to
+                Warnings (valid, but probably not meant: a secret file inside backup.files, a
+                file under backup.databases that is not SQLite, cgroup limits on a machine where
+                opsd cannot apply them) go to
                 stderr and leave the exit status alone.
                 Exit status: 0 when the file is valid, 1 when it is not.
                 """
@@ -56,7 +57,7 @@ struct ConfigCommand: ParsableCommand {
         static func warnings(_ config: Configuration) -> [String] {
             ConfigSecrets.filesInBackup(of: config).map {
                 "backup.files includes \($0.path), which \($0.key) names as a secret; backups leave it out (list it in backup.exclude to silence this)"
-            } + cgroupLimitWarnings(config, reason: CgroupTree.machineCannotDelegate())
+            } + (config.backup?.nonSQLiteDatabaseWarnings() ?? []) + cgroupLimitWarnings(config, reason: CgroupTree.machineCannotDelegate())
         }
 
         /// One warning per worker with cgroup limits when `reason` says opsd cannot apply them here.

@@ -11,10 +11,12 @@ struct RunIDTests {
     func concurrentRuns() async throws {
         let fixture = try Fixture()
         let other = try Fixture()
-        // The second runner records into the first one's state database, and fails: its database is gone.
+        // The second runner records into the first one's state database, and fails: its database
+        // and files are gone (a missing database alone is a partial backup of the files).
         var broken = try other.configuration()
         broken.daemon.stateDirectory = fixture.stateDirectory
         try FileManager.default.removeItem(atPath: other.database)
+        try FileManager.default.removeItem(atPath: other.directory + "/etc")
         let failing = try BackupRunner(configuration: broken, logger: .init(label: "test"))
         let committing = try fixture.runner()
 

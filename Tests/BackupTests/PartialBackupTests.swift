@@ -1,0 +1,73 @@
+import Backup
+import BackupRecords
+import Foundation
+import OpsAPI
+import Testing
+import TestSupport
+
+/// Issue 15 item 6: one part that fails (a database that is not SQLite, a failing
+/// `backup.before` command) fails alone; the others are committed and pushed.
+@Suite("Partial backups: a failing part fails alone")
+struct PartialBackupTests {
+    /// Writes ops.yaml with `databases` and the lines in `extra` under `backup:` (indented by two).
+    static func writeConfig(_ fixture: Fixture, databases: [String], extra: String = "") throws {
+        let yaml = """
+            daemon:
+              socket: \(fixture.directory)/opsd.sock
+              state_dir: \(fixture.stateDirectory)
+            backup:
+              repository: \(fixture.repository)
+              databases: [\(databases.joined(separator: ", "))]
+              files: [\(fixture.directory)/etc]
+              exclude: ["*.key"]
+              remote:
+                url: \(fixture.remote)
+            \(extra)
+            """
+        try yaml.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+    }
+
+    @Test("a DuckDB-like file under databases: fails only its own part; the SQLite database is committed, pushed and restores")
+    func notSQLite() async throws {
+        let fixture = try Fixture(rows: 500)
+        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
+        let duck = fixture.directory + "/analytics.duckdb"
+        // What a DuckDB file starts with: a checksum, then the magic "DUCK"; no SQLite header.
+        var bytes = Data(repeating: 0, count: 8)
+        bytes.append(Data("DUCK".utf8))
+        bytes.append(Data(repeating: 7, count: 8192))
+        try bytes.write(to: URL(fileURLWithPath: duck))
+        try Self.writeConfig(fixture, databases: [fixture.database, duck])
+
+        let check = try await run("opsctl", ["config", "check", fixture.configPath])
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.stderr.contains("backup.databases[1]"), "\(check.stderr)")
+        #expect(check.stderr.contains("is not an SQLite database"), "\(check.stderr)")
+
+        let backup = try await fixture.opsctl(["backup"])
+        #expect(backup.status == 3, "\(backup.stdout)\n\(backup.stderr)")
+        #expect(backup.stderr.contains("FAILED database analytics: \(duck):"), "\(backup.stderr)")
+        #expect(backup.stdout.contains("PARTIAL backup: 1 part(s) failed"), "\(backup.stdout)")
+
+        // Committed and pushed: the remote's branch is the local one, and holds db/app only.
+        let local = try await fixture.git(["rev-parse", "refs/heads/\(BackupPlan.hostName())"])
+        let remote = try await fixture.git(["rev-parse", "refs/heads/\(BackupPlan.hostName())"], in: fixture.remote)
+        #expect(local.status == 0 && local.stdout == remote.stdout)
+        let tree = try await fixture.git(["ls-tree", "--name-only", "HEAD:db"])
+        #expect(tree.stdout.split(separator: "\n") == ["app"], "\(tree.stdout)")
+
+        let list = try await fixture.opsctl(["backup", "list"])
+        #expect(list.stdout.contains("PARTIAL, failed: analytics"), "\(list.stdout)")
+
+        let copy = fixture.directory + "/copy.db"
+        let restore = try await fixture.opsctl(["restore", "--db", "app", "--to", copy])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try fixture.rows(copy) == fixture.rows(fixture.database))
+
+        // The record says partial, for opsd's job and its backup_failed event.
+        let history = try await BackupHistory.open(stateDirectory: fixture.stateDirectory)
+        let last = try #require(try await history.summary().lastRun)
+        #expect(last.succeeded)
+        #expect(last.failedParts?.contains("database analytics: \(duck):") == true, "\(last.failedParts ?? "nil")")
+    }
+}
