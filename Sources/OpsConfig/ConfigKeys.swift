@@ -52,7 +52,7 @@ enum ConfigKeys {
     static let prune = ["keep"]
 
     /// `backup:`.
-    static let backup = ["repository", "remote", "databases", "files", "exclude", "schedule", "timezone", "keep"]
+    static let backup = ["repository", "remote", "databases", "files", "exclude", "schedule", "timezone", "keep", "before", "before_timeout"]
     /// `backup.keep:`, restic's `forget` rules.
     static let backupKeep = ["last", "hourly", "daily", "weekly", "monthly", "yearly"]
     /// `backup.remote:`.

@@ -333,6 +333,8 @@ struct ConfigParser {
         let zone = fields.optional("timezone", zoneNamed)
         spec.schedule = fields.optional("schedule") { trigger($0, at: $1, zone: zone ?? .utc) }
         spec.keep = fields.optional("keep", backupKeep)
+        spec.before = fields.optional("before") { node, at in reader.items(node, at: at)?.compactMap { command($0.node, at: $0.path) } } ?? []
+        if let timeout = fields.optional("before_timeout", reader.duration) { spec.beforeTimeout = timeout }
         return repository == nil ? nil : spec
     }
 

@@ -566,6 +566,11 @@ public struct BackupSpec: Sendable, Equatable {
     public var schedule: Trigger?
     /// Which backups `opsctl backup prune` (and opsd, after each scheduled backup) keeps; nil: all.
     public var keep: BackupKeep?
+    /// Commands (argv, no shell) run in order before the snapshots, e.g. an export of state that
+    /// is not SQLite into a directory under `files`; one that fails is a failed part of the backup.
+    public var before: [[String]] = []
+    /// How long each `before` command may run before it is killed.
+    public var beforeTimeout: Duration = .seconds(300)
 
     /// Creates a backup spec.
     public init(
