@@ -59,8 +59,8 @@ public struct BackupPlan: Sendable, Equatable {
         files = spec.files
         exclude = spec.exclude
         remote = spec.remote
-        if let remote = spec.remote, remote.tokenFile != nil, remote.url.lowercased().hasPrefix("http://") {
-            throw BackupError("backup.remote.url \(remote.url) is plain http://, which would send the token of token_file in clear text; use an https:// URL")
+        if let remote = spec.remote, remote.tokenFile != nil || remote.tokenEnv != nil, remote.url.lowercased().hasPrefix("http://") {
+            throw BackupError("backup.remote.url \(remote.url) is plain http://, which would send the token of \(remote.tokenFile != nil ? "token_file" : "token_env") in clear text; use an https:// URL")
         }
     }
 

@@ -200,7 +200,8 @@ private let credentialsCallback: git_credential_acquire_cb = { out, url, usernam
     context.credentialAttempts += 1
     // libgit2 asks again after every rejected credential; the same key or token cannot succeed twice.
     guard context.credentialAttempts == 1 else {
-        context.refusal = "the remote \(context.spec.url) rejected the credentials (\(context.spec.sshKey.map { "ssh_key \($0)" } ?? context.spec.tokenFile.map { "token_file \($0)" } ?? "none configured")); check that the remote accepts them"
+        let named = context.spec.sshKey.map { "ssh_key \($0)" } ?? context.spec.tokenFile.map { "token_file \($0)" } ?? context.spec.tokenEnv.map { "token_env \($0)" }
+        context.refusal = "the remote \(context.spec.url) rejected the credentials (\(named ?? "none configured")); check that the remote accepts them"
         return GIT_EAUTH.rawValue
     }
     if allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0, let key = context.spec.sshKey {
@@ -213,7 +214,16 @@ private let credentialsCallback: git_credential_acquire_cb = { out, url, usernam
         }
         return git_credential_userpass_plaintext_new(out, user ?? "x-access-token", token)
     }
-    context.refusal = "the remote \(context.spec.url) asks for credentials, but backup.remote has no \(allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 ? "ssh_key" : "token_file"); add one"
+    if allowedTypes & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0, let name = context.spec.tokenEnv {
+        // Read here, only when the server asks, and never put in a message: only its name is.
+        let token = ProcessInfo.processInfo.environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        guard !token.isEmpty else {
+            context.refusal = "backup.remote.token_env names \(name), which is \(ProcessInfo.processInfo.environment[name] == nil ? "not set" : "empty") in this process's environment; set it to the token in opsd's environment (and in yours for `opsctl backup`), or use token_file"
+            return GIT_EAUTH.rawValue
+        }
+        return git_credential_userpass_plaintext_new(out, user ?? "x-access-token", token)
+    }
+    context.refusal = "the remote \(context.spec.url) asks for credentials, but backup.remote has no \(allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 ? "ssh_key" : "token_file or token_env"); add one"
     return GIT_EAUTH.rawValue
 }
 

@@ -24,17 +24,30 @@ public struct BackupJob: JobWork {
     let history: BackupHistory
     let children: any ProcessSpawner
     let output: @Sendable (String) -> Int32?
+    /// `backup.remote.token_env`: opsd withholds that variable from its children, so the
+    /// companion, which pushes with it, is given it explicitly.
+    let tokenVariable: String?
     /// The record of the last attempt that succeeded, for its run's events (a job's runs never overlap).
     private let lastSuccess = LastBackup()
 
     /// A backup of the configuration in `configPath`, read back from `history` (opsd's state
     /// database). The companion reads the file when the job fires: an edit that opsd has not
     /// reloaded yet is already in force for the backup.
-    public init(configPath: String, history: BackupHistory, children: any ProcessSpawner, output: @escaping @Sendable (String) -> Int32?) {
+    public init(
+        configPath: String, history: BackupHistory, children: any ProcessSpawner, tokenVariable: String? = nil, output: @escaping @Sendable (String) -> Int32?
+    ) {
         self.configPath = configPath
+        self.tokenVariable = tokenVariable
         self.history = history
         self.children = children
         self.output = output
+    }
+
+    /// The token variable from opsd's own environment, for the companion alone (none when unset:
+    /// the companion then names the missing variable).
+    static func token(_ name: String?, from environment: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        guard let name, let value = environment[name] else { return [:] }
+        return [name: value]
     }
 
     /// The companion's command line for the run `runID`.
@@ -45,7 +58,7 @@ public struct BackupJob: JobWork {
     public func run(_ context: JobContext) async throws -> String {
         let runID = UUID().uuidString.lowercased()
         let command = CommandJob(
-            spec: CommandSpec(command: Self.command(configPath: configPath, runID: runID)), children: children, output: output)
+            spec: CommandSpec(command: Self.command(configPath: configPath, runID: runID), environment: Self.token(tokenVariable)), children: children, output: output)
         let status = try await command.runToExit(context)
         let recorded: BackupRecordSummary.Run?
         do { recorded = try await history.run(id: runID) } catch {

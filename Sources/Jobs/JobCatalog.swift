@@ -53,7 +53,9 @@ public struct JobCatalog: Sendable {
                 return Unavailable(reason: "backups are taken by opsctl backup here")
             }
             // The companion records into the same state database the scheduler's store uses.
-            return BackupJob(configPath: configPath, history: BackupHistory(database: store.database), children: children, output: { output($0, nil) })
+            return BackupJob(
+                configPath: configPath, history: BackupHistory(database: store.database), children: children,
+                tokenVariable: configuration.backup?.remote?.tokenEnv, output: { output($0, nil) })
         }
     }
 }

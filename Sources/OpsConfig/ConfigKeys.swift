@@ -56,7 +56,7 @@ enum ConfigKeys {
     /// `backup.keep:`, restic's `forget` rules.
     static let backupKeep = ["last", "hourly", "daily", "weekly", "monthly", "yearly"]
     /// `backup.remote:`.
-    static let remote = ["url", "branch", "ssh_key", "known_hosts", "token_file"]
+    static let remote = ["url", "branch", "ssh_key", "known_hosts", "token_file", "token_env"]
     /// An entry of `backup.databases:` written as a mapping.
     static let backupDatabase = ["path", "workers"]
 

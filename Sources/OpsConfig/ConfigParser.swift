@@ -408,6 +408,15 @@ struct ConfigParser {
         spec.sshKey = fields.optional("ssh_key", reader.path)
         spec.knownHosts = fields.optional("known_hosts", reader.path)
         spec.tokenFile = fields.optional("token_file", reader.path)
+        if let name = fields.optional("token_env", reader.nonEmptyString) {
+            if !EnvironmentFile.isVariableName(name) {
+                reader.report(fields.keyPath("token_env"), "\(NodeReader.quote(name)) is not an environment variable name (letters, digits and _, not starting with a digit); name the variable that holds the token", at: fields["token_env"])
+            } else if spec.tokenFile != nil {
+                reader.report(fields.keyPath("token_env"), "token_file and token_env are both set; keep one: the token comes from a file or from opsd's environment, not both", at: fields["token_env"])
+            } else {
+                spec.tokenEnv = name
+            }
+        }
         return spec
     }
 

@@ -602,6 +602,9 @@ public struct RemoteSpec: Sendable, Equatable {
     public var knownHosts: String?
     /// A file holding the HTTPS token.
     public var tokenFile: String?
+    /// The environment variable (of opsd, or of opsctl for `opsctl backup`) holding the HTTPS
+    /// token, instead of `tokenFile`; never both.
+    public var tokenEnv: String?
 
     /// Creates a remote spec.
     public init(url: String, branch: String = "{hostname}", sshKey: String? = nil, knownHosts: String? = nil, tokenFile: String? = nil) {

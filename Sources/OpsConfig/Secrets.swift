@@ -54,7 +54,8 @@ public enum ConfigSecrets {
     }
 
     /// The variables of opsd's own environment the configuration reads secrets from (an HTTP
-    /// check's `headers: {Authorization: {env: API_TOKEN}}`). opsd keeps them from the processes
+    /// check's `headers: {Authorization: {env: API_TOKEN}}`, `backup.remote.token_env`, which
+    /// only the scheduled backup's companion is given). opsd keeps them from the processes
     /// it starts: a worker, job or plugin gets what its own `environment:` says, never a
     /// credential meant for opsd.
     public static func environmentVariables(in configuration: Configuration) -> Set<String> {
@@ -69,6 +70,7 @@ public enum ConfigSecrets {
                 if case .environment(let name) = header.value { names.insert(name) }
             }
         }
+        if let name = configuration.backup?.remote?.tokenEnv { names.insert(name) }
         return names
     }
 
