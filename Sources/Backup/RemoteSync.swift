@@ -34,8 +34,9 @@ final class RemoteSync {
     }
 
     /// Pushes the branch; retries transport failures as `retry` says. Returns how many
-    /// commits the remote received (0 when it was already up to date).
-    func push(retry: RetryPolicy) throws(BackupError) -> Int {
+    /// commits the remote received (0 when it was already up to date). `force` replaces the
+    /// remote's branch even when it is not an ancestor (a prune rewrote the history).
+    func push(retry: RetryPolicy, force: Bool = false) throws(BackupError) -> Int {
         guard let local = try repository.resolve(reference: plan.reference) else { return 0 }
         let tracked = try repository.resolve(reference: plan.remoteReference)
         if tracked == local { return 0 }
@@ -43,7 +44,7 @@ final class RemoteSync {
         let attempts = 1 + (retry.retries ?? 0)
         for attempt in 1...attempts {
             progress?.begin("push", total: nil)
-            switch pushOnce() {
+            switch pushOnce(force: force) {
             case .success:
                 try repository.setReference(plan.remoteReference, to: local)
                 return ahead
@@ -87,7 +88,7 @@ final class RemoteSync {
         case refused(BackupError)
     }
 
-    private func pushOnce() -> PushResult {
+    private func pushOnce(force: Bool) -> PushResult {
         let remote: OpaquePointer
         do { remote = try openRemote() } catch { return .refused(error) }
         defer { git_remote_free(remote) }
@@ -97,7 +98,7 @@ final class RemoteSync {
         context.install(in: &options.callbacks)
         // A redirect could take the token to another server: never follow one.
         options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
-        let refspec = "\(plan.reference):\(plan.reference)"
+        let refspec = (force ? "+" : "") + "\(plan.reference):\(plan.reference)"
         let rc: Int32 = refspec.withCString { cRefspec in
             var strings: [UnsafeMutablePointer<CChar>?] = [UnsafeMutablePointer(mutating: cRefspec)]
             return strings.withUnsafeMutableBufferPointer { buffer in

@@ -51,7 +51,7 @@ struct BackupCommand: AsyncParsableCommand {
               opsctl backup list              backups, newest first; pushed or not
               opsctl restore --to /tmp/x.db   the latest backup, beside the live db
             """,
-        subcommands: [Now.self, List.self],
+        subcommands: [Now.self, List.self, Prune.self],
         defaultSubcommand: Now.self
     )
 

@@ -1,0 +1,252 @@
+import CGit2
+import Foundation
+import Logging
+public import OpsConfig
+import OpsLogging
+import Scheduling
+
+/// One backup in a prune's report.
+public struct PruneEntry: Sendable, Equatable, Codable {
+    /// The commit id before the prune (a kept backup's id changes when an older one is dropped).
+    public var commit: String
+    /// When it was made (ISO 8601, UTC).
+    public var time: String
+    /// The commit message's first line.
+    public var summary: String
+    /// Why the policy keeps it ("daily snapshot", …); empty for a dropped backup.
+    public var reasons: [String]
+}
+
+/// What `opsctl backup prune` did, or with `--dry-run` would do.
+public struct PruneOutcome: Sendable, Equatable, Codable {
+    /// The branch pruned.
+    public var branch: String
+    /// True when nothing was changed.
+    public var dryRun: Bool
+    /// The backups kept, newest first.
+    public var kept: [PruneEntry]
+    /// The backups dropped, newest first.
+    public var dropped: [PruneEntry]
+    /// The branch's tip afterwards (its id changes when a backup below it was dropped).
+    public var tip: String
+    /// Pack files in the repository before and after.
+    public var packsBefore: Int
+    public var packsAfter: Int
+    /// Bytes under `objects/` before and after.
+    public var bytesBefore: Int
+    public var bytesAfter: Int
+    /// The force-push of the rewritten branch; `notConfigured` without a remote.
+    public var push: PushOutcome
+}
+
+/// Applies `backup.keep` to this host's branch: rewrites the branch so that only the kept backups
+/// remain (each kept commit's tree, author, committer and message unchanged, parents re-linked),
+/// force-pushes it, and repacks the repository's reachable objects into one pack so what only the
+/// dropped backups used leaves the disk.
+///
+/// libgit2 has no `gc`, and opsd does not run git at run time, so the repack is libgit2's
+/// packbuilder fed with every reference's history. A kept backup's tree names every chunk and
+/// delta it restores from (every commit is self-contained), so whatever objects a dropped backup
+/// first wrote and a kept one still uses stay reachable and stay in the new pack.
+///
+/// Crash safety, step by step (a SIGKILL anywhere leaves a repository `git fsck` accepts):
+/// `opsd-prune.pending` is written first; the new commits are written unreferenced; the branch
+/// moves by compare-and-swap (old or new history, both complete); the push replaces the remote's
+/// branch atomically; the new pack is complete and renamed into place before any old pack or
+/// loose object is removed (an index first, so a pack is never half there: git ignores a pack
+/// without its index). The marker goes last, and a prune that finds it repacks again.
+struct Pruner {
+    let plan: BackupPlan
+    let keep: BackupKeep
+    let logger: Logger
+    let pushRetry: RetryPolicy
+    let progress: ProgressReporter?
+    /// The zone calendar periods are read in: the host's local time, as restic does.
+    var timeZone: TimeZone = .current
+
+    /// The marker a prune leaves until its repack is done.
+    static let pendingName = "opsd-prune.pending"
+
+    func prune(dryRun: Bool) throws(BackupError) -> PruneOutcome {
+        let lock = try BackupLock(repository: plan.repository, stateDirectory: plan.stateDirectory)
+        defer { withExtendedLifetime(lock) {} }
+        Leftovers.remove(repository: plan.repository, workDirectory: nil)
+        let repository = try GitRepository.openOrCreate(at: plan.repository)
+        guard let tip = try repository.resolve(reference: plan.reference) else {
+            throw BackupError("there is no backup on branch \(plan.branch) in \(plan.repository); nothing to prune")
+        }
+        var history: [CommitInfo] = []
+        var next: ObjectID? = tip
+        while let id = next {
+            let commit = try repository.commit(id)
+            history.append(commit)
+            next = commit.parent
+        }
+        let decisions = RetentionPolicy(keep: keep, timeZone: timeZone).apply(history.map(\.time))
+        func entry(_ decision: RetentionPolicy.Decision) -> PruneEntry {
+            let commit = history[decision.index]
+            return PruneEntry(
+                commit: commit.id.description, time: ManifestCoding.timestamp(commit.time),
+                summary: commit.message.split(separator: "\n").first.map(String.init) ?? "", reasons: decision.reasons)
+        }
+        let before = ObjectsUsage(objectsDirectory: repository.objectsDirectory)
+        var outcome = PruneOutcome(
+            branch: plan.branch, dryRun: dryRun, kept: decisions.filter(\.kept).map(entry), dropped: decisions.filter { !$0.kept }.map(entry),
+            tip: tip.description, packsBefore: before.packs, packsAfter: before.packs, bytesBefore: before.bytes, bytesAfter: before.bytes,
+            push: PushOutcome(state: .notConfigured, pushedCommits: 0, unpushedCommits: 0))
+        if dryRun { return outcome }
+
+        let pending = plan.repository + "/" + Self.pendingName
+        var repack = FileSystem.exists(pending)
+        if !outcome.dropped.isEmpty {
+            try markPending(pending)
+            repack = true
+            // Oldest first, so each kept commit's new parent exists when it is written.
+            let keptIDs = Set(decisions.filter(\.kept).map { history[$0.index].id })
+            var parent: ObjectID?
+            for commit in history.reversed() where keptIDs.contains(commit.id) { parent = try rewrite(repository, commit, parent: parent) }
+            guard let newTip = parent else { throw BackupError("the policy kept no backup; nothing was changed") }
+            try repository.updateReference(plan.reference, to: newTip, expected: tip, message: "opsd: prune")
+            outcome.tip = newTip.description
+            logger.info("backup prune rewrote the branch", metadata: ["kept": "\(outcome.kept.count)", "dropped": "\(outcome.dropped.count)", "tip": "\(newTip)"])
+        }
+        if let spec = plan.remote {
+            let local = try repository.resolve(reference: plan.reference)
+            let tracked = try repository.resolve(reference: plan.remoteReference)
+            if let local, local != tracked {
+                if let tracked, !(try repository.isAncestor(tracked, of: local)) {
+                    // The remote-tracking branch still names dropped backups: once the remote has
+                    // the new history, their objects can leave this repository too.
+                    try markPending(pending)
+                    repack = true
+                }
+                do {
+                    let sent = try RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger, progress: progress).push(retry: pushRetry, force: true)
+                    outcome.push = PushOutcome(state: .pushed, pushedCommits: sent, unpushedCommits: 0)
+                } catch {
+                    outcome.push = PushOutcome(state: .failed, pushedCommits: 0, unpushedCommits: (try? repository.commitsAhead(local, of: tracked)) ?? 0, error: error.description)
+                    logger.warning("backup prune could not push the pruned branch; the next prune pushes it", metadata: ["error": "\(error.description)"])
+                }
+            } else {
+                outcome.push = PushOutcome(state: .pushed, pushedCommits: 0, unpushedCommits: 0)
+            }
+        }
+        if repack {
+            // Reflogs would keep dropped commits alive for git (and fsck checks their entries).
+            for name in [plan.reference, plan.remoteReference, "HEAD"] { _ = git_reflog_delete(repository.pointer, name) }
+            try Repack(repository: repository).run()
+            unlink(pending)
+            let after = ObjectsUsage(objectsDirectory: repository.objectsDirectory)
+            (outcome.packsAfter, outcome.bytesAfter) = (after.packs, after.bytes)
+        }
+        return outcome
+    }
+
+    /// Writes the marker (durably: a repack must follow whatever comes next).
+    private func markPending(_ path: String) throws(BackupError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw BackupError("cannot write \(path): \(String(cString: strerror(errno))); check the repository's permissions") }
+        fsync(fd)
+        close(fd)
+    }
+
+    /// `commit` again with `parent` as its parent, everything else unchanged; the same commit when
+    /// its parent is already `parent` (the backups older than the first dropped one keep their ids).
+    private func rewrite(_ repository: GitRepository, _ commit: CommitInfo, parent: ObjectID?) throws(BackupError) -> ObjectID {
+        if commit.parent == parent { return commit.id }
+        var oid = commit.id.raw
+        var original: OpaquePointer?
+        try gitCheck(git_commit_lookup(&original, repository.pointer, &oid), "cannot read commit \(commit.id) from \(repository.path)")
+        defer { git_commit_free(original) }
+        var tree: OpaquePointer?
+        try gitCheck(git_commit_tree(&tree, original), "cannot read the tree of commit \(commit.id)")
+        defer { git_tree_free(tree) }
+        var parentObject: OpaquePointer?
+        if var parentOid = parent?.raw {
+            try gitCheck(git_commit_lookup(&parentObject, repository.pointer, &parentOid), "cannot read commit \(parent?.description ?? "")")
+        }
+        defer { git_commit_free(parentObject) }
+        var parents: [OpaquePointer?] = parentObject.map { [$0] } ?? []
+        var result = git_oid()
+        try gitCheck(
+            git_commit_create(
+                &result, repository.pointer, nil, git_commit_author(original), git_commit_committer(original), git_commit_message_encoding(original),
+                git_commit_message(original), tree, parents.count, &parents),
+            "cannot write the pruned branch's commit for \(commit.id)")
+        return ObjectID(result)
+    }
+}
+
+/// Packs every object reachable from any reference into one new pack, then removes every other
+/// pack and every loose object. Also what keeps the pack count bounded.
+struct Repack {
+    let repository: GitRepository
+
+    func run() throws(BackupError) {
+        var walk: OpaquePointer?
+        try gitCheck(git_revwalk_new(&walk, repository.pointer), "cannot walk the history of \(repository.path)")
+        defer { git_revwalk_free(walk) }
+        try gitCheck(git_revwalk_push_glob(walk, "refs/*"), "cannot read the references of \(repository.path)")
+        var builder: OpaquePointer?
+        try gitCheck(git_packbuilder_new(&builder, repository.pointer), "cannot start a pack")
+        defer { git_packbuilder_free(builder) }
+        git_packbuilder_set_threads(builder, 0)
+        try gitCheck(git_packbuilder_insert_walk(builder, walk), "cannot collect the objects of \(repository.path)")
+        let directory = repository.objectsDirectory + "/pack"
+        try gitCheck(git_packbuilder_write(builder, directory, 0, nil, nil), "cannot write a pack to \(directory)")
+        guard let name = git_packbuilder_name(builder).map({ "pack-" + String(cString: $0) }) else {
+            throw BackupError("libgit2 wrote a pack to \(directory) without a name")
+        }
+        // The new pack is complete and indexed: every reachable object is in it.
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let old = Set(files.filter { $0.hasPrefix("pack-") && !$0.hasPrefix(name + ".") }.map { ($0 as NSString).deletingPathExtension })
+        for pack in old.sorted() {
+            // The index first: git and libgit2 read only packs that have one.
+            for suffix in [".idx", ".bitmap", ".rev", ".keep", ".pack"] { unlink("\(directory)/\(pack)\(suffix)") }
+        }
+        let objects = repository.objectsDirectory
+        for fanout in (try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? [] where fanout.count == 2 && fanout.allSatisfy(\.isHexDigit) {
+            let path = objects + "/" + fanout
+            for loose in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] { unlink(path + "/" + loose) }
+            rmdir(path)
+        }
+    }
+}
+
+/// How many packs and bytes a repository's `objects/` holds.
+struct ObjectsUsage {
+    var packs = 0
+    var bytes = 0
+
+    init(objectsDirectory: String) {
+        guard let walker = FileManager.default.enumerator(atPath: objectsDirectory) else { return }
+        while let relative = walker.nextObject() as? String {
+            var info = stat()
+            guard lstat(objectsDirectory + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            bytes += Int(info.st_size)
+            if relative.hasPrefix("pack/pack-"), relative.hasSuffix(".pack") { packs += 1 }
+        }
+    }
+}
+
+extension GitRepository {
+    /// True when `ancestor` is `commit` or in its history.
+    func isAncestor(_ ancestor: ObjectID, of commit: ObjectID) throws(BackupError) -> Bool {
+        if ancestor == commit { return true }
+        var a = ancestor.raw, c = commit.raw
+        let rc = git_graph_descendant_of(pointer, &c, &a)
+        try gitCheck(rc, "cannot compare \(commit) with \(ancestor)")
+        return rc == 1
+    }
+}
+
+extension BackupRunner {
+    /// Applies `keep` to this host's branch (see `Pruner`); with `dryRun`, only says what it would
+    /// keep and drop. Takes the repository lock like a backup.
+    public func prune(keep: BackupKeep, dryRun: Bool) async throws(BackupError) -> PruneOutcome {
+        let pruner = Pruner(plan: plan, keep: keep, logger: logger, pushRetry: pushRetry, progress: progress)
+        let result = await onOwnThread { () throws(BackupError) in try pruner.prune(dryRun: dryRun) }
+        progress?.finish()
+        return try result.get()
+    }
+}

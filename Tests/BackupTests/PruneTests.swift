@@ -1,0 +1,145 @@
+import Backup
+import Foundation
+import OpsAPI
+import StateStore
+import Testing
+import TestSupport
+
+/// `opsctl backup prune`: the real companion on a real repository and a bare remote, checked with
+/// git's own fsck and a restore of every kept backup.
+@Suite("Backup: prune by backup.keep", .serialized)
+struct PruneTests {
+    /// A fixture with a bare remote and `keep: {last: 3}`.
+    static func fixture() async throws -> Fixture {
+        let fixture = try Fixture(rows: 5_000)
+        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
+        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        try (try String(contentsOfFile: fixture.configPath, encoding: .utf8) + "  keep: {last: 3}\n").write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        return fixture
+    }
+
+    /// Takes a backup after changing some rows; returns its tree and the rows it holds.
+    static func backup(_ fixture: Fixture, seed: Int) async throws -> (tree: String, rows: [Row]) {
+        try fixture.churn(0.01, seed: seed)
+        let result = try await fixture.opsctl(["backup"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return (try await fixture.git(["rev-parse", "HEAD^{tree}"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), try fixture.rows(fixture.database))
+    }
+
+    /// The branch's commits, newest first, with their trees.
+    static func branch(_ fixture: Fixture, gitDirectory: String? = nil) async throws -> [(commit: String, tree: String)] {
+        try await fixture.git(["log", "--format=%H %T", "HEAD"], in: gitDirectory).stdout.split(separator: "\n").map {
+            let parts = $0.split(separator: " ")
+            return (String(parts[0]), String(parts[1]))
+        }
+    }
+
+    /// The remote's copy of this host's branch.
+    static func remoteTip(_ fixture: Fixture) async throws -> String {
+        let branch = try await fixture.git(["symbolic-ref", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return try await fixture.git(["rev-parse", branch], in: fixture.remote).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Every backup whose tree is in `expected` is on the branch and restores to its rows.
+    static func restoresEvery(_ expected: [String: [Row]], _ fixture: Fixture, _ context: String) async throws {
+        let commits = try await branch(fixture)
+        for (tree, rows) in expected {
+            let commit = try #require(commits.first { $0.tree == tree }?.commit, "\(context): the backup with tree \(tree) is gone")
+            let target = fixture.directory + "/restored-\(UUID().uuidString.prefix(6)).db"
+            let restore = try await fixture.opsctl(["restore", "--at", commit, "--to", target])
+            #expect(restore.status == 0, "\(context): restore of \(commit): \(restore.stderr)")
+            #expect(try fixture.rows(target) == rows, "\(context): the restore of \(commit)")
+            try FileManager.default.removeItem(atPath: target)
+        }
+    }
+
+    @Test("prune keeps the newest 3 of 6 (dry run first changes nothing), trees unchanged, every kept backup restores, fsck passes, the remote has the new branch")
+    func keepsAndDrops() async throws {
+        let fixture = try await Self.fixture()
+        var backups: [(tree: String, rows: [Row])] = []
+        for seed in 1...6 { backups.append(try await Self.backup(fixture, seed: seed)) }
+        let original = try await Self.branch(fixture)
+        #expect(original.count == 6)
+
+        let dry = try await fixture.opsctl(["backup", "prune", "--dry-run", "--json"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        let planned = try WireJSON.decoder.decode(PruneOutcome.self, from: Data(dry.stdout.utf8))
+        #expect(planned.kept.map(\.commit) == original.prefix(3).map(\.commit))
+        #expect(planned.kept.allSatisfy { $0.reasons == ["last snapshot"] })
+        #expect(planned.dropped.map(\.commit) == original.suffix(3).map(\.commit))
+        #expect(try await Self.branch(fixture).map(\.commit) == original.map(\.commit), "a dry run changes nothing")
+        let text = try await fixture.opsctl(["backup", "prune", "--dry-run"])
+        #expect(text.stdout.contains("would keep 3 backup(s)") && text.stdout.contains("last snapshot") && text.stdout.contains("would drop 3"), "\(text.stdout)")
+
+        let pruned = try await fixture.opsctl(["backup", "prune", "--json"])
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        let outcome = try WireJSON.decoder.decode(PruneOutcome.self, from: Data(pruned.stdout.utf8))
+        #expect(outcome.push.state == .pushed)
+        #expect(outcome.packsAfter == 1)
+        let after = try await Self.branch(fixture)
+        #expect(after.map(\.tree) == backups.suffix(3).reversed().map(\.tree), "the kept backups' trees are unchanged")
+        #expect(after.first?.commit == outcome.tip)
+        let fsck = try await fixture.git(["fsck", "--strict", "--no-dangling"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+        for dropped in original.suffix(3) {
+            #expect(try await fixture.git(["cat-file", "-e", dropped.commit]).status != 0, "dropped \(dropped.commit) left the local repository")
+        }
+        try await Self.restoresEvery(Dictionary(uniqueKeysWithValues: backups.suffix(3).map { ($0.tree, $0.rows) }), fixture, "after prune")
+
+        // The remote has the rewritten branch; its own gc frees the dropped backups.
+        #expect(try await Self.remoteTip(fixture) == outcome.tip)
+        #expect(try await fixture.git(["gc", "--quiet", "--prune=now"], in: fixture.remote).status == 0)
+        #expect(try await fixture.git(["fsck", "--strict"], in: fixture.remote).status == 0)
+        #expect(try await fixture.git(["cat-file", "-e", original[5].commit], in: fixture.remote).status != 0)
+
+        // Backups continue on the pruned branch and push as usual; a second prune drops the oldest again.
+        let next = try await Self.backup(fixture, seed: 7)
+        #expect(try await Self.branch(fixture).count == 4)
+        let again = try await fixture.opsctl(["backup", "prune"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try await Self.branch(fixture).map(\.tree) == [next.tree] + backups.suffix(2).reversed().map(\.tree))
+        #expect(try await fixture.git(["fsck", "--strict"]).status == 0)
+    }
+
+    @Test("without backup.keep, prune refuses and says what to add")
+    func noPolicy() async throws {
+        let fixture = try Fixture(rows: 1_000)
+        _ = try await fixture.opsctl(["backup"])
+        let result = try await fixture.opsctl(["backup", "prune"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("backup.keep is not set"), "\(result.stderr)")
+    }
+
+    @Test("SIGKILL at 20 random points of a prune leaves a repository git fsck accepts, every kept backup restores, and the next prune completes")
+    func killedAtRandomPoints() async throws {
+        let fixture = try await Self.fixture()
+        var backups: [(tree: String, rows: [Row])] = []
+        for seed in 1...5 { backups.append(try await Self.backup(fixture, seed: seed)) }
+        // How long a whole prune takes here, so the kill times spread over all of it.
+        let started = ContinuousClock.now
+        #expect(try await fixture.opsctl(["backup", "prune"]).status == 0)
+        let span = max(ContinuousClock.now - started, .milliseconds(50))
+        var generator = SystemRandomNumberGenerator()
+        var killedEarly = 0
+        for round in 0..<20 {
+            for seed in 0..<2 { backups.append(try await Self.backup(fixture, seed: 100 + round * 2 + seed)) }
+            let kept = Dictionary(uniqueKeysWithValues: backups.suffix(3).map { ($0.tree, $0.rows) })
+            let prune = try BackgroundProcess("\(binDirectory)/opsctl-backup", ["backup", "prune", "--config", fixture.configPath])
+            let delay = Double.random(in: 0...1, using: &generator) * (span / .milliseconds(1))
+            try await Task.sleep(for: .milliseconds(Int(delay)))
+            let status = prune.kill()
+            if status & 0x7f == SIGKILL { killedEarly += 1 }
+            let fsck = try await fixture.git(["fsck", "--strict"])
+            #expect(fsck.status == 0, "round \(round), killed after \(Int(delay)) ms: \(fsck.stderr)")
+            try await Self.restoresEvery(kept, fixture, "round \(round), killed after \(Int(delay)) ms")
+            let again = try await fixture.opsctl(["backup", "prune"])
+            #expect(again.status == 0, "round \(round): the prune after the kill: \(again.stderr)")
+            #expect(try await Self.branch(fixture).map(\.tree) == backups.suffix(3).reversed().map(\.tree))
+            #expect(try await fixture.git(["fsck", "--strict"]).status == 0)
+            let localTip = try await fixture.git(["rev-parse", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await Self.remoteTip(fixture) == localTip, "round \(round): the remote has the pruned branch")
+        }
+        #expect(killedEarly >= 5, "most kills land inside the prune (\(killedEarly) of 20 did)")
+        try await Self.restoresEvery(Dictionary(uniqueKeysWithValues: backups.suffix(3).map { ($0.tree, $0.rows) }), fixture, "at the end")
+    }
+}
