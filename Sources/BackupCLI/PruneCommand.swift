@@ -1,7 +1,9 @@
 import ArgumentParser
 import Backup
 import Foundation
+import Logging
 import OpsAPI
+import OpsConfig
 import OpsLogging
 
 extension BackupCommand {
@@ -50,6 +52,20 @@ extension BackupCommand {
                 }
                 if outcome.push.state == .failed { throw ExitCode(2) }
             }
+        }
+    }
+}
+
+extension BackupCommand.Prune {
+    /// The prune after a scheduled backup: its failure is logged (the journal, under the job's
+    /// name) and leaves the backup's own result alone; the next run prunes again.
+    static func afterScheduledBackup(_ context: BackupContext, keep: BackupKeep) async {
+        let logger = Logger(label: "opsctl.backup")
+        do {
+            let outcome = try await context.runner.prune(keep: keep, dryRun: false)
+            logger.notice("backup prune", metadata: ["kept": "\(outcome.kept.count)", "dropped": "\(outcome.dropped.count)", "push": "\(outcome.push.state.rawValue)"])
+        } catch {
+            logger.error("backup prune failed; the backup itself is committed, and the next scheduled backup prunes again", metadata: ["error": "\(error.description)"])
         }
     }
 }

@@ -101,6 +101,21 @@ struct PruneTests {
         #expect(try await fixture.git(["fsck", "--strict"]).status == 0)
     }
 
+    @Test("opsd's scheduled backup (the companion with --run-id) prunes by backup.keep after the backup; a backup by hand does not")
+    func scheduledPrune() async throws {
+        let fixture = try await Self.fixture()
+        var trees: [String] = []
+        for seed in 1...4 { trees.append(try await Self.backup(fixture, seed: seed).tree) }
+        #expect(try await Self.branch(fixture).count == 4, "opsctl backup by hand does not prune")
+        try fixture.churn(0.01, seed: 5)
+        let scheduled = try await run("\(binDirectory)/opsctl-backup", ["backup", "--config", fixture.configPath, "--run-id", "scheduled-1"])
+        #expect(scheduled.status == 0, "\(scheduled.stderr)")
+        trees.append(try await fixture.git(["rev-parse", "HEAD^{tree}"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(try await Self.branch(fixture).map(\.tree) == trees.suffix(3).reversed())
+        #expect(try await fixture.git(["fsck", "--strict"]).status == 0)
+        #expect(try await Self.remoteTip(fixture) == (try await fixture.git(["rev-parse", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+
     @Test("without backup.keep, prune refuses and says what to add")
     func noPolicy() async throws {
         let fixture = try Fixture(rows: 1_000)
