@@ -34,6 +34,10 @@ public struct BackupPlan: Sendable, Equatable {
     public var secretFiles: [ConfigSecrets.SecretFile] = []
     /// The configuration file the backup runs from: stored with its secret values masked.
     public var configPath: String?
+    /// `backup.before`: commands run in order before the snapshots.
+    public var before: [[String]] = []
+    /// `backup.before_timeout`: how long each may run.
+    public var beforeTimeout: Duration = .seconds(300)
 
     /// Resolves `spec`; `stateDirectory` is `daemon.state_dir`.
     public init(spec: BackupSpec, stateDirectory: String, host: String = BackupPlan.hostName()) throws(BackupError) {
@@ -58,6 +62,8 @@ public struct BackupPlan: Sendable, Equatable {
         }
         files = spec.files
         exclude = spec.exclude
+        before = spec.before
+        beforeTimeout = spec.beforeTimeout
         remote = spec.remote
         if let remote = spec.remote, remote.tokenFile != nil || remote.tokenEnv != nil, remote.url.lowercased().hasPrefix("http://") {
             throw BackupError("backup.remote.url \(remote.url) is plain http://, which would send the token of \(remote.tokenFile != nil ? "token_file" : "token_env") in clear text; use an https:// URL")

@@ -38,6 +38,15 @@ struct BackupSession {
         // others are stored, and the outcome names each failure.
         var failures: [PartFailure] = []
 
+        // 0. backup.before, in order: a failed one is a failed part, and the backup goes on with
+        // whatever its directory holds (the previous export, if any), so one stuck exporter never
+        // stops the SQLite databases from being backed up.
+        for command in plan.before.map({ BeforeCommand(command: $0, timeout: plan.beforeTimeout, workDirectory: plan.workDirectory) }) {
+            do { try command.run(logger: logger) } catch {
+                failures.append(PartFailure(kind: .before, part: command.display, reason: error.description))
+            }
+        }
+
         // 1. Snapshots first, all of them, so the backup is as close to one moment as possible.
         var steps: [(DatabaseBackup, Int)] = []
         for source in plan.databases {

@@ -10,7 +10,7 @@ import TestSupport
 @Suite("Partial backups: a failing part fails alone")
 struct PartialBackupTests {
     /// Writes ops.yaml with `databases` and the lines in `extra` under `backup:` (indented by two).
-    static func writeConfig(_ fixture: Fixture, databases: [String], extra: String = "") throws {
+    static func writeConfig(_ fixture: Fixture, databases: [String], files: [String] = [], extra: String = "") throws {
         let yaml = """
             daemon:
               socket: \(fixture.directory)/opsd.sock
@@ -18,11 +18,12 @@ struct PartialBackupTests {
             backup:
               repository: \(fixture.repository)
               databases: [\(databases.joined(separator: ", "))]
-              files: [\(fixture.directory)/etc]
+              files: [\(([fixture.directory + "/etc"] + files).joined(separator: ", "))]
               exclude: ["*.key"]
               remote:
                 url: \(fixture.remote)
             \(extra)
+
             """
         try yaml.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
     }
@@ -69,5 +70,37 @@ struct PartialBackupTests {
         let last = try #require(try await history.summary().lastRun)
         #expect(last.succeeded)
         #expect(last.failedParts?.contains("database analytics: \(duck):") == true, "\(last.failedParts ?? "nil")")
+    }
+
+    @Test("backup.before: a command's export is in the commit; a failing one and one past before_timeout are failed parts with their status and output tail")
+    func beforeCommands() async throws {
+        let fixture = try Fixture(rows: 200)
+        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
+        let export = fixture.directory + "/export"
+        try Self.writeConfig(fixture, databases: [fixture.database], files: [export], extra: """
+              before_timeout: 1s
+              before:
+                - [/bin/sh, -c, "echo starting; echo 'Catalog Error: no table analytics' >&2; exit 3"]
+                - [/bin/sleep, "600"]
+                - [/bin/sh, -c, "mkdir -p \(export) && echo 'id,total' > \(export)/sales.csv && echo '1,42' >> \(export)/sales.csv && grep SigBlk /proc/self/status > \(export)/mask"]
+            """)
+        let backup = try await fixture.opsctl(["backup"])
+        #expect(backup.status == 3, "\(backup.stdout)\n\(backup.stderr)")
+        #expect(backup.stderr.contains(
+            #"FAILED before /bin/sh -c 'echo starting; echo 'Catalog Error: no table analytics' >&2; exit 3': it exited with status 3; its output ended: "starting | Catalog Error: no table analytics""#),
+            "\(backup.stderr)")
+        #expect(backup.stderr.contains("FAILED before /bin/sleep 600: it ran longer than backup.before_timeout (1s) and was stopped"), "\(backup.stderr)")
+
+        let exported = try await fixture.git(["show", "HEAD:files\(export)/sales.csv"])
+        #expect(exported.stdout == "id,total\n1,42\n", "\(exported.stderr)")
+        // Started with no signal blocked (a thread of Swift's pool blocks SIGTERM, and a child
+        // would inherit that): else the timeout's SIGTERM could not stop a command.
+        let mask = try await fixture.git(["show", "HEAD:files\(export)/mask"])
+        #expect(mask.stdout == "SigBlk:\t0000000000000000\n", "\(mask.stdout)")
+        let remote = try await fixture.git(["show", "\(BackupPlan.hostName()):files\(export)/sales.csv"], in: fixture.remote)
+        #expect(remote.stdout == "id,total\n1,42\n", "\(remote.stderr)")
+        let copy = fixture.directory + "/copy.db"
+        #expect(try await fixture.opsctl(["restore", "--to", copy]).status == 0)
+        #expect(try fixture.rows(copy) == fixture.rows(fixture.database))
     }
 }
