@@ -19,9 +19,16 @@ public struct RestoreRequest: Sendable, Equatable {
     /// Restore from this branch instead of this host's (`backup.remote.branch`): a new machine
     /// restoring the backups of the one it replaces.
     public var branch: String?
+    /// Only say what would be restored where: check the backup's sizes against its objects,
+    /// write nothing, stop no worker (a fetch with `fromRemote` still updates the remote-tracking branch).
+    public var dryRun: Bool
 
     /// A request; the defaults restore the latest backup of every database in place.
-    public init(at: String? = nil, database: String? = nil, to: String? = nil, fromRemote: Bool = false, force: Bool = false, branch: String? = nil) {
+    public init(
+        at: String? = nil, database: String? = nil, to: String? = nil, fromRemote: Bool = false, force: Bool = false, branch: String? = nil,
+        dryRun: Bool = false
+    ) {
+        self.dryRun = dryRun
         self.at = at
         self.database = database
         self.to = to
@@ -55,6 +62,12 @@ public struct RestoreOutcome: Sendable, Equatable, Codable {
     public var time: String
     /// The databases restored.
     public var databases: [Restored]
+    /// The directories made for `--to` (mode 0700), outermost first; nil when none were (or,
+    /// in a dry run, would be).
+    public var createdDirectories: [String]?
+    /// True for `--dry-run`: nothing was written, `databases` says what would have been, and
+    /// `safetyCopy` is the live file that would have been kept aside.
+    public var dryRun: Bool?
 }
 
 /// What a restore in place does around the swap: stop the workers that use the databases
@@ -120,19 +133,28 @@ struct Restorer {
             }
             manifests.append(manifest)
         }
-        let configured = try destinations(for: manifests, to: request.to)
+        let (configured, directory) = try destinations(for: manifests, to: request.to)
+        let missingDirectories = try directory.map { (path) throws(BackupError) in try TargetDirectory.missing(path) } ?? []
         // A configured path may be a symbolic link (a release directory's db/ pointing at a
         // shared one): the database is the file it leads to. Replacing the link itself would
         // leave the real file with the old data, and take the link's owner and mode (0777).
         let destinations = request.to == nil ? configured.map(Self.linkTarget) : configured
         // Every size is checked against the objects present before anything is stopped or written.
         let layouts = try manifests.map { (manifest) throws(BackupError) in try reassembler.layout(manifest, tree: commit.tree) }
+        if request.dryRun {
+            return Self.plan(commit: commit, manifests: manifests, destinations: destinations, inPlace: request.to == nil, creating: missingDirectories)
+        }
         var stopped: [String] = []
         if request.to == nil, let hooks {
             stopped = try hooks.stopWorkers(configured)
         }
         defer { if let hooks, !stopped.isEmpty { hooks.startWorkers(stopped) } }
         try refuseOpen(destinations, inPlace: request.to == nil, force: request.force)
+
+        // A directory made for --to goes again when the restore fails: nothing is left behind.
+        var restoredAll = false
+        try TargetDirectory.create(missingDirectories)
+        defer { if !restoredAll { TargetDirectory.remove(missingDirectories) } }
 
         // Rebuild and verify everything before touching anything.
         var prepared: [(manifest: DatabaseManifest, file: WritableFile, destination: String)] = []
@@ -167,8 +189,26 @@ struct Restorer {
             logger.notice("database restored", metadata: ["database": "\(item.manifest.name)", "path": "\(item.destination)", "commit": "\(commit.id)"])
             restored.append(.init(name: item.manifest.name, path: item.destination, safetyCopy: safetyCopy, size: item.manifest.size, sha256: item.manifest.sha256))
         }
+        restoredAll = true
         var outcome = RestoreOutcome(commit: commit.id.description, time: ManifestCoding.timestamp(commit.time), databases: restored)
         outcome.workersRestarted = stopped.isEmpty ? nil : stopped
+        outcome.createdDirectories = missingDirectories.isEmpty ? nil : missingDirectories
+        return outcome
+    }
+
+    /// What a restore would do (`--dry-run`), from what has been read and checked so far.
+    private static func plan(
+        commit: CommitInfo, manifests: [DatabaseManifest], destinations: [String], inPlace: Bool, creating: [String]
+    ) -> RestoreOutcome {
+        let databases = zip(manifests, destinations).map { manifest, destination in
+            // In place, the live file would be kept aside under a name chosen at the swap.
+            RestoreOutcome.Restored(
+                name: manifest.name, path: destination, safetyCopy: inPlace && FileSystem.exists(destination) ? "\(destination).pre-restore-<time>" : nil,
+                size: manifest.size, sha256: manifest.sha256)
+        }
+        var outcome = RestoreOutcome(commit: commit.id.description, time: ManifestCoding.timestamp(commit.time), databases: databases)
+        outcome.createdDirectories = creating.isEmpty ? nil : creating
+        outcome.dryRun = true
         return outcome
     }
 
@@ -212,29 +252,33 @@ struct Restorer {
         return start.addingTimeInterval(86_399)
     }
 
-    /// Where each database goes. In place, only to a database configured in backup.databases
-    /// (matched by its name in the repository): the manifest's `source` is data from the
-    /// repository, and a forged one must not choose which file a root restore replaces.
-    private func destinations(for manifests: [DatabaseManifest], to: String?) throws(BackupError) -> [String] {
+    /// Where each database goes, and the directory `--to` writes into (nil in place). In place,
+    /// only to a database configured in backup.databases (matched by its name in the
+    /// repository): the manifest's `source` is data from the repository, and a forged one must
+    /// not choose which file a root restore replaces. `--to` is a directory when it is one, ends
+    /// in `/`, or does not exist while several databases are restored; otherwise a file.
+    private func destinations(for manifests: [DatabaseManifest], to: String?) throws(BackupError) -> ([String], String?) {
         if let to {
-            let isDirectory = FileSystem.isDirectory(to)
+            let isDirectory = FileSystem.isDirectory(to) || to.hasSuffix("/") || (manifests.count > 1 && !FileSystem.exists(to))
             guard isDirectory || manifests.count == 1 else {
-                throw BackupError("--to \(to) is not a directory, but \(manifests.count) databases would be restored; pass an existing directory or choose one with --db")
+                throw BackupError("--to \(to) is a file, but \(manifests.count) databases would be restored; pass a directory (it is created if missing) or choose one with --db")
             }
-            return manifests.map { manifest in
+            let directory = isDirectory ? to : (to as NSString).deletingLastPathComponent
+            return (manifests.map { manifest in
                 guard isDirectory else { return to }
                 let configured = plan.databases.first { $0.name == manifest.name }?.path
                 let file = ((configured ?? manifest.source) as NSString).lastPathComponent
                 let safe = !file.isEmpty && file != "." && file != ".." && !file.contains("/")
                 return (to as NSString).appendingPathComponent(safe ? file : manifest.name + ".db")
-            }
+            }, directory.isEmpty ? nil : directory)
         }
-        return try manifests.map { (manifest) throws(BackupError) in
+        let paths = try manifests.map { (manifest) throws(BackupError) in
             guard let database = plan.databases.first(where: { $0.name == manifest.name }) else {
                 throw BackupError("the backup's database \"\(manifest.name)\" (from \(manifest.source)) is not in backup.databases, so it is not restored in place; restore it elsewhere with --to, or add it to backup.databases")
             }
             return database.path
         }
+        return (paths, nil)
     }
 
     /// Refuses to replace what is in use or already there, unless `force`.
@@ -250,6 +294,40 @@ struct Restorer {
                 throw BackupError("\(path) is open in process \(users.map(String.init).joined(separator: ", ")); stop it first (or restore elsewhere with --to, or pass --force to replace it anyway)")
             }
         }
+    }
+}
+
+/// The directory `--to` writes into, made when it is missing: each missing level with mode 0700
+/// (a restored database holds the application's data, whoever the parent lets in), and removed
+/// again, if still empty, when the restore fails.
+enum TargetDirectory {
+    /// The levels of `path` that do not exist, outermost first; an error when one that exists is
+    /// not a directory.
+    static func missing(_ path: String) throws(BackupError) -> [String] {
+        var missing: [String] = []
+        var current = (path as NSString).standardizingPath
+        while !current.isEmpty, current != "/", !FileSystem.exists(current) {
+            missing.insert(current, at: 0)
+            current = (current as NSString).deletingLastPathComponent
+        }
+        if !current.isEmpty, !FileSystem.isDirectory(current) {
+            throw BackupError("cannot create the directory \(path) for --to: \(current) exists and is not a directory; choose another --to; nothing was restored")
+        }
+        return missing
+    }
+
+    /// Makes each directory (0700), outermost first.
+    static func create(_ directories: [String]) throws(BackupError) {
+        for (index, directory) in directories.enumerated() where mkdir(directory, 0o700) != 0 {
+            let reason = String(cString: strerror(errno))
+            remove(Array(directories.prefix(index)))
+            throw BackupError("cannot create the directory \(directory) for --to (\(reason)); create it yourself (mkdir -p -m 700 \(directories.last ?? directory)) or choose another --to; nothing was restored")
+        }
+    }
+
+    /// Removes the directories made, innermost first, each only if empty.
+    static func remove(_ directories: [String]) {
+        for directory in directories.reversed() { rmdir(directory) }
     }
 }
 

@@ -33,6 +33,14 @@ struct RestoreCommand: AsyncParsableCommand {
               opsctl restore --from-remote          a new machine: fetch, then restore
               opsctl restore --from-remote --branch old-host
                                                     a new machine: the old host's backups
+              opsctl restore --dry-run              what would be restored where; writes nothing
+              opsctl restore --to /srv/restored/    into a directory, made (0700) if missing
+
+            --to names a file, or a directory: one that exists, one written with a trailing /, or \
+            a missing one when several databases are restored. A missing directory is made, each \
+            missing level with mode 0700 (the data is the application's, whoever its parent lets \
+            in), and removed again if the restore fails; one that cannot be made is named in the \
+            error, and nothing is restored.
 
             A restore that succeeded is recorded as a `restore` event in opsd's event history \
             (`opsctl events`), when the state database exists, and in a line on stderr.
@@ -64,6 +72,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(help: "Replace a database that another process has open, or an existing --to file.")
     var force = false
 
+    @Flag(help: "Say what would be restored where (commit, each database to its path, sizes) and change nothing, e.g. opsctl restore --dry-run --at 2026-11-20.")
+    var dryRun = false
+
     @Flag(help: "Print the outcome as JSON.")
     var json = false
 
@@ -71,10 +82,14 @@ struct RestoreCommand: AsyncParsableCommand {
         try await reportingFailures {
             // Progress for a person at a terminal; none for --json, cron and pipes.
             let context = try BackupContext(options: connection, progress: .standardError(enabled: !json))
-            let request = RestoreRequest(at: at, database: db, to: to, fromRemote: fromRemote, force: force, branch: branch)
+            let request = RestoreRequest(at: at, database: db, to: to, fromRemote: fromRemote, force: force, branch: branch, dryRun: dryRun)
             let outcome: RestoreOutcome
             let hooks = WorkerHooks(configuration: context.configuration).hooks
-            do { outcome = try await context.runner.restore(request, hooks: hooks) } catch { throw Failure("\(error)") }
+            do { outcome = try await context.runner.restore(request, hooks: dryRun ? nil : hooks) } catch { throw Failure("\(error)") }
+            if dryRun {
+                print(json ? try WireJSON.text(outcome) : Self.preview(outcome))
+                return
+            }
             let record = RestoreRecord(outcome: outcome, inPlace: to == nil)
             let recorded = await record.record(stateDirectory: context.configuration.daemon.stateDirectory)
             FileHandle.standardError.write(Data((recorded + "\n").utf8))
@@ -83,12 +98,26 @@ struct RestoreCommand: AsyncParsableCommand {
                 return
             }
             print("restored from backup \(outcome.commit.prefix(12)) of \(outcome.time):")
+            for directory in outcome.createdDirectories ?? [] { print("  created directory \(directory) (mode 0700)") }
             for database in outcome.databases {
                 print("  \(database.name) → \(database.path) (\(ByteCount.format(database.size)), SHA-256 and integrity check passed)")
                 if let aside = database.safetyCopy { print("    the previous file is kept as \(aside)") }
             }
             if let workers = outcome.workersRestarted { print("workers stopped for the swap and started again: \(workers.joined(separator: ", "))") }
         }
+    }
+
+    /// The human form of a dry run.
+    static func preview(_ outcome: RestoreOutcome) -> String {
+        var lines = ["dry run: would restore from backup \(outcome.commit.prefix(12)) of \(outcome.time) (nothing was written):"]
+        for directory in outcome.createdDirectories ?? [] { lines.append("  would create directory \(directory) (mode 0700)") }
+        for database in outcome.databases {
+            let replacing = database.safetyCopy.map { _ in ", replacing the live file (kept as \(database.path).pre-restore-<time>)" }
+                ?? (FileManager.default.fileExists(atPath: database.path) ? ", over an existing file (needs --force)" : ", a new file")
+            lines.append("  \(database.name) → \(database.path) (\(ByteCount.format(database.size)), SHA-256 \(database.sha256.prefix(16))…\(replacing))")
+        }
+        lines.append("sizes checked against the backup's objects; the restore itself verifies SHA-256 and PRAGMA integrity_check before replacing anything")
+        return lines.joined(separator: "\n")
     }
 }
 
