@@ -38,8 +38,14 @@ extension BackupStatus {
         self.init(
             repository: settings.repository, remote: settings.remote?.url, schedule: settings.schedule?.description,
             lastBackupAt: history?.lastSuccess, lastPushedAt: history?.lastInSync,
-            unpushedCommits: history?.lastRun?.unpushedCommits, lastError: history?.lastRun?.error
+            unpushedCommits: history?.lastRun?.unpushedCommits, lastError: Self.lastError(history?.lastRun)
         )
+    }
+
+    /// Why the latest run was partial (its failed parts), and why its push failed, if either.
+    static func lastError(_ run: BackupRecordSummary.Run?) -> String? {
+        let parts = [run?.failedParts.map { "partial backup: \($0)" }, run?.error].compactMap(\.self)
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 }
 
