@@ -97,9 +97,10 @@ struct Pruner {
         if dryRun { return outcome }
 
         let pending = plan.repository + "/" + Self.pendingName
-        var repack = FileSystem.exists(pending)
+        // Packs pile up at one or more per backup: past the threshold, one pack again.
+        var repack = FileSystem.exists(pending) || before.packs > Repack.packThreshold
         if !outcome.dropped.isEmpty {
-            try markPending(pending)
+            try Self.markPending(pending)
             repack = true
             // Oldest first, so each kept commit's new parent exists when it is written.
             let keptIDs = Set(decisions.filter(\.kept).map { history[$0.index].id })
@@ -117,7 +118,7 @@ struct Pruner {
                 if let tracked, !(try repository.isAncestor(tracked, of: local)) {
                     // The remote-tracking branch still names dropped backups: once the remote has
                     // the new history, their objects can leave this repository too.
-                    try markPending(pending)
+                    try Self.markPending(pending)
                     repack = true
                 }
                 do {
@@ -143,7 +144,7 @@ struct Pruner {
     }
 
     /// Writes the marker (durably: a repack must follow whatever comes next).
-    private func markPending(_ path: String) throws(BackupError) {
+    static func markPending(_ path: String) throws(BackupError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw BackupError("cannot write \(path): \(String(cString: strerror(errno))); check the repository's permissions") }
         fsync(fd)
@@ -181,6 +182,10 @@ struct Pruner {
 /// pack and every loose object. Also what keeps the pack count bounded.
 struct Repack {
     let repository: GitRepository
+
+    /// More packs than this and a prune or a compaction repacks (every object lookup reads
+    /// each pack's index; a year of nightly backups wrote about 730).
+    static let packThreshold = 32
 
     func run() throws(BackupError) {
         var walk: OpaquePointer?
@@ -248,5 +253,36 @@ extension BackupRunner {
         let result = await onOwnThread { () throws(BackupError) in try pruner.prune(dryRun: dryRun) }
         progress?.finish()
         return try result.get()
+    }
+}
+
+/// Keeps the pack count bounded without a retention policy: repacks when the repository has more
+/// than `Repack.packThreshold` packs (or a killed prune or compaction left its marker), as a
+/// prune does, under the same lock and with the same crash safety.
+struct Compactor {
+    let plan: BackupPlan
+
+    /// The packs before and after; equal when there was nothing to do.
+    func compact() throws(BackupError) -> (before: Int, after: Int) {
+        let lock = try BackupLock(repository: plan.repository, stateDirectory: plan.stateDirectory)
+        defer { withExtendedLifetime(lock) {} }
+        Leftovers.remove(repository: plan.repository, workDirectory: nil)
+        let repository = try GitRepository.openOrCreate(at: plan.repository)
+        let pending = plan.repository + "/" + Pruner.pendingName
+        let before = ObjectsUsage(objectsDirectory: repository.objectsDirectory).packs
+        guard before > Repack.packThreshold || FileSystem.exists(pending) else { return (before, before) }
+        try Pruner.markPending(pending)
+        try Repack(repository: repository).run()
+        unlink(pending)
+        return (before, ObjectsUsage(objectsDirectory: repository.objectsDirectory).packs)
+    }
+}
+
+extension BackupRunner {
+    /// Repacks into one pack when packs have piled up (see `Compactor`); returns the pack
+    /// counts before and after.
+    public func compact() async throws(BackupError) -> (before: Int, after: Int) {
+        let compactor = Compactor(plan: plan)
+        return try await onOwnThread { () throws(BackupError) in try compactor.compact() }.get()
     }
 }

@@ -100,7 +100,7 @@ struct BackupCommand: AsyncParsableCommand {
                 }
                 for failure in outcome.failures { FileHandle.standardError.write(Data("opsctl: backup: FAILED \(failure)\n".utf8)) }
                 // opsd's scheduled backups (the only callers with --run-id) prune by backup.keep after each run.
-                if runID != nil, let keep = context.configuration.backup?.keep { await Prune.afterScheduledBackup(context, keep: keep) }
+                if runID != nil { await Prune.afterScheduledBackup(context, keep: context.configuration.backup?.keep) }
                 if outcome.partial { throw ExitCode(3) }
                 if outcome.push.state == .failed { throw ExitCode(2) }
             }

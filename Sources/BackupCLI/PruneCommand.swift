@@ -59,13 +59,19 @@ extension BackupCommand {
 extension BackupCommand.Prune {
     /// The prune after a scheduled backup: its failure is logged (the journal, under the job's
     /// name) and leaves the backup's own result alone; the next run prunes again.
-    static func afterScheduledBackup(_ context: BackupContext, keep: BackupKeep) async {
+    /// Without `keep`, only the compaction: one pack again once packs have piled up.
+    static func afterScheduledBackup(_ context: BackupContext, keep: BackupKeep?) async {
         let logger = Logger(label: "opsctl.backup")
         do {
+            guard let keep else {
+                let packs = try await context.runner.compact()
+                if packs.before != packs.after { logger.notice("backup repository compacted", metadata: ["packs_before": "\(packs.before)", "packs_after": "\(packs.after)"]) }
+                return
+            }
             let outcome = try await context.runner.prune(keep: keep, dryRun: false)
             logger.notice("backup prune", metadata: ["kept": "\(outcome.kept.count)", "dropped": "\(outcome.dropped.count)", "push": "\(outcome.push.state.rawValue)"])
         } catch {
-            logger.error("backup prune failed; the backup itself is committed, and the next scheduled backup prunes again", metadata: ["error": "\(error.description)"])
+            logger.error("backup prune or compaction failed; the backup itself is committed, and the next scheduled backup tries again", metadata: ["error": "\(error.description)"])
         }
     }
 }

@@ -116,6 +116,37 @@ struct PruneTests {
         #expect(try await Self.remoteTip(fixture) == (try await fixture.git(["rev-parse", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 
+    @Test("without backup.keep, a scheduled backup compacts once packs pile up past the threshold: one pack, fsck passes, old and new backups restore")
+    func compaction() async throws {
+        let fixture = try Fixture(rows: 1_000)
+        let runner = try fixture.runner()
+        var first: [Row] = []
+        var packs = 0
+        // Each changed backup writes a pack for the database and one for its trees and commit.
+        for seed in 1...40 where packs <= 32 {
+            try fixture.churn(0.02, seed: seed)
+            _ = try await runner.run()
+            if first.isEmpty { first = try fixture.rows(fixture.database) }
+            packs = try FileManager.default.contentsOfDirectory(atPath: fixture.repository + "/objects/pack").filter { $0.hasSuffix(".pack") }.count
+        }
+        #expect(packs > 32)
+        let oldest = try await fixture.git(["rev-list", "--max-parents=0", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let commits = try await Self.branch(fixture).count
+        try fixture.churn(0.02, seed: 99)
+        let scheduled = try await run("\(binDirectory)/opsctl-backup", ["backup", "--config", fixture.configPath, "--run-id", "scheduled-2"])
+        #expect(scheduled.status == 0, "\(scheduled.stderr)")
+        let after = try FileManager.default.contentsOfDirectory(atPath: fixture.repository + "/objects/pack").filter { $0.hasSuffix(".pack") }
+        #expect(after.count == 1, "\(after)")
+        #expect(try await Self.branch(fixture).count == commits + 1, "compaction drops no backup")
+        #expect(try await fixture.git(["fsck", "--strict"]).status == 0)
+        let target = fixture.directory + "/oldest.db"
+        #expect(try await fixture.opsctl(["restore", "--at", oldest, "--to", target]).status == 0)
+        #expect(try fixture.rows(target) == first)
+        let latest = fixture.directory + "/latest.db"
+        #expect(try await fixture.opsctl(["restore", "--to", latest]).status == 0)
+        #expect(try fixture.rows(latest) == fixture.rows(fixture.database))
+    }
+
     @Test("without backup.keep, prune refuses and says what to add")
     func noPolicy() async throws {
         let fixture = try Fixture(rows: 1_000)
