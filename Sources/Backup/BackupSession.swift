@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OpsConfig
 import OpsLogging
 import Scheduling
 
@@ -136,7 +137,11 @@ struct BackupSession {
     }
 
     private func failed(_ source: BackupPlan.DatabaseSource, _ error: BackupError) -> PartFailure {
-        PartFailure(kind: .database, part: source.name, reason: "\(source.path): \(error.description)")
+        if BackupSpec.isNotSQLite(source.path) {
+            return PartFailure(kind: .database, part: source.name, reason: "\(source.path) is not an SQLite database (no \"SQLite format 3\" header); remove it from backup.databases and export it with a backup.before command into a directory under backup.files")
+        }
+        let reason = error.description.contains(source.path) ? error.description : "\(source.path): \(error.description)"
+        return PartFailure(kind: .database, part: source.name, reason: reason)
     }
 
     /// Writes the files as blobs and returns those stored and the `files/` subtree; a file that

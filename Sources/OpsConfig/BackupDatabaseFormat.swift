@@ -10,10 +10,17 @@ extension BackupSpec {
     /// empty database.
     public func nonSQLiteDatabaseWarnings() -> [String] {
         databases.enumerated().compactMap { index, path in
-            guard let header = Self.header(of: path), !header.isEmpty, header != Self.sqliteHeader else { return nil }
+            guard Self.isNotSQLite(path) else { return nil }
             let line = databaseLines[path].map { " (line \($0))" } ?? ""
             return "backup.databases[\(index)]: \(path) is not an SQLite database (no \"SQLite format 3\" header), so backups would fail this part; export it with a backup.before command into a directory under backup.files instead\(line)"
         }
+    }
+
+    /// True when `path` is a regular file with some bytes that do not start with SQLite's
+    /// header; false when it is SQLite, empty, missing or unreadable (other errors say why).
+    public static func isNotSQLite(_ path: String) -> Bool {
+        guard let header = header(of: path), !header.isEmpty else { return false }
+        return header != sqliteHeader
     }
 
     /// The first 16 bytes of `path` (fewer for a shorter file); nil when it cannot be read or is not a regular file.

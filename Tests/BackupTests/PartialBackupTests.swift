@@ -47,7 +47,9 @@ struct PartialBackupTests {
 
         let backup = try await fixture.opsctl(["backup"])
         #expect(backup.status == 3, "\(backup.stdout)\n\(backup.stderr)")
-        #expect(backup.stderr.contains("FAILED database analytics: \(duck):"), "\(backup.stderr)")
+        #expect(backup.stderr.contains(
+            "FAILED database analytics: \(duck) is not an SQLite database (no \"SQLite format 3\" header); remove it from backup.databases and export it with a backup.before command into a directory under backup.files"),
+            "\(backup.stderr)")
         #expect(backup.stdout.contains("PARTIAL backup: 1 part(s) failed"), "\(backup.stdout)")
 
         // Committed and pushed: the remote's branch is the local one, and holds db/app only.
@@ -69,7 +71,7 @@ struct PartialBackupTests {
         let history = try await BackupHistory.open(stateDirectory: fixture.stateDirectory)
         let last = try #require(try await history.summary().lastRun)
         #expect(last.succeeded)
-        #expect(last.failedParts?.contains("database analytics: \(duck):") == true, "\(last.failedParts ?? "nil")")
+        #expect(last.failedParts?.contains("database analytics: \(duck) is not an SQLite database") == true, "\(last.failedParts ?? "nil")")
     }
 
     @Test("backup.before: a command's export is in the commit; a failing one and one past before_timeout are failed parts with their status and output tail")

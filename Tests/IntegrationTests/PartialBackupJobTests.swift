@@ -26,11 +26,11 @@ struct PartialBackupJobTests {
         let record = try WireJSON.decoder.decode(JobRunStatus.self, from: Data(job.stdout.utf8))
         #expect(record.result == .failed, "\(record.message ?? "")")
         let named = "partial backup (commit "
-        #expect(record.message?.contains(named) == true && record.message?.contains("database analytics: \(duck):") == true, "\(record.message ?? "")")
+        #expect(record.message?.contains(named) == true && record.message?.contains("database analytics: \(duck) is not an SQLite database") == true, "\(record.message ?? "")")
 
         let events = try await run("opsctl", ["events", "--json", "--config", config])
         let failed = events.stdout.split(separator: "\n").filter { $0.contains("\"backup_failed\"") }
-        #expect(failed.count == 1 && failed.first?.contains("database analytics: \(duck):") == true, "\(events.stdout)")
+        #expect(failed.count == 1 && failed.first?.contains("database analytics: \(duck) is not an SQLite database") == true, "\(events.stdout)")
 
         let status = try await run("opsctl", ["status", "--json", "--config", config])
         let snapshot = try WireJSON.decoder.decode(StatusReport.self, from: Data(status.stdout.utf8))
