@@ -121,8 +121,16 @@ struct Pruner {
                     try Self.markPending(pending)
                     repack = true
                 }
-                do {
-                    let sent = try RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger, progress: progress).push(retry: pushRetry, force: true)
+                do throws(BackupError) {
+                    let sync = RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger, progress: progress)
+                    // A forced push must replace only what this repository knows the remote had,
+                    // never commits another host pushed to the same branch since (a lease, as
+                    // git's --force-with-lease, which libgit2 lacks): fetch, then compare.
+                    try sync.fetch()
+                    if let current = try repository.resolve(reference: plan.remoteReference), current != tracked, !(try repository.isAncestor(current, of: local)) {
+                        throw BackupError("the remote \(spec.url) has commits on \(plan.branch) that this repository does not have, so the pruned branch was not pushed over them; another host may back up to the same branch: give each host its own backup.remote.branch")
+                    }
+                    let sent = try sync.push(retry: pushRetry, force: true)
                     outcome.push = PushOutcome(state: .pushed, pushedCommits: sent, unpushedCommits: 0)
                 } catch {
                     outcome.push = PushOutcome(state: .failed, pushedCommits: 0, unpushedCommits: (try? repository.commitsAhead(local, of: tracked)) ?? 0, error: error.description)
@@ -210,6 +218,10 @@ struct Repack {
             for suffix in [".idx", ".bitmap", ".rev", ".keep", ".pack"] { unlink("\(directory)/\(pack)\(suffix)") }
         }
         let objects = repository.objectsDirectory
+        // Written only by git's own gc or maintenance, run by hand: they would name dropped packs and commits.
+        unlink(directory + "/multi-pack-index")
+        unlink(objects + "/info/commit-graph")
+        try? FileManager.default.removeItem(atPath: objects + "/info/commit-graphs")
         for fanout in (try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? [] where fanout.count == 2 && fanout.allSatisfy(\.isHexDigit) {
             let path = objects + "/" + fanout
             for loose in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] { unlink(path + "/" + loose) }

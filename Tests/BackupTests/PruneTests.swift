@@ -147,6 +147,26 @@ struct PruneTests {
         #expect(try fixture.rows(latest) == fixture.rows(fixture.database))
     }
 
+    @Test("a commit another host pushed to the same branch is never forced over: the prune is local only, exit 2, and says why")
+    func leaseOnTheRemote() async throws {
+        let fixture = try await Self.fixture()
+        for seed in 1...4 { _ = try await Self.backup(fixture, seed: seed) }
+        let branch = try await fixture.git(["symbolic-ref", "--short", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let other = fixture.directory + "/other"
+        #expect(try await run("/usr/bin/git", ["clone", "--quiet", "--branch", branch, fixture.remote, other]).status == 0)
+        let commit = try await run("/usr/bin/git", ["-C", other, "-c", "user.name=o", "-c", "user.email=o@o", "commit", "--quiet", "--allow-empty", "-m", "another host"])
+        #expect(commit.status == 0, "\(commit.stderr)")
+        #expect(try await run("/usr/bin/git", ["-C", other, "push", "--quiet", "origin", branch]).status == 0)
+        let theirs = try await Self.remoteTip(fixture)
+
+        let result = try await fixture.opsctl(["backup", "prune"])
+        #expect(result.status == 2, "\(result.stdout) \(result.stderr)")
+        #expect(result.stdout.contains("has commits on \(branch) that this repository does not have"), "\(result.stdout)")
+        #expect(try await Self.remoteTip(fixture) == theirs, "the other host's commit is still there")
+        #expect(try await Self.branch(fixture).count == 3, "pruned locally")
+        #expect(try await fixture.git(["fsck", "--strict"]).status == 0)
+    }
+
     @Test("without backup.keep, prune refuses and says what to add")
     func noPolicy() async throws {
         let fixture = try Fixture(rows: 1_000)
