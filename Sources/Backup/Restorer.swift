@@ -229,7 +229,7 @@ struct Restorer {
     }
 
     /// Picks the commit for `--at`.
-    private func select(_ at: String?, from tip: ObjectID, in repository: GitRepository) throws(BackupError) -> CommitInfo {
+    func select(_ at: String?, from tip: ObjectID, in repository: GitRepository) throws(BackupError) -> CommitInfo {
         guard let at, at != "latest" else { return try repository.commit(tip) }
         if let date = Self.parseDate(at) {
             var next: ObjectID? = tip

@@ -35,6 +35,14 @@ struct RestoreCommand: AsyncParsableCommand {
                                                     a new machine: the old host's backups
               opsctl restore --dry-run              what would be restored where; writes nothing
               opsctl restore --to /srv/restored/    into a directory, made (0700) if missing
+              opsctl restore --files --dry-run      the config files' diffs against the backup
+              opsctl restore --files --to /tmp/cfg  the config files under /tmp/cfg/etc/...
+
+            --files restores the files of backup.files instead of the databases: each file that \
+            differs is shown first as a unified diff (now → backup), then written (an existing \
+            one kept as FILE.pre-restore-<time>, its owner and mode kept; a new one 0600). The \
+            configuration file, stored with its secrets masked, is never restored: take it by \
+            hand from `git show`.
 
             --to names a file, or a directory: one that exists, one written with a trailing /, or \
             a missing one when several databases are restored. A missing directory is made, each \
@@ -72,13 +80,21 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(help: "Replace a database that another process has open, or an existing --to file.")
     var force = false
 
+    @Flag(help: "Restore the config files of backup.files instead of the databases, each shown as a diff first, e.g. opsctl restore --files --to /tmp/cfg.")
+    var files = false
+
     @Flag(help: "Say what would be restored where (commit, each database to its path, sizes) and change nothing, e.g. opsctl restore --dry-run --at 2026-11-20.")
     var dryRun = false
 
     @Flag(help: "Print the outcome as JSON.")
     var json = false
 
+    func validate() throws {
+        if files, db != nil { throw ValidationError("--files restores config files, --db a database; pass one of them") }
+    }
+
     func run() async throws {
+        if files { return try await runFiles() }
         try await reportingFailures {
             // Progress for a person at a terminal; none for --json, cron and pipes.
             let context = try BackupContext(options: connection, progress: .standardError(enabled: !json))
@@ -104,6 +120,29 @@ struct RestoreCommand: AsyncParsableCommand {
                 if let aside = database.safetyCopy { print("    the previous file is kept as \(aside)") }
             }
             if let workers = outcome.workersRestarted { print("workers stopped for the swap and started again: \(workers.joined(separator: ", "))") }
+        }
+    }
+
+    /// `--files`: the diffs, then the files written (not with --dry-run).
+    private func runFiles() async throws {
+        try await reportingFailures {
+            let context = try BackupContext(options: connection, progress: .standardError(enabled: !json))
+            let request = FileRestoreRequest(at: at, to: to, fromRemote: fromRemote, branch: branch, dryRun: dryRun)
+            let outcome: FileRestoreOutcome
+            do { outcome = try await context.runner.restoreFiles(request) } catch { throw Failure("\(error)") }
+            if json {
+                print(try WireJSON.text(outcome))
+                return
+            }
+            let changed = outcome.files.filter { $0.state != "unchanged" }
+            for file in changed { print(file.diff ?? "", terminator: file.diff?.hasSuffix("\n") == false ? "\n" : "") }
+            let verb = dryRun ? "dry run: would restore" : "restored"
+            print("\(verb) \(changed.count) of \(outcome.files.count) file(s) from backup \(outcome.commit.prefix(12)) of \(outcome.time)\(dryRun ? " (nothing was written)" : ""):")
+            for file in outcome.files {
+                let note = file.state == "unchanged" ? "unchanged" : file.safetyCopy.map { "\(file.state), the previous file kept as \($0)" } ?? file.state
+                print("  \(file.path) → \(file.target) (\(note))")
+            }
+            for path in outcome.masked { print("  \(path): stored with its secrets masked, not restored; see it with `git --git-dir REPO show \(outcome.commit.prefix(12)):files\(path)`") }
         }
     }
 
