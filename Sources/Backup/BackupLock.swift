@@ -27,7 +27,7 @@ final class BackupLock {
         } catch {
             throw BackupError(error.description)
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard Self.take(descriptor) else {
             var buffer = [UInt8](repeating: 0, count: 32)
             let count = pread(descriptor, &buffer, buffer.count, 0)
             let holder = String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -38,6 +38,20 @@ final class BackupLock {
         let pid = "\(getpid())\n"
         ftruncate(descriptor, 0)
         _ = pid.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+    }
+
+    /// Takes the lock without waiting for a holder, but tries again a few times over 0.2 s: a
+    /// process that spawns a child while it held the lock (its own worker, a `backup.before`
+    /// command; another thread's spawn in the same process, as in opsd or a test run) lends the
+    /// child its open lock file between fork and exec, so the lock can outlive its release by
+    /// that moment. A real second backup holds it for seconds and is still refused quickly.
+    private static func take(_ descriptor: Int32) -> Bool {
+        for attempt in 0..<5 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK || errno == EINTR, attempt < 4 else { return false }
+            usleep(50_000)
+        }
+        return false
     }
 
     deinit {
