@@ -68,7 +68,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Only this database (its file name without extension).", valueName: "name"))
     var db: String?
 
-    @Option(help: ArgumentHelp("Write here (a file, or an existing directory) instead of over the live database.", valueName: "path"))
+    @Option(help: ArgumentHelp("Write here instead of over the live database: a file, or a directory (made 0700 if missing, e.g. --to /srv/restored/); with --files, the directory the files go below.", valueName: "path"))
     var to: String?
 
     @Flag(help: "Fetch the backup branch from backup.remote first and restore from it.")
