@@ -89,9 +89,11 @@ struct ConfigFiles {
         }
     }
 
-    /// A glob matches the whole path (`/etc/app/*.key`) or the file name alone (`*.key`).
+    /// A glob matches the whole path (`/etc/app/*.key`) or the file name alone (`*.key`). A
+    /// restore's safety copies (`FILE.pre-restore-<time>`, beside the files `restore --files`
+    /// replaced) are always left out: the backup would otherwise keep the old version twice.
     func isExcluded(_ path: String) -> Bool {
-        BackupSpec.excludes(path, by: exclude)
+        BackupSpec.excludes(path, by: exclude + [SafetyCopy.pattern])
     }
 
     /// Writes every file as a blob and returns the `files/` subtree, nested like the file system.

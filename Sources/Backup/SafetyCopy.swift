@@ -6,6 +6,9 @@ import Foundation
 /// complete database: the copy is a hard link (or, where links are refused, a byte copy), never a
 /// rename of the live file.
 enum SafetyCopy {
+    /// The names safety copies have, as an exclude glob: backups leave them out.
+    static let pattern = "*.pre-restore-*"
+
     /// Makes the safety copy of `live`; returns its path.
     static func keep(_ live: String) throws(BackupError) -> String {
         let base = "\(live).pre-restore-\(stamp())"

@@ -47,6 +47,13 @@ struct FileRestoreTests {
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdout.contains("restored 0 of 2 file(s)"), "\(again.stdout)")
 
+        // The safety copy beside app.yaml is inside backup.files, but the next backup leaves it out.
+        let next = try await opsctl(["backup"])
+        #expect(next.status == 0, "\(next.stdout) \(next.stderr)")
+        let branch = try await fixture.git(["for-each-ref", "--format=%(refname)", "refs/heads/"])
+        let stored = try await fixture.git(["ls-tree", "-r", "--name-only", branch.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+        #expect(stored.stdout.contains("etc/app.yaml") && !stored.stdout.contains("pre-restore"), "\(stored.stdout)")
+
         let elsewhere = fixture.directory + "/cfg"
         let to = try await opsctl(["restore", "--files", "--to", elsewhere])
         #expect(to.status == 0, "\(to.stderr)")
