@@ -393,7 +393,7 @@ struct ConfigParser {
         guard let urlNode = fields.required("url"), var url = reader.nonEmptyString(urlNode, at: fields.keyPath("url")) else { return nil }
         if Self.hasPassword(url) {
             // Never keep a password where it could reach a log line or a commit message.
-            reader.report(fields.keyPath("url"), "contains a password; remove it from the URL and put the token in a file named by token_file", at: urlNode)
+            reader.report(fields.keyPath("url"), "contains a password; remove it from the URL and give the token by token_file (a file) or token_env (a variable of opsd's environment)", at: urlNode)
             return nil
         }
         if Self.isLocalPath(url) { url = reader.resolve(url) }

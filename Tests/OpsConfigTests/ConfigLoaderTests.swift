@@ -133,7 +133,7 @@ struct BrokenConfigTests {
             #"workers[1].name: "app" is already the name of workers[0]; names must be unique (line 7)"#,
             "checks[0]: has disk and memory; a check measures one thing, so split it into 2 checks (line 10)",
             #"checks[1].http: "ftp://example.com" is not an http:// or https:// URL (line 14)"#,
-            "backup.remote.url: contains a password; remove it from the URL and put the token in a file named by token_file (line 18)",
+            "backup.remote.url: contains a password; remove it from the URL and give the token by token_file (a file) or token_env (a variable of opsd's environment) (line 18)",
             "backup.schedule: a cron expression has 5 fields (minute hour day-of-month month day-of-week), this has 2; check it with `opsctl schedule preview 'every night'` (line 19)",
             #"backup.timezone: "Mars/Olympus" is not a time zone in /usr/share/zoneinfo; use an IANA name such as Europe/Berlin or UTC (line 20)"#,
         ])

@@ -26,6 +26,6 @@ struct RemoteDoctorCheck: DoctorCheck {
             let what = line.split(separator: "; ").first.map(String.init) ?? line
             return [.warn("remote", what, fix: "run `opsctl backup`, which pushes this host's first backup, unless backup.remote.branch is wrong")]
         }
-        return [.fail("remote", line, fix: "correct backup.remote (url, ssh_key, known_hosts, token_file) or the server as the sentence says, then run `opsctl doctor --remote` again")]
+        return [.fail("remote", line, fix: "correct backup.remote (url, ssh_key, known_hosts, token_file or token_env) or the server as the sentence says, then run `opsctl doctor --remote` again")]
     }
 }
