@@ -49,7 +49,7 @@ struct TextPatternTests {
         #expect(throws: TextPattern.SyntaxError(message)) { try TextPattern(pattern) }
     }
 
-    @Test("patterns that make backtracking engines take exponential time are answered, on a 64 KiB body", .timeLimit(.minutes(1)))
+    @Test("patterns that make backtracking engines take exponential time are answered, on a 64 KiB body", .timeLimit(.minutes(5)))
     func pathological() async throws {
         // Seconds of work in a debug build: on a thread of its own, not on the cooperative pool
         // (two threads here) that every other test running beside this one needs.
