@@ -71,6 +71,9 @@ struct Pruner {
         let lock = try BackupLock(repository: plan.repository, stateDirectory: plan.stateDirectory)
         defer { withExtendedLifetime(lock) {} }
         Leftovers.remove(repository: plan.repository, workDirectory: nil)
+        // A fetch killed while writing FETCH_HEAD leaves its lock, and every later fetch (the
+        // lease below) would fail on it; Leftovers does not know it yet.
+        unlink(plan.repository + "/FETCH_HEAD.lock")
         let repository = try GitRepository.openOrCreate(at: plan.repository)
         guard let tip = try repository.resolve(reference: plan.reference) else {
             throw BackupError("there is no backup on branch \(plan.branch) in \(plan.repository); nothing to prune")
@@ -97,8 +100,7 @@ struct Pruner {
         if dryRun { return outcome }
 
         let pending = plan.repository + "/" + Self.pendingName
-        // Packs pile up at one or more per backup: past the threshold, one pack again.
-        var repack = FileSystem.exists(pending) || before.packs > Repack.packThreshold
+        var repack = FileSystem.exists(pending)
         if !outcome.dropped.isEmpty {
             try Self.markPending(pending)
             repack = true
@@ -145,9 +147,12 @@ struct Pruner {
             for name in [plan.reference, plan.remoteReference, "HEAD"] { _ = git_reflog_delete(repository.pointer, name) }
             try Repack(repository: repository).run()
             unlink(pending)
-            let after = ObjectsUsage(objectsDirectory: repository.objectsDirectory)
-            (outcome.packsAfter, outcome.bytesAfter) = (after.packs, after.bytes)
+        } else if before.packs > Repack.packThreshold {
+            // Packs pile up at one or two per backup: roll the small ones up.
+            try GeometricRepack(repository: repository).run()
         }
+        let after = ObjectsUsage(objectsDirectory: repository.objectsDirectory)
+        (outcome.packsAfter, outcome.bytesAfter) = (after.packs, after.bytes)
         return outcome
     }
 
@@ -268,9 +273,9 @@ extension BackupRunner {
     }
 }
 
-/// Keeps the pack count bounded without a retention policy: repacks when the repository has more
-/// than `Repack.packThreshold` packs (or a killed prune or compaction left its marker), as a
-/// prune does, under the same lock and with the same crash safety.
+/// Keeps the pack count bounded without a retention policy: past `Repack.packThreshold` packs it
+/// rolls the small ones up (`GeometricRepack`); a killed prune's marker gets its full repack.
+/// Under the backup lock; the new pack is in place before any old one goes.
 struct Compactor {
     let plan: BackupPlan
 
@@ -282,16 +287,19 @@ struct Compactor {
         let repository = try GitRepository.openOrCreate(at: plan.repository)
         let pending = plan.repository + "/" + Pruner.pendingName
         let before = ObjectsUsage(objectsDirectory: repository.objectsDirectory).packs
-        guard before > Repack.packThreshold || FileSystem.exists(pending) else { return (before, before) }
-        try Pruner.markPending(pending)
-        try Repack(repository: repository).run()
-        unlink(pending)
+        if FileSystem.exists(pending) {
+            // A prune or compaction was killed in its repack: finish it whole.
+            try Repack(repository: repository).run()
+            unlink(pending)
+        } else if before > Repack.packThreshold {
+            try GeometricRepack(repository: repository).run()
+        }
         return (before, ObjectsUsage(objectsDirectory: repository.objectsDirectory).packs)
     }
 }
 
 extension BackupRunner {
-    /// Repacks into one pack when packs have piled up (see `Compactor`); returns the pack
+    /// Rolls small packs up when packs have piled up (see `Compactor`); returns the pack
     /// counts before and after.
     public func compact() async throws(BackupError) -> (before: Int, after: Int) {
         let compactor = Compactor(plan: plan)
