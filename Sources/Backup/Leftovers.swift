@@ -24,7 +24,7 @@ enum Leftovers {
             }
         }
         sweep(repository + "/objects/pack", isTemporaryPack)
-        sweep(repository) { ["HEAD.lock", "config.lock", "packed-refs.lock"].contains($0) }
+        sweep(repository) { ["HEAD.lock", "config.lock", "packed-refs.lock", "FETCH_HEAD.lock"].contains($0) }
         var references = [repository + "/refs"]
         while let directory = references.popLast() {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
