@@ -113,7 +113,7 @@ struct SeededGenerator: RandomNumberGenerator {
 }
 
 /// A process started in the background (a writer, sshd, a backup to kill), killed on `stop()`.
-final class BackgroundProcess {
+final class BackgroundProcess: Sendable {
     let pid: pid_t
     let output: String
 

@@ -52,7 +52,7 @@ struct StatusPageTests {
         #expect(dom.contains("worker_fatal"))
 
         let screenshot = try await Browser(scratch: scratch).screenshot("http://127.0.0.1:\(port)/status", to: "\(scratch.path)/broken.png")
-        let red = try Self.pixels(in: screenshot, like: Self.broken)
+        let red = try await Self.pixels(in: screenshot, like: Self.broken)
         #expect(red > 500, "pixels of the broken colour: \(red)")
         print("status page: two Chromium loads took \(ContinuousClock.now - started)")
 
@@ -74,7 +74,7 @@ struct StatusPageTests {
         #expect(dom.contains("all ok"))
         #expect(!dom.contains("class=\"broken\""))
         let screenshot = try await Browser(scratch: scratch).screenshot("http://127.0.0.1:\(port)/", to: "\(scratch.path)/healthy.png")
-        #expect(try Self.pixels(in: screenshot, like: Self.broken) == 0)
+        #expect(try await Self.pixels(in: screenshot, like: Self.broken) == 0)
 
         daemon.signal(SIGTERM)
         #expect(await daemon.exitStatus() == 0)
@@ -207,7 +207,7 @@ struct StatusPageTests {
 
     /// How many pixels of the PNG at `path` are within 8 of `colour` in each channel, decoded by
     /// python3's standard library (zlib) rather than trusting the browser's own report.
-    static func pixels(in path: String, like colour: (red: Int, green: Int, blue: Int)) throws -> Int {
+    static func pixels(in path: String, like colour: (red: Int, green: Int, blue: Int)) async throws -> Int {
         let decoder = """
             import struct, sys, zlib
             data = open(sys.argv[1], 'rb').read()
@@ -249,9 +249,15 @@ struct StatusPageTests {
         process.arguments = [script, path, String(colour.red), String(colour.green), String(colour.blue)]
         process.standardOutput = output
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let count = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        // The decoder takes seconds: it waits on a thread of its own, not on one of the two
+        // threads of Swift's cooperative pool, which every other test in the process needs.
+        let reading = output.fileHandleForReading
+        let (text, status): (String, Int32) = await onNewThread {
+            let text = String(decoding: reading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (text, process.terminationStatus)
+        }
+        guard status == 0, let count = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw TestFailure("cannot decode \(path): \(text)")
         }
         return count
