@@ -93,9 +93,10 @@ final class Receiver: Sendable {
     }
 }
 
-/// Polls `probe` until it returns a value; the limit is a safety net, not the synchronisation.
+/// Polls `probe` until it returns a value; the limit is a safety net, not the synchronisation (3
+/// minutes: the whole suite saturates two cores for its first minute or so).
 @discardableResult
-func eventually<T>(_ what: String, limit: Duration = .seconds(60), _ probe: () async throws -> T?) async throws -> T {
+func eventually<T>(_ what: String, limit: Duration = .seconds(180), _ probe: () async throws -> T?) async throws -> T {
     let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
         if let value = try await probe() { return value }

@@ -84,7 +84,7 @@ final class FixtureServer: @unchecked Sendable {
 
 /// Polls `probe` until it returns a value; a deadline is the safety net, not the synchronisation.
 @discardableResult
-func eventually<T>(_ what: String, limit: Duration = .seconds(60), _ probe: () async throws -> T?) async throws -> T {
+func eventually<T>(_ what: String, limit: Duration = .seconds(180), _ probe: () async throws -> T?) async throws -> T {
     let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
         if let value = try await probe() { return value }
