@@ -3,6 +3,7 @@ import Events
 import Foundation
 import Logging
 import OpsConfig
+import ProcessControl
 import Testing
 import TestSupport
 
@@ -158,7 +159,10 @@ struct ConditionTests {
         let path = "/fail/3/T0-SECRET-PATH?token=s3cret"
         let (router, delivery) = startRouter([
             AlertSpec(name: "flaky", target: .webhook(url: receiver.url(path)), on: [.jobFailed], limit: BurstLimit(count: 2, window: .seconds(3600))),
-        ], counters: counters, logger: Logger(label: "test") { _ in RecordingLogHandler(store: logs) })
+        ], counters: counters, logger: Logger(label: "test") { _ in RecordingLogHandler(store: logs) },
+        // Every attempt must reach the receiver, even when the whole suite keeps both cores busy:
+        // an attempt cut short by the 10 s timeout never arrives, and the four answers never come.
+        senders: AlertSenders(commands: CommandRunner(spawner: DirectSpawner()), retryDelays: [.milliseconds(10)], webhookTimeout: .seconds(120)))
         defer { delivery.cancel() }
         // Two attempts each (one retry): the first alert meets 500, 500; the second 500, then 200.
         for name in ["a", "b", "c"] { router.route(event(.jobFailed, Subject(.job, name))) }

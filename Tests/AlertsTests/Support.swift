@@ -112,7 +112,8 @@ let senders = AlertSenders(commands: CommandRunner(spawner: DirectSpawner()), re
 
 /// A router over `routes`, delivering until the returned task is cancelled.
 func startRouter(
-    _ routes: [AlertSpec], counters: AlertCounters = AlertCounters(), logger: Logger = Logger(label: "test"), queueCapacity: Int = 100
+    _ routes: [AlertSpec], counters: AlertCounters = AlertCounters(), logger: Logger = Logger(label: "test"), queueCapacity: Int = 100,
+    senders: AlertSenders = senders
 ) -> (AlertRouter, Task<Void, Never>) {
     let router = AlertRouter(routes: routes, senders: senders, counters: counters, logger: logger, hostname: "testhost", queueCapacity: queueCapacity)
     return (router, Task { await router.run() })
