@@ -1,4 +1,4 @@
-public import Glibc
+import Glibc
 
 /// Files opsd reads secrets or settings from at load (`environment_file:`, `{file: PATH}`): only
 /// root and opsd's user may decide what such a path leads to, and nobody else may change it.
