@@ -74,6 +74,8 @@ let package = Package(
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // zstd's --patch-from frames: a backup's byte-level delta when content moved across pages (VACUUM).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // libyaml, the C parser behind PyYAML (and Yams, whose Swift layer imports full Foundation).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // fork/exec with setsid and a parent-death signal: the child side must be async-signal-safe C.
@@ -206,7 +208,7 @@ let package = Package(
         .target(name: "BackupRecords", dependencies: ["StateStore", "Scheduling"], swiftSettings: strict),
         .target(
             name: "Backup",
-            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", "OpsLogging", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", "CZstd", "OpsLogging", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Jobs' and checks' snapshots → OpsAPI values: shared by opsd and by opsctl's answers while
