@@ -1,33 +1,60 @@
 #!/usr/bin/env python3
-"""Backup growth and time: opsd's format beside the seed's approach, restic and borg.
+"""Backup growth and time: opsd's format beside restic and borg (and the seed's approach), as ratios.
 
 One SQLite database (WAL mode) goes through ROUNDS rounds of a workload; after every round each
 tool backs up the same state:
 
-  ours    opsctl backup (page XOR-deltas in a libgit2 repository, pushed to a bare remote)
-  seed    sqlite3 .backup + git add/commit/push of the whole file (no gc, like the seed project)
-  restic  sqlite3 .backup + restic backup
-  borg    sqlite3 .backup + borg create (lz4, the default)
+  ours      opsctl backup (page deltas in a libgit2 repository, pushed to a bare remote)
+  ours-enc  the same with backup.encrypt: {recipients: [age1...]} (a key made with age-keygen);
+            left out, with why, when `opsctl config check` does not accept backup.encrypt yet
+  restic    sqlite3 .backup + restic backup (restic always encrypts)
+  borg      sqlite3 .backup + borg create (lz4, the default; --encryption=none)
+  borg-enc  the same with --encryption=repokey-blake2
+  seed      sqlite3 .backup + git add/commit/push of the whole file (no gc, like the seed project)
 
-Per round it prints backup time (snapshot included), growth of the local repository and of the
-remote (restic and borg have one repository, counted as both), and the pages the workload changed.
-At the end: verified restore times (SHA-256 or tool check + PRAGMA integrity_check) and the floor
-(one sqlite3 .backup, one sha256sum pass).
+Workloads (one per run, --workload): random (1 % of rows updated), append (1 % rows added, recent
+rows updated), vacuum (1 % of rows updated, 1 % deleted, then VACUUM: every page moves).
 
-Usage: bench/backup/run.py [--size-mib 50] [--rounds 5] [--workload random|append]
-                           [--tools ours,seed,restic,borg] [--opsctl PATH] [--keep DIR]
-Needs: git, sqlite3, and restic/borgbackup for those tools (apt-get install restic borgbackup).
-The default size runs in about a minute; --size-mib 200 or 1024 for the issue's figures.
+Rounds mode (the default) prints per round the backup time (snapshot included), the growth of the
+local repository and of the remote (restic and borg have one repository, counted as both), then a
+summary of the first full backup, the mean round and the verified restores (from the local
+repository, and from the remote into an empty repository as on a new machine), every figure beside
+restic and borg as ratios from this same run (ours/restic, ours/borg, ours-enc/restic,
+ours-enc/borg-enc).
+
+Long mode (--long N, N >= 20) keeps a retention policy in every tool (ours: backup.keep {last: 10,
+daily: 7} and `opsctl backup prune` after each backup; restic forget --keep-last 10 --prune; borg
+prune --keep-last 10 + compact) and prints, at the end against the start, the repository sizes
+(local, remote, the remote after `git gc --prune=now` for ours), the round time (mean of the first
+10 vs the last 10 rounds) and ours' pack count. --no-keep runs it without retention: ours then
+backs up as opsd's scheduled backups do (--run-id), which compacts its packs past 32.
+
+Usage: bench/backup/run.py [--size-mib 50] [--rounds 5] [--workload random|append|vacuum]
+                           [--long N [--no-keep]] [--tools ours,ours-enc,restic,borg,borg-enc]
+                           [--opsctl PATH] [--keep DIR]
+Needs: git, sqlite3, age-keygen (age), restic, borgbackup (apt-get install age restic borgbackup),
+and the release build (scripts/release.sh: opsctl and opsctl-backup).
+The default size runs in a few minutes; --size-mib 200 or 1024 for the issue's figures. --long
+defaults to a 20 MiB database (--size-mib to change it).
 """
-import argparse, json, os, random, shutil, sqlite3, subprocess, sys, tempfile, time
+import argparse, glob, json, os, random, shutil, sqlite3, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PAIRS = [("ours", "restic"), ("ours", "borg"), ("ours-enc", "restic"), ("ours-enc", "borg-enc")]
+
+
+class Failed(Exception):
+    """A tool's command failed: that tool is left out of the rest of the run, the others go on."""
+
+
+class Skipped(Exception):
+    """A tool that cannot run here (said once, with why)."""
 
 
 def sh(*args, env=None, cwd=None):
     result = subprocess.run(args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
-        sys.exit(f"command failed ({result.returncode}): {' '.join(args)}\n{result.stderr}")
+        raise Failed(f"command failed ({result.returncode}): {' '.join(args)}\n{result.stderr.strip()[-2000:]}")
     return result.stdout
 
 
@@ -46,6 +73,10 @@ def mib(n):
     return n / 1048576
 
 
+def packs(repository):
+    return len(glob.glob(f"{repository}/objects/pack/*.pack"))
+
+
 def generate(path, size_mib):
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=WAL")
@@ -56,23 +87,27 @@ def generate(path, size_mib):
                    ((rng.randbytes(40).hex(), rng.getrandbits(40), rng.randbytes(60)) for _ in range(rows)))
     db.commit()
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return db, rows
+    return db
 
 
 def churn(db, workload, rng):
     rows = db.execute("SELECT max(id) FROM t").fetchone()[0]
-    if workload == "random":
-        n = rows // 100
+    n = max(1, rows // 100)
+    if workload in ("random", "vacuum"):
         db.executemany("UPDATE t SET a = ?, b = ? WHERE id = ?",
                        ((rng.randbytes(40).hex(), rng.getrandbits(40), rng.randint(1, rows)) for _ in range(n)))
-    else:  # append: 1 % new rows, plus updates of recent rows
-        n = rows // 100
+    if workload == "vacuum":  # the issue's round: 1 % updated, 1 % deleted, then VACUUM (opsd's maintenance)
+        db.executemany("DELETE FROM t WHERE id = ?", ((rng.randint(1, rows),) for _ in range(n)))
+        db.commit()
+        db.execute("VACUUM")
+    if workload == "append":  # 1 % new rows, plus updates of recent rows
         db.executemany("INSERT INTO t (a, b, c) VALUES (?, ?, ?)",
                        ((rng.randbytes(40).hex(), rng.getrandbits(40), rng.randbytes(60)) for _ in range(n)))
         recent = max(1, rows // 20)
         db.executemany("UPDATE t SET b = ? WHERE id = ?",
                        ((rng.getrandbits(40), rng.randint(rows - recent, rows)) for _ in range(n // 5)))
     db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def snapshot(database, target):
@@ -84,40 +119,94 @@ def snapshot(database, target):
 def check(path):
     out = sh("sqlite3", path, "PRAGMA integrity_check").strip()
     if out != "ok":
-        sys.exit(f"integrity_check failed on {path}: {out}")
+        raise Failed(f"integrity_check failed on {path}: {out}")
 
 
 class Ours:
     name = "ours"
+    encrypt = False
 
-    def __init__(self, work, database, opsctl):
-        self.opsctl = opsctl
-        self.local = f"{work}/ours/backup.git"
-        self.remote = f"{work}/ours/remote.git"
-        os.makedirs(f"{work}/ours")
+    def __init__(self, work, database, opsctl, keep):
+        self.opsctl, self.work, self.database, self.keep = opsctl, work, database, keep
+        self.dir = f"{work}/{self.name}"
+        self.local = f"{self.dir}/backup.git"
+        self.remote = f"{self.dir}/remote.git"
+        os.makedirs(self.dir)
+        self.identity_args = []
+        encrypt = ""
+        if self.encrypt:
+            if shutil.which("age-keygen") is None:
+                raise Skipped("age-keygen is not installed (apt-get install age)")
+            self.identity = f"{self.dir}/key.txt"
+            sh("age-keygen", "-o", self.identity)
+            recipient = sh("age-keygen", "-y", self.identity).strip()
+            encrypt = f"  encrypt:\n    recipients: [{recipient}]\n"
+            self.identity_args = ["--identity", self.identity]
+        retention = "  keep: {last: 10, daily: 7}\n" if keep else ""
         sh("git", "init", "-q", "--bare", self.remote)
-        self.config = f"{work}/ours/ops.yaml"
-        with open(self.config, "w") as f:
-            f.write(f"daemon:\n  socket: {work}/ours/opsd.sock\n  state_dir: {work}/ours/state\n"
-                    f"backup:\n  repository: {self.local}\n  databases: [{database}]\n  remote:\n    url: {self.remote}\n")
-        self.work = work
+        self.config = self.write_config("ops.yaml", self.local, "state", retention + encrypt)
+        # A second host's view of the same remote: an empty repository, for the restore from the remote.
+        self.new_host = f"{self.dir}/new-host"
+        self.config_new_host = self.write_config("new-host.yaml", f"{self.new_host}/backup.git", "new-host/state", encrypt)
+        result = subprocess.run([opsctl, "config", "check", self.config], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            reason = (result.stdout + result.stderr).strip().splitlines()
+            raise Skipped(f"`opsctl config check` rejects its configuration ({reason[0] if reason else 'no reason given'})"
+                          + ("; backup.encrypt is issue 15 item 2, not in this build yet" if self.encrypt else ""))
         self.last = {}
+        self.prune_seconds = 0.0
 
-    def backup(self, _round):
-        out = sh(self.opsctl, "backup", "--config", self.config, "--json")
+    def write_config(self, name, repository, state, extra):
+        path = f"{self.dir}/{name}"
+        with open(path, "w") as f:
+            f.write(f"daemon:\n  socket: {self.dir}/opsd.sock\n  state_dir: {self.dir}/{state}\n"
+                    f"backup:\n  repository: {repository}\n  databases: [{self.database}]\n{extra}"
+                    f"  remote:\n    url: {self.remote}\n")
+        return path
+
+    def backup(self, round_, scheduled=False):
+        # --run-id is how opsd's scheduled backups call it: after the backup, the prune by backup.keep
+        # or, without keep, the compaction of piled-up packs. A backup by hand does neither.
+        extra = ["--run-id", f"bench-{round_}"] if scheduled else []
+        out = sh(self.opsctl, "backup", "--config", self.config, "--json", *extra)
         self.last = json.loads(out)
         if self.last["push"]["state"] != "pushed":
-            sys.exit(f"ours: push failed: {self.last['push']}")
+            raise Failed(f"{self.name}: push failed: {self.last['push']}")
+
+    def retention(self, _round):
+        out = sh(self.opsctl, "backup", "prune", "--config", self.config, "--json")
+        outcome = json.loads(out)
+        if outcome.get("push", {}).get("state") not in ("pushed", None):
+            raise Failed(f"{self.name}: prune's push failed: {outcome['push']}")
+
+    def note(self):
+        if self.last.get("databases"):
+            d = self.last["databases"][0]
+            return f"{d['layout']}, {d['pages_changed']}/{d['page_count']} pages changed"
+        return ""
 
     def restore(self):
-        target = f"{self.work}/ours/restored.db"
-        sh(self.opsctl, "restore", "--config", self.config, "--to", target, "--force")  # verifies SHA-256 + integrity_check
+        # Verifies the SHA-256 and runs PRAGMA integrity_check itself.
+        sh(self.opsctl, "restore", "--config", self.config, "--to", f"{self.dir}/restored.db", "--force", *self.identity_args)
+
+    def restore_from_remote(self):
+        shutil.rmtree(self.new_host, ignore_errors=True)
+        sh(self.opsctl, "restore", "--config", self.config_new_host, "--from-remote",
+           "--to", f"{self.dir}/restored-remote.db", "--force", *self.identity_args)
+
+    def remote_gc(self):
+        sh("git", "-C", self.remote, "gc", "-q", "--prune=now")
+
+
+class OursEncrypted(Ours):
+    name = "ours-enc"
+    encrypt = True
 
 
 class Seed:
     name = "seed"
 
-    def __init__(self, work, database, _):
+    def __init__(self, work, database, _opsctl, _keep):
         self.database = database
         self.tree = f"{work}/seed/tree"
         self.local = f"{self.tree}/.git"
@@ -130,11 +219,17 @@ class Seed:
         sh("git", "-C", self.tree, "remote", "add", "origin", self.remote)
         self.work = work
 
-    def backup(self, round_):
+    def backup(self, round_, scheduled=False):
         snapshot(self.database, f"{self.tree}/app.db")
         sh("git", "-C", self.tree, "add", "app.db")
         sh("git", "-C", self.tree, "commit", "-q", "-m", f"round {round_}")
         sh("git", "-C", self.tree, "push", "-q", "origin", "HEAD:refs/heads/main")
+
+    def retention(self, _round):
+        raise Failed("seed: no retention (the seed project kept every commit); leave it out of --long")
+
+    def note(self):
+        return ""
 
     def restore(self):
         target = f"{self.work}/seed/restored.db"
@@ -142,11 +237,13 @@ class Seed:
             subprocess.run(["git", "--git-dir", self.remote, "cat-file", "blob", "main:app.db"], stdout=f, check=True)
         check(target)
 
+    restore_from_remote = restore
+
 
 class Restic:
     name = "restic"
 
-    def __init__(self, work, database, _):
+    def __init__(self, work, database, _opsctl, _keep):
         self.database = database
         self.local = self.remote = f"{work}/restic/repo"
         self.snap = f"{work}/restic/app.db"
@@ -155,9 +252,15 @@ class Restic:
         sh("restic", "init", "-q", "--repo", self.local, env=self.env)
         self.work = work
 
-    def backup(self, _round):
+    def backup(self, _round, scheduled=False):
         snapshot(self.database, self.snap)
         sh("restic", "backup", "-q", "--repo", self.local, self.snap, env=self.env)
+
+    def retention(self, _round):
+        sh("restic", "forget", "-q", "--repo", self.local, "--keep-last", "10", "--prune", env=self.env)
+
+    def note(self):
+        return ""
 
     def restore(self):
         target = f"{self.work}/restic/restored"
@@ -165,101 +268,280 @@ class Restic:
         sh("restic", "restore", "-q", "--repo", self.local, "latest", "--target", target, env=self.env)
         check(target + self.snap)
 
+    restore_from_remote = restore  # restic's repository is the remote
+
 
 class Borg:
     name = "borg"
+    encryption = "none"
 
-    def __init__(self, work, database, _):
+    def __init__(self, work, database, _opsctl, _keep):
         self.database = database
-        self.local = self.remote = f"{work}/borg/repo"
-        self.snap = f"{work}/borg/app.db"
-        os.makedirs(f"{work}/borg")
-        self.env = dict(os.environ, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes", BORG_BASE_DIR=f"{work}/borg/base")
-        sh("borg", "init", "--encryption=none", self.local, env=self.env)
-        self.work = work
+        self.dir = f"{work}/{self.name}"
+        self.local = self.remote = f"{self.dir}/repo"
+        self.snap = f"{self.dir}/app.db"
+        os.makedirs(self.dir)
+        self.env = dict(os.environ, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes", BORG_BASE_DIR=f"{self.dir}/base",
+                        BORG_PASSPHRASE="bench")
+        sh("borg", "init", f"--encryption={self.encryption}", self.local, env=self.env)
         self.round = 0
 
-    def backup(self, round_):
+    def backup(self, round_, scheduled=False):
         snapshot(self.database, self.snap)
         sh("borg", "create", f"{self.local}::r{round_}", self.snap, env=self.env)
         self.round = round_
 
+    def retention(self, _round):
+        sh("borg", "prune", "--keep-last", "10", self.local, env=self.env)
+        sh("borg", "compact", self.local, env=self.env)
+
+    def note(self):
+        return ""
+
     def restore(self):
-        target = f"{self.work}/borg/restored"
+        target = f"{self.dir}/restored"
         shutil.rmtree(target, ignore_errors=True)
         os.makedirs(target)
         sh("borg", "extract", f"{self.local}::r{self.round}", env=self.env, cwd=target)
         check(target + self.snap)
 
+    restore_from_remote = restore  # borg's repository is the remote
+
+
+class BorgEncrypted(Borg):
+    name = "borg-enc"
+    encryption = "repokey-blake2"
+
+
+KINDS = {"ours": Ours, "ours-enc": OursEncrypted, "seed": Seed, "restic": Restic, "borg": Borg, "borg-enc": BorgEncrypted}
+
+
+class Bench:
+    """The tools still in the run; one that fails is named and left out, the others go on."""
+
+    def __init__(self, tools):
+        self.tools = tools
+
+    def each(self, what, action):
+        for tool in list(self.tools):
+            try:
+                action(tool)
+            except Failed as failure:
+                print(f"  {tool.name}: FAILED while {what}; left out from here on:\n    {str(failure).replace(chr(10), chr(10) + '    ')}")
+                self.tools.remove(tool)
+
+
+def fmt(value, kind):
+    if value is None:
+        return "—"
+    return {"s": f"{value:.2f} s", "mib": f"{value:.2f} MiB", "n": f"{value:.0f}"}[kind]
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.2f}×"
+
+
+def table(title, rows, names):
+    """A markdown table: one row per figure, one column per tool, then the ratios of this run."""
+    pairs = [p for p in PAIRS if p[0] in names and p[1] in names]
+    print(f"\n{title}\n")
+    print("| | " + " | ".join(names) + "".join(f" | {a}/{b}" for a, b in pairs) + " |")
+    print("| --- " * (1 + len(names) + len(pairs)) + "|")
+    for label, values, kind in rows:
+        cells = [fmt(values.get(n), kind) for n in names]
+        ratios = [ratio(values.get(a), values.get(b)) for a, b in pairs]
+        print(f"| {label} | " + " | ".join(cells + ratios) + " |")
+
+
+def timed(action):
+    t = time.monotonic()
+    action()
+    return time.monotonic() - t
+
+
+def rounds_mode(args, bench, db, size, names):
+    rng = random.Random(2)
+    per_round = {n: [] for n in names}
+    first = {}
+    print(f"{'round':>5} {'tool':>8} {'time s':>7} {'local +MiB':>10} {'remote +MiB':>11} {'% of db':>8}  note")
+    for round_ in range(args.rounds + 1):
+        if round_ > 0:
+            before = os.path.getsize(args.database)
+            churn(db, args.workload, rng)
+            grown = os.path.getsize(args.database) - before
+
+        def one(tool):
+            local0, remote0 = du(tool.local), du(tool.remote)
+            elapsed = timed(lambda: tool.backup(round_))
+            local, remote = du(tool.local) - local0, du(tool.remote) - remote0
+            note = tool.note()
+            if round_ > 0 and args.workload != "random":
+                note += f" (db {'grew' if grown >= 0 else 'shrank'} {mib(abs(grown)):.2f} MiB)"
+            if round_ == 0:
+                first[tool.name] = (elapsed, du(tool.local), du(tool.remote))
+            else:
+                per_round[tool.name].append((elapsed, local, remote))
+            print(f"{round_:>5} {tool.name:>8} {elapsed:>7.2f} {mib(local):>10.2f} {mib(remote):>11.2f} {100 * remote / size:>7.2f}%  {note}")
+        bench.each(f"backing up round {round_}", one)
+
+    restores, remote_restores = {}, {}
+    bench.each("restoring", lambda tool: restores.__setitem__(tool.name, timed(tool.restore)))
+    bench.each("restoring from the remote", lambda tool: remote_restores.__setitem__(tool.name, timed(tool.restore_from_remote)))
+
+    names = [t.name for t in bench.tools]
+    mean = lambda name, i: (sum(r[i] for r in per_round[name]) / len(per_round[name])) if per_round.get(name) else None
+    rows = [
+        ("first (full) backup, time", {n: first[n][0] for n in names if n in first}, "s"),
+        ("first backup, local repository", {n: mib(first[n][1]) for n in names if n in first}, "mib"),
+        ("first backup, remote", {n: mib(first[n][2]) for n in names if n in first}, "mib"),
+        (f"{args.workload} round (mean of {args.rounds}), time", {n: mean(n, 0) for n in names}, "s"),
+        (f"{args.workload} round, local growth", {n: mib(mean(n, 1)) if mean(n, 1) is not None else None for n in names}, "mib"),
+        (f"{args.workload} round, remote growth", {n: mib(mean(n, 2)) if mean(n, 2) is not None else None for n in names}, "mib"),
+        ("restore of the latest, verified", restores, "s"),
+        ("restore from the remote (new machine), verified", remote_restores, "s"),
+    ]
+    table(f"summary: {mib(size):.0f} MiB database, {args.workload} workload, same run (ratios: below 1× is better for ours)", rows, names)
+
+
+def long_mode(args, bench, db, size, names):
+    rng = random.Random(2)
+    keep = not args.no_keep
+    times = {n: [] for n in names}
+    sizes = {}  # (tool, "start"|"end") -> (local, remote, packs local, packs remote)
+    print(f"retention: {'ours backup.keep {last: 10, daily: 7} + opsctl backup prune; restic forget --keep-last 10 --prune; borg prune --keep-last 10 + compact' if keep else 'none (ours as opsd schedules it: --run-id, which compacts)'}")
+    print(f"{'round':>5}  " + "  ".join(f"{n:>20}" for n in names) + "   (time s: backup + retention)")
+
+    def measure(tool):
+        return (du(tool.local), du(tool.remote), packs(tool.local) if isinstance(tool, Ours) else None,
+                packs(tool.remote) if isinstance(tool, Ours) else None)
+
+    start_round = 10
+    for round_ in range(args.long + 1):
+        if round_ > 0:
+            churn(db, args.workload, rng)
+        cells = {}
+
+        def one(tool):
+            b = timed(lambda: tool.backup(round_, scheduled=not keep))
+            r = timed(lambda: tool.retention(round_)) if keep else 0.0
+            if round_ > 0:
+                times[tool.name].append((b, r))
+            cells[tool.name] = f"{b:.2f}+{r:.2f}" + (f" {packs(tool.local)}p" if isinstance(tool, Ours) else "")
+            if round_ == start_round:
+                sizes[(tool.name, "start")] = measure(tool)
+        bench.each(f"round {round_}", one)
+        if round_ <= 12 or round_ % 10 == 0 or round_ > args.long - 10:
+            print(f"{round_:>5}  " + "  ".join(f"{cells.get(n, '—'):>20}" for n in names))
+
+    for tool in bench.tools:
+        sizes[(tool.name, "end")] = measure(tool)
+    gc = {}
+    for tool in bench.tools:
+        if isinstance(tool, Ours):
+            try:
+                seconds = timed(tool.remote_gc)
+                gc[tool.name] = (mib(du(tool.remote)), seconds)
+            except Failed as failure:
+                print(f"  {tool.name}: git gc on the remote failed: {failure}")
+
+    restores = {}
+    bench.each("restoring", lambda tool: restores.__setitem__(tool.name, timed(tool.restore)))
+
+    names = [t.name for t in bench.tools]
+    total = lambda pair: pair[0] + pair[1]
+    first10 = {n: sum(total(p) for p in times[n][:10]) / 10 for n in names if len(times[n]) >= 20}
+    last10 = {n: sum(total(p) for p in times[n][-10:]) / 10 for n in names if len(times[n]) >= 20}
+    size_row = lambda i, when: {n: mib(sizes[(n, when)][i]) for n in names if (n, when) in sizes}
+    rows = [
+        ("round time, mean of rounds 1–10 (backup + retention)", first10, "s"),
+    ] + ([("round time, mean of rounds 11–20", {n: sum(total(p) for p in times[n][10:20]) / 10 for n in names if len(times[n]) >= 20}, "s")]
+         if args.long > 20 else []) + [
+        (f"round time, mean of rounds {args.long - 9}–{args.long}", last10, "s"),
+        ("  of which backup, last 10", {n: sum(p[0] for p in times[n][-10:]) / 10 for n in names if len(times[n]) >= 10}, "s"),
+        ("  of which retention, last 10", {n: sum(p[1] for p in times[n][-10:]) / 10 for n in names if len(times[n]) >= 10}, "s"),
+        ("round 10, time", {n: total(times[n][9]) for n in names if len(times[n]) >= 10}, "s"),
+        (f"round {args.long}, time", {n: total(times[n][-1]) for n in names if times[n]}, "s"),
+        (f"local repository after round {start_round}", size_row(0, "start"), "mib"),
+        (f"local repository after round {args.long}", size_row(0, "end"), "mib"),
+        (f"remote after round {start_round}", size_row(1, "start"), "mib"),
+        (f"remote after round {args.long}, as pushed", size_row(1, "end"), "mib"),
+        (f"restore of the latest after round {args.long}, verified", restores, "s"),
+        (f"remote after round {args.long}, after its git gc --prune=now", {n: gc[n][0] if n in gc else mib(sizes[(n, 'end')][1]) for n in names if (n, 'end') in sizes}, "mib"),
+    ]
+    ours_rows = [
+        (f"packs, local, after round {start_round}", {n: sizes[(n, "start")][2] for n in names if (n, "start") in sizes and sizes[(n, "start")][2] is not None}, "n"),
+        (f"packs, local, after round {args.long}", {n: sizes[(n, "end")][2] for n in names if (n, "end") in sizes and sizes[(n, "end")][2] is not None}, "n"),
+        (f"packs, remote, after round {args.long} (before its gc)", {n: sizes[(n, "end")][3] for n in names if (n, "end") in sizes and sizes[(n, "end")][3] is not None}, "n"),
+    ]
+    table(f"long run: {args.long} rounds of the {args.workload} workload on a {mib(size):.0f} MiB database, "
+          f"{'retention last 10' if keep else 'no retention'}, same run (ratios: below 1× is better for ours)", rows, names)
+    table("ours' packs", ours_rows, [n for n in names if n.startswith("ours")])
+    for name, (_, seconds) in gc.items():
+        print(f"{name}: the remote's git gc --prune=now took {seconds:.2f} s (a server's cost, not in the round times)")
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-mib", type=int, default=50)
+    parser.add_argument("--size-mib", type=int, help="database size (default 50, or 20 with --long)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--workload", choices=["random", "append"], default="random")
-    parser.add_argument("--tools", default="ours,seed,restic,borg")
+    parser.add_argument("--workload", choices=["random", "append", "vacuum"], default="random")
+    parser.add_argument("--long", type=int, metavar="N", help="N rounds (at least 20; 200 or 1000) with retention in every tool")
+    parser.add_argument("--no-keep", action="store_true", help="with --long: no retention (ours compacts as opsd's scheduled backups do)")
+    parser.add_argument("--tools", default="ours,ours-enc,restic,borg,borg-enc", help="any of ours,ours-enc,restic,borg,borg-enc,seed")
     release = f"{ROOT}/.build/release/opsctl"
     parser.add_argument("--opsctl", default=os.environ.get("OPSCTL", release))
     parser.add_argument("--keep", help="work in this directory and keep it")
     args = parser.parse_args()
+    if args.long is not None and args.long < 20:
+        parser.error(f"--long {args.long} is too short to compare its first and last 10 rounds; give at least 20 (200 or 1000)")
+    if args.no_keep and args.long is None:
+        parser.error("--no-keep is for --long N; leave it out or add --long 200")
+    if args.size_mib is None:
+        args.size_mib = 20 if args.long else 50
+
+    names = [t for t in args.tools.split(",") if t]
+    unknown = [n for n in names if n not in KINDS]
+    if unknown:
+        parser.error(f"unknown tool {', '.join(unknown)}; use any of {','.join(KINDS)}")
+    if args.long and "seed" in names:
+        parser.error("seed has no retention, so it cannot take part in --long; leave it out of --tools")
+    for name in names:
+        binary = name.split("-")[0]
+        if binary in ("restic", "borg") and shutil.which(binary) is None:
+            sys.exit(f"{binary} is not installed; apt-get install {'borgbackup' if binary == 'borg' else binary}, or leave it out with --tools")
+    if any(n.startswith("ours") for n in names) and not os.access(args.opsctl, os.X_OK):
+        sys.exit(f"no opsctl at {args.opsctl}; build it (scripts/release.sh builds opsctl and opsctl-backup) or pass --opsctl PATH")
 
     work = args.keep or tempfile.mkdtemp(prefix="bench-backup-")
     os.makedirs(work, exist_ok=True)
-    database = f"{work}/app.db"
-    kinds = {"ours": Ours, "seed": Seed, "restic": Restic, "borg": Borg}
-    names = [t for t in args.tools.split(",") if t]
+    args.database = f"{work}/app.db"
+    what = f"--long {args.long}{' --no-keep' if args.no_keep else ''}" if args.long else f"{args.rounds} rounds"
+    print(f"generating a {args.size_mib} MiB database ({args.workload} workload, {what}) in {work}")
+    db = generate(args.database, args.size_mib)
+    size = os.path.getsize(args.database)
+    if any(n.startswith("ours") for n in names):
+        print(sh(args.opsctl, "--version").splitlines()[0])
+    tools = []
     for name in names:
-        if name != "ours" and name != "seed" and shutil.which(name) is None:
-            sys.exit(f"{name} is not installed; apt-get install {'borgbackup' if name == 'borg' else name}, or leave it out with --tools")
-    if "ours" in names and not os.access(args.opsctl, os.X_OK):
-        sys.exit(f"no opsctl at {args.opsctl}; build it (swift build -c release: opsctl and opsctl-backup) or pass --opsctl PATH")
+        try:
+            tools.append(KINDS[name](work, args.database, args.opsctl, args.long is not None and not args.no_keep))
+        except Skipped as reason:
+            print(f"{name}: skipped: {reason}")
+        except Failed as failure:
+            print(f"{name}: skipped, its set-up failed: {failure}")
+    bench = Bench(tools)
 
-    print(f"generating a {args.size_mib} MiB database ({args.workload} workload, {args.rounds} rounds) in {work}")
-    db, _ = generate(database, args.size_mib)
-    size = os.path.getsize(database)
-    tools = [kinds[n](work, database, args.opsctl) for n in names]
-
-    t = time.monotonic(); snapshot(database, f"{work}/floor.db"); floor_backup = time.monotonic() - t
-    t = time.monotonic(); sh("sha256sum", f"{work}/floor.db"); floor_hash = time.monotonic() - t
+    floor_backup = timed(lambda: snapshot(args.database, f"{work}/floor.db"))
+    floor_hash = timed(lambda: sh("sha256sum", f"{work}/floor.db"))
     print(f"database {mib(size):.1f} MiB; floor: sqlite3 .backup {floor_backup:.2f}s, sha256sum {floor_hash:.2f}s")
+    os.remove(f"{work}/floor.db")
 
-    rng = random.Random(2)
-    totals = {tool.name: [] for tool in tools}
-    header = f"{'round':>5} {'tool':>6} {'time s':>7} {'local +MiB':>10} {'remote +MiB':>11} {'% of db':>8}  note"
-    print(header)
-    for round_ in range(args.rounds + 1):
-        if round_ > 0:
-            before = os.path.getsize(database)
-            churn(db, args.workload, rng)
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            grown = os.path.getsize(database) - before
-        for tool in tools:
-            local0, remote0 = du(tool.local), du(tool.remote)
-            t = time.monotonic()
-            tool.backup(round_)
-            elapsed = time.monotonic() - t
-            local, remote = du(tool.local) - local0, du(tool.remote) - remote0
-            note = ""
-            if isinstance(tool, Ours) and tool.last.get("databases"):
-                d = tool.last["databases"][0]
-                note = f"{d['layout']}, {d['pages_changed']}/{d['page_count']} pages changed"
-            if round_ > 0 and args.workload == "append":
-                note += f" (db grew {mib(grown):.2f} MiB)"
-            if round_ > 0:
-                totals[tool.name].append((elapsed, local, remote))
-            print(f"{round_:>5} {tool.name:>6} {elapsed:>7.2f} {mib(local):>10.2f} {mib(remote):>11.2f} {100 * remote / size:>7.2f}%  {note}")
-    print("\nmean per round after the first (full) backup:")
-    for tool in tools:
-        rows = totals[tool.name]
-        if rows:
-            n = len(rows)
-            print(f"  {tool.name:>6}: {sum(r[0] for r in rows) / n:.2f}s, local +{mib(sum(r[1] for r in rows) / n):.2f} MiB, "
-                  f"remote +{mib(sum(r[2] for r in rows) / n):.2f} MiB ({100 * sum(r[2] for r in rows) / n / size:.2f}% of the database)")
-    print("\nverified restore of the latest backup:")
-    for tool in tools:
-        t = time.monotonic()
-        tool.restore()
-        print(f"  {tool.name:>6}: {time.monotonic() - t:.2f}s")
+    if args.long:
+        long_mode(args, bench, db, size, [t.name for t in tools])
+    else:
+        rounds_mode(args, bench, db, size, [t.name for t in tools])
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
