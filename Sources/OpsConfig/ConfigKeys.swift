@@ -52,7 +52,9 @@ enum ConfigKeys {
     static let prune = ["keep"]
 
     /// `backup:`.
-    static let backup = ["repository", "remote", "databases", "files", "exclude", "schedule", "timezone", "keep", "before", "before_timeout"]
+    static let backup = ["repository", "remote", "databases", "files", "exclude", "schedule", "timezone", "keep", "before", "before_timeout", "encrypt"]
+    /// `backup.encrypt:`, age recipients.
+    static let backupEncrypt = ["recipients", "recipients_file"]
     /// `backup.keep:`, restic's `forget` rules.
     static let backupKeep = ["last", "hourly", "daily", "weekly", "monthly", "yearly"]
     /// `backup.remote:`.
@@ -100,6 +102,7 @@ enum ConfigKeys {
         Table(path: "backup", keys: backup),
         Table(path: "backup.remote", keys: remote),
         Table(path: "backup.keep", keys: backupKeep),
+        Table(path: "backup.encrypt", keys: backupEncrypt),
         Table(path: "backup.databases[]", keys: backupDatabase),
         Table(path: "alerts[]", keys: alert),
     ]

@@ -335,7 +335,29 @@ struct ConfigParser {
         spec.keep = fields.optional("keep", backupKeep)
         spec.before = fields.optional("before") { node, at in reader.items(node, at: at)?.compactMap { command($0.node, at: $0.path) } } ?? []
         if let timeout = fields.optional("before_timeout", reader.duration) { spec.beforeTimeout = timeout }
+        spec.encrypt = fields.optional("encrypt", backupEncrypt)
         return repository == nil ? nil : spec
+    }
+
+    /// `encrypt: {recipients: [age1…], recipients_file: PATH}`, at least one recipient between them.
+    private func backupEncrypt(_ node: Node, at path: String) -> BackupEncryption? {
+        guard let fields = reader.fields(node, at: path, allowed: ConfigKeys.backupEncrypt) else { return nil }
+        var encryption = BackupEncryption()
+        for item in fields.optional("recipients", { reader.items($0, at: $1) }) ?? [] {
+            guard let text = reader.nonEmptyString(item.node, at: item.path) else { continue }
+            do throws(Bech32.DecodeError) {
+                _ = try Bech32.ageRecipientKey(text)
+                encryption.recipients.append(text)
+            } catch {
+                reader.report(item.path, "is not an age recipient (age1…): \(error.description); copy the public key `age-keygen -y KEY_FILE` prints", at: item.node)
+            }
+        }
+        encryption.recipientsFile = fields.optional("recipients_file", reader.path)
+        if encryption.recipients.isEmpty, encryption.recipientsFile == nil, fields["recipients"] == nil {
+            reader.report(path, "names no recipient; add recipients: [age1…] (the public key `age-keygen` prints) or recipients_file:, or remove encrypt:", at: node)
+            return nil
+        }
+        return encryption
     }
 
     /// `keep: {last: N, hourly: N, daily: N, weekly: N, monthly: N, yearly: N}`, at least one above 0.

@@ -571,6 +571,8 @@ public struct BackupSpec: Sendable, Equatable {
     public var before: [[String]] = []
     /// How long each `before` command may run before it is killed.
     public var beforeTimeout: Duration = .seconds(300)
+    /// `encrypt:`: what leaves the host is encrypted to these age recipients; nil: plaintext.
+    public var encrypt: BackupEncryption?
 
     /// Creates a backup spec.
     public init(
@@ -587,6 +589,22 @@ public struct BackupSpec: Sendable, Equatable {
         self.files = files
         self.exclude = exclude
         self.schedule = schedule
+    }
+}
+
+/// `backup.encrypt:`: every object pushed to the remote is encrypted in the age format to these
+/// public keys, so the remote (and whoever reads it) cannot read the backups, and neither can the
+/// host once its local repository is gone: only the holders of the matching identities can.
+public struct BackupEncryption: Sendable, Equatable {
+    /// `recipients:`, age X25519 recipients (`age1…`), checked when the file is read.
+    public var recipients: [String]
+    /// `recipients_file:`, a file of recipients (one a line, `#` comments), read at each backup.
+    public var recipientsFile: String?
+
+    /// Creates an encryption spec.
+    public init(recipients: [String] = [], recipientsFile: String? = nil) {
+        self.recipients = recipients
+        self.recipientsFile = recipientsFile
     }
 }
 
