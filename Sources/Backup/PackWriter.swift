@@ -1,22 +1,27 @@
 import CGit2
 import Foundation
 
-/// Collects a backup's new objects in memory and writes them as packfiles, never as loose objects.
+/// Collects a backup's new objects and writes them as packfiles, never as loose objects.
 ///
 /// libgit2 never repacks, so loose objects (one file per blob, tree and commit) would pile up
 /// forever. Instead an in-memory backend ("mempack") gets the highest priority in the object
-/// database, so every write lands there; `flush()` hands the objects written since the last flush
-/// to libgit2's packbuilder, which writes one pack + index under `objects/pack/`. Objects that
-/// already exist on disk are left out, so unchanged chunks cost nothing.
+/// database, so every write through the repository lands there, and database chunks go straight
+/// to the pack being written (`writeChunk`), deflated on worker threads while the next chunk is
+/// read. `flush()` adds the in-memory objects written since the last flush and completes one pack +
+/// index under `objects/pack/` (`PackFileWriter`). Objects that already exist on disk are left
+/// out, so unchanged chunks cost nothing.
 ///
 /// A pack is complete and indexed before any reference points into it: a process killed in the
-/// middle leaves at worst an unreferenced pack, which `git fsck` accepts.
+/// middle leaves at worst a temporary file (`Leftovers` removes it) or an unreferenced pack, which
+/// `git fsck` accepts.
 final class PackWriter {
     private let repository: GitRepository
     private let backend: OpaquePointer
     private let odb: OpaquePointer
     /// The on-disk objects only (no mempack): "is this object already stored?"
     private let disk: OpaquePointer
+    /// The pack being written since the last flush.
+    private let encoder: PackEncoder
     /// Raw bytes written since the last flush, to bound memory.
     private(set) var pendingBytes = 0
     /// Bytes of pack files written so far (what this backup adds to the repository).
@@ -37,6 +42,7 @@ final class PackWriter {
         self.odb = odb
         self.disk = disk
         self.backend = backend
+        encoder = PackEncoder(directory: repository.objectsDirectory + "/pack")
         repository.recordsWrites = true
     }
 
@@ -48,6 +54,17 @@ final class PackWriter {
     /// Notes `count` raw bytes written through the repository since the last flush.
     func noteWritten(_ count: Int) { pendingBytes += count }
 
+    /// Adds a blob (a database chunk) to the pack being written and returns its id. It is deflated
+    /// on a worker thread (`PackEntry.Effort.fast`); the blob is readable once `flush` returns.
+    func writeChunk(_ bytes: [UInt8]) throws(BackupError) -> ObjectID {
+        let id = bytes.withUnsafeBytes { PackEntry.objectID(type: GIT_OBJECT_BLOB, $0) }
+        var oid = id.raw
+        if git_odb_exists(disk, &oid) != 0 || encoder.contains(id) { return id }
+        try encoder.submit(id: id, type: GIT_OBJECT_BLOB, bytes, effort: .fast)
+        pendingBytes += bytes.count
+        return id
+    }
+
     /// Writes the objects written since the last flush as one pack; returns its size (0 when
     /// there was nothing new). `progress` hears how many of the pack's objects are in it so far.
     @discardableResult
@@ -55,48 +72,27 @@ final class PackWriter {
         var seen = Set<ObjectID>()
         let fresh = repository.takeWrittenObjects().filter { id in
             var oid = id.raw
-            return seen.insert(id).inserted && git_odb_exists(disk, &oid) == 0
+            return seen.insert(id).inserted && git_odb_exists(disk, &oid) == 0 && !encoder.contains(id)
         }
         pendingBytes = 0
-        guard !fresh.isEmpty else {
+        for id in fresh {
+            var oid = id.raw
+            var object: OpaquePointer?
+            try gitCheck(git_odb_read(&object, odb, &oid), "cannot read \(id) from the in-memory object store")
+            defer { git_odb_object_free(object) }
+            let size = git_odb_object_size(object)
+            let data = size > 0 ? git_odb_object_data(object).map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? [] : []
+            try encoder.submit(id: id, type: git_odb_object_type(object), data, effort: .normal)
+        }
+        guard let written = try encoder.finish(progress: progress) else {
             try gitCheck(git_mempack_reset(backend), "cannot reset the in-memory object store")
             return 0
         }
-        var builder: OpaquePointer?
-        try gitCheck(git_packbuilder_new(&builder, repository.pointer), "cannot start a pack")
-        defer { git_packbuilder_free(builder) }
-        git_packbuilder_set_threads(builder, 0)
-        for id in fresh {
-            var oid = id.raw
-            try gitCheck(git_packbuilder_insert(builder, &oid, nil), "cannot add \(id) to a pack")
-        }
-        let directory = repository.objectsDirectory + "/pack"
-        let listener = progress.map(PackProgress.init)
-        let written = withExtendedLifetime(listener) {
-            git_packbuilder_write(
-                builder, directory, 0, listener == nil ? nil : packProgressCallback, listener.map { Unmanaged.passUnretained($0).toOpaque() })
-        }
-        try gitCheck(written, "cannot write a pack to \(directory)")
         // Only now is it safe to drop the in-memory copies: the pack and its index are on disk.
         git_odb_refresh(disk)
         git_odb_refresh(odb)
         try gitCheck(git_mempack_reset(backend), "cannot reset the in-memory object store")
-        let name = git_packbuilder_name(builder).map { String(cString: $0) } ?? ""
-        var info = stat()
-        let size = stat("\(directory)/pack-\(name).pack", &info) == 0 ? Int(info.st_size) : 0
-        packedBytes += size
-        return size
+        packedBytes += written.size
+        return written.size
     }
-}
-
-/// The flush's progress closure, behind the payload pointer of libgit2's indexer callback.
-private final class PackProgress {
-    let report: (_ objects: Int, _ of: Int) -> Void
-    init(_ report: @escaping (_ objects: Int, _ of: Int) -> Void) { self.report = report }
-}
-
-private let packProgressCallback: git_indexer_progress_cb = { stats, payload in
-    guard let stats, let payload else { return 0 }
-    Unmanaged<PackProgress>.fromOpaque(payload).takeUnretainedValue().report(Int(stats.pointee.received_objects), Int(stats.pointee.total_objects))
-    return 0
 }

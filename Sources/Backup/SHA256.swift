@@ -1,18 +1,26 @@
 import CCrypto
 import Foundation
 
-/// SHA-256 over a stream of bytes, through OpenSSL's libcrypto.
+/// SHA-256 (or, for git object ids and pack checksums, SHA-1) over a stream of bytes, through
+/// OpenSSL's libcrypto.
 ///
 /// libcrypto is already in the process (libgit2's SSH transport links it), uses SHA-NI where the
 /// CPU has it, and runs at full speed in debug builds too, where a Swift implementation would not.
 final class SHA256Hasher {
     private let context: OpaquePointer
 
-    init() {
+    /// The digests this hasher computes.
+    enum Algorithm {
+        case sha256
+        /// Git's object ids and pack checksums.
+        case sha1
+    }
+
+    init(algorithm: Algorithm = .sha256) {
         // EVP_MD_CTX_new fails only when out of memory; crash loudly rather than hash nothing.
         guard let context = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }
         self.context = context
-        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+        EVP_DigestInit_ex(context, algorithm == .sha1 ? EVP_sha1() : EVP_sha256(), nil)
     }
 
     deinit { EVP_MD_CTX_free(context) }
@@ -24,12 +32,15 @@ final class SHA256Hasher {
 
     func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
-    /// The digest as 64 lowercase hex digits.
-    func finalHex() -> String {
-        var digest = [UInt8](repeating: 0, count: 32)
+    /// The digest as lowercase hex digits (64 for SHA-256).
+    func finalHex() -> String { hex(finalBytes()) }
+
+    /// The digest's bytes (32 for SHA-256, 20 for SHA-1).
+    func finalBytes() -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &digest, &length)
-        return hex(digest)
+        return Array(digest.prefix(Int(length)))
     }
 
     /// The SHA-256 of a whole file, read in 1 MiB blocks; `progress` hears the bytes read so far.

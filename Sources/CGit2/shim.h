@@ -2,6 +2,8 @@
 #include <git2.h>
 // The in-memory object database backend: a backup writes its objects there and dumps them as one pack.
 #include <git2/sys/mempack.h>
+// zlib, which libgit2 links: backups deflate their own pack entries (PackFile.swift), on several threads.
+#include <zlib.h>
 
 // git_libgit2_opts is variadic, which Swift cannot call: one fixed-signature wrapper per option used.
 // fsync packs, indexes and references before they are renamed into place, so a backup survives a power loss.
