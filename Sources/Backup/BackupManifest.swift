@@ -56,6 +56,10 @@ public struct DatabaseManifest: Codable, Sendable, Equatable {
         public var time: String
         /// Bytes this delta added to the repository (its packs).
         public var storedBytes: Int
+        /// How the parts encode the change: nil for page records (`PageDelta`, every backup
+        /// before this field existed), `zstd-patch` for one zstd frame against the previous
+        /// version (`ZstdPatch`). Readers refuse values they do not know.
+        public var encoding: String? = nil
     }
 
     /// The layout version this code writes and reads.

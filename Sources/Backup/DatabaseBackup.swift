@@ -50,6 +50,17 @@ struct DatabaseBackup {
     /// restoring never reads much more than one full copy, and growth stays near the delta size.
     static let maximumChainFraction = 0.5
 
+    /// Page records beyond this fraction of the file (a VACUUM makes them nearly the whole file;
+    /// 1 % of rows updated, 0.6 %) are held up against a zstd patch, and the smaller is stored…
+    static let patchFraction = 0.1
+    /// …and never more than this many bytes of records are held in memory while deciding.
+    static let patchThresholdCap = 4 * PageDelta.partBytes
+
+    /// The size of page records past which a zstd patch is tried, for a file of `size` bytes.
+    static func patchThreshold(size: Int) -> Int {
+        min(Int(Double(size) * patchFraction), patchThresholdCap)
+    }
+
     var snapshotPath: String { "\(workDirectory)/\(source.name).snapshot" }
     var basePath: String { "\(workDirectory)/\(source.name).base" }
     var baseInfoPath: String { "\(workDirectory)/\(source.name).base.json" }
@@ -129,31 +140,40 @@ struct DatabaseBackup {
 
     private func storeDelta(pageSize: Int, previous: DatabaseManifest, previousTree: ObjectID, now: String) throws(BackupError) -> Result {
         let sequence = previous.deltas.count + 1
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(PageDelta.partBytes + 65536)
-        var newParts: [String: TreeNode] = [:]
-        var partNames: [String] = []
-        func writePart() throws(BackupError) {
-            guard !buffer.isEmpty else { return }
-            let name = String(format: "%06d-%02d", sequence, partNames.count)
-            newParts[name] = .blob(try repository.writeBlob(buffer), executable: false)
-            partNames.append("delta/" + name)
-            packer.noteWritten(buffer.count)
-            buffer.removeAll(keepingCapacity: true)
-        }
         let compared = progress.map { progress in { (bytes: Int) in progress.update(done: bytes) } }
+        let size = try ReadableFile(snapshotPath).size()
+        var records = RecordParts(limit: Self.patchThreshold(size: size))
         let comparison = try PageDelta.compare(current: snapshotPath, base: basePath, pageSize: pageSize, progress: compared) { (offset, bytes) throws(BackupError) in
-            var position = UInt64(offset).bigEndian
-            var length = UInt32(bytes.count).bigEndian
-            withUnsafeBytes(of: &position) { buffer.append(contentsOf: $0) }
-            withUnsafeBytes(of: &length) { buffer.append(contentsOf: $0) }
-            buffer.append(contentsOf: bytes)
-            if buffer.count >= PageDelta.partBytes { try writePart() }
+            records.append(offset: offset, bytes)
         }
         if comparison.changedPages == 0, comparison.size == previous.size, let subtree = try repository.entry("db/\(source.name)", in: previousTree) {
             return Result(tree: .existingTree(subtree), outcome: outcome(.unchanged, previous.size, pageSize, 0, 0), sha256: comparison.sha256)
         }
-        try writePart()
+        var encoding: String? = nil
+        var parts = records.finished
+        if records.overflowed {
+            // Large page records mean content moved across pages (a VACUUM): a byte-level patch
+            // against the previous version finds it where it went. The records are kept when
+            // the patch is no smaller; they are made again then, now without a limit.
+            if let patch = try ZstdPatch.encode(current: snapshotPath, reference: basePath, limit: records.total) {
+                encoding = ZstdPatch.encoding
+                parts = stride(from: 0, to: patch.count, by: PageDelta.partBytes).map { Array(patch[$0..<min($0 + PageDelta.partBytes, patch.count)]) }
+            } else {
+                var all = RecordParts(limit: .max)
+                _ = try PageDelta.compare(current: snapshotPath, base: basePath, pageSize: pageSize) { (offset, bytes) throws(BackupError) in
+                    all.append(offset: offset, bytes)
+                }
+                parts = all.finished
+            }
+        }
+        var newParts: [String: TreeNode] = [:]
+        var partNames: [String] = []
+        for part in parts {
+            let name = String(format: "%06d-%02d", sequence, partNames.count)
+            newParts[name] = .blob(try repository.writeBlob(part), executable: false)
+            partNames.append("delta/" + name)
+            packer.noteWritten(part.count)
+        }
         let stored = try packer.flush()
         var manifest = previous
         manifest.source = source.path
@@ -164,7 +184,7 @@ struct DatabaseBackup {
         manifest.time = now
         manifest.deltas.append(.init(
             parts: partNames, size: comparison.size, pagesChanged: comparison.changedPages,
-            sha256: comparison.sha256, time: now, storedBytes: stored
+            sha256: comparison.sha256, time: now, storedBytes: stored, encoding: encoding
         ))
         // The previous deltas stay in the tree, so every commit is self-contained: its tree holds
         // the full snapshot and the whole chain, all shared with earlier commits at no cost.
@@ -211,5 +231,50 @@ struct DatabaseBackup {
 
     private func outcome(_ layout: DatabaseOutcome.Layout, _ size: Int, _ pageSize: Int, _ changed: Int, _ stored: Int) -> DatabaseOutcome {
         DatabaseOutcome(name: source.name, path: source.path, layout: layout, size: size, pageCount: size / pageSize, pagesChanged: changed, storedBytes: stored)
+    }
+}
+
+/// A delta's page records cut into parts, held in memory up to `limit` bytes: past it they are
+/// dropped and only counted, for the comparison with a zstd patch.
+struct RecordParts {
+    let limit: Int
+    private(set) var parts: [[UInt8]] = []
+    private var buffer: [UInt8] = []
+    /// Bytes of records seen, kept or not.
+    private(set) var total = 0
+    /// True once `total` passed `limit`: `parts` is then empty.
+    private(set) var overflowed = false
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Adds one record (`PageDelta`'s format: offset, length, bytes).
+    mutating func append(offset: Int, _ bytes: UnsafeRawBufferPointer) {
+        total += PageDelta.headerBytes + bytes.count
+        if overflowed { return }
+        if total > limit {
+            overflowed = true
+            parts = []
+            buffer = []
+            return
+        }
+        var position = UInt64(offset).bigEndian
+        var length = UInt32(bytes.count).bigEndian
+        withUnsafeBytes(of: &position) { buffer.append(contentsOf: $0) }
+        withUnsafeBytes(of: &length) { buffer.append(contentsOf: $0) }
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= PageDelta.partBytes { closePart() }
+    }
+
+    /// The parts, the last one closed.
+    var finished: [[UInt8]] {
+        var copy = self
+        copy.closePart()
+        return copy.parts
+    }
+
+    private mutating func closePart() {
+        guard !buffer.isEmpty else { return }
+        parts.append(buffer)
+        buffer = []
     }
 }

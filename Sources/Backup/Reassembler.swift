@@ -67,9 +67,16 @@ struct Reassembler {
                 ids.append(id)
                 partBytes += bytes
             }
-            let growth = (partBytes / PageDelta.headerBytes).multipliedReportingOverflow(by: manifest.pageSize)
-            guard delta.size >= 0, growth.overflow || delta.size - size <= growth.partialValue else {
-                throw BackupError("delta \(index + 1) of \(manifest.name) claims \(delta.size) bytes, more than its \(partBytes) bytes of records can make of a \(size)-byte file; the backup repository is damaged or forged, restore from another commit with --at")
+            switch delta.encoding {
+            case nil:
+                let growth = (partBytes / PageDelta.headerBytes).multipliedReportingOverflow(by: manifest.pageSize)
+                guard delta.size >= 0, growth.overflow || delta.size - size <= growth.partialValue else {
+                    throw BackupError("delta \(index + 1) of \(manifest.name) claims \(delta.size) bytes, more than its \(partBytes) bytes of records can make of a \(size)-byte file; the backup repository is damaged or forged, restore from another commit with --at")
+                }
+            case ZstdPatch.encoding?:
+                try checkPatch(delta, index: index, of: manifest.name, first: ids.first, bytes: partBytes)
+            case let other?:
+                throw BackupError("delta \(index + 1) of \(manifest.name) is stored as '\(other)', an encoding this opsd does not know (it reads page records and \(ZstdPatch.encoding)); restore with a newer opsd")
             }
             layout.deltas.append(ids)
             size = delta.size
@@ -78,6 +85,20 @@ struct Reassembler {
             throw BackupError("the manifest of \(manifest.name) claims \(manifest.size) bytes, but its snapshot and deltas make \(size); the backup repository is damaged or forged, restore from another commit with --at")
         }
         return layout
+    }
+
+    /// A zstd patch must decode to the size the manifest claims, as its frame's header declares,
+    /// and that size must be one its compressed bytes can make at all (a block of at least 4 bytes
+    /// yields at most 128 KiB): a forged size is refused before anything is decoded or written.
+    private func checkPatch(_ delta: DatabaseManifest.DeltaRecord, index: Int, of name: String, first: ObjectID?, bytes: Int) throws(BackupError) {
+        let what = "delta \(index + 1) of \(name)"
+        guard let first, let declared = ZstdPatch.declaredSize(of: try repository.readBlob(first)) else {
+            throw BackupError("\(what) is not a zstd frame that declares its size; the backup repository is damaged or forged, restore from another commit with --at")
+        }
+        let bound = bytes.multipliedReportingOverflow(by: ZstdPatch.maximumExpansion)
+        guard delta.size == declared, bound.overflow || declared <= bound.partialValue else {
+            throw BackupError("\(what) claims \(delta.size) bytes, but its \(bytes)-byte zstd frame declares \(declared) and can make at most \(bound.partialValue); the backup repository is damaged or forged, restore from another commit with --at")
+        }
     }
 
     /// Writes the database described by `manifest` (found in `tree`) to a new file at `path`
@@ -94,11 +115,20 @@ struct Reassembler {
         let directory = "db/\(manifest.name)/"
         progress?.begin("write \(manifest.name)", total: manifest.full.size)
         try writeFullSnapshot(layout, to: file)
+        var size = manifest.full.size
         for (delta, parts) in zip(manifest.deltas, layout.deltas) {
-            for (name, id) in zip(delta.parts, parts) {
-                try PageDelta.apply(part: try repository.readBlob(id), to: file, limit: delta.size, what: directory + name)
+            if delta.encoding == ZstdPatch.encoding {
+                var frame: [UInt8] = []
+                for id in parts { frame += try repository.readBlob(id) }
+                let what = directory + (delta.parts.first.map { "\($0)…" } ?? "delta")
+                try ZstdPatch.apply(frame: frame, to: file, referenceSize: size, size: delta.size, what: what)
+            } else {
+                for (name, id) in zip(delta.parts, parts) {
+                    try PageDelta.apply(part: try repository.readBlob(id), to: file, limit: delta.size, what: directory + name)
+                }
             }
             try file.truncate(to: delta.size)
+            size = delta.size
         }
         try file.truncate(to: manifest.size)
         try file.finish()
