@@ -271,6 +271,14 @@ final class PackEncoder {
         }
     }
 
+    /// Appends an entry that is already encoded (a copy of a stored one), in its turn.
+    func submit(_ encoded: PackEntry) throws(BackupError) {
+        while inFlight.count >= Self.workers { try appendOldest() }
+        let entry = PendingEntry(id: encoded.id)
+        entry.finish(.success(encoded))
+        inFlight.append(entry)
+    }
+
     /// Completes the pack; nil when nothing was submitted. `progress` hears the entries appended.
     func finish(progress: ((_ objects: Int, _ of: Int) -> Void)? = nil) throws(BackupError) -> (size: Int, name: String)? {
         let total = count
@@ -316,5 +324,99 @@ private final class PendingEntry: @unchecked Sendable {
             waited = true
         }
         return result ?? .failure(BackupError("a pack entry was never deflated"))
+    }
+}
+
+/// The entries of a repository's packs as they are stored, for a push that copies them instead of
+/// inflating and deflating each object again (git calls this pack reuse).
+///
+/// Only whole objects are reused (types 1-4: what `PackFileWriter` writes); a delta entry (from
+/// git's own gc) is not, and the caller encodes that object afresh. Each copied entry is checked
+/// against the CRC-32 its index records, so damage at rest is not passed on.
+final class PackedEntries {
+    private struct Pack {
+        let path: String
+        let descriptor: Int32
+        let index: [UInt8]
+        let count: Int
+        /// Every entry's offset, ascending, then the trailer's: where each entry ends.
+        let ends: [Int]
+    }
+
+    private var packs: [Pack] = []
+
+    /// Reads the version 2 indexes in `objectsDirectory/pack` (others are skipped).
+    init(objectsDirectory: String) {
+        let directory = objectsDirectory + "/pack"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix("pack-") && name.hasSuffix(".idx") {
+            let base = directory + "/" + String(name.dropLast(4))
+            guard let index = try? FileSystem.readAll(base + ".idx"), index.count >= 1072 + 40,
+                  index[0..<8] == [0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2] else { continue }
+            let count = Int(Self.uint32(index, at: 8 + 255 * 4))
+            guard index.count >= 1072 + count * 28 else { continue }
+            let descriptor = open(base + ".pack", O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }
+            var info = stat()
+            guard fstat(descriptor, &info) == 0 else { close(descriptor); continue }
+            let offsets = (0..<count).map { Self.offset(index, count: count, at: $0) }
+            packs.append(Pack(path: base + ".pack", descriptor: descriptor, index: index, count: count, ends: offsets.sorted() + [Int(info.st_size) - 20]))
+        }
+    }
+
+    deinit { for pack in packs { close(pack.descriptor) } }
+
+    /// The stored entry of `id`, or nil when it is in no pack as a whole object.
+    func entry(_ id: ObjectID) -> PackEntry? {
+        let key = withUnsafeBytes(of: id.raw.id) { Array($0.prefix(20)) }
+        for pack in packs {
+            let first = Int(key[0])
+            var low = first == 0 ? 0 : Int(Self.uint32(pack.index, at: 8 + (first - 1) * 4))
+            var high = Int(Self.uint32(pack.index, at: 8 + first * 4))
+            while low < high {
+                let middle = (low + high) / 2
+                let start = 1032 + middle * 20
+                let name = pack.index[start..<start + 20]
+                if name.elementsEqual(key) { return read(pack, position: middle, id: id) }
+                if name.lexicographicallyPrecedes(key) { low = middle + 1 } else { high = middle }
+            }
+        }
+        return nil
+    }
+
+    private func read(_ pack: Pack, position: Int, id: ObjectID) -> PackEntry? {
+        let start = Self.offset(pack.index, count: pack.count, at: position)
+        var low = 0, high = pack.ends.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if pack.ends[middle] <= start { low = middle + 1 } else { high = middle }
+        }
+        let end = pack.ends[low]
+        guard end > start else { return nil }
+        var bytes = [UInt8](repeating: 0, count: end - start)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { raw in raw.baseAddress.map { pread(pack.descriptor, $0 + done, raw.count - done, off_t(start + done)) } ?? -1 }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            done += n
+        }
+        let type = (bytes[0] >> 4) & 7
+        guard (1...4).contains(type) else { return nil }
+        let recorded = Self.uint32(pack.index, at: 1032 + pack.count * 20 + position * 4)
+        let crc = bytes.withUnsafeBytes { UInt32(CGit2.crc32(0, $0.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt($0.count))) }
+        guard crc == recorded else { return nil }
+        return PackEntry(id: id, bytes: bytes, crc32: crc)
+    }
+
+    private static func offset(_ index: [UInt8], count: Int, at position: Int) -> Int {
+        let small = uint32(index, at: 1032 + count * 24 + position * 4)
+        guard small & 0x8000_0000 != 0 else { return Int(small) }
+        let at = 1032 + count * 28 + Int(small & 0x7fff_ffff) * 8
+        guard at + 8 <= index.count else { return 0 }
+        return Int(UInt64(uint32(index, at: at)) << 32 | UInt64(uint32(index, at: at + 4)))
+    }
+
+    private static func uint32(_ bytes: [UInt8], at position: Int) -> UInt32 {
+        bytes[position..<position + 4].reduce(0) { $0 << 8 | UInt32($1) }
     }
 }
