@@ -93,15 +93,6 @@ struct DatabaseBackup {
         return try storeFull(pageSize: pageSize, digest: digest, now: now)
     }
 
-    /// Reports a flush of the raw bytes written up to `end` of the snapshot: compressing them is
-    /// most of a full backup's time, so progress follows the objects as they go into the pack.
-    private func packProgress(upTo end: Int) -> ((_ objects: Int, _ of: Int) -> Void)? {
-        guard let progress else { return nil }
-        let pending = packer.pendingBytes
-        let start = end - pending
-        return { objects, total in progress.update(done: start + (total > 0 ? pending * objects / total : pending)) }
-    }
-
     private func chainIsFull(_ manifest: DatabaseManifest) -> Bool {
         let deltaBytes = manifest.deltas.reduce(0) { $0 + $1.storedBytes }
         return manifest.deltas.count >= Self.maximumChainLength
@@ -111,24 +102,23 @@ struct DatabaseBackup {
     private func storeFull(pageSize: Int, digest: String, now: String) throws(BackupError) -> Result {
         let file = try ReadableFile(snapshotPath)
         let size = try file.size()
-        var chunk = [UInt8](repeating: 0, count: PageDelta.chunkBytes)
         var chunks: [String: TreeNode] = [:]
         var names: [String] = []
         var offset = 0
-        var stored = 0
         while offset < size {
+            // Each chunk is a buffer of its own: it is deflated on a worker while the next is read.
+            var chunk = [UInt8](repeating: 0, count: min(PageDelta.chunkBytes, size - offset))
             let count = try file.read(into: &chunk, at: offset)
             if count == 0 { break }
-            let id = try chunk.withBytes { (raw) throws(BackupError) in try repository.writeBlob(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }
+            if count < chunk.count { chunk.removeLast(chunk.count - count) }
+            let id = try packer.writeChunk(chunk)
             let name = String(format: "%06d", names.count)
             chunks[name] = .blob(id, executable: false)
             names.append("full/" + name)
-            packer.noteWritten(count)
-            // Bound memory: the in-memory store holds raw objects until they are packed.
-            if packer.pendingBytes >= 4 * PageDelta.chunkBytes { stored += try packer.flush(progress: packProgress(upTo: offset + count)) }
             offset += count
+            progress?.update(done: offset)
         }
-        stored += try packer.flush(progress: packProgress(upTo: offset))
+        let stored = try packer.flush()
         let manifest = DatabaseManifest(
             format: DatabaseManifest.currentFormat, name: source.name, source: source.path, size: offset, pageSize: pageSize,
             pageCount: offset / pageSize, sha256: digest, sqliteVersion: BackupLibraries.sqlite, time: now,
