@@ -5,7 +5,8 @@
 #
 #   build:  libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev libzstd-dev pkg-config,
 #           git (the demo's backup remote), python3 (the demo's writer and report job)
-#   tests:  systemd (systemd-analyze on the host), procps, sqlite3, make, zstd (restores a zstd patch by hand)
+#   tests:  systemd (systemd-analyze on the host), procps, sqlite3, make, zstd (restores a zstd patch by hand),
+#           strace (counts the threads `opsctl status` starts; Chromium's sockets)
 #   (cron for deploy/cron/ops runs inside the systemd sandbox, not on the host)
 #   checks: redis-server (queue backlog), monitoring-plugins-basic (check_disk, check_procs),
 #           prometheus (its promtool validates /metrics), openssl (self-signed certificates)
@@ -16,7 +17,7 @@
 #   package: dpkg-dev, debhelper, lintian (make deb and its test), man-db (man pages rendered)
 set -euo pipefail
 build=(libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev libzstd-dev pkg-config git python3)
-tests=(systemd procps sqlite3 make zstd redis-server monitoring-plugins-basic prometheus prometheus-alertmanager openssl
+tests=(systemd procps sqlite3 make zstd strace redis-server monitoring-plugins-basic prometheus prometheus-alertmanager openssl
        openssh-server openssh-client lighttpd lighttpd-mod-openssl chromium dpkg-dev debhelper lintian man-db)
 case "${1:-test}" in
     build) packages=("${build[@]}") ;;

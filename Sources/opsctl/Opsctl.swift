@@ -1,7 +1,25 @@
 import ArgumentParser
+import Dispatch
+import Glibc
 import OpsConfig
 
+/// opsctl's entry point: a plain `status` runs at once (`StatusFastPath`); every other command
+/// line goes to ArgumentParser, in a task on the main queue as an async `main` would run it.
 @main
+enum OpsctlMain {
+    static func main() {
+        if let request = StatusFastPath.parse(CommandLine.arguments.dropFirst()) {
+            exit(StatusFastPath.run(request))
+        }
+        // ArgumentParser exits by itself only on an error; a command that returns ends opsctl here.
+        Task {
+            await Opsctl.main()
+            exit(0)
+        }
+        dispatchMain()
+    }
+}
+
 struct Opsctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "opsctl",

@@ -24,14 +24,18 @@ struct Status: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        try await reportingFailures {
-            let response = try await connection.client().send(ControlRequest(method: "GET", path: "/v1/status"))
-            let report = try response.decoded(StatusReport.self)
-            print(json ? response.jsonText : StatusText.render(report), terminator: json ? "\n" : "")
-            let down = Self.notRunning(report.workers)
-            guard down.isEmpty else {
-                throw Failure("\(down.map { "\($0.name) is \($0.state.rawValue)" }.joined(separator: ", ")); it should be running", exitCode: 3)
-            }
+        try await reportingFailures { try Self.show(connection: connection, json: json) }
+    }
+
+    /// Asks opsd for its status and prints it; throws `Failure` (exit 3) when a worker that
+    /// should run does not. Blocking, so the fast path (`StatusFastPath`) runs it without a task.
+    static func show(connection: ConnectionOptions, json: Bool) throws {
+        let response = try connection.client().sendBlocking(ControlRequest(method: "GET", path: "/v1/status"))
+        let report = try response.decoded(StatusReport.self)
+        print(json ? response.jsonText : StatusText.render(report), terminator: json ? "\n" : "")
+        let down = notRunning(report.workers)
+        guard down.isEmpty else {
+            throw Failure("\(down.map { "\($0.name) is \($0.state.rawValue)" }.joined(separator: ", ")); it should be running", exitCode: 3)
         }
     }
 
