@@ -28,6 +28,18 @@ struct VersionTests {
         #expect(underSystemd ? lines[3].hasSuffix("(the running manager)") : lines[3] == "systemd none (not running under systemd)", "\(lines[3])")
     }
 
+    @Test("opsctl prints the whole report wherever --version stands among its own options")
+    func versionBesideOptions() async throws {
+        let plain = try await run("opsctl", ["--version"])
+        for arguments in [["--config", "/nonexistent/ops.yaml", "--version"], ["status", "--version"], ["--socket", "/tmp/x.sock", "--version"]] {
+            let result = try await run("opsctl", arguments)
+            #expect(result.status == 0 && result.stdout == plain.stdout, "\(arguments): \(result.stdout)")
+        }
+        // After `--`, or in the companion's arguments, --version is not opsctl's.
+        let companion = try await run("opsctl", ["backup", "--version"])
+        #expect(companion.stdout != plain.stdout)
+    }
+
     @Test("scripts/stamp-commit.sh writes the commit into a copy of the binary after linking, and --version reads it")
     func stampedCommit() async throws {
         let scratch = NSTemporaryDirectory() + "stamp-\(UUID().uuidString)"
