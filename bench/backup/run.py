@@ -390,7 +390,6 @@ def rounds_mode(args, bench, db, size, names):
     bench.each("restoring", lambda tool: restores.__setitem__(tool.name, timed(tool.restore)))
     bench.each("restoring from the remote", lambda tool: remote_restores.__setitem__(tool.name, timed(tool.restore_from_remote)))
 
-    names = [t.name for t in bench.tools]
     mean = lambda name, i: (sum(r[i] for r in per_round[name]) / len(per_round[name])) if per_round.get(name) else None
     rows = [
         ("first (full) backup, time", {n: first[n][0] for n in names if n in first}, "s"),
@@ -449,7 +448,6 @@ def long_mode(args, bench, db, size, names):
     restores = {}
     bench.each("restoring", lambda tool: restores.__setitem__(tool.name, timed(tool.restore)))
 
-    names = [t.name for t in bench.tools]
     total = lambda pair: pair[0] + pair[1]
     first10 = {n: sum(total(p) for p in times[n][:10]) / 10 for n in names if len(times[n]) >= 20}
     last10 = {n: sum(total(p) for p in times[n][-10:]) / 10 for n in names if len(times[n]) >= 20}
@@ -522,7 +520,10 @@ def main():
     db = generate(args.database, args.size_mib)
     size = os.path.getsize(args.database)
     if any(n.startswith("ours") for n in names):
-        print(sh(args.opsctl, "--version").splitlines()[0])
+        try:
+            print(subprocess.run([args.opsctl, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=30).stdout.splitlines()[0])
+        except (subprocess.TimeoutExpired, IndexError):
+            print(f"{args.opsctl} --version did not answer")
     tools = []
     for name in names:
         try:
