@@ -77,6 +77,12 @@ public final class ControlServer: Service, Sendable {
     /// accepted; then it is closed. opsctl and HTTP scrapers send theirs at once, in well under a
     /// millisecond; 5 s leaves room for a loaded machine while a held connection is soon returned.
     public static let requestTimeout = TimeAmount.seconds(5)
+    /// How long an answer may wait for a client that does not read it (a streamed `jobs run`
+    /// whose reader stopped, a scraper that hung); then the connection is closed. Without it such
+    /// a client held its connection, and a task, until opsd stopped. A minute, as web servers'
+    /// send timeouts: a person paging through `opsctl jobs run … | less` loses the answer only
+    /// after a minute's pause, and a streamed run drops its oldest lines long before that anyway.
+    public static let writeStallTimeout = TimeAmount.seconds(60)
     /// Connections served at once on the control socket. Room for every operator, script and
     /// probe at once (each takes milliseconds); what it bounds is descriptors. opsd's own watchdog
     /// probe is served beyond it.
@@ -97,10 +103,10 @@ public final class ControlServer: Service, Sendable {
     }
 
     /// Takes the socket path (directory check, lock, stale-file cleanup) and starts listening on it.
-    /// `requestTimeout` is for tests on a loaded machine; opsd uses the default.
+    /// `requestTimeout` and `writeStallTimeout` are for tests; opsd uses the defaults.
     public static func bind(
         path: String, handler: any ControlHandler, group: any EventLoopGroup, logger: Logger,
-        requestTimeout: TimeAmount = ControlServer.requestTimeout
+        requestTimeout: TimeAmount = ControlServer.requestTimeout, writeStallTimeout: TimeAmount = ControlServer.writeStallTimeout
     ) async throws(ControlServerError) -> ControlServer {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
@@ -144,7 +150,7 @@ public final class ControlServer: Service, Sendable {
                         guard peer.pid == getpid() || budget.admit(child) else {
                             return try Self.refuse(child, .error("opsd is serving \(budget.limit) control connections already; try again shortly", status: 503))
                         }
-                        return try Self.serveRequests(on: child, timeout: requestTimeout, accepted: accepted)
+                        return try Self.serveRequests(on: child, timeout: requestTimeout, stallTimeout: writeStallTimeout, accepted: accepted)
                     }
                 }
         } catch {
@@ -192,14 +198,15 @@ public final class ControlServer: Service, Sendable {
         }
     }
 
-    /// The pipeline of a connection that will be served: HTTP/1.1 and the request deadline; a
-    /// refusal instead once the listener is closing.
+    /// The pipeline of a connection that will be served: HTTP/1.1, the request deadline and the
+    /// write-stall deadline; a refusal instead once the listener is closing.
     private static func serveRequests(
-        on child: any Channel, timeout: TimeAmount = requestTimeout, accepted: AcceptedConnections
+        on child: any Channel, timeout: TimeAmount = requestTimeout, stallTimeout: TimeAmount = writeStallTimeout, accepted: AcceptedConnections
     ) throws -> Connection? {
         let connection = try accepted.admit(child) {
             try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
             try child.pipeline.syncOperations.addHandler(RequestDeadline(timeout: timeout))
+            try child.pipeline.syncOperations.addHandler(WriteStallDeadline(timeout: stallTimeout))
             return try Connection(wrappingChannelSynchronously: child)
         }
         return try connection ?? refuse(child, .error("opsd is stopping; try again once it runs", status: 503))

@@ -60,6 +60,38 @@ final class RequestDeadline: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
+/// Closes a connection whose client has stopped reading: when the answer fills the socket's
+/// buffers NIO marks the channel unwritable, and if it stays so for `timeout` the connection is
+/// closed, so the write waiting on it fails and its task ends. A client that reads again, even
+/// slowly, stops the clock: this bounds a stall, not the length of an answer.
+final class WriteStallDeadline: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            timer?.cancel()
+            timer = nil
+        } else if timer == nil {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            timer = context.eventLoop.scheduleTask(in: timeout) { loopBound.value.close(promise: nil) }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+}
+
 /// Answers a connection that will not be served with one HTTP response, then closes it; the
 /// request is not read.
 final class Refusal: ChannelInboundHandler {

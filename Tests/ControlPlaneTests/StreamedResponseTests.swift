@@ -66,6 +66,40 @@ private final class Received: Sendable {
     var text: String { state.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
 }
 
+/// An endless streamed answer; says how its writing ended.
+private final class EndlessStream: ControlHandler {
+    private let ended = Mutex<(error: String?, waiter: CheckedContinuation<String, Never>?)>((nil, nil))
+
+    func handle(_ request: ControlRequest) async -> ControlResponse {
+        guard request.path == "/v1/stream" else { return .error("no such path", status: 404) }
+        return .streamed(contentType: "application/x-ndjson") { body in
+            let piece = [UInt8](repeating: UInt8(ascii: "x"), count: 65_535) + [10]
+            do {
+                while true { try await body.write(piece) }
+            } catch {
+                self.ended.withLock { state -> CheckedContinuation<String, Never>? in
+                    state.error = "\(error)"
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }?.resume(returning: "\(error)")
+                throw error
+            }
+        }
+    }
+
+    /// The error the write ended with, once it has.
+    func writeError() async -> String {
+        await withCheckedContinuation { continuation in
+            let now = ended.withLock { state -> String? in
+                if let error = state.error { return error }
+                state.waiter = continuation
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+}
+
 @Suite("control socket: a streamed answer arrives as it is written")
 struct StreamedResponseTests {
     @Test("the client hands over the first piece while the handler still holds the rest, then the rest, whole")
@@ -98,6 +132,36 @@ struct StreamedResponseTests {
         #expect(missing.status == 404)
         #expect(String(decoding: missing.body, as: UTF8.self).contains("no such path"))
 
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    @Test("a client that stops reading a streamed answer is cut off after the write-stall timeout, and the writer's task ends", .timeLimit(.minutes(3)))
+    func stalledReaderIsClosed() async throws {
+        var template = Array("/tmp/ops-cs-XXXXXX".utf8CString)
+        let directory = try #require(mkdtemp(&template).map { String(cString: $0) })
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/opsd.sock"
+        let logger = Logger(label: "streamed-response-tests")
+        let handler = EndlessStream()
+        let server = try await ControlServer.bind(
+            path: path, handler: handler, group: MultiThreadedEventLoopGroup.singleton, logger: logger, writeStallTimeout: .seconds(1)
+        )
+        let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
+        let running = Task { try await group.run() }
+
+        // A client that sends its request and never reads: the socket's buffers fill, the
+        // channel turns unwritable, and a second later the connection is closed.
+        let held = HeldConnections()
+        try held.connectUnix(path)
+        let request = Array("POST /v1/stream HTTP/1.1\r\nHost: opsd\r\nContent-Length: 0\r\n\r\n".utf8)
+        #expect(write(held.descriptors[0], request, request.count) == request.count)
+        let error = await handler.writeError()
+        #expect(!error.isEmpty)
+        // The listener serves others all along.
+        let client = ControlClient(socketPath: path)
+        #expect(try await client.send(ControlRequest(method: "GET", path: "/v1/other")).status == 404)
+        held.closeAll()
         await group.triggerGracefulShutdown()
         try await running.value
     }
