@@ -89,6 +89,16 @@ final class RemoteSync {
     }
 
     private func pushOnce(force: Bool) -> PushResult {
+        // A remote on this machine is written directly: libgit2's push deflates everything again (LocalPush).
+        let localPath = spec.url.hasPrefix("file://") ? String(spec.url.dropFirst(7)) : spec.url
+        if RemoteSync.isLocalPath(spec.url), FileSystem.exists(localPath + "/objects") {
+            do throws(BackupError) {
+                let outcome = try LocalPush(repository: repository, remotePath: localPath, source: plan.reference, reference: plan.reference).push(force: force)
+                return outcome == .pushed ? .success : .refused(notFastForward)
+            } catch {
+                return .failed(error)
+            }
+        }
         let remote: OpaquePointer
         do { remote = try openRemote() } catch { return .refused(error) }
         defer { git_remote_free(remote) }
@@ -111,7 +121,7 @@ final class RemoteSync {
                 return .failed(BackupError("the remote repository \(spec.url) does not exist; create it with `git init --bare \(spec.url)` or mount it"))
             }
             if rc == GIT_ENONFASTFORWARD.rawValue {
-                return .refused(BackupError("the remote \(spec.url) refused \(plan.branch): its branch has commits this repository does not have; another machine may push to the same branch, give each host its own backup.remote.branch"))
+                return .refused(notFastForward)
             }
             let error = context.failure(rc, action: "cannot push to \(spec.url)")
             // A redirect is refused for good: the remote will not stop redirecting within a retry.
@@ -122,6 +132,10 @@ final class RemoteSync {
             return .refused(BackupError("the remote \(spec.url) refused \(plan.branch) (\(status)); check the remote's hooks and branch protection"))
         }
         return .success
+    }
+
+    private var notFastForward: BackupError {
+        BackupError("the remote \(spec.url) refused \(plan.branch): its branch has commits this repository does not have; another machine may push to the same branch, give each host its own backup.remote.branch")
     }
 
     /// True for a filesystem path (as the config loader decides it), false for URLs and `host:path`.
