@@ -38,6 +38,11 @@ public struct BackupPlan: Sendable, Equatable {
     public var before: [[String]] = []
     /// `backup.before_timeout`: how long each may run.
     public var beforeTimeout: Duration = .seconds(300)
+    /// `backup.encrypt`: the age recipients every pushed object is encrypted to; empty: plaintext.
+    var recipients: [AgeRecipient] = []
+    /// The age identity file (`--identity`) that opens an encrypted remote's backups; nil: none
+    /// (the host's own pushes are still known to it, but nothing else on the remote).
+    public var identityFile: String?
 
     /// Resolves `spec`; `stateDirectory` is `daemon.state_dir`.
     public init(spec: BackupSpec, stateDirectory: String, host: String = BackupPlan.hostName()) throws(BackupError) {
@@ -65,6 +70,13 @@ public struct BackupPlan: Sendable, Equatable {
         before = spec.before
         beforeTimeout = spec.beforeTimeout
         remote = spec.remote
+        if let encrypt = spec.encrypt {
+            for (index, text) in encrypt.recipients.enumerated() { recipients.append(try AgeRecipient(text, origin: "backup.encrypt.recipients[\(index)]")) }
+            if let file = encrypt.recipientsFile { recipients += try AgeRecipient.load(file: file, key: "backup.encrypt.recipients_file") }
+            guard !recipients.isEmpty else {
+                throw BackupError("backup.encrypt names no recipient (recipients_file \(encrypt.recipientsFile ?? "") is empty); add an age1… line, or remove encrypt:")
+            }
+        }
         if let remote = spec.remote, remote.tokenFile != nil || remote.tokenEnv != nil, remote.url.lowercased().hasPrefix("http://") {
             throw BackupError("backup.remote.url \(remote.url) is plain http://, which would send the token of \(remote.tokenFile != nil ? "token_file" : "token_env") in clear text; use an https:// URL")
         }
@@ -89,6 +101,9 @@ public struct BackupPlan: Sendable, Equatable {
 
     /// The branch reference.
     var reference: String { "refs/heads/" + branch }
-    /// The remote-tracking reference that records what the remote has.
+    /// The remote-tracking reference that records what the remote has (with encryption, the
+    /// plaintext commit whose mirror the remote has).
     var remoteReference: String { "refs/remotes/origin/" + branch }
+    /// True when pushes are encrypted (`backup.encrypt`).
+    var encrypts: Bool { !recipients.isEmpty }
 }

@@ -13,7 +13,7 @@ import Scheduling
 /// fast with a clear message instead of queueing.
 public struct BackupRunner: Sendable {
     /// The resolved plan.
-    public private(set) var plan: BackupPlan
+    public internal(set) var plan: BackupPlan
     /// `daemon.state_dir`, where the history is recorded.
     public let stateDirectory: String
     let logger: Logger

@@ -169,11 +169,16 @@ struct BackupSession {
         if let local = try repository.resolve(reference: plan.reference) { return local }
         guard let spec = plan.remote else { return nil }
         do {
-            try RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger, progress: progress).fetch()
+            try RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger, progress: progress).fetch(requireReadable: !plan.encrypts)
         } catch {
             logger.warning("backup: cannot fetch the remote's branch before the first backup here; starting a new history", metadata: ["error": "\(error.description)"])
         }
-        guard let remote = try repository.resolve(reference: plan.remoteReference) else { return nil }
+        guard let remote = try repository.resolve(reference: plan.remoteReference) else {
+            if plan.encrypts, try repository.resolve(reference: EncryptedMirror.reference(plan.branch)) != nil {
+                logger.notice("backup: the remote's branch is encrypted and this host has no plaintext of it; starting a new local history, pushed as its continuation", metadata: ["branch": "\(plan.branch)"])
+            }
+            return nil
+        }
         try repository.updateReference(plan.reference, to: remote, expected: nil, message: "opsd: continue the remote's backups")
         logger.notice("backup: continuing the remote's branch", metadata: ["branch": "\(plan.branch)", "commit": "\(remote)"])
         return remote

@@ -41,10 +41,19 @@ final class RemoteSync {
         let tracked = try repository.resolve(reference: plan.remoteReference)
         if tracked == local { return 0 }
         let ahead = try repository.commitsAhead(local, of: tracked)
+        // With backup.encrypt, the encrypted mirror of the branch goes instead (see EncryptedMirror);
+        // it is built on a handle of its own, whose object store takes the new packs.
+        var source = plan.reference
+        if plan.encrypts {
+            progress?.begin("encrypt", total: nil)
+            let mirror = EncryptedMirror(repository: try GitRepository.openOrCreate(at: plan.repository), plan: plan)
+            guard try mirror.update(recipients: plan.recipients, force: force) != nil else { return 0 }
+            source = EncryptedMirror.reference(plan.branch)
+        }
         let attempts = 1 + (retry.retries ?? 0)
         for attempt in 1...attempts {
             progress?.begin("push", total: nil)
-            switch pushOnce(force: force) {
+            switch pushOnce(force: force, source: source) {
             case .success:
                 try repository.setReference(plan.remoteReference, to: local)
                 return ahead
@@ -63,8 +72,10 @@ final class RemoteSync {
         throw BackupError("the push to \(spec.url) failed")
     }
 
-    /// Fetches the remote's branches into `refs/remotes/origin/*`.
-    func fetch() throws(BackupError) {
+    /// Fetches the remote's branches into `refs/remotes/origin/*`. An encrypted branch is
+    /// decrypted with `plan.identityFile`; without one, unless it is this host's own push, it is
+    /// an error when `requireReadable` (a restore), and left out otherwise (a backup continuing it).
+    func fetch(requireReadable: Bool = true) throws(BackupError) {
         let remote = try openRemote()
         defer { git_remote_free(remote) }
         progress?.begin("fetch", total: nil)
@@ -78,6 +89,38 @@ final class RemoteSync {
         options.prune = GIT_FETCH_PRUNE
         let rc = withExtendedLifetime(context) { git_remote_fetch(remote, nil, &options, "opsd: fetch backups") }
         if rc < 0 { throw context.failure(rc, action: "cannot fetch from \(spec.url)") }
+        try readEncryptedBranch(requireReadable: requireReadable)
+    }
+
+    /// When the remote's branch is an encrypted mirror, points the remote-tracking branch at its
+    /// plaintext: the commit this host built it from, or the decryption with `--identity`.
+    /// Otherwise the remote-tracking branch is removed (nothing plaintext stands for it) and,
+    /// when `requireReadable`, the error says to pass --identity.
+    private func readEncryptedBranch(requireReadable: Bool) throws(BackupError) {
+        guard let tip = try repository.resolve(reference: plan.remoteReference), try EncryptedMirror.isEncrypted(tip, in: repository) else { return }
+        // A new machine continues the remote's encrypted branch: its next mirror commit's parent.
+        if try repository.resolve(reference: EncryptedMirror.reference(plan.branch)) == nil {
+            try repository.setReference(EncryptedMirror.reference(plan.branch), to: tip)
+        }
+        if let known = EncryptedMirror.knownSource(of: tip, repository: repository, plan: plan) {
+            try repository.setReference(plan.remoteReference, to: known)
+            return
+        }
+        if let identityFile = plan.identityFile {
+            let identities = try AgeIdentity.load(file: identityFile)
+            progress?.begin("decrypt", total: nil)
+            let plain = try EncryptedMirror(repository: try GitRepository.openOrCreate(at: plan.repository), plan: plan).decrypt(tip, identities: identities)
+            try repository.setReference(plan.remoteReference, to: plain)
+            return
+        }
+        var reference: OpaquePointer?
+        if git_reference_lookup(&reference, repository.pointer, plan.remoteReference) == 0 {
+            git_reference_delete(reference)
+            git_reference_free(reference)
+        }
+        if requireReadable {
+            throw BackupError("the remote \(spec.url)'s branch \(plan.branch) is encrypted (age, backup.encrypt); pass --identity FILE, the age identity file (AGE-SECRET-KEY-1…) of one of its recipients")
+        }
     }
 
     /// How one push attempt ended. A refusal (authentication, host key, rejected reference) is not
@@ -88,12 +131,12 @@ final class RemoteSync {
         case refused(BackupError)
     }
 
-    private func pushOnce(force: Bool) -> PushResult {
+    private func pushOnce(force: Bool, source: String) -> PushResult {
         // A remote on this machine is written directly: libgit2's push deflates everything again (LocalPush).
         let localPath = spec.url.hasPrefix("file://") ? String(spec.url.dropFirst(7)) : spec.url
         if RemoteSync.isLocalPath(spec.url), FileSystem.exists(localPath + "/objects") {
             do throws(BackupError) {
-                let outcome = try LocalPush(repository: repository, remotePath: localPath, source: plan.reference, reference: plan.reference).push(force: force)
+                let outcome = try LocalPush(repository: repository, remotePath: localPath, source: source, reference: plan.reference).push(force: force)
                 return outcome == .pushed ? .success : .refused(notFastForward)
             } catch {
                 return .failed(error)
@@ -108,7 +151,7 @@ final class RemoteSync {
         context.install(in: &options.callbacks)
         // A redirect could take the token to another server: never follow one.
         options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
-        let refspec = (force ? "+" : "") + "\(plan.reference):\(plan.reference)"
+        let refspec = (force ? "+" : "") + "\(source):\(plan.reference)"
         let rc: Int32 = refspec.withCString { cRefspec in
             var strings: [UnsafeMutablePointer<CChar>?] = [UnsafeMutablePointer(mutating: cRefspec)]
             return strings.withUnsafeMutableBufferPointer { buffer in

@@ -129,6 +129,9 @@ struct BackupCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("List another host's branch instead (default: backup.remote.branch, the host name), e.g. --branch old-host.", valueName: "name"))
         var branch: String?
 
+        @Option(help: ArgumentHelp("The age identity file (AGE-SECRET-KEY-1…) that decrypts an encrypted remote's backups (backup.encrypt), with --from-remote.", valueName: "file"))
+        var identity: String?
+
         @Flag(help: "Print the list as JSON: [{commit, time, summary, pushed}].")
         var json = false
 
@@ -136,7 +139,7 @@ struct BackupCommand: AsyncParsableCommand {
             try await reportingFailures {
                 let context = try BackupContext(options: connection, progress: .standardError(enabled: fromRemote && !json))
                 let entries: [BackupEntry]
-                do { entries = try await context.runner.list(fromRemote: fromRemote, branch: branch) } catch { throw Failure("\(error)") }
+                do { entries = try await context.runner.reading(identityFile: identity).list(fromRemote: fromRemote, branch: branch) } catch { throw Failure("\(error)") }
                 if json {
                     print(try WireJSON.text(entries))
                 } else if entries.isEmpty {

@@ -37,6 +37,8 @@ struct RestoreCommand: AsyncParsableCommand {
               opsctl restore --to /srv/restored/    into a directory, made (0700) if missing
               opsctl restore --files --dry-run      the config files' diffs against the backup
               opsctl restore --files --to /tmp/cfg  the config files under /tmp/cfg/etc/...
+              opsctl restore --from-remote --identity key.txt
+                                                    an encrypted remote (backup.encrypt)
 
             --files restores the files of backup.files instead of the databases: each file that \
             differs is shown first as a unified diff (now → backup), then written (an existing \
@@ -77,6 +79,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Restore from another host's branch instead (default: backup.remote.branch, the host name), e.g. --branch old-host; `opsctl backup list --branch` shows its backups.", valueName: "name"))
     var branch: String?
 
+    @Option(help: ArgumentHelp("The age identity file (AGE-SECRET-KEY-1…) that decrypts an encrypted remote (backup.encrypt), e.g. --from-remote --identity key.txt.", valueName: "file"))
+    var identity: String?
+
     @Flag(help: "Replace a database that another process has open, or an existing --to file.")
     var force = false
 
@@ -101,7 +106,7 @@ struct RestoreCommand: AsyncParsableCommand {
             let request = RestoreRequest(at: at, database: db, to: to, fromRemote: fromRemote, force: force, branch: branch, dryRun: dryRun)
             let outcome: RestoreOutcome
             let hooks = WorkerHooks(configuration: context.configuration).hooks
-            do { outcome = try await context.runner.restore(request, hooks: dryRun ? nil : hooks) } catch { throw Failure("\(error)") }
+            do { outcome = try await context.runner.reading(identityFile: identity).restore(request, hooks: dryRun ? nil : hooks) } catch { throw Failure("\(error)") }
             if dryRun {
                 print(json ? try WireJSON.text(outcome) : Self.preview(outcome))
                 return
@@ -129,7 +134,7 @@ struct RestoreCommand: AsyncParsableCommand {
             let context = try BackupContext(options: connection, progress: .standardError(enabled: !json))
             let request = FileRestoreRequest(at: at, to: to, fromRemote: fromRemote, branch: branch, dryRun: dryRun)
             let outcome: FileRestoreOutcome
-            do { outcome = try await context.runner.restoreFiles(request) } catch { throw Failure("\(error)") }
+            do { outcome = try await context.runner.reading(identityFile: identity).restoreFiles(request) } catch { throw Failure("\(error)") }
             if json {
                 print(try WireJSON.text(outcome))
                 return
