@@ -235,4 +235,27 @@ struct EncryptionTests {
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try fixture.rows(fixture.directory + "/restored.db") == fixture.rows(fixture.database))
     }
+
+    @Test("a prune force-pushes a new encrypted history of the kept backups, which restores")
+    func pruneRebuildsTheEncryptedBranch() async throws {
+        let fixture = try Fixture(rows: 2_000)
+        _ = try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote])
+        let key = try await Key(in: fixture.directory)
+        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        let config = try String(contentsOfFile: fixture.configPath, encoding: .utf8) + "  encrypt:\n    recipients: [\(key.recipient)]\n"
+        try config.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let branch = BackupPlan.hostName()
+        for seed in 1...3 {
+            try fixture.churn(0.05, seed: seed)
+            #expect(try await fixture.runner().run().push.state == .pushed)
+        }
+        let outcome = try await fixture.runner().prune(keep: BackupKeep(last: 1, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0), dryRun: false)
+        #expect(outcome.push.state == .pushed, "\(outcome.push.error ?? "")")
+        let count = try await fixture.git(["rev-list", "--count", branch], in: fixture.remote)
+        #expect(count.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        #expect(!Self.contains(try await Self.allObjects(fixture.remote), "item 123 "))
+        let restored = try await fixture.opsctl(["restore", "--from-remote", "--identity", key.file, "--to", fixture.directory + "/restored.db"])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try fixture.rows(fixture.directory + "/restored.db") == fixture.rows(fixture.database))
+    }
 }
