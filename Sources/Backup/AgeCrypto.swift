@@ -101,7 +101,8 @@ final class ChaChaPoly {
     /// Appends the encryption of `plaintext` and its 16-byte tag to `output`.
     func seal(_ plaintext: UnsafeRawBufferPointer, nonce: [UInt8], into output: inout [UInt8]) throws(BackupError) {
         let start = output.count
-        output.append(contentsOf: repeatElement(0, count: plaintext.count + Self.tagSize))
+        // One memset and one copy (stdlib's, optimised in debug builds too), not a loop per byte.
+        output.append(contentsOf: [UInt8](repeating: 0, count: plaintext.count + Self.tagSize))
         let ok: Bool = output.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return false }
             let out = base + start
@@ -123,7 +124,7 @@ final class ChaChaPoly {
         guard sealed.count >= Self.tagSize, let sealedBase = sealed.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
         let length = sealed.count - Self.tagSize
         let start = output.count
-        output.append(contentsOf: repeatElement(0, count: length))
+        output.append(contentsOf: [UInt8](repeating: 0, count: length))
         let ok: Bool = output.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return false }
             let out = base + start
