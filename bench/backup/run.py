@@ -35,7 +35,7 @@ Usage: bench/backup/run.py [--size-mib 50] [--rounds 5] [--workload random|appen
 Needs: git, sqlite3, age-keygen (age), restic, borgbackup (apt-get install age restic borgbackup),
 and the release build (scripts/release.sh: opsctl and opsctl-backup).
 The default size runs in a few minutes; --size-mib 200 or 1024 for the issue's figures. --long
-defaults to a 20 MiB database (--size-mib to change it).
+defaults to a 5 MiB database (--size-mib to change it).
 """
 import argparse, glob, json, os, random, shutil, sqlite3, subprocess, sys, tempfile, time
 
@@ -340,7 +340,8 @@ def fmt(value, kind):
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return "—"
-    return f"{a / b:.2f}×"
+    r = a / b
+    return f"{r:.3f}×" if r < 0.1 else f"{r:.2f}×"
 
 
 def table(title, rows, names):
@@ -388,7 +389,8 @@ def rounds_mode(args, bench, db, size, names):
 
     restores, remote_restores = {}, {}
     bench.each("restoring", lambda tool: restores.__setitem__(tool.name, timed(tool.restore)))
-    bench.each("restoring from the remote", lambda tool: remote_restores.__setitem__(tool.name, timed(tool.restore_from_remote)))
+    if not args.no_remote_restore:
+        bench.each("restoring from the remote", lambda tool: remote_restores.__setitem__(tool.name, timed(tool.restore_from_remote)))
 
     mean = lambda name, i: (sum(r[i] for r in per_round[name]) / len(per_round[name])) if per_round.get(name) else None
     rows = [
@@ -482,7 +484,7 @@ def long_mode(args, bench, db, size, names):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-mib", type=int, help="database size (default 50, or 20 with --long)")
+    parser.add_argument("--size-mib", type=int, help="database size (default 50, or 5 with --long)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workload", choices=["random", "append", "vacuum"], default="random")
     parser.add_argument("--long", type=int, metavar="N", help="N rounds (at least 20; 200 or 1000) with retention in every tool")
@@ -491,13 +493,14 @@ def main():
     release = f"{ROOT}/.build/release/opsctl"
     parser.add_argument("--opsctl", default=os.environ.get("OPSCTL", release))
     parser.add_argument("--keep", help="work in this directory and keep it")
+    parser.add_argument("--no-remote-restore", action="store_true", help="leave out the restore from the remote into an empty repository")
     args = parser.parse_args()
     if args.long is not None and args.long < 20:
         parser.error(f"--long {args.long} is too short to compare its first and last 10 rounds; give at least 20 (200 or 1000)")
     if args.no_keep and args.long is None:
         parser.error("--no-keep is for --long N; leave it out or add --long 200")
     if args.size_mib is None:
-        args.size_mib = 20 if args.long else 50
+        args.size_mib = 5 if args.long else 50
 
     names = [t for t in args.tools.split(",") if t]
     unknown = [n for n in names if n not in KINDS]
