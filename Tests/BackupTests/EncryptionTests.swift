@@ -258,4 +258,22 @@ struct EncryptionTests {
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try fixture.rows(fixture.directory + "/restored.db") == fixture.rows(fixture.database))
     }
+
+    @Test("recipients_file adds its recipients; a bad line is refused naming the file and line")
+    func recipientsFile() async throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let key = try await Key(in: directory)
+        let file = directory + "/recipients"
+        try "# backup keys\n\n\(key.recipient)\n".write(toFile: file, atomically: true, encoding: .utf8)
+        var spec = BackupSpec(repository: directory + "/backup.git")
+        spec.encrypt = BackupEncryption(recipientsFile: file)
+        let plan = try BackupPlan(spec: spec, stateDirectory: directory + "/state", host: "h")
+        #expect(plan.recipients.map(\.text) == [key.recipient])
+        try "\(key.recipient)\nage1typo\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(throws: BackupError.self) { try BackupPlan(spec: spec, stateDirectory: directory + "/state", host: "h") }
+        do { _ = try BackupPlan(spec: spec, stateDirectory: directory + "/state", host: "h") } catch {
+            #expect(error.description.contains("backup.encrypt.recipients_file \(file) line 2 is not an age recipient (age1…)"), "\(error)")
+        }
+    }
 }
