@@ -401,8 +401,7 @@ def rounds_mode(args, bench, db, size, names):
         (f"{args.workload} round, local growth", {n: mib(mean(n, 1)) if mean(n, 1) is not None else None for n in names}, "mib"),
         (f"{args.workload} round, remote growth", {n: mib(mean(n, 2)) if mean(n, 2) is not None else None for n in names}, "mib"),
         ("restore of the latest, verified", restores, "s"),
-        ("restore from the remote (new machine), verified", remote_restores, "s"),
-    ]
+    ] + ([] if args.no_remote_restore else [("restore from the remote (new machine), verified", remote_restores, "s")])
     table(f"summary: {mib(size):.0f} MiB database, {args.workload} workload, same run (ratios: below 1× is better for ours)", rows, names)
 
 
