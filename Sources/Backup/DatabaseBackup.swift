@@ -49,6 +49,11 @@ struct DatabaseBackup {
     /// …or when the deltas together took this fraction of the full snapshot's stored size, so
     /// restoring never reads much more than one full copy, and growth stays near the delta size.
     static let maximumChainFraction = 0.5
+    /// …or when it holds this many zstd patches. A patch is a few percent of the file, so the
+    /// rules above would let a chain hold dozens, and a restore decodes each one over the whole
+    /// file (about a second per patch at 164 MiB): with a weekly VACUUM this bounds a restore's
+    /// extra work to 8 passes and costs one full snapshot every 8 weeks.
+    static let maximumPatches = 8
 
     /// Page records beyond this fraction of the file (a VACUUM makes them nearly the whole file;
     /// 1 % of rows updated, 0.6 %) are held up against a zstd patch, and the smaller is stored…
@@ -97,6 +102,7 @@ struct DatabaseBackup {
         let deltaBytes = manifest.deltas.reduce(0) { $0 + $1.storedBytes }
         return manifest.deltas.count >= Self.maximumChainLength
             || Double(deltaBytes) >= Self.maximumChainFraction * Double(max(manifest.full.storedBytes, 1))
+            || manifest.deltas.count(where: { $0.encoding == ZstdPatch.encoding }) >= Self.maximumPatches
     }
 
     private func storeFull(pageSize: Int, digest: String, now: String) throws(BackupError) -> Result {

@@ -57,6 +57,31 @@ struct ZstdPatchTests {
         #expect(try fixture.rows(copy) == fixture.rows(fixture.database))
     }
 
+    @Test("a chain holds at most 8 zstd patches: the ninth VACUUM round starts a new full snapshot, and the last patch restores")
+    func patchesPerChainAreBounded() async throws {
+        let fixture = try Fixture()
+        let runner = try fixture.runner()
+        _ = try await runner.run()
+        var layouts: [String] = []
+        for round in 1...9 {
+            try Self.vacuumRound(fixture, seed: 100 + round)
+            let outcome = try #require(try await runner.run().databases.first)
+            layouts.append(outcome.layout.rawValue)
+            if round == 8 {
+                let deltas = try #require(try await Self.manifest(fixture)["deltas"] as? [[String: Any]])
+                #expect(deltas.count == 8 && deltas.allSatisfy { $0["encoding"] as? String == "zstd-patch" }, "\(deltas)")
+                // The other rule (deltas costing half the full snapshot) is far off: the cap is what restarts the chain.
+                let full = try #require(try await Self.manifest(fixture)["full"] as? [String: Any])
+                let patches = deltas.compactMap { $0["stored_bytes"] as? Int }.reduce(0, +)
+                #expect(patches * 2 < (full["stored_bytes"] as? Int ?? 0), "8 patches took \(patches) bytes, the full snapshot \(full)")
+                let copy = fixture.directory + "/eighth.db"
+                #expect(try await fixture.opsctl(["restore", "--to", copy]).status == 0)
+                #expect(try fixture.rows(copy) == fixture.rows(fixture.database))
+            }
+        }
+        #expect(layouts == Array(repeating: "delta", count: 8) + ["full"], "\(layouts)")
+    }
+
     @Test("ordinary churn (1 % of rows) still stores page records, with no encoding in the manifest")
     func ordinaryChurnKeepsPageRecords() async throws {
         let fixture = try Fixture()
