@@ -37,54 +37,7 @@ struct LocalPush {
         if old == local { return .pushed }
         // An old tip this repository does not even have is not an ancestor either.
         if let old, !force, (try? repository.isAncestor(old, of: local)) != true { return .notFastForward }
-        var remoteODB: OpaquePointer?
-        try gitCheck(git_repository_odb(&remoteODB, remote.pointer), "cannot open the object database of \(remotePath)")
-        defer { git_odb_free(remoteODB) }
-        var localODB: OpaquePointer?
-        try gitCheck(git_repository_odb(&localODB, repository.pointer), "cannot open the object database of \(repository.path)")
-        defer { git_odb_free(localODB) }
-
-        let encoder = PackEncoder(directory: remote.objectsDirectory + "/pack")
-        let stored = PackedEntries(objectsDirectory: repository.objectsDirectory)
-        var seen = Set<ObjectID>()
-        func missing(_ id: ObjectID) -> Bool {
-            var oid = id.raw
-            return seen.insert(id).inserted && git_odb_exists(remoteODB, &oid) == 0
-        }
-        func send(_ id: ObjectID, effort: PackEntry.Effort) throws(BackupError) {
-            // As stored here, copied: most of a first push's time was deflating it again.
-            if let entry = stored.entry(id) { return try encoder.submit(entry) }
-            var oid = id.raw
-            var object: OpaquePointer?
-            try gitCheck(git_odb_read(&object, localODB, &oid), "cannot read \(id) from \(repository.path); the repository is damaged")
-            defer { git_odb_object_free(object) }
-            let size = git_odb_object_size(object)
-            let data = size > 0 ? git_odb_object_data(object).map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? [] : []
-            try encoder.submit(id: id, type: git_odb_object_type(object), data, effort: effort)
-        }
-        // Commits back to the first one the remote has; then every tree and blob they reach that
-        // the remote lacks (a tree the remote has comes with everything under it).
-        var trees: [(id: ObjectID, chunks: Bool)] = []
-        var next: ObjectID? = local
-        while let id = next, missing(id) {
-            let commit = try repository.commit(id)
-            try send(id, effort: .normal)
-            trees.append((commit.tree, false))
-            next = commit.parent
-        }
-        while let (tree, chunks) = trees.popLast() {
-            guard missing(tree) else { continue }
-            try send(tree, effort: .normal)
-            for entry in try repository.entries(of: tree) {
-                if entry.isTree {
-                    trees.append((entry.id, entry.name == "full"))
-                } else if missing(entry.id) {
-                    // A full snapshot's chunks are deflated as they were stored (`Effort.fast`).
-                    try send(entry.id, effort: chunks ? .fast : .normal)
-                }
-            }
-        }
-        _ = try encoder.finish()
+        try ObjectTransfer(from: repository, to: remote).copy(reachableFrom: local)
         var target = local.raw
         var created: OpaquePointer?
         let rc: Int32
@@ -98,5 +51,73 @@ struct LocalPush {
         if rc == GIT_EMODIFIED.rawValue || rc == GIT_EEXISTS.rawValue { return .notFastForward }
         try gitCheck(rc, "cannot move \(reference) in \(remotePath)")
         return .pushed
+    }
+}
+
+/// Copies what one repository on this machine lacks of another's history: the objects reachable
+/// from a commit, walked down to the first commit the destination has, into one pack written
+/// straight into the destination (complete, fsynced and indexed before it is visible; no reference
+/// is moved here). Entries stored whole in the source are copied as they are, checked against its
+/// index's CRC-32; the rest (loose objects, deltas, an entry whose CRC does not match) are read
+/// through libgit2, which checks their ids, and deflated again on every core.
+struct ObjectTransfer {
+    let source: GitRepository
+    let destination: GitRepository
+
+    init(from source: GitRepository, to destination: GitRepository) {
+        self.source = source
+        self.destination = destination
+    }
+
+    /// Copies every object reachable from `tip` that the destination lacks.
+    func copy(reachableFrom tip: ObjectID) throws(BackupError) {
+        var destinationODB: OpaquePointer?
+        try gitCheck(git_repository_odb(&destinationODB, destination.pointer), "cannot open the object database of \(destination.path)")
+        defer { git_odb_free(destinationODB) }
+        var sourceODB: OpaquePointer?
+        try gitCheck(git_repository_odb(&sourceODB, source.pointer), "cannot open the object database of \(source.path)")
+        defer { git_odb_free(sourceODB) }
+
+        let encoder = PackEncoder(directory: destination.objectsDirectory + "/pack")
+        let stored = PackedEntries(objectsDirectory: source.objectsDirectory)
+        var seen = Set<ObjectID>()
+        func missing(_ id: ObjectID) -> Bool {
+            var oid = id.raw
+            return seen.insert(id).inserted && git_odb_exists(destinationODB, &oid) == 0
+        }
+        func send(_ id: ObjectID, effort: PackEntry.Effort) throws(BackupError) {
+            // As stored there, copied: deflating it again was most of the time.
+            if let entry = stored.entry(id) { return try encoder.submit(entry) }
+            var oid = id.raw
+            var object: OpaquePointer?
+            try gitCheck(git_odb_read(&object, sourceODB, &oid), "cannot read \(id) from \(source.path); the repository is damaged")
+            defer { git_odb_object_free(object) }
+            let size = git_odb_object_size(object)
+            let data = size > 0 ? git_odb_object_data(object).map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? [] : []
+            try encoder.submit(id: id, type: git_odb_object_type(object), data, effort: effort)
+        }
+        // Commits back to the first one the destination has; then every tree and blob they reach
+        // that it lacks (a tree it has comes with everything under it).
+        var trees: [(id: ObjectID, chunks: Bool)] = []
+        var next: ObjectID? = tip
+        while let id = next, missing(id) {
+            let commit = try source.commit(id)
+            try send(id, effort: .normal)
+            trees.append((commit.tree, false))
+            next = commit.parent
+        }
+        while let (tree, chunks) = trees.popLast() {
+            guard missing(tree) else { continue }
+            try send(tree, effort: .normal)
+            for entry in try source.entries(of: tree) {
+                if entry.isTree {
+                    trees.append((entry.id, entry.name == "full"))
+                } else if missing(entry.id) {
+                    // A full snapshot's chunks are deflated as they were stored (`Effort.fast`).
+                    try send(entry.id, effort: chunks ? .fast : .normal)
+                }
+            }
+        }
+        _ = try encoder.finish()
     }
 }

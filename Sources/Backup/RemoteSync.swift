@@ -76,6 +76,13 @@ final class RemoteSync {
     /// decrypted with `plan.identityFile`; without one, unless it is this host's own push, it is
     /// an error when `requireReadable` (a restore), and left out otherwise (a backup continuing it).
     func fetch(requireReadable: Bool = true) throws(BackupError) {
+        // A remote on this machine is read directly: libgit2's fetch builds and indexes a pack again (LocalFetch).
+        if let localPath = localRemotePath {
+            progress?.begin("fetch", total: nil)
+            git_remote_free(try openRemote())  // kept configured, so `git fetch origin` works by hand too
+            try LocalFetch(repository: repository, remotePath: localPath, trackingPrefix: "refs/remotes/\(Self.remoteName)/").fetch()
+            return try readEncryptedBranch(requireReadable: requireReadable)
+        }
         let remote = try openRemote()
         defer { git_remote_free(remote) }
         progress?.begin("fetch", total: nil)
@@ -133,8 +140,7 @@ final class RemoteSync {
 
     private func pushOnce(force: Bool, source: String) -> PushResult {
         // A remote on this machine is written directly: libgit2's push deflates everything again (LocalPush).
-        let localPath = spec.url.hasPrefix("file://") ? String(spec.url.dropFirst(7)) : spec.url
-        if RemoteSync.isLocalPath(spec.url), FileSystem.exists(localPath + "/objects") {
+        if let localPath = localRemotePath {
             do throws(BackupError) {
                 let outcome = try LocalPush(repository: repository, remotePath: localPath, source: source, reference: plan.reference).push(force: force)
                 return outcome == .pushed ? .success : .refused(notFastForward)
@@ -179,6 +185,13 @@ final class RemoteSync {
 
     private var notFastForward: BackupError {
         BackupError("the remote \(spec.url) refused \(plan.branch): its branch has commits this repository does not have; another machine may push to the same branch, give each host its own backup.remote.branch")
+    }
+
+    /// The directory of a remote that is a repository on this machine, nil for any other remote
+    /// (and for a path where no repository is yet: libgit2's transport says what is wrong there).
+    private var localRemotePath: String? {
+        let path = spec.url.hasPrefix("file://") ? String(spec.url.dropFirst(7)) : spec.url
+        return RemoteSync.isLocalPath(spec.url) && FileSystem.exists(path + "/objects") ? path : nil
     }
 
     /// True for a filesystem path (as the config loader decides it), false for URLs and `host:path`.

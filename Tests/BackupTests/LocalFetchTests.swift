@@ -1,0 +1,124 @@
+import Backup
+import Foundation
+import Testing
+import TestSupport
+
+/// A fetch from a path remote copies the remote's stored pack entries (`LocalFetch`) instead of
+/// going through libgit2's fetch, which rebuilt and re-indexed a pack: checked with git's own
+/// fsck and verify-pack, after a prune rewrote the remote's branch, and against a damaged remote.
+@Suite("Backup: fetching from a path remote", .serialized)
+struct LocalFetchTests {
+    /// A second host's config beside the fixture's: its own repository and state, the same remote,
+    /// database and branch (a new machine standing in for this one).
+    static func newHost(_ fixture: Fixture) throws -> (config: String, repository: String) {
+        let repository = fixture.directory + "/new-host.git"
+        let config = fixture.directory + "/new-host.yaml"
+        let yaml = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "repository: \(fixture.repository)\n", with: "repository: \(repository)\n")
+            .replacingOccurrences(of: "state_dir: \(fixture.stateDirectory)\n", with: "state_dir: \(fixture.directory)/new-host-state\n")
+        try yaml.write(toFile: config, atomically: true, encoding: .utf8)
+        return (config, repository)
+    }
+
+    /// Every whole (non-delta) entry of the packs in `gitDirectory`: its id and its size in the pack.
+    static func storedSizes(_ fixture: Fixture, in gitDirectory: String) async throws -> [String: String] {
+        let packs = try FileManager.default.contentsOfDirectory(atPath: gitDirectory + "/objects/pack").filter { $0.hasSuffix(".idx") }
+        var sizes: [String: String] = [:]
+        for pack in packs {
+            let listing = try await fixture.git(["verify-pack", "-v", gitDirectory + "/objects/pack/" + pack], in: gitDirectory)
+            #expect(listing.status == 0, "verify-pack \(pack): \(listing.stderr)")
+            for line in listing.stdout.split(separator: "\n") {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                if fields.count == 5, fields[0].count == 40 { sizes[String(fields[0])] = String(fields[3]) }
+            }
+        }
+        return sizes
+    }
+
+    @Test("a restore on an empty state from a path remote gives the same rows, git fsck accepts the new repository, and the chunks arrive as the remote stores them")
+    func restoreOnAnEmptyState() async throws {
+        let fixture = try Fixture()
+        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
+        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        #expect(try await fixture.runner().run().push.state == .pushed)
+        try fixture.churn(0.01)
+        #expect(try await fixture.runner().run().push.state == .pushed)
+        let rows = try fixture.rows(fixture.database)
+        let host = try Self.newHost(fixture)
+
+        try FileManager.default.removeItem(atPath: fixture.database)
+        let restore = try await run("opsctl", ["restore", "--from-remote", "--config", host.config])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try fixture.rows(fixture.database) == rows)
+        let fsck = try await fixture.git(["fsck", "--strict", "--no-dangling"], in: host.repository)
+        #expect(fsck.status == 0, "git fsck on the new host's repository: \(fsck.stderr)")
+        let branch = BackupPlan.hostName()
+        let fetched = try await fixture.git(["rev-parse", "refs/remotes/origin/\(branch)"], in: host.repository)
+        let remoteTip = try await fixture.git(["rev-parse", "refs/heads/\(branch)"], in: fixture.remote)
+        #expect(fetched.status == 0 && fetched.stdout == remoteTip.stdout)
+        // Copied, not rebuilt: libgit2's fetch deflated every chunk again at its own level.
+        let remoteSizes = try await Self.storedSizes(fixture, in: fixture.remote)
+        let localSizes = try await Self.storedSizes(fixture, in: host.repository)
+        let common = Set(remoteSizes.keys).intersection(localSizes.keys)
+        #expect(common.count == remoteSizes.count, "every object of the remote is here whole")
+        #expect(common.filter { remoteSizes[$0] != localSizes[$0] }.isEmpty, "entries stored differently from the remote's")
+        // A second fetch finds nothing new and writes no pack.
+        let packs = try FileManager.default.contentsOfDirectory(atPath: host.repository + "/objects/pack").sorted()
+        #expect(try await run("opsctl", ["restore", "--from-remote", "--config", host.config]).status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: host.repository + "/objects/pack").sorted() == packs)
+    }
+
+    @Test("a fetch after a prune force-pushed a rewritten branch takes the new history: the remote-tracking branch follows, fsck passes, the latest backup restores")
+    func fetchAfterPrune() async throws {
+        let fixture = try await PruneTests.fixture()
+        for seed in 1...5 { _ = try await PruneTests.backup(fixture, seed: seed) }
+        let host = try Self.newHost(fixture)
+        let copy = fixture.directory + "/copy.db"
+        #expect(try await run("opsctl", ["restore", "--from-remote", "--to", copy, "--config", host.config]).status == 0)
+        let branch = BackupPlan.hostName()
+        let before = try await fixture.git(["rev-parse", "refs/remotes/origin/\(branch)"], in: host.repository).stdout
+
+        let pruned = try await fixture.opsctl(["backup", "prune"])
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        let remoteTip = try await fixture.git(["rev-parse", "refs/heads/\(branch)"], in: fixture.remote).stdout
+        #expect(remoteTip != before, "the prune rewrote the remote's branch")
+        _ = try await PruneTests.backup(fixture, seed: 6)
+        let rows = try fixture.rows(fixture.database)
+        let latest = try await fixture.git(["rev-parse", "refs/heads/\(branch)"], in: fixture.remote).stdout
+
+        try FileManager.default.removeItem(atPath: copy)
+        let restore = try await run("opsctl", ["restore", "--from-remote", "--to", copy, "--config", host.config])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try fixture.rows(copy) == rows)
+        #expect(try await fixture.git(["rev-parse", "refs/remotes/origin/\(branch)"], in: host.repository).stdout == latest)
+        let fsck = try await fixture.git(["fsck", "--strict", "--no-dangling"], in: host.repository)
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+        let kept = try await fixture.git(["rev-list", "--count", "refs/remotes/origin/\(branch)"], in: host.repository)
+        #expect(kept.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "4", "3 kept by the prune and the one after")
+    }
+
+    @Test("a remote whose pack is damaged is refused with a message naming the remote, and nothing is referenced locally")
+    func damagedRemote() async throws {
+        let fixture = try Fixture()
+        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
+        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        #expect(try await fixture.runner().run().push.state == .pushed)
+        let packDirectory = fixture.remote + "/objects/pack"
+        let pack = try #require(try FileManager.default.contentsOfDirectory(atPath: packDirectory).first { $0.hasSuffix(".pack") })
+        // Bytes in the middle of the pack (inside a chunk's deflated data) flipped, as a bad disk would.
+        let handle = try #require(FileHandle(forUpdatingAtPath: packDirectory + "/" + pack))
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: size / 2)
+        let original = try #require(try handle.read(upToCount: 64))
+        try handle.seek(toOffset: size / 2)
+        try handle.write(contentsOf: Data(original.map { ~$0 }))
+        try handle.close()
+
+        let host = try Self.newHost(fixture)
+        let restore = try await run("opsctl", ["restore", "--from-remote", "--to", fixture.directory + "/copy.db", "--config", host.config])
+        #expect(restore.status != 0)
+        #expect(restore.stderr.contains(fixture.remote) && restore.stderr.contains("damaged"), "\(restore.stderr)")
+        #expect(try await fixture.git(["rev-parse", "--verify", "--quiet", "refs/remotes/origin/\(BackupPlan.hostName())"], in: host.repository).status != 0)
+        #expect(!FileManager.default.fileExists(atPath: fixture.directory + "/copy.db"))
+    }
+}
