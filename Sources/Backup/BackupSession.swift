@@ -190,6 +190,7 @@ struct BackupSession {
         let sync = RemoteSync(repository: repository, plan: plan, spec: spec, logger: logger, progress: progress)
         do {
             let pushed = try sync.push(retry: pushRetry)
+            RemoteCompaction(spec, logger: logger)?.afterPush()
             return PushOutcome(state: .pushed, pushedCommits: pushed, unpushedCommits: 0)
         } catch {
             let unpushed = (try? unpushedCommits(repository)) ?? 0

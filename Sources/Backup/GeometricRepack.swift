@@ -25,30 +25,14 @@ public struct GeometricRepack {
     /// Rolls up the packs `rollUp` picks; returns how many it rolled up (0: nothing to do).
     @discardableResult
     func run() throws(BackupError) -> Int {
+        let copy = PackCopy(repository: repository)
         let directory = repository.objectsDirectory + "/pack"
-        let packs: [(name: String, size: Int)] = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap { file in
-            guard file.hasPrefix("pack-"), file.hasSuffix(".pack"), FileSystem.exists(directory + "/" + (file as NSString).deletingPathExtension + ".idx") else { return nil }
-            var info = stat()
-            guard stat(directory + "/" + file, &info) == 0 else { return nil }
-            return ((file as NSString).deletingPathExtension, Int(info.st_size))
-        }
-        let chosen = Self.rollUp(packs)
+        let chosen = Self.rollUp(copy.packs())
         guard chosen.count > 1 else { return 0 }
-        var builder: OpaquePointer?
-        try gitCheck(git_packbuilder_new(&builder, repository.pointer), "cannot start a pack")
-        defer { git_packbuilder_free(builder) }
-        git_packbuilder_set_threads(builder, 0)
-        for pack in chosen {
-            for var oid in try Self.objectIDs(index: "\(directory)/\(pack).idx") {
-                try gitCheck(git_packbuilder_insert(builder, &oid, nil), "cannot add an object of \(pack) to a pack")
-            }
-        }
-        try gitCheck(git_packbuilder_write(builder, directory, 0, nil, nil), "cannot write a pack to \(directory)")
-        let name = git_packbuilder_name(builder).map { "pack-" + String(cString: $0) } ?? ""
-        // The new pack is complete and indexed: the rolled-up ones can go, each index first.
-        for pack in chosen where pack != name {
-            for suffix in [".idx", ".bitmap", ".rev", ".keep", ".pack"] { unlink("\(directory)/\(pack)\(suffix)") }
-        }
+        var objects: [ObjectID] = []
+        for pack in chosen { objects += try Self.objectIDs(index: "\(directory)/\(pack).idx").map(ObjectID.init) }
+        // Their entries copied as stored; the rolled-up packs go once the new one is in place.
+        try copy.write(objects, replacing: chosen)
         return chosen.count
     }
 

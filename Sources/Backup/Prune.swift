@@ -44,10 +44,12 @@ public struct PruneOutcome: Sendable, Equatable, Codable {
 /// force-pushes it, and repacks the repository's reachable objects into one pack so what only the
 /// dropped backups used leaves the disk.
 ///
-/// libgit2 has no `gc`, and opsd does not run git at run time, so the repack is libgit2's
-/// packbuilder fed with every reference's history. A kept backup's tree names every chunk and
-/// delta it restores from (every commit is self-contained), so whatever objects a dropped backup
-/// first wrote and a kept one still uses stay reachable and stay in the new pack.
+/// libgit2 has no `gc`, and opsd does not run git at run time, so the repack copies the stored
+/// entries of every object reachable from a reference into one new pack (`Repack`, `PackCopy`);
+/// a remote that is a path is repacked the same way after the push (`RemoteCompaction`), since
+/// nobody runs gc there. A kept backup's tree names every chunk and delta it restores from (every
+/// commit is self-contained), so whatever objects a dropped backup first wrote and a kept one
+/// still uses stay reachable and stay in the new pack.
 ///
 /// Crash safety, step by step (a SIGKILL anywhere leaves a repository `git fsck` accepts):
 /// `opsd-prune.pending` is written first; the new commits are written unreferenced; the branch
@@ -146,6 +148,10 @@ struct Pruner {
             // Reflogs would keep dropped commits alive for git (and fsck checks their entries).
             for name in [plan.reference, plan.remoteReference, "HEAD"] { _ = git_reflog_delete(repository.pointer, name) }
             try Repack(repository: repository).run()
+            if outcome.push.state == .pushed, let spec = plan.remote, let remote = RemoteCompaction(spec, logger: logger) {
+                // Nobody runs gc in a remote directory: what the forced push dropped goes here.
+                try remote.afterPrune(reference: plan.reference)
+            }
             unlink(pending)
         } else if before.packs > Repack.packThreshold {
             // Packs pile up at one or two per backup: roll the small ones up.
@@ -191,8 +197,8 @@ struct Pruner {
     }
 }
 
-/// Packs every object reachable from any reference into one new pack, then removes every other
-/// pack and every loose object. Also what keeps the pack count bounded.
+/// Packs every object reachable from any reference into one new pack (their stored entries
+/// copied, `PackCopy`), then removes the packs that were there before and every loose object.
 struct Repack {
     let repository: GitRepository
 
@@ -201,27 +207,14 @@ struct Repack {
     static let packThreshold = 32
 
     func run() throws(BackupError) {
-        var walk: OpaquePointer?
-        try gitCheck(git_revwalk_new(&walk, repository.pointer), "cannot walk the history of \(repository.path)")
-        defer { git_revwalk_free(walk) }
-        try gitCheck(git_revwalk_push_glob(walk, "refs/*"), "cannot read the references of \(repository.path)")
-        var builder: OpaquePointer?
-        try gitCheck(git_packbuilder_new(&builder, repository.pointer), "cannot start a pack")
-        defer { git_packbuilder_free(builder) }
-        git_packbuilder_set_threads(builder, 0)
-        try gitCheck(git_packbuilder_insert_walk(builder, walk), "cannot collect the objects of \(repository.path)")
+        let copy = PackCopy(repository: repository)
         let directory = repository.objectsDirectory + "/pack"
-        try gitCheck(git_packbuilder_write(builder, directory, 0, nil, nil), "cannot write a pack to \(directory)")
-        guard let name = git_packbuilder_name(builder).map({ "pack-" + String(cString: $0) }) else {
-            throw BackupError("libgit2 wrote a pack to \(directory) without a name")
-        }
-        // The new pack is complete and indexed: every reachable object is in it.
+        // Listed before the walk: a pack that arrives meanwhile (another host's push into a
+        // shared remote) is not this repack's to remove. A pack whose index a killed repack
+        // already removed is listed too.
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        let old = Set(files.filter { $0.hasPrefix("pack-") && !$0.hasPrefix(name + ".") }.map { ($0 as NSString).deletingPathExtension })
-        for pack in old.sorted() {
-            // The index first: git and libgit2 read only packs that have one.
-            for suffix in [".idx", ".bitmap", ".rev", ".keep", ".pack"] { unlink("\(directory)/\(pack)\(suffix)") }
-        }
+        let old = Set(files.filter { $0.hasPrefix("pack-") }.map { ($0 as NSString).deletingPathExtension })
+        try copy.write(try copy.reachable(), replacing: old.sorted())
         let objects = repository.objectsDirectory
         // Written only by git's own gc or maintenance, run by hand: they would name dropped packs and commits.
         unlink(directory + "/multi-pack-index")
@@ -288,8 +281,9 @@ struct Compactor {
         let pending = plan.repository + "/" + Pruner.pendingName
         let before = ObjectsUsage(objectsDirectory: repository.objectsDirectory).packs
         if FileSystem.exists(pending) {
-            // A prune or compaction was killed in its repack: finish it whole.
+            // A prune or compaction was killed in its repack: finish it whole, the remote's too.
             try Repack(repository: repository).run()
+            if let spec = plan.remote { try RemoteCompaction(spec, logger: Logger(label: "opsctl.backup"))?.afterPrune(reference: plan.reference) }
             unlink(pending)
         } else if before > Repack.packThreshold {
             try GeometricRepack(repository: repository).run()

@@ -86,8 +86,13 @@ struct PruneTests {
         }
         try await Self.restoresEvery(Dictionary(uniqueKeysWithValues: backups.suffix(3).map { ($0.tree, $0.rows) }), fixture, "after prune")
 
-        // The remote has the rewritten branch; its own gc frees the dropped backups.
+        // The remote (a path: nobody runs gc there) has the rewritten branch and, repacked after
+        // the forced push, nothing of the dropped backups.
         #expect(try await Self.remoteTip(fixture) == outcome.tip)
+        for dropped in original.suffix(3) {
+            #expect(try await fixture.git(["cat-file", "-e", dropped.commit], in: fixture.remote).status != 0, "dropped \(dropped.commit) left the remote")
+        }
+        #expect(try await fixture.git(["fsck", "--strict", "--no-dangling"], in: fixture.remote).status == 0)
         #expect(try await fixture.git(["gc", "--quiet", "--prune=now"], in: fixture.remote).status == 0)
         #expect(try await fixture.git(["fsck", "--strict"], in: fixture.remote).status == 0)
         #expect(try await fixture.git(["cat-file", "-e", original[5].commit], in: fixture.remote).status != 0)
@@ -145,6 +150,67 @@ struct PruneTests {
         let latest = fixture.directory + "/latest.db"
         #expect(try await fixture.opsctl(["restore", "--to", latest]).status == 0)
         #expect(try fixture.rows(latest) == fixture.rows(fixture.database))
+    }
+
+    /// Each object's stored size (`git verify-pack -v`) over the packs of `gitDirectory`.
+    static func storedSizes(_ fixture: Fixture, in gitDirectory: String? = nil) async throws -> [String: String] {
+        let directory = (gitDirectory ?? fixture.repository) + "/objects/pack/"
+        var sizes: [String: String] = [:]
+        for index in try FileManager.default.contentsOfDirectory(atPath: directory) where index.hasSuffix(".idx") {
+            let listing = try await fixture.git(["verify-pack", "-v", directory + index], in: gitDirectory)
+            #expect(listing.status == 0, "verify-pack \(index): \(listing.stderr)")
+            for line in listing.stdout.split(separator: "\n") {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                if fields.count == 5, fields[0].count == 40 { sizes[String(fields[0])] = String(fields[3]) }
+            }
+        }
+        return sizes
+    }
+
+    @Test("a prune's repack copies the entries as stored (the kept chunks' stored sizes unchanged), git fsck --strict accepts it, every kept backup restores; after git's own gc (deltas) it repacks too")
+    func repackCopiesStoredEntries() async throws {
+        let fixture = try await Self.fixture()
+        var backups: [(tree: String, rows: [Row])] = []
+        for seed in 1...5 { backups.append(try await Self.backup(fixture, seed: seed)) }
+        let before = try await Self.storedSizes(fixture)
+        let pruned = try await fixture.opsctl(["backup", "prune"])
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        let after = try await Self.storedSizes(fixture)
+        let big = after.filter { (Int($0.value) ?? 0) > 4096 }
+        #expect(!big.isEmpty, "the kept backups have chunks")
+        #expect(big.filter { before[$0.key] != $0.value }.isEmpty, "chunks stored again differently: \(big.filter { before[$0.key] != $0.value })")
+        #expect(try await fixture.git(["fsck", "--strict", "--no-dangling"]).status == 0)
+        try await Self.restoresEvery(Dictionary(uniqueKeysWithValues: backups.suffix(3).map { ($0.tree, $0.rows) }), fixture, "after the copying repack")
+
+        // git's own gc stores deltas, which are not copied but read and stored whole again.
+        #expect(try await fixture.git(["gc", "--quiet", "--aggressive", "--prune=now"]).status == 0)
+        backups.append(try await Self.backup(fixture, seed: 6))
+        let again = try await fixture.opsctl(["backup", "prune"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let fsck = try await fixture.git(["fsck", "--strict", "--no-dangling"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+        try await Self.restoresEvery(Dictionary(uniqueKeysWithValues: backups.suffix(3).map { ($0.tree, $0.rows) }), fixture, "after a repack of git's deltas")
+    }
+
+    @Test("a remote that is a path stays under the pack threshold over 40 backups (its small packs rolled up after a push), git fsck accepts it, and it has every backup")
+    func remotePacksStayFew() async throws {
+        let fixture = try Fixture(rows: 1_000)
+        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
+        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        let runner = try fixture.runner()
+        var most = 0
+        for seed in 1...40 {
+            try fixture.churn(0.02, seed: seed)
+            let outcome = try await runner.run()
+            #expect(outcome.push.state == .pushed)
+            most = max(most, try FileManager.default.contentsOfDirectory(atPath: fixture.remote + "/objects/pack").filter { $0.hasSuffix(".pack") }.count)
+        }
+        #expect(most <= 32, "the remote held \(most) packs")
+        let fsck = try await fixture.git(["fsck", "--strict", "--no-dangling"], in: fixture.remote)
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+        let branch = try await fixture.git(["symbolic-ref", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try await fixture.git(["rev-list", "--count", branch], in: fixture.remote).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "40")
+        #expect(try await fixture.git(["rev-list", "--objects", "--missing=print", branch], in: fixture.remote).stdout.split(separator: "\n").allSatisfy { !$0.hasPrefix("?") })
     }
 
     @Test("a commit another host pushed to the same branch is never forced over: the prune is local only, exit 2, and says why")
