@@ -120,6 +120,16 @@ enum PageDelta {
     /// Every record must lie below `limit`, the file's size after this delta: a record beyond it
     /// would only be truncated away, and writing it first could create a huge sparse file.
     static func apply(part: [UInt8], to file: WritableFile, limit: Int, what: String) throws(BackupError) {
+        try forEachRecord(in: part, limit: limit, what: what) { (offset, range) throws(BackupError) in
+            try part.withBytes { (raw) throws(BackupError) in
+                try file.write(UnsafeRawBufferPointer(rebasing: raw[range]), at: offset)
+            }
+        }
+    }
+
+    /// Calls `body` with each record of `part`: the file offset and where its bytes are in `part`,
+    /// after checking that the record lies within `part` and below `limit`.
+    static func forEachRecord(in part: [UInt8], limit: Int, what: String, _ body: (_ offset: Int, _ bytes: Range<Int>) throws(BackupError) -> Void) throws(BackupError) {
         var position = 0
         while position < part.count {
             guard position + headerBytes <= part.count else {
@@ -133,9 +143,7 @@ enum PageDelta {
             guard offset >= 0, offset < 1 << 48, length <= part.count - start, offset + length <= limit else {
                 throw BackupError("\(what) has a record at offset \(offset) of \(length) bytes, which cannot be; the backup repository is damaged, restore from another commit with --at")
             }
-            try part.withBytes { (raw) throws(BackupError) in
-                try file.write(UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)]), at: offset)
-            }
+            try body(offset, start..<(start + length))
             position = start + length
         }
     }

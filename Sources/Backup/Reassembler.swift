@@ -114,6 +114,14 @@ struct Reassembler {
         let manifest = layout.manifest
         let directory = "db/\(manifest.name)/"
         progress?.begin("write \(manifest.name)", total: manifest.full.size)
+        // Page records only (the usual chain): written and hashed in one pass, no second read.
+        if let overlay = try PageOverlay(layout, repository: repository) {
+            let digest = try writeInOnePass(layout, overlay: overlay, to: file)
+            try file.finish()
+            progress?.begin("verify \(manifest.name)", total: manifest.size)
+            progress?.update(done: manifest.size)
+            return try check(digest, of: manifest)
+        }
         try writeFullSnapshot(layout, to: file)
         var size = manifest.full.size
         for (delta, parts) in zip(manifest.deltas, layout.deltas) {
@@ -134,6 +142,10 @@ struct Reassembler {
         try file.finish()
         progress?.begin("verify \(manifest.name)", total: manifest.size)
         let digest = try SHA256Hasher.file(file.path, progress: progress.map { progress in { progress.update(done: $0) } })
+        try check(digest, of: manifest)
+    }
+
+    private func check(_ digest: String, of manifest: DatabaseManifest) throws(BackupError) {
         guard digest == manifest.sha256 else {
             throw BackupError("the rebuilt \(manifest.name) has SHA-256 \(digest.prefix(12))… but the manifest says \(manifest.sha256.prefix(12))…; the backup repository is damaged, restore from another commit with --at")
         }
