@@ -152,30 +152,15 @@ struct PruneTests {
         #expect(try fixture.rows(latest) == fixture.rows(fixture.database))
     }
 
-    /// Each object's stored size (`git verify-pack -v`) over the packs of `gitDirectory`.
-    static func storedSizes(_ fixture: Fixture, in gitDirectory: String? = nil) async throws -> [String: String] {
-        let directory = (gitDirectory ?? fixture.repository) + "/objects/pack/"
-        var sizes: [String: String] = [:]
-        for index in try FileManager.default.contentsOfDirectory(atPath: directory) where index.hasSuffix(".idx") {
-            let listing = try await fixture.git(["verify-pack", "-v", directory + index], in: gitDirectory)
-            #expect(listing.status == 0, "verify-pack \(index): \(listing.stderr)")
-            for line in listing.stdout.split(separator: "\n") {
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                if fields.count == 5, fields[0].count == 40 { sizes[String(fields[0])] = String(fields[3]) }
-            }
-        }
-        return sizes
-    }
-
     @Test("a prune's repack copies the entries as stored (the kept chunks' stored sizes unchanged), git fsck --strict accepts it, every kept backup restores; after git's own gc (deltas) it repacks too")
     func repackCopiesStoredEntries() async throws {
         let fixture = try await Self.fixture()
         var backups: [(tree: String, rows: [Row])] = []
         for seed in 1...5 { backups.append(try await Self.backup(fixture, seed: seed)) }
-        let before = try await Self.storedSizes(fixture)
+        let before = try await LocalFetchTests.storedSizes(fixture, in: fixture.repository)
         let pruned = try await fixture.opsctl(["backup", "prune"])
         #expect(pruned.status == 0, "\(pruned.stderr)")
-        let after = try await Self.storedSizes(fixture)
+        let after = try await LocalFetchTests.storedSizes(fixture, in: fixture.repository)
         let big = after.filter { (Int($0.value) ?? 0) > 4096 }
         #expect(!big.isEmpty, "the kept backups have chunks")
         #expect(big.filter { before[$0.key] != $0.value }.isEmpty, "chunks stored again differently: \(big.filter { before[$0.key] != $0.value })")
