@@ -313,6 +313,9 @@ struct PruneTests {
             let fsck = try await fixture.git(["fsck", "--strict"])
             #expect(fsck.status == 0, "round \(round), killed after \(Int(delay)) ms: \(fsck.stderr)")
             try await Self.restoresEvery(kept, fixture, "round \(round), killed after \(Int(delay)) ms")
+            // The path remote is repacked too after the forced push: complete whenever it is killed.
+            let remoteFsck = try await fixture.git(["fsck", "--strict"], in: fixture.remote)
+            #expect(remoteFsck.status == 0, "round \(round), killed after \(Int(delay)) ms, the remote: \(remoteFsck.stderr)")
             // A push to a path remote updates the remote's branch in this process, so a SIGKILL can
             // leave that branch's lock file in the remote, as git's own push does; the push error
             // names it, and whoever runs the remote removes it. Not part of this repository's state.
