@@ -96,15 +96,17 @@ struct ObjectTransfer {
             let data = size > 0 ? git_odb_object_data(object).map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? [] : []
             try encoder.submit(id: id, type: git_odb_object_type(object), data, effort: effort)
         }
-        // Commits back to the first one the destination has; then every tree and blob they reach
-        // that it lacks (a tree it has comes with everything under it).
+        // Commits back to the ones the destination has (every parent: a branch that is not opsd's
+        // may hold merges); then every tree and blob they reach that it lacks (a tree it has comes
+        // with everything under it).
         var trees: [(id: ObjectID, chunks: Bool)] = []
-        var next: ObjectID? = tip
-        while let id = next, missing(id) {
-            let commit = try source.commit(id)
+        var commits: [ObjectID] = [tip]
+        while let id = commits.popLast() {
+            guard missing(id) else { continue }
+            let (tree, parents) = try commitLinks(id)
             try send(id, effort: .normal)
-            trees.append((commit.tree, false))
-            next = commit.parent
+            trees.append((tree, false))
+            commits.append(contentsOf: parents)
         }
         while let (tree, chunks) = trees.popLast() {
             guard missing(tree) else { continue }
@@ -119,5 +121,15 @@ struct ObjectTransfer {
             }
         }
         _ = try encoder.finish()
+    }
+
+    /// A source commit's tree and all its parents.
+    private func commitLinks(_ id: ObjectID) throws(BackupError) -> (tree: ObjectID, parents: [ObjectID]) {
+        var oid = id.raw
+        var commit: OpaquePointer?
+        try gitCheck(git_commit_lookup(&commit, source.pointer, &oid), "cannot read commit \(id) from \(source.path); the repository is damaged")
+        defer { git_commit_free(commit) }
+        let parents = (0..<git_commit_parentcount(commit)).compactMap { git_commit_parent_id(commit, $0).map { ObjectID($0.pointee) } }
+        return (ObjectID(git_commit_tree_id(commit).pointee), parents)
     }
 }

@@ -45,6 +45,14 @@ struct LocalFetchTests {
         #expect(try await fixture.runner().run().push.state == .pushed)
         let rows = try fixture.rows(fixture.database)
         let host = try Self.newHost(fixture)
+        // A branch that is not opsd's, with a merge: both parents' histories come along.
+        let merge = try await run("/bin/sh", ["-c", """
+            export GIT_DIR='\(fixture.remote)' GIT_AUTHOR_NAME=x GIT_AUTHOR_EMAIL=x@x GIT_COMMITTER_NAME=x GIT_COMMITTER_EMAIL=x@x
+            a=$(git commit-tree "$(printf '100644 blob %s\\ta\\n' "$(echo a | git hash-object -w --stdin)" | git mktree)" -m a)
+            b=$(git commit-tree "$(printf '100644 blob %s\\tb\\n' "$(echo b | git hash-object -w --stdin)" | git mktree)" -m b)
+            git update-ref refs/heads/notes "$(git commit-tree "$(git mktree </dev/null)" -p "$a" -p "$b" -m merge)"
+            """])
+        #expect(merge.status == 0, "\(merge.stderr)")
 
         try FileManager.default.removeItem(atPath: fixture.database)
         let restore = try await run("opsctl", ["restore", "--from-remote", "--config", host.config])
@@ -53,6 +61,7 @@ struct LocalFetchTests {
         let fsck = try await fixture.git(["fsck", "--strict", "--no-dangling"], in: host.repository)
         #expect(fsck.status == 0, "git fsck on the new host's repository: \(fsck.stderr)")
         let branch = BackupPlan.hostName()
+        #expect(try await fixture.git(["rev-list", "--count", "refs/remotes/origin/notes"], in: host.repository).stdout == "3\n")
         let fetched = try await fixture.git(["rev-parse", "refs/remotes/origin/\(branch)"], in: host.repository)
         let remoteTip = try await fixture.git(["rev-parse", "refs/heads/\(branch)"], in: fixture.remote)
         #expect(fetched.status == 0 && fetched.stdout == remoteTip.stdout)
