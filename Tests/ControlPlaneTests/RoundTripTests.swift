@@ -98,7 +98,8 @@ struct RoundTripTests {
     func roundTrip() async throws {
         let handler = RecordingHandler()
         try await withServer(handler) { path in
-            let client = ControlClient(socketPath: path)
+            // A safety net, not a limit: the suite's first minute saturates both cores.
+            let client = ControlClient(socketPath: path, timeout: .seconds(180))
             let body = Array(#"{"name":"web"}"#.utf8)
             let response = try await client.send(ControlRequest(method: "POST", path: "/v1/workers/web/restart", query: ["why": "a b&c"], body: body))
             #expect(response.status == 200)
