@@ -285,29 +285,6 @@ struct MirrorState: Codable {
     }
 }
 
-/// One entry of a stored tree.
-struct TreeEntry {
-    var name: String
-    var id: ObjectID
-    var mode: git_filemode_t
-    var isTree: Bool { mode == GIT_FILEMODE_TREE }
-    var isExecutable: Bool { mode == GIT_FILEMODE_BLOB_EXECUTABLE }
-}
-
-extension GitRepository {
-    /// A tree's entries with their ids and modes, in git's order.
-    func treeEntries(_ tree: ObjectID) throws(BackupError) -> [TreeEntry] {
-        var oid = tree.raw
-        var treeObject: OpaquePointer?
-        try gitCheck(git_tree_lookup(&treeObject, pointer, &oid), "cannot read tree \(tree) from \(path); the repository is damaged")
-        defer { git_tree_free(treeObject) }
-        return (0..<git_tree_entrycount(treeObject)).compactMap { index in
-            guard let entry = git_tree_entry_byindex(treeObject, index), let name = git_tree_entry_name(entry) else { return nil }
-            return TreeEntry(name: String(cString: name), id: ObjectID(git_tree_entry_id(entry).pointee), mode: git_tree_entry_filemode(entry))
-        }
-    }
-}
-
 extension BackupRunner {
     /// This runner reading an encrypted remote with the age identities in `identityFile`
     /// (`--identity`); the runner itself when nil.

@@ -300,27 +300,27 @@ final class GitRepository {
         return ObjectID(git_tree_entry_id(entry).pointee)
     }
 
-    /// The names of a tree's entries, in git's order.
-    func entryNames(of tree: ObjectID) throws(BackupError) -> [String] {
+    /// A tree's entries with their ids and modes, in git's order: the one reader of a tree's
+    /// listing, which `entryNames(of:)` and `entries(of:)` narrow.
+    func treeEntries(_ tree: ObjectID) throws(BackupError) -> [TreeEntry] {
         var oid = tree.raw
         var treeObject: OpaquePointer?
         try gitCheck(git_tree_lookup(&treeObject, pointer, &oid), "cannot read tree \(tree) from \(path); the repository is damaged")
         defer { git_tree_free(treeObject) }
         return (0..<git_tree_entrycount(treeObject)).compactMap { index in
-            git_tree_entry_byindex(treeObject, index).flatMap { git_tree_entry_name($0) }.map { String(cString: $0) }
+            guard let entry = git_tree_entry_byindex(treeObject, index), let name = git_tree_entry_name(entry) else { return nil }
+            return TreeEntry(name: String(cString: name), id: ObjectID(git_tree_entry_id(entry).pointee), mode: git_tree_entry_filemode(entry))
         }
+    }
+
+    /// The names of a tree's entries, in git's order.
+    func entryNames(of tree: ObjectID) throws(BackupError) -> [String] {
+        try treeEntries(tree).map(\.name)
     }
 
     /// A tree's entries: name, id, and whether it is a subtree.
     func entries(of tree: ObjectID) throws(BackupError) -> [(name: String, id: ObjectID, isTree: Bool)] {
-        var oid = tree.raw
-        var treeObject: OpaquePointer?
-        try gitCheck(git_tree_lookup(&treeObject, pointer, &oid), "cannot read tree \(tree) from \(path); the repository is damaged")
-        defer { git_tree_free(treeObject) }
-        return (0..<git_tree_entrycount(treeObject)).compactMap { index in
-            guard let entry = git_tree_entry_byindex(treeObject, index), let name = git_tree_entry_name(entry), let id = git_tree_entry_id(entry) else { return nil }
-            return (String(cString: name), ObjectID(id.pointee), git_tree_entry_type(entry) == GIT_OBJECT_TREE)
-        }
+        try treeEntries(tree).map { ($0.name, $0.id, $0.isTree) }
     }
 
     /// How many commits `local` has that `upstream` does not (nil upstream: all of them).
@@ -336,4 +336,13 @@ final class GitRepository {
         try gitCheck(git_graph_ahead_behind(&ahead, &behind, pointer, &localOid, &upstreamOid), "cannot compare \(local) with the remote")
         return ahead
     }
+}
+
+/// One entry of a stored tree.
+struct TreeEntry {
+    var name: String
+    var id: ObjectID
+    var mode: git_filemode_t
+    var isTree: Bool { mode == GIT_FILEMODE_TREE }
+    var isExecutable: Bool { mode == GIT_FILEMODE_BLOB_EXECUTABLE }
 }
