@@ -1,4 +1,5 @@
 import CGit2
+import FileSafety
 import Foundation
 import Logging
 import OpsConfig
@@ -114,6 +115,11 @@ final class RemoteSync {
             return
         }
         if let identityFile = plan.identityFile {
+            // The key opens every backup of the branch: one others can read, or swap, is refused
+            // before it is used, as ssh refuses such a private key.
+            do throws(UntrustedPathError) { try TrustedFile.checkPrivateKey(identityFile, purpose: "the identity file") } catch {
+                throw BackupError(error.description)
+            }
             let identities = try AgeIdentity.load(file: identityFile)
             progress?.begin("decrypt", total: nil)
             let plain = try EncryptedMirror(repository: try GitRepository.openOrCreate(at: plan.repository), plan: plan).decrypt(tip, identities: identities)

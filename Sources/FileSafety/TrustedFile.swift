@@ -38,6 +38,25 @@ public enum TrustedFile {
         }
     }
 
+    /// Refuses a private key a person passes on the command line (`opsctl restore --identity`):
+    /// everything ``check(_:purpose:)`` refuses, and on top a file owned by anyone but root and
+    /// the effective user (who could swap in a key of their own) or with any permission for its
+    /// group or others (OpenSSH's rule for private keys: the key opens every encrypted backup, and
+    /// unlike a token file opsd's group never needs to read it). A missing path passes, as there.
+    public static func checkPrivateKey(_ path: String, purpose: String) throws(UntrustedPathError) {
+        try check(path, purpose: purpose)
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        guard info.st_uid == 0 || info.st_uid == geteuid() else {
+            throw UntrustedPathError(path: path, description: "\(purpose) \(path) is owned by uid \(info.st_uid), who could replace the key in it; run chown \(geteuid()) \(path)")
+        }
+        let mode = info.st_mode & 0o7777
+        guard mode & 0o077 == 0 else {
+            let octal = "0" + String(mode, radix: 8)
+            throw UntrustedPathError(path: path, description: "\(purpose) \(path) has mode \(octal), so other users can read or use the key in it; run chmod 600 \(path)")
+        }
+    }
+
     private static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
