@@ -62,15 +62,28 @@ struct EncryptedMirror {
             try seed(&encrypted, mirror: try repository.commit(mirrorTip).tree, plain: try repository.commit(source).tree)
         }
         state.recipients = fingerprint
+        var plainCommits: [CommitInfo] = []
+        for id in commits { plainCommits.append(try repository.commit(id)) }
+
+        // The blobs no mirror commit has yet, encrypted on every core straight into a pack, stored
+        // as they are (ciphertext does not compress). Their trees follow once that pack is on disk:
+        // libgit2 refuses a tree whose entries it cannot find.
+        let blobs = try unconverted(plainCommits, cache: encrypted, sealed: false)
+        let recipients = recipients
+        let sealed = try ParallelBlobs(path: plan.repository).convert(blobs.map(\.id), into: packer) { _, plain throws(BackupError) in
+            try PackEntry.stored(blob: try Age.encrypt(plain, to: recipients))
+        }
+        for (blob, counterpart) in zip(blobs, sealed) { encrypted[blob.id] = counterpart }
+        try packer.flush()
+
         var pairs: [(ObjectID, ObjectID)] = []
-        for id in commits {
-            let commit = try repository.commit(id)
-            var root = try encryptTree(commit.tree, recipients: recipients, cache: &encrypted, packer: packer)
-            let raw = try rawObject(id)
+        for commit in plainCommits {
+            var root = try counterpart(of: commit.tree, cache: &encrypted, sealed: false, root: true)
+            let raw = try rawObject(commit.id)
             root[Self.commitEntry] = .blob(try repository.writeBlob(try Age.encrypt(raw, to: recipients)), executable: false)
             let tree = try repository.writeTree(root)
             let mirror = try repository.writeCommit(tree: tree, parent: parent, message: "backup\n", authorName: "opsd", authorEmail: "opsd")
-            pairs.append((mirror, id))
+            pairs.append((mirror, commit.id))
             parent = mirror
         }
         try packer.flush()
@@ -94,34 +107,59 @@ struct EncryptedMirror {
         }
     }
 
-    /// The encrypted counterpart of a plaintext tree, as tree entries.
-    private func encryptTree(
-        _ plain: ObjectID, recipients: [AgeRecipient], cache: inout [ObjectID: ObjectID], packer: PackWriter
-    ) throws(BackupError) -> [String: TreeNode] {
+    /// A blob to encrypt or decrypt, with where it was first met (for errors).
+    private struct Unconverted: Sendable {
+        var id: ObjectID
+        var path: String
+        var commit: ObjectID
+    }
+
+    /// The blobs of `commits` that `cache` has no counterpart for, each once, in tree order; a
+    /// tree `cache` has is skipped whole. `sealed`: these are mirror commits, whose blobs must be
+    /// `.age` files and whose root's `commit.age` is left out (it is decrypted on its own).
+    private func unconverted(_ commits: [CommitInfo], cache: [ObjectID: ObjectID], sealed: Bool) throws(BackupError) -> [Unconverted] {
+        var list: [Unconverted] = []
+        var seen = Set<ObjectID>()
+        func walk(_ tree: ObjectID, path: String, commit: ObjectID) throws(BackupError) {
+            for entry in try repository.treeEntries(tree) {
+                if sealed, path.isEmpty, entry.name == Self.commitEntry { continue }
+                if entry.isTree {
+                    if cache[entry.id] == nil, seen.insert(entry.id).inserted { try walk(entry.id, path: path + entry.name + "/", commit: commit) }
+                    continue
+                }
+                if sealed, !entry.name.hasSuffix(".age") {
+                    throw BackupError("\(path)\(entry.name) in the encrypted backup \(commit.description.prefix(12)) is not an .age file; the remote's branch is not an opsd mirror")
+                }
+                if cache[entry.id] == nil, seen.insert(entry.id).inserted {
+                    list.append(Unconverted(id: entry.id, path: path + entry.name, commit: commit))
+                }
+            }
+        }
+        for commit in commits { try walk(commit.tree, path: "", commit: commit.id) }
+        return list
+    }
+
+    /// The counterpart of a tree as tree entries: each blob replaced by its counterpart in `cache`
+    /// (`.age` appended to its name, or removed when `sealed`), each subtree written (once: it is
+    /// remembered in `cache`). Every blob must be in `cache` already.
+    private func counterpart(of tree: ObjectID, cache: inout [ObjectID: ObjectID], sealed: Bool, root: Bool) throws(BackupError) -> [String: TreeNode] {
         var nodes: [String: TreeNode] = [:]
-        for entry in try repository.treeEntries(plain) {
+        for entry in try repository.treeEntries(tree) {
+            if sealed, root, entry.name == Self.commitEntry { continue }
             if entry.isTree {
                 if let done = cache[entry.id] {
                     nodes[entry.name] = .existingTree(done)
                 } else {
-                    let subtree = try repository.writeTree(try encryptTree(entry.id, recipients: recipients, cache: &cache, packer: packer))
+                    let subtree = try repository.writeTree(try counterpart(of: entry.id, cache: &cache, sealed: sealed, root: false))
                     cache[entry.id] = subtree
                     nodes[entry.name] = .existingTree(subtree)
                 }
                 continue
             }
-            let blob: ObjectID
-            if let done = cache[entry.id] {
-                blob = done
-            } else {
-                let sealed = try Age.encrypt(try repository.readBlob(entry.id), to: recipients)
-                blob = try repository.writeBlob(sealed)
-                packer.noteWritten(sealed.count)
-                // Bounds memory: a first backup encrypts the whole database.
-                if packer.pendingBytes > 64 << 20 { try packer.flush() }
-                cache[entry.id] = blob
+            guard let blob = cache[entry.id] else {
+                throw BackupError("\(entry.name) (\(entry.id)) of \(repository.path) was not \(sealed ? "decrypted" : "encrypted") with its tree")
             }
-            nodes[entry.name + ".age"] = .blob(blob, executable: entry.isExecutable)
+            nodes[sealed ? String(entry.name.dropLast(4)) : entry.name + ".age"] = .blob(blob, executable: entry.isExecutable)
         }
         return nodes
     }
@@ -174,13 +212,34 @@ struct EncryptedMirror {
         guard !pending.isEmpty else { return base ?? tip }
         let packer = try PackWriter(repository: repository)
         var plain: [ObjectID: ObjectID] = [:]
-        var trees: [(mirror: ObjectID, tree: ObjectID, raw: [UInt8])] = []
-        for commit in pending.reversed() {
+        let commits = Array(pending.reversed())
+        var sealedCommits: [ObjectID] = []
+        for commit in commits {
             guard let sealedCommit = try repository.entry(Self.commitEntry, in: commit.tree) else {
                 throw BackupError("the encrypted backup \(commit.id.description.prefix(12)) has no \(Self.commitEntry); it is not an opsd mirror commit")
             }
+            sealedCommits.append(sealedCommit)
+        }
+        // Every sealed blob once, decrypted on every core straight into a pack, deflated as a
+        // backup stores them (database chunks fast, small files at git's default).
+        let blobs = try unconverted(commits, cache: plain, sealed: true)
+        let origins = blobs.map { ($0.path, $0.commit) }
+        let opened = try ParallelBlobs(path: plan.repository).convert(blobs.map(\.id), into: packer) { index, sealed throws(BackupError) in
+            let bytes: [UInt8]
+            do throws(BackupError) { bytes = try Age.decrypt(sealed, with: identities) } catch {
+                throw BackupError("cannot decrypt \(origins[index].0) of the encrypted backup \(origins[index].1.description.prefix(12)): \(error.description)")
+            }
+            let id = bytes.withUnsafeBytes { PackEntry.objectID(type: GIT_OBJECT_BLOB, $0) }
+            return try bytes.withBytes { (raw) throws(BackupError) in
+                try PackEntry.encode(id: id, type: GIT_OBJECT_BLOB, raw, effort: bytes.count >= Age.chunkSize ? .fast : .normal)
+            }
+        }
+        for (blob, counterpart) in zip(blobs, opened) { plain[blob.id] = counterpart }
+        try packer.flush()
+        var trees: [(mirror: ObjectID, tree: ObjectID, raw: [UInt8])] = []
+        for (commit, sealedCommit) in zip(commits, sealedCommits) {
             let raw = try open(sealedCommit, identities: identities, path: Self.commitEntry, commit: commit.id)
-            let tree = try repository.writeTree(try decryptTree(commit.tree, identities: identities, cache: &plain, packer: packer, path: "", commit: commit.id, root: true))
+            let tree = try repository.writeTree(try counterpart(of: commit.tree, cache: &plain, sealed: true, root: true))
             trees.append((commit.id, tree, raw))
         }
         try packer.flush()
@@ -209,41 +268,6 @@ struct EncryptedMirror {
         do { return try Age.decrypt(try repository.readBlob(blob), with: identities) } catch {
             throw BackupError("cannot decrypt \(path) of the encrypted backup \(commit.description.prefix(12)): \(error.description)")
         }
-    }
-
-    private func decryptTree(
-        _ sealed: ObjectID, identities: [AgeIdentity], cache: inout [ObjectID: ObjectID], packer: PackWriter, path: String, commit: ObjectID, root: Bool
-    ) throws(BackupError) -> [String: TreeNode] {
-        var nodes: [String: TreeNode] = [:]
-        for entry in try repository.treeEntries(sealed) {
-            if root, entry.name == Self.commitEntry { continue }
-            if entry.isTree {
-                if let done = cache[entry.id] {
-                    nodes[entry.name] = .existingTree(done)
-                } else {
-                    let subtree = try repository.writeTree(
-                        try decryptTree(entry.id, identities: identities, cache: &cache, packer: packer, path: path + entry.name + "/", commit: commit, root: false))
-                    cache[entry.id] = subtree
-                    nodes[entry.name] = .existingTree(subtree)
-                }
-                continue
-            }
-            guard entry.name.hasSuffix(".age") else {
-                throw BackupError("\(path)\(entry.name) in the encrypted backup \(commit.description.prefix(12)) is not an .age file; the remote's branch is not an opsd mirror")
-            }
-            let blob: ObjectID
-            if let done = cache[entry.id] {
-                blob = done
-            } else {
-                let bytes = try open(entry.id, identities: identities, path: path + entry.name, commit: commit)
-                blob = try repository.writeBlob(bytes)
-                packer.noteWritten(bytes.count)
-                if packer.pendingBytes > 64 << 20 { try packer.flush() }
-                cache[entry.id] = blob
-            }
-            nodes[String(entry.name.dropLast(4))] = .blob(blob, executable: entry.isExecutable)
-        }
-        return nodes
     }
 
     /// A commit object's bytes with its `tree` and `parent` lines replaced.

@@ -65,6 +65,15 @@ final class PackWriter {
         return id
     }
 
+    /// Adds an object already encoded as a pack entry (on the caller's threads: `ParallelBlobs`)
+    /// to the pack being written, unless it is stored already; it is readable once `flush` returns.
+    func writeEncoded(_ entry: PackEntry) throws(BackupError) {
+        var oid = entry.id.raw
+        if git_odb_exists(disk, &oid) != 0 || encoder.contains(entry.id) { return }
+        try encoder.submit(entry)
+        pendingBytes += entry.bytes.count
+    }
+
     /// Writes the objects written since the last flush as one pack; returns its size (0 when
     /// there was nothing new). `progress` hears how many of the pack's objects are in it so far.
     @discardableResult
