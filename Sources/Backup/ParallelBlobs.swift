@@ -50,8 +50,9 @@ struct ParallelBlobs {
         let path: String
         let transform: @Sendable (Int, [UInt8]) throws(BackupError) -> PackEntry
         /// Free places in the window: a lane takes one before it starts a blob, the writer gives
-        /// it back once the entry is in the pack.
-        let window = DispatchSemaphore(value: ParallelBlobs.window)
+        /// it back once the entry is in the pack. Made with none and then given them: libdispatch
+        /// traps when a semaphore goes away below its initial value, as this one does after an error.
+        let window = DispatchSemaphore(value: 0)
         /// Signalled once for each finished blob.
         let finished = DispatchSemaphore(value: 0)
         let group = DispatchGroup()
@@ -67,6 +68,7 @@ struct ParallelBlobs {
             self.ids = ids
             self.path = path
             self.transform = transform
+            for _ in 0..<ParallelBlobs.window { window.signal() }
         }
 
         /// One worker: converts the next blob while the window has room, until none is left.
