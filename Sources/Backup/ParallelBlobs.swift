@@ -126,7 +126,8 @@ struct ParallelBlobs {
 extension PackEntry {
     /// A blob's entry with its bytes stored, not deflated: age's ciphertext is random and does
     /// not compress (deflating it at git's default level was most of an encrypted first backup's
-    /// time). zlib's level 0 writes them in stored blocks, which every git reads.
+    /// time), and a restore's decrypted chunks are read back at once. zlib's level 0 writes them
+    /// in stored blocks, which every git reads.
     static func stored(blob data: [UInt8]) throws(BackupError) -> PackEntry {
         let id = data.withUnsafeBytes { PackEntry.objectID(type: GIT_OBJECT_BLOB, $0) }
         var bytes = header(type: GIT_OBJECT_BLOB, size: data.count)
