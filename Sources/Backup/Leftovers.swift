@@ -41,4 +41,28 @@ enum Leftovers {
         if let workDirectory { sweep(workDirectory) { $0.hasSuffix(".tmp") } }
         return removed
     }
+
+    /// How long a temporary pack in a remote must have gone unwritten before it counts as left
+    /// behind. No lock covers a remote (other hosts push into the same directory), so age is the
+    /// only sign that nobody is writing a file: a pack being written grows every few milliseconds,
+    /// and its index is written within seconds of the pack's last byte, so an hour without a
+    /// write is a writer that was killed, never one that is slow, even on a network filesystem.
+    static let remoteGrace: Duration = .seconds(3600)
+
+    /// Removes from a remote on this machine the `tmp_pack_*` and `tmp_idx_*` files that a push
+    /// (or compaction) killed mid-way left in its `objects/pack`, when nothing has written them
+    /// for ``remoteGrace``; another host's push in progress keeps its files. Returns how many
+    /// files it removed.
+    @discardableResult
+    static func removeStale(fromRemote remotePath: String, now: time_t = time(nil)) -> Int {
+        let directory = remotePath + "/objects/pack"
+        let oldest = now - time_t(remoteGrace.components.seconds)
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix("tmp_pack_") || name.hasPrefix("tmp_idx_") {
+            var info = stat()
+            guard lstat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mtim.tv_sec < oldest else { continue }
+            if unlink(directory + "/" + name) == 0 { removed += 1 }
+        }
+        return removed
+    }
 }

@@ -24,9 +24,11 @@ struct RemoteCompaction {
         self.logger = logger
     }
 
-    /// After a push: past `Repack.packThreshold` packs the small ones are rolled up
-    /// (`GeometricRepack`). A failure is logged and left for the next push; the backup stands.
+    /// After a push: stale temporary packs go (``removeLeftovers()``), and past
+    /// `Repack.packThreshold` packs the small ones are rolled up (`GeometricRepack`). A failure is
+    /// logged and left for the next push; the backup stands.
     func afterPush() {
+        removeLeftovers()
         do throws(BackupError) {
             let remote = try GitRepository.openExisting(at: path)
             let before = ObjectsUsage(objectsDirectory: remote.objectsDirectory).packs
@@ -38,10 +40,21 @@ struct RemoteCompaction {
         }
     }
 
+    /// Temporary packs a killed push left in the remote, once nobody can still be writing them
+    /// (`Leftovers.removeStale(fromRemote:)`): no lock covers a remote, so they cannot go at once
+    /// as the local repository's do.
+    private func removeLeftovers() {
+        let removed = Leftovers.removeStale(fromRemote: path)
+        if removed > 0 {
+            logger.notice("backup: removed temporary packs an interrupted push left in the remote", metadata: ["remote": "\(path)", "files": "\(removed)"])
+        }
+    }
+
     /// After a prune's forced push: the remote repacked to what its references reach, so the
     /// dropped backups leave it too. `reference` is the branch the prune rewrote (its reflog, if
     /// the remote keeps one, would name the dropped commits).
     func afterPrune(reference: String) throws(BackupError) {
+        removeLeftovers()
         let remote = try GitRepository.openExisting(at: path)
         _ = git_reflog_delete(remote.pointer, reference)
         try Repack(repository: remote).run()
