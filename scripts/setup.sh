@@ -3,7 +3,7 @@
 #   scripts/setup.sh build   what a build needs (make demo, make release, make install)
 #   scripts/setup.sh test    that, plus every real peer the tests run (make test, .ci/run); the default
 #
-#   build:  libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev libzstd-dev pkg-config,
+#   build:  libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev libzstd-dev libisal-dev pkg-config,
 #           git (the demo's backup remote), python3 (the demo's writer and report job)
 #   tests:  systemd (systemd-analyze on the host), procps, sqlite3, make, zstd (restores a zstd patch by hand),
 #           strace (counts the threads `opsctl status` starts; Chromium's sockets)
@@ -16,7 +16,7 @@
 #   status page: chromium (headless: the page is loaded and screenshotted by a real browser)
 #   package: dpkg-dev, debhelper, lintian (make deb and its test), man-db (man pages rendered)
 set -euo pipefail
-build=(libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev libzstd-dev pkg-config git python3)
+build=(libsystemd-dev libgit2-dev libsqlite3-dev libyaml-dev libssl-dev libzstd-dev libisal-dev pkg-config git python3)
 tests=(systemd procps sqlite3 make zstd strace redis-server monitoring-plugins-basic prometheus prometheus-alertmanager openssl
        openssh-server openssh-client lighttpd lighttpd-mod-openssl chromium dpkg-dev debhelper lintian man-db)
 case "${1:-test}" in

@@ -160,4 +160,9 @@ extension Array where Element == UInt8 {
     func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws(BackupError) -> R) throws(BackupError) -> R {
         try withUnsafeBytes { raw in Result { () throws(BackupError) in try body(raw) } }.get()
     }
+
+    /// `withUnsafeMutableBytes` for a body that throws `BackupError`.
+    mutating func withMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws(BackupError) -> R) throws(BackupError) -> R {
+        try withUnsafeMutableBytes { raw in Result { () throws(BackupError) in try body(raw) } }.get()
+    }
 }

@@ -151,31 +151,12 @@ struct Reassembler {
         }
     }
 
-    /// Writes the full snapshot's chunks at their offsets. Inflating the chunks is most of a
-    /// restore's time, so it runs on up to four threads, each with its own repository handle
-    /// (libgit2 objects are not thread-safe).
+    /// Writes the full snapshot's chunks at their offsets.
     private func writeFullSnapshot(_ layout: Layout, to file: WritableFile) throws(BackupError) {
-        let chunks = layout.chunks
         try file.truncate(to: layout.manifest.full.size)
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4, chunks.count))
-        let failure = Mutex<BackupError?>(nil)
-        let path = repository.path
-        let placements = chunks
-        let progress = progress
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            do throws(BackupError) {
-                let handle = try GitRepository.openOrCreate(at: path)
-                for index in stride(from: worker, to: placements.count, by: workers) {
-                    if failure.withLock({ $0 != nil }) { return }
-                    let bytes = try handle.readBlob(placements[index].id)
-                    try bytes.withBytes { (raw) throws(BackupError) in try file.write(raw, at: placements[index].offset) }
-                    progress?.add(bytes.count)
-                }
-            } catch {
-                failure.withLock { $0 = $0 ?? error }
-            }
+        try forEachChunk(of: layout) { (_, start, bytes) throws(BackupError) in
+            try file.write(UnsafeRawBufferPointer(bytes), at: start)
         }
-        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     /// Runs `PRAGMA integrity_check` on a rebuilt file without creating -wal or -shm beside it.

@@ -44,4 +44,40 @@ struct OnePassRestoreTests {
             #expect(try fixture.rows(target) == backup.rows, "backup \(index)")
         }
     }
+
+    @Test("a snapshot of several chunks restores byte for byte from the packs opsctl wrote (inflated on two threads by ISA-L) and after git's gc stored them as deltas (read through libgit2)")
+    func chunksInflatedOrReadThroughLibgit2() async throws {
+        // Over 16 MiB: two chunks, one per thread, hashed in turn.
+        let fixture = try Fixture(rows: 400_000)
+        let runner = try fixture.runner()
+        _ = try await runner.run()
+        try fixture.churn(0.01, seed: 9)
+        let commit = try #require(try await runner.run().commit)
+        let rows = try fixture.rows(fixture.database)
+        let chunks = try await fixture.git(["ls-tree", "\(commit):db/app/full/"])
+        #expect(chunks.stdout.split(separator: "\n").count == 2, "\(chunks.stdout)")
+
+        let first = fixture.directory + "/from-opsctl-packs.db"
+        let restored = try await fixture.opsctl(["restore", "--to", first])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try fixture.rows(first) == rows)
+
+        // git stores the chunks, alike in their repeated labels, as deltas of each other.
+        #expect(try await fixture.git(["repack", "-a", "-d", "-f", "--window=10", "--depth=10"]).status == 0)
+        let packs = try FileManager.default.contentsOfDirectory(atPath: fixture.repository + "/objects/pack").filter { $0.hasSuffix(".idx") }
+        var deltas = 0
+        for pack in packs {
+            let listed = try await run("/usr/bin/git", ["--git-dir=\(fixture.repository)", "verify-pack", "-v", fixture.repository + "/objects/pack/" + pack])
+            // "<id> blob <size> <size in pack> <offset> <depth> <base>": a delta has seven fields.
+            deltas += listed.stdout.split(separator: "\n").filter { line in
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                return fields.count == 7 && fields[1] == "blob" && (Int(fields[2]) ?? 0) > 1 << 20
+            }.count
+        }
+        #expect(deltas > 0, "git stored no chunk as a delta, so libgit2's reading is not exercised")
+        let second = fixture.directory + "/after-git-repack.db"
+        let again = try await fixture.opsctl(["restore", "--to", second])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try fixture.rows(second) == rows)
+    }
 }
