@@ -12,9 +12,10 @@ scripts/setup.sh test
 swift build --build-tests
 
 # opsd in the container is the debug build, whose Swift runtime lives in /opt/swift. The rootfs
-# has libsystemd0, libsqlite3-0 and libgit2-1.5; opsd also needs libyaml-0-2 (its config parser),
+# has libsystemd0, libsqlite3-0 and libgit2-1.5; opsd also needs libyaml-0-2 (its config parser)
+# and opsctl-backup libisal2 (its deflate; the Debian package depends on it),
 # and Debian's cron runs inside too, for deploy/cron/ops (the tests' own `up` inherits this list).
-export SANDBOX_EXTRA_PACKAGES="cron libyaml-0-2"
+export SANDBOX_EXTRA_PACKAGES="cron libyaml-0-2 libisal2"
 SANDBOX_NSPAWN_ARGS=--bind-ro=/opt/swift "$sandbox" up
 trap '"$sandbox" down >/dev/null 2>&1 || true' EXIT
 

@@ -52,7 +52,7 @@ struct DebianPackageTests {
         #expect(lines.isEmpty, "lintian: \(lines.joined(separator: "\n"))")
 
         // The rootfs is shared with the main sandbox: the same package list, or it would be rebuilt.
-        let packages = ProcessInfo.processInfo.environment["SANDBOX_EXTRA_PACKAGES"] ?? "cron libyaml-0-2"
+        let packages = ProcessInfo.processInfo.environment["SANDBOX_EXTRA_PACKAGES"] ?? "cron libyaml-0-2 libisal2"
         let up = try await run(Sandbox.tool, ["-n", Self.name, "up"], environment: [
             "SANDBOX_NSPAWN_ARGS": "--bind-ro=/opt/swift", "SANDBOX_PRIVATE_NETWORK": "1", "SANDBOX_EXTRA_PACKAGES": packages,
         ])
