@@ -210,7 +210,7 @@ let package = Package(
         .target(name: "BackupRecords", dependencies: ["StateStore", "Scheduling"], swiftSettings: strict),
         .target(
             name: "Backup",
-            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "FileSafety", "CGit2", "CSQLite", "CCrypto", "CZstd", "CIsal", "OpsLogging", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OpsConfig", "Scheduling", "StateStore", "BackupRecords", "FileSafety", "ProcessControl", "CGit2", "CSQLite", "CCrypto", "CZstd", "CIsal", "OpsLogging", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Jobs' and checks' snapshots → OpsAPI values: shared by opsd and by opsctl's answers while

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ProcessControl
 import Scheduling
 import Synchronization
 
@@ -36,13 +37,8 @@ struct BeforeCommand {
             throw BackupError("cannot create \(outputPath) for the command's output: \(String(cString: strerror(errno)))")
         }
         defer { unlink(outputPath) }
-        let group: CommandGroup
-        do { group = try CommandGroup(command, output: output) } catch {
-            close(output)
-            throw error
-        }
-        close(output)
-        let status: Int32
+        let group = try CommandGroup(command, output: output)
+        let status: ExitStatus
         if group.waitForExit(within: timeout) {
             status = group.finish()
         } else {
@@ -51,10 +47,12 @@ struct BeforeCommand {
             _ = group.finish()
             throw BackupError("it ran longer than backup.before_timeout (\(timeout.seconds.formatted())s) and was stopped\(tail(outputPath)); raise before_timeout or make it faster")
         }
-        // A waitpid status word (the W* macros are not imported into Swift).
-        let signal = status & 0x7f
-        guard signal != 0 || (status >> 8) & 0xff != 0 else { return }
-        let how = signal == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(signal)"
+        let how: String
+        switch status {
+        case .exited(0): return
+        case .exited(let code): how = "exited with status \(code)"
+        case .signaled(let signal): how = "was killed by signal \(signal)"
+        }
         let tail = tail(outputPath)
         logger.error("backup: a before command failed", metadata: ["command": "\(display)", "status": "\(how)", "output": "\(tail)"])
         throw BackupError("it \(how)\(tail)")
@@ -73,75 +71,60 @@ struct BeforeCommand {
 /// stopping it stops what it started too (`sh -c 'export & wait'`, whose export would otherwise
 /// outlive a timeout, reparented and still writing).
 ///
-/// It starts as a job's command does: signals at their defaults and none blocked (a thread of
-/// Swift's pool blocks SIGTERM, and a child would inherit that and never stop), stdin
-/// /dev/null, stdout and stderr to `output`, a bare name looked up along PATH, no descriptor of
-/// ours beyond those. While it runs, a SIGTERM, SIGINT or SIGHUP that would end this process is
-/// passed to the group first: opsd stopping the backup job, or Ctrl-C at `opsctl backup`,
-/// signals the job's own process group, which the command is no longer in.
+/// It starts through ProcessControl's `DirectSpawner`, as a job's command does: a session and
+/// process group of its own, signals at their defaults and none blocked (a thread of Swift's pool
+/// blocks SIGTERM, and a child would inherit that and never stop), stdin /dev/null, stdout and
+/// stderr to `output`, a bare name looked up along PATH, no descriptor of ours beyond those.
+/// While it runs, a SIGTERM, SIGINT or SIGHUP that would end this process is passed to the group
+/// first: opsd stopping the backup job, or Ctrl-C at `opsctl backup`, signals the job's own
+/// process group, which the command is no longer in.
 private final class CommandGroup: Sendable {
     let pid: pid_t
-    private let exited = DispatchSemaphore(value: 0)
+    private let exit = Exit()
     /// The signals passed on, and what they did before (restored by ``finish()``).
     private let forwarded: [(Int32, sigaction)]
 
     /// The signals that end a process by default and that whoever stops a backup sends.
     private static let stopSignals = [SIGTERM, SIGINT, SIGHUP]
 
+    /// Starts `command` with `output` (handed over: closed once the child has its copy) as its
+    /// stdout and stderr. Blocks the calling thread (the backup session's own) while the spawn,
+    /// which does not wait for anything, runs as a task.
     init(_ command: [String], output: Int32) throws(BackupError) {
-        var attributes = posix_spawnattr_t()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawnattr_init(&attributes)
-        posix_spawn_file_actions_init(&actions)
-        defer {
-            posix_spawnattr_destroy(&attributes)
-            posix_spawn_file_actions_destroy(&actions)
-        }
-        var none = sigset_t()
-        var all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, output, 1)
-        posix_spawn_file_actions_adddup2(&actions, output, 2)
-        // No descriptor of ours reaches the command (Swift's Glibc lacks addclosefrom_np); one
-        // closed by another thread meanwhile is no error to posix_spawn.
-        for descriptor in Self.openDescriptors() where descriptor > 2 {
-            posix_spawn_file_actions_addclose(&actions, descriptor)
-        }
-        let arguments = command.map { strdup($0) } + [nil]
-        defer { for argument in arguments { free(argument) } }
-        var pid: pid_t = 0
+        let request = LaunchRecipe(command: command, output: output).request()
+        let exit = self.exit
+        let started = DispatchSemaphore(value: 0)
+        let launched = Mutex<Result<Int32, SpawnError>?>(nil)
         // Passed on from before the start, so that no stop signal falls between the start and the
         // handler; until the pid is known, the handler has no group to pass it to and only ends us.
         forwarded = Self.stopSignals.compactMap(Self.forward)
-        let code = posix_spawnp(&pid, command[0], &actions, &attributes, arguments, environ)
-        guard code == 0 else {
-            Self.restore(forwarded)
-            throw BackupError("cannot start it: \(String(cString: strerror(code))); check the path and that it is executable")
+        Task {
+            let result: Result<Int32, SpawnError>
+            do throws(SpawnError) {
+                result = .success(try await DirectSpawner().launch(request, onExit: exit.fire))
+            } catch {
+                result = .failure(error)
+            }
+            launched.withLock { $0 = result }
+            started.signal()
         }
-        self.pid = pid
-        runningGroup.store(pid, ordering: .sequentiallyConsistent)
-        // waitid with WNOWAIT leaves the exited leader unreaped: its pid, which is the group's id,
-        // cannot be reused until ``finish()`` has signalled the group for the last time.
-        let exited = self.exited
-        let leader = pid
-        Thread.detachNewThread {
-            var info = siginfo_t()
-            while waitid(P_PID, id_t(leader), &info, WEXITED | WNOWAIT) != 0, errno == EINTR {}
-            exited.signal()
+        started.wait()
+        switch launched.withLock({ $0 }) {
+        case .success(let pid):
+            self.pid = pid
+            runningGroup.store(pid, ordering: .sequentiallyConsistent)
+        case .failure(let error):
+            Self.restore(forwarded)
+            throw BackupError("\(error)")
+        case nil:
+            Self.restore(forwarded)
+            throw BackupError("cannot start \(command[0]): the spawn did not report back")
         }
     }
 
     /// True when the leader exited within `limit`.
     func waitForExit(within limit: Duration) -> Bool {
-        guard exited.wait(timeout: .now() + limit.seconds) == .success else { return false }
-        exited.signal()  // later waits see the exit too
-        return true
+        exit.wait(within: limit)
     }
 
     /// Sends `signal` to the whole group.
@@ -149,17 +132,41 @@ private final class CommandGroup: Sendable {
         kill(-pid, signal)
     }
 
-    /// Kills what is left of the group (the leader too, if it still runs), reaps the leader and
-    /// returns its wait status. Leftovers of a command that exited must not run on unattended,
+    /// Kills what is left of the group (the leader too, if it still runs), waits for the leader
+    /// and returns how it ended. Leftovers of a command that exited must not run on unattended,
     /// as a command job's are killed at its end.
-    func finish() -> Int32 {
+    func finish() -> ExitStatus {
         kill(-pid, SIGKILL)
-        exited.wait()
+        let status = exit.wait()
         runningGroup.store(0, ordering: .sequentiallyConsistent)
         Self.restore(forwarded)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
         return status
+    }
+
+    /// The leader's end, fired by the spawner's waiting thread and awaited by the backup's own
+    /// thread with a time limit (ProcessControl's `ExitLatch` is awaited by a task, without one).
+    private final class Exit: Sendable {
+        private let status = Mutex<ExitStatus?>(nil)
+        private let ended = DispatchSemaphore(value: 0)
+
+        func fire(_ status: ExitStatus) {
+            self.status.withLock { $0 = status }
+            ended.signal()
+        }
+
+        /// True when it ended within `limit`.
+        func wait(within limit: Duration) -> Bool {
+            guard ended.wait(timeout: .now() + limit.seconds) == .success else { return false }
+            ended.signal()  // later waits see the end too
+            return true
+        }
+
+        /// How it ended, once it has.
+        func wait() -> ExitStatus {
+            ended.wait()
+            ended.signal()
+            return status.withLock { $0 } ?? .signaled(SIGKILL)
+        }
     }
 
     /// Installs the handler that passes `signal` on to the running command, when the signal
@@ -174,11 +181,6 @@ private final class CommandGroup: Sendable {
         action.sa_flags = Int32(bitPattern: UInt32(SA_RESETHAND))
         guard sigaction(signal, &action, nil) == 0 else { return nil }
         return (signal, previous)
-    }
-
-    /// This process's open descriptors, from /proc/self/fd.
-    private static func openDescriptors() -> [Int32] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
     }
 
     private static func restore(_ forwarded: [(Int32, sigaction)]) {
