@@ -97,6 +97,8 @@ private final class CommandGroup: Sendable {
         let launched = Mutex<Result<Int32, SpawnError>?>(nil)
         // Passed on from before the start, so that no stop signal falls between the start and the
         // handler; until the pid is known, the handler has no group to pass it to and only ends us.
+        pendingStop.store(0, ordering: .sequentiallyConsistent)
+        runningGroup.store(startingGroup, ordering: .sequentiallyConsistent)
         forwarded = Self.stopSignals.compactMap(Self.forward)
         Task {
             let result: Result<Int32, SpawnError>
@@ -113,13 +115,27 @@ private final class CommandGroup: Sendable {
         case .success(let pid):
             self.pid = pid
             runningGroup.store(pid, ordering: .sequentiallyConsistent)
+            Self.endIfStopped(group: pid)
         case .failure(let error):
+            runningGroup.store(0, ordering: .sequentiallyConsistent)
+            Self.endIfStopped(group: nil)
             Self.restore(forwarded)
             throw BackupError("\(error)")
         case nil:
+            runningGroup.store(0, ordering: .sequentiallyConsistent)
+            Self.endIfStopped(group: nil)
             Self.restore(forwarded)
             throw BackupError("cannot start \(command[0]): the spawn did not report back")
         }
+    }
+
+    /// A stop signal that came during the start: passed on to `group` now, and this process ends
+    /// with it (its handler has already been reset to the default).
+    private static func endIfStopped(group: pid_t?) {
+        let signal = pendingStop.load(ordering: .sequentiallyConsistent)
+        guard signal != 0 else { return }
+        if let group { kill(-group, signal) }
+        raise(signal)
     }
 
     /// True when the leader exited within `limit`.
@@ -191,14 +207,22 @@ private final class CommandGroup: Sendable {
     }
 }
 
-/// The process group of the `backup.before` command running now; 0 when none.
+/// The process group of the `backup.before` command running now; ``startingGroup`` while it is
+/// being started (its pid not known yet), 0 when none.
 private let runningGroup = Atomic<pid_t>(0)
+private let startingGroup: pid_t = -1
+/// A stop signal that came while ``runningGroup`` was ``startingGroup``: the starter passes it on.
+private let pendingStop = Atomic<Int32>(0)
 
 /// The handler of ``CommandGroup``'s stop signals: passes the signal to the command's group, then
-/// ends this process with it as the default action would (SA_RESETHAND has restored that).
+/// ends this process with it as the default action would (SA_RESETHAND has restored that). While
+/// the command is being started, it leaves both to the starter (``CommandGroup/endIfStopped()``):
+/// noted first and read after, so that one of the two sees the other whatever the order.
 /// Runs in a signal handler: only async-signal-safe calls.
 private func passStopToCommand(_ signal: Int32) {
+    pendingStop.store(signal, ordering: .sequentiallyConsistent)
     let group = runningGroup.load(ordering: .sequentiallyConsistent)
+    if group == startingGroup { return }
     if group > 0 { kill(-group, signal) }
     raise(signal)
 }
