@@ -124,12 +124,17 @@ struct Reassembler {
         }
         try writeFullSnapshot(layout, to: file)
         var size = manifest.full.size
+        // One scratch for every patch of the chain, as large as the largest version one decodes.
+        let patched = manifest.deltas.filter { $0.encoding == ZstdPatch.encoding }.map(\.size)
+        let scratch = try patched.max().map { (largest) throws(BackupError) in try ScratchMapping(size: largest, beside: file.path) }
+        var lastWasPatch = false
         for (delta, parts) in zip(manifest.deltas, layout.deltas) {
-            if delta.encoding == ZstdPatch.encoding {
+            lastWasPatch = delta.encoding == ZstdPatch.encoding
+            if lastWasPatch, let scratch {
                 var frame: [UInt8] = []
                 for id in parts { frame += try repository.readBlob(id) }
                 let what = directory + (delta.parts.first.map { "\($0)…" } ?? "delta")
-                try ZstdPatch.apply(frame: frame, to: file, referenceSize: size, size: delta.size, what: what)
+                try ZstdPatch.apply(frame: frame, to: file, referenceSize: size, size: delta.size, scratch: scratch, what: what)
             } else {
                 for (name, id) in zip(delta.parts, parts) {
                     try PageDelta.apply(part: try repository.readBlob(id), to: file, limit: delta.size, what: directory + name)
@@ -141,7 +146,16 @@ struct Reassembler {
         try file.truncate(to: manifest.size)
         try file.finish()
         progress?.begin("verify \(manifest.name)", total: manifest.size)
-        let digest = try SHA256Hasher.file(file.path, progress: progress.map { progress in { progress.update(done: $0) } })
+        let digest: String
+        if lastWasPatch, let scratch, manifest.size <= scratch.bytes.count {
+            // The last patch left the final version in the scratch memory: hashed there, not read back.
+            let hasher = SHA256Hasher()
+            hasher.update(UnsafeRawBufferPointer(rebasing: scratch.bytes[0..<manifest.size]))
+            digest = hasher.finalHex()
+            progress?.update(done: manifest.size)
+        } else {
+            digest = try SHA256Hasher.file(file.path, progress: progress.map { progress in { progress.update(done: $0) } })
+        }
         try check(digest, of: manifest)
     }
 
