@@ -16,8 +16,9 @@ struct ParallelBlobs {
     let path: String
 
     static let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))
-    /// Blobs being converted or waiting for their turn in the pack (each holds its bytes twice).
-    static let window = 2 * lanes
+    /// Blobs being converted or waiting for their turn in the pack: one a lane, so a lane holds
+    /// a blob three times (read, converted, encoded) and the pack's encoder two more entries.
+    static let window = lanes
 
     /// Converts each blob of `ids` with `transform` (given its index in `ids` and its bytes,
     /// returning the new blob's pack entry), adds the entries to `packer` and returns their ids,
