@@ -8,7 +8,8 @@ import Foundation
 /// it, and deflated everything again on one thread) and then indexing that pack here by inflating
 /// and hashing it once more: a new machine's restore of 200 MiB took minutes. `LocalPush` in
 /// reverse: for each of the remote's branches, the objects this repository lacks are copied as
-/// they are stored there (`ObjectTransfer`), and only then is `refs/remotes/origin/<branch>` set;
+/// they are stored there, or whole packs hard-linked on one file system (`ObjectTransfer`), and
+/// only then is `refs/remotes/origin/<branch>` set;
 /// a remote-tracking branch whose branch the remote no longer has is removed, as libgit2's prune.
 struct LocalFetch {
     let repository: GitRepository
@@ -25,7 +26,7 @@ struct LocalFetch {
             seen.insert(branch)
             // A branch name whose tip this repository has is already complete here.
             if try repository.resolve(reference: trackingPrefix + branch) != tip {
-                try ObjectTransfer(from: remote, to: repository).copy(reachableFrom: tip)
+                try ObjectTransfer(from: remote, to: repository, linking: true).copy(reachableFrom: tip)
                 try repository.setReference(trackingPrefix + branch, to: tip)
             }
         }

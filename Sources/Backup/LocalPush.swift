@@ -55,18 +55,28 @@ struct LocalPush {
 }
 
 /// Copies what one repository on this machine lacks of another's history: the objects reachable
-/// from a commit, walked down to the first commit the destination has, into one pack written
-/// straight into the destination (complete, fsynced and indexed before it is visible; no reference
-/// is moved here). Entries stored whole in the source are copied as they are, checked against its
+/// from a commit, walked down to the first commit the destination has (no reference is moved here).
+///
+/// With `linking` (a fetch), a source pack all of whose objects the destination lacks is
+/// hard-linked into it when both are on one file system, as `git clone --local` does, once every
+/// entry matches its index's CRC-32: a pack is never changed once written (a repack writes a new
+/// one and removes the old name), so the two repositories share its bytes safely, and a new
+/// machine's restore from a same-disk remote costs no copy. A push never links: the remote is the
+/// second copy, and on one disk only a copy keeps its bytes on other blocks. Everything else goes
+/// into one pack written straight into the destination (complete, fsynced and indexed before it is
+/// visible): entries stored whole in the source are copied as they are, checked against its
 /// index's CRC-32; the rest (loose objects, deltas, an entry whose CRC does not match) are read
 /// through libgit2, which checks their ids, and deflated again on every core.
 struct ObjectTransfer {
     let source: GitRepository
     let destination: GitRepository
+    /// Hard-link whole packs where possible (a fetch), instead of always copying (a push).
+    let linking: Bool
 
-    init(from source: GitRepository, to destination: GitRepository) {
+    init(from source: GitRepository, to destination: GitRepository, linking: Bool = false) {
         self.source = source
         self.destination = destination
+        self.linking = linking
     }
 
     /// Copies every object reachable from `tip` that the destination lacks.
@@ -85,7 +95,9 @@ struct ObjectTransfer {
             var oid = id.raw
             return seen.insert(id).inserted && git_odb_exists(destinationODB, &oid) == 0
         }
-        func send(_ id: ObjectID, effort: PackEntry.Effort) throws(BackupError) {
+        // Walked first, copied after the packs that can be linked are.
+        var wanted: [(id: ObjectID, effort: PackEntry.Effort)] = []
+        func copy(_ id: ObjectID, effort: PackEntry.Effort) throws(BackupError) {
             // As stored there, copied: deflating it again was most of the time.
             if let entry = stored.entry(id) { return try encoder.submit(entry) }
             var oid = id.raw
@@ -104,23 +116,54 @@ struct ObjectTransfer {
         while let id = commits.popLast() {
             guard missing(id) else { continue }
             let (tree, parents) = try commitLinks(id)
-            try send(id, effort: .normal)
+            wanted.append((id, .normal))
             trees.append((tree, false))
             commits.append(contentsOf: parents)
         }
         while let (tree, chunks) = trees.popLast() {
             guard missing(tree) else { continue }
-            try send(tree, effort: .normal)
+            wanted.append((tree, .normal))
             for entry in try source.entries(of: tree) {
                 if entry.isTree {
                     trees.append((entry.id, entry.name == "full"))
                 } else if missing(entry.id) {
                     // A full snapshot's chunks are deflated as they were stored (`Effort.fast`).
-                    try send(entry.id, effort: chunks ? .fast : .normal)
+                    wanted.append((entry.id, chunks ? .fast : .normal))
                 }
             }
         }
+        let linked = linking ? try linkWholePacks(of: stored, wanted: Set(wanted.map(\.id))) : []
+        for (id, effort) in wanted where !linked.contains(id) { try copy(id, effort: effort) }
         _ = try encoder.finish()
+    }
+
+    /// Hard-links into the destination each source pack whose objects are all `wanted`, the
+    /// index after the pack (git reads a pack only once its index is there); returns the objects
+    /// now there. A pack that cannot be linked (another file system, a file system without hard
+    /// links, a permission) is left to the copy.
+    private func linkWholePacks(of stored: PackedEntries, wanted: Set<ObjectID>) throws(BackupError) -> Set<ObjectID> {
+        var linked = Set<ObjectID>()
+        let directory = destination.objectsDirectory + "/pack/"
+        for (base, ids) in stored.contents where !ids.isEmpty && ids.allSatisfy(wanted.contains) {
+            let name = (base as NSString).lastPathComponent
+            // The same name is the same bytes (a pack is named by its checksum): already there.
+            if FileSystem.exists(directory + name + ".idx") {
+                linked.formUnion(ids)
+                continue
+            }
+            // Checked before it is shared, as a copy checks each entry it copies.
+            if let damaged = stored.damagedEntry(inPack: base) {
+                throw BackupError("cannot read \(damaged) from \(source.path): its entry in \(name).pack does not match the CRC-32 of its index; the repository is damaged (git fsck there says more)")
+            }
+            guard link(base + ".pack", directory + name + ".pack") == 0 || errno == EEXIST else { continue }
+            guard link(base + ".idx", directory + name + ".idx") == 0 else {
+                unlink(directory + name + ".pack")
+                continue
+            }
+            linked.formUnion(ids)
+        }
+        if !linked.isEmpty { FileSystem.syncDirectory(of: directory + "x") }
+        return linked
     }
 
     /// A source commit's tree and all its parents.

@@ -80,9 +80,15 @@ struct PackEntry: Sendable {
         return PackEntry(id: id, bytes: bytes, crc32: crc32(of: bytes))
     }
 
-    /// The CRC-32 a pack index records for an entry.
+    /// The CRC-32 a pack index records for an entry (zlib's, computed by ISA-L).
     static func crc32(of bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { UInt32(CGit2.crc32(0, $0.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt($0.count))) }
+        bytes.withUnsafeBytes { crc32(continuing: 0, $0) }
+    }
+
+    /// The CRC-32 of `crc`'s bytes followed by `bytes`.
+    static func crc32(continuing crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
+        return crc32_gzip_refl(crc, base.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
     }
 
     /// A pack entry's header: type in bits 4-6 of the first byte, then the size, 4 bits and then 7
@@ -391,6 +397,47 @@ final class PackedEntries: @unchecked Sendable {
 
     deinit { for pack in packs { close(pack.descriptor) } }
 
+    /// The first entry of pack `base` (a path from `contents`) whose bytes do not match the CRC-32
+    /// its index records, or nil when every entry does: damage at rest, found before the pack is
+    /// shared with another repository.
+    func damagedEntry(inPack base: String) -> ObjectID? {
+        guard let pack = packs.first(where: { $0.path == base + ".pack" }) else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        for (position, id) in contents(of: pack).enumerated() {
+            let start = Self.offset(pack.index, count: pack.count, at: position)
+            let next = Self.end(of: start, in: pack)
+            guard next > start else { return id }
+            var crc: UInt32 = 0
+            var done = start
+            while done < next {
+                let n = buffer.withUnsafeMutableBytes { raw in raw.baseAddress.map { pread(pack.descriptor, $0, min(raw.count, next - done), off_t(done)) } ?? -1 }
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { return id }
+                crc = buffer.withUnsafeBytes { PackEntry.crc32(continuing: crc, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                done += n
+            }
+            if crc != Self.uint32(pack.index, at: 1032 + pack.count * 20 + position * 4) { return id }
+        }
+        return nil
+    }
+
+    /// Each pack's path without its extension (`…/objects/pack/pack-<sha1>`) and the objects its
+    /// index lists.
+    var contents: [(base: String, ids: [ObjectID])] {
+        packs.map { pack in (String(pack.path.dropLast(5)), contents(of: pack)) }
+    }
+
+    /// The ids a pack's index lists, in the index's order.
+    private func contents(of pack: Pack) -> [ObjectID] {
+        (0..<pack.count).map { position in
+            var oid = git_oid()
+            pack.index.withUnsafeBytes { index in
+                withUnsafeMutableBytes(of: &oid.id) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: index[1032 + position * 20..<1032 + position * 20 + 20])) }
+            }
+            return ObjectID(oid)
+        }
+    }
+
     /// The stored entry of `id`, or nil when it is in no pack as a whole object.
     func entry(_ id: ObjectID) -> PackEntry? {
         guard let (pack, position) = locate(id) else { return nil }
@@ -452,12 +499,7 @@ final class PackedEntries: @unchecked Sendable {
     /// shrunk, so a buffer can be reused); returns the entry's length, nil when it cannot be read.
     private func read(_ pack: Pack, position: Int, into bytes: inout [UInt8]) -> Int? {
         let start = Self.offset(pack.index, count: pack.count, at: position)
-        var low = 0, high = pack.ends.count - 1
-        while low < high {
-            let middle = (low + high) / 2
-            if pack.ends[middle] <= start { low = middle + 1 } else { high = middle }
-        }
-        let end = pack.ends[low]
+        let end = Self.end(of: start, in: pack)
         guard end > start else { return nil }
         let length = end - start
         if bytes.count < length { bytes = [UInt8](repeating: 0, count: length) }
@@ -469,6 +511,16 @@ final class PackedEntries: @unchecked Sendable {
             done += n
         }
         return length
+    }
+
+    /// Where the entry at offset `start` ends: the next entry's offset, or the trailer's.
+    private static func end(of start: Int, in pack: Pack) -> Int {
+        var low = 0, high = pack.ends.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if pack.ends[middle] <= start { low = middle + 1 } else { high = middle }
+        }
+        return pack.ends[low]
     }
 
     private static func offset(_ index: [UInt8], count: Int, at position: Int) -> Int {

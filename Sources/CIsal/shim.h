@@ -2,10 +2,12 @@
 #define OPSD_CISAL_SHIM_H
 
 // Intel's ISA-L deflate (Debian's libisal2): zlib streams that any zlib reads, written about five
-// times as fast as zlib's fastest level with a smaller result, and read back faster than zlib.
+// times as fast as zlib's fastest level with a smaller result, and read back faster than zlib; and
+// its CRC-32 (`crc32_gzip_refl`, zlib's own polynomial and values, ten times zlib's speed here).
 // Its stateless calls take structs and size macros Swift cannot use directly, so each is wrapped
 // in one fixed-signature function.
 
+#include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -35,6 +35,43 @@ struct LocalFetchTests {
         return sizes
     }
 
+    /// The packs of `repository` that are the same file (device and inode) as one of `other`'s.
+    static func sharedPacks(_ repository: String, _ other: String) -> [String] {
+        func inodes(_ gitDirectory: String) -> [String: String] {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: gitDirectory + "/objects/pack")) ?? []).filter { $0.hasSuffix(".pack") }
+            return Dictionary(uniqueKeysWithValues: names.map { name in
+                var info = stat()
+                stat(gitDirectory + "/objects/pack/" + name, &info)
+                return ("\(info.st_dev):\(info.st_ino)", name)
+            })
+        }
+        let theirs = inodes(other)
+        return inodes(repository).filter { theirs[$0.key] != nil }.map(\.value)
+    }
+
+    @Test("a remote on another file system (tmpfs) is copied, not linked: the restore on an empty state gives the same rows and git fsck accepts both sides")
+    func remoteOnAnotherFileSystem() async throws {
+        let fixture = try Fixture()
+        let elsewhere = "/dev/shm/opsd-test-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: elsewhere) }
+        let remote = elsewhere + "/remote.git"
+        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", remote]).status == 0)
+        try fixture.writeConfig(remote: "    url: \(remote)\n")
+        #expect(try await fixture.runner().run().push.state == .pushed)
+        let rows = try fixture.rows(fixture.database)
+        let host = try Self.newHost(fixture)
+        let copy = fixture.directory + "/copy.db"
+        let restore = try await run("opsctl", ["restore", "--from-remote", "--to", copy, "--config", host.config])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try fixture.rows(copy) == rows)
+        #expect(Self.sharedPacks(host.repository, remote).isEmpty)
+        for repository in [host.repository, remote] {
+            let fsck = try await fixture.git(["fsck", "--strict", "--no-dangling"], in: repository)
+            #expect(fsck.status == 0, "git fsck in \(repository): \(fsck.stderr)")
+        }
+    }
+
     @Test("a restore on an empty state from a path remote gives the same rows, git fsck accepts the new repository, and the chunks arrive as the remote stores them")
     func restoreOnAnEmptyState() async throws {
         let fixture = try Fixture()
@@ -71,6 +108,8 @@ struct LocalFetchTests {
         let common = Set(remoteSizes.keys).intersection(localSizes.keys)
         #expect(common.count == remoteSizes.count, "every object of the remote is here whole")
         #expect(common.filter { remoteSizes[$0] != localSizes[$0] }.isEmpty, "entries stored differently from the remote's")
+        // On one file system the remote's packs are linked, not copied: the same files.
+        #expect(!Self.sharedPacks(host.repository, fixture.remote).isEmpty, "no pack of the remote was linked")
         // A second fetch finds nothing new and writes no pack.
         let packs = try FileManager.default.contentsOfDirectory(atPath: host.repository + "/objects/pack").sorted()
         #expect(try await run("opsctl", ["restore", "--from-remote", "--config", host.config]).status == 0)

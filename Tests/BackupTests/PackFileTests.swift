@@ -31,6 +31,8 @@ struct PackFileTests {
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: repository + "/objects/pack").filter { $0.hasPrefix("tmp_") }
             #expect(leftovers.isEmpty, "temporary files left in \(repository): \(leftovers)")
         }
+        // A push copies: the remote, the second copy, keeps its bytes on blocks of its own.
+        #expect(LocalFetchTests.sharedPacks(fixture.remote, fixture.repository).isEmpty, "the push linked packs into the remote")
         let branch = BackupPlan.hostName()
         let local = try await fixture.git(["rev-parse", branch])
         let remote = try await fixture.git(["rev-parse", branch], in: fixture.remote)
