@@ -145,7 +145,6 @@ extension PackEntry {
         }
         guard result == Z_OK else { throw BackupError("zlib failed to store object \(id) (\(result))") }
         bytes.removeLast(bound - Int(length))
-        let crc = bytes.withUnsafeBytes { UInt32(CGit2.crc32(0, $0.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt($0.count))) }
-        return PackEntry(id: id, bytes: bytes, crc32: crc)
+        return PackEntry(id: id, bytes: bytes, crc32: crc32(of: bytes))
     }
 }
