@@ -4,13 +4,15 @@ import Synchronization
 
 /// Turns stored blobs into pack entries of new blobs on every core, and adds those to a pack in
 /// the order given: the encrypted mirror's age encryption of a first backup (and its decryption on
-/// a restore) is CPU work on the whole database, which one thread did at a third of the speed.
+/// a restore) is CPU work on the whole database, which one thread did before.
 ///
 /// One lane a core converts blobs, each reading through a repository handle of its own (libgit2's
 /// objects are not shared between threads, as in `Reassembler.writeFullSnapshot`), so the blobs
 /// must be on disk, not in a `PackWriter`'s in-memory store. The calling thread meanwhile writes
-/// the finished entries to the pack (writing a new file is as slow here as the encryption), and at
-/// most `window` entries are in flight, so a gigabyte database is never held whole.
+/// the finished entries to the pack (writing a new file costs about as much as encrypting it on
+/// the bench machine), and at most `window` blobs are in flight, so a gigabyte database is never
+/// held whole. A lane waits for nothing but the calling thread and takes blobs until none is
+/// left, so the work completes even when Dispatch's pool starts only one lane.
 struct ParallelBlobs {
     /// The repository the blobs are read from.
     let path: String
