@@ -109,15 +109,16 @@ struct Reassembler {
         try rebuild(layout, into: try WritableFile(creatingNew: path))
     }
 
-    /// Writes a checked layout into `file` (new and empty) and verifies its SHA-256.
-    func rebuild(_ layout: Layout, into file: WritableFile) throws(BackupError) {
+    /// Writes a checked layout into `file` (new and empty) and verifies its SHA-256. With `sync`
+    /// the file is fsynced first; a restore passes false and fsyncs it while SQLite checks it.
+    func rebuild(_ layout: Layout, into file: WritableFile, sync: Bool = true) throws(BackupError) {
         let manifest = layout.manifest
         let directory = "db/\(manifest.name)/"
         progress?.begin("write \(manifest.name)", total: manifest.full.size)
         // Page records only (the usual chain): written and hashed in one pass, no second read.
         if let overlay = try PageOverlay(layout, repository: repository) {
             let digest = try writeInOnePass(layout, overlay: overlay, to: file)
-            try file.finish()
+            if sync { try file.finish() }
             progress?.begin("verify \(manifest.name)", total: manifest.size)
             progress?.update(done: manifest.size)
             return try check(digest, of: manifest)
@@ -144,7 +145,7 @@ struct Reassembler {
             size = delta.size
         }
         try file.truncate(to: manifest.size)
-        try file.finish()
+        if sync { try file.finish() }
         progress?.begin("verify \(manifest.name)", total: manifest.size)
         let digest: String
         if lastWasPatch, let scratch, manifest.size <= scratch.bytes.count {
@@ -174,20 +175,26 @@ struct Reassembler {
     }
 
     /// Runs `PRAGMA integrity_check` on a rebuilt file without creating -wal or -shm beside it.
+    /// The file matched its backup's SHA-256 before, so a failure here means the database was
+    /// already damaged when that backup was taken, and the message says so.
     static func checkIntegrity(of path: String, name: String) throws(BackupError) {
         let allowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))
         let escaped = path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path
+        let damaged = "it matches its backup byte for byte, so the database was already damaged when that backup was taken; restore an earlier one with --at (opsctl backup list)"
+        let database: Database
         do {
-            let database = try Database(path: "file:\(escaped)?immutable=1", mode: .readOnly)
-            let rows = try database.query("PRAGMA integrity_check")
-            let problems = rows.compactMap { $0.string(0) }.filter { $0 != "ok" }
-            guard problems.isEmpty else {
-                throw BackupError("the rebuilt \(name) fails SQLite's integrity check (\(problems.prefix(3).joined(separator: "; "))); restore from another commit with --at")
-            }
-        } catch let error as BackupError {
-            throw error
+            database = try Database(path: "file:\(escaped)?immutable=1", mode: .readOnly)
         } catch {
-            throw BackupError("the rebuilt \(name) cannot be opened by SQLite (\(error)); restore from another commit with --at")
+            throw BackupError("the rebuilt \(name) cannot be opened by SQLite (\(error)); \(damaged)")
+        }
+        let problems: [String]
+        do {
+            problems = try database.query("PRAGMA integrity_check").compactMap { $0.string(0) }.filter { $0 != "ok" }
+        } catch {
+            throw BackupError("the rebuilt \(name) fails SQLite's integrity check (\(error)); \(damaged)")
+        }
+        guard problems.isEmpty else {
+            throw BackupError("the rebuilt \(name) fails SQLite's integrity check (\(problems.prefix(3).joined(separator: "; "))); \(damaged)")
         }
     }
 }

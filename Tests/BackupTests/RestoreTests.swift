@@ -34,6 +34,33 @@ struct RestoreTests {
         #expect(try fixture.rows(fixture.database) == backedUp)
     }
 
+    @Test("a database already damaged when it was backed up fails the restore's integrity check (run while the file is fsynced): nothing is replaced, nothing is left beside it")
+    func damagedWhenBackedUp() async throws {
+        let fixture = try Fixture(journal: "delete")
+        let size = try fileSize(fixture.database)
+        let pageSize = 4096
+        #expect(size % pageSize == 0 && size / pageSize > 10)
+        // The last page (a leaf of the table) gets a b-tree page type no page has: SQLite's
+        // backup copies pages as they are, so the snapshot holds the damage, and its SHA-256 too.
+        let handle = try #require(FileHandle(forUpdatingAtPath: fixture.database))
+        try handle.seek(toOffset: UInt64(size - pageSize))
+        try handle.write(contentsOf: Data([0x07]))
+        try handle.close()
+        _ = try await fixture.runner().run()
+        let live = try await fixture.sha256(fixture.database)
+
+        let inPlace = try await fixture.opsctl(["restore", "--force"])
+        #expect(inPlace.status == 1)
+        #expect(inPlace.stderr.contains("fails SQLite's integrity check"), "\(inPlace.stderr)")
+        #expect(try await fixture.sha256(fixture.database) == live)
+        let copy = fixture.directory + "/copy.db"
+        let to = try await fixture.opsctl(["restore", "--to", copy])
+        #expect(to.status == 1 && to.stderr.contains("already damaged when that backup was taken"), "\(to.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: copy))
+        let left = try FileManager.default.contentsOfDirectory(atPath: fixture.directory).filter { $0.contains(".restore-") }
+        #expect(left.isEmpty, "left beside the database: \(left)")
+    }
+
     @Test("a database another process has open is refused unless --force")
     func refusesAnOpenDatabase() async throws {
         let fixture = try Fixture()
