@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import OpsConfig
 import Testing
+import TestSupport
 
 @Suite("a reload replaces the router")
 struct RouterReloadTests {

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import OpsConfig
 import Testing
+import TestSupport
 
 func event(_ kind: EventKind, _ subject: Subject, _ message: String? = nil, fields: [String: String] = [:]) -> Event {
     Event(kind, subject: subject, message: message ?? "\(subject) \(kind.rawValue)", fields: fields, time: Date(timeIntervalSince1970: 1_800_000_000))

@@ -93,17 +93,6 @@ final class Receiver: Sendable {
     }
 }
 
-/// Polls `probe` until it returns a value; the limit is a safety net, not the synchronisation (3
-/// minutes: the whole suite saturates two cores for its first minute or so).
-@discardableResult
-func eventually<T>(_ what: String, limit: Duration = .seconds(180), _ probe: () async throws -> T?) async throws -> T {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if let value = try await probe() { return value }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    throw TestFailure("timed out waiting until \(what)")
-}
 
 /// Senders as opsd makes them, with a DirectSpawner (tests never own a reaper of every child)
 /// and short retry waits.

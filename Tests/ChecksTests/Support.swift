@@ -82,16 +82,6 @@ final class FixtureServer: @unchecked Sendable {
     func stop() { process.stop() }
 }
 
-/// Polls `probe` until it returns a value; a deadline is the safety net, not the synchronisation.
-@discardableResult
-func eventually<T>(_ what: String, limit: Duration = .seconds(180), _ probe: () async throws -> T?) async throws -> T {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if let value = try await probe() { return value }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    throw TestFailure("timed out waiting until \(what)")
-}
 
 /// Spawns and waits for its own children only: this test process also runs tests whose
 /// helpers wait for theirs, and a waitpid(-1) reaper would steal their exit statuses.

@@ -174,14 +174,9 @@ struct HealthTests {
     }
 }
 
-/// Polls `probe` until it returns a value; the limit is a safety net.
-func poll<T>(_ what: String, limit: Duration = .seconds(30), _ probe: () async throws -> T?) async throws -> T {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if let value = try await probe() { return value }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    throw TestFailure("timed out waiting until \(what)")
+/// `eventually` at a tenth of a second (the limit: TestSupport's safety net, unless given).
+func poll<T>(_ what: String, limit: Duration = .seconds(180), _ probe: () async throws -> T?) async throws -> T {
+    try await eventually(what, limit: limit, every: .milliseconds(100), probe)
 }
 
 @Suite("opsd's alerts reach real receivers")

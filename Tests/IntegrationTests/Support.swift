@@ -112,10 +112,12 @@ final class NotifyListener: Sendable {
     /// The messages `next` has looked at (up to its last match).
     var received: [String] { inbox.state.withLock { Array($0.messages[..<$0.cursor]) } }
 
-    /// Waits for the next message that satisfies `predicate`; fails after `limit` (a safety net, not a synchronisation).
-    func next(where predicate: @escaping @Sendable (String) -> Bool, limit: Duration = .seconds(30)) async throws -> String {
+    /// Waits for the next message that satisfies `predicate`; fails after `limit` (a safety net, not
+    /// a synchronisation: 3 minutes, as `eventually`'s, and the messages are looked at once more
+    /// when it has passed, for one that came while this task waited for a thread).
+    func next(where predicate: @escaping @Sendable (String) -> Bool, limit: Duration = .seconds(180)) async throws -> String {
         let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
+        while true {
             let match = inbox.state.withLock { state -> String? in
                 while state.cursor < state.messages.count {
                     let message = state.messages[state.cursor]
@@ -125,6 +127,7 @@ final class NotifyListener: Sendable {
                 return nil
             }
             if let match { return match }
+            guard ContinuousClock.now < deadline else { break }
             await withCheckedContinuation { continuation in
                 let ready = inbox.state.withLock { state -> Bool in
                     guard state.cursor == state.messages.count, !state.closed else { return true }
