@@ -19,4 +19,9 @@ export SANDBOX_EXTRA_PACKAGES="cron libyaml-0-2 libisal2"
 SANDBOX_NSPAWN_ARGS=--bind-ro=/opt/swift "$sandbox" up
 trap '"$sandbox" down >/dev/null 2>&1 || true' EXIT
 
+# Swift Testing starts every test at once (483 were in flight at one point): on two cores the
+# tests' own daemons, receivers and timers then wait minutes for a CPU, and safety nets and the
+# checks' timeouts fire in tests that are not wrong. Sixteen at a time keeps both cores busy
+# (most tests wait on processes) without that; the variable is Swift Testing's own.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-16}"
 OPS_SYSTEMD_TESTS=1 swift test
