@@ -137,32 +137,38 @@ struct ObjectTransfer {
         _ = try encoder.finish()
     }
 
-    /// Hard-links into the destination each source pack whose objects are all `wanted`, the
-    /// index after the pack (git reads a pack only once its index is there); returns the objects
-    /// now there. A pack that cannot be linked (another file system, a file system without hard
-    /// links, a permission) is left to the copy.
+    /// Hard-links into the destination each source pack whose objects are all `wanted`, and
+    /// gives it a copy of the pack's index as it was read; returns the objects now there. Only a
+    /// pack no one but root and this user can change is linked (its file would be shared), and
+    /// the link must lead to the very file whose entries were checked. A pack that cannot be
+    /// linked (another file system, another owner, a file swapped meanwhile) is left to the copy.
     private func linkWholePacks(of stored: PackedEntries, wanted: Set<ObjectID>) throws(BackupError) -> Set<ObjectID> {
         var linked = Set<ObjectID>()
-        let directory = destination.objectsDirectory + "/pack/"
+        let directory = destination.objectsDirectory + "/pack"
         for (base, ids) in stored.contents where !ids.isEmpty && ids.allSatisfy(wanted.contains) {
             let name = (base as NSString).lastPathComponent
+            let pack = "\(directory)/\(name).pack"
             // The same name is the same bytes (a pack is named by its checksum): already there.
-            if FileSystem.exists(directory + name + ".idx") {
+            if FileSystem.exists("\(directory)/\(name).idx") {
                 linked.formUnion(ids)
                 continue
             }
+            guard let (file, index) = stored.opened(base), (file.st_mode & S_IFMT) == S_IFREG,
+                  file.st_uid == 0 || file.st_uid == geteuid(), file.st_mode & 0o022 == 0 else { continue }
             // Checked before it is shared, as a copy checks each entry it copies.
             if let damaged = stored.damagedEntry(inPack: base) {
                 throw BackupError("cannot read \(damaged) from \(source.path): its entry in \(name).pack does not match the CRC-32 of its index; the repository is damaged (git fsck there says more)")
             }
-            guard link(base + ".pack", directory + name + ".pack") == 0 || errno == EEXIST else { continue }
-            guard link(base + ".idx", directory + name + ".idx") == 0 else {
-                unlink(directory + name + ".pack")
+            // One already there (a fetch killed before its index) passes if it is this file.
+            guard link(base + ".pack", pack) == 0 || errno == EEXIST else { continue }
+            var placed = stat()
+            guard lstat(pack, &placed) == 0, placed.st_dev == file.st_dev, placed.st_ino == file.st_ino,
+                  (try? PackFileWriter.installIndex(index, directory: directory, name: name, placePack: {})) != nil else {
+                unlink(pack)
                 continue
             }
             linked.formUnion(ids)
         }
-        if !linked.isEmpty { FileSystem.syncDirectory(of: directory + "x") }
         return linked
     }
 

@@ -176,24 +176,32 @@ final class PackFileWriter {
         try write(checksum, at: offset)
         guard fsync(descriptor) == 0 else { throw BackupError("cannot write the pack \(temporaryPath): \(String(cString: strerror(errno)))") }
         let name = "pack-" + hex(checksum)
-        let index = Self.index(entries, packChecksum: checksum)
-        let (indexDescriptor, indexPath) = try Self.temporaryFile("\(directory)/tmp_idx_")
-        defer { close(indexDescriptor) }
-        do throws(BackupError) {
-            try Self.write(index, to: indexDescriptor, at: 0, path: indexPath)
-            guard fsync(indexDescriptor) == 0 else { throw BackupError("cannot write the pack index \(indexPath): \(String(cString: strerror(errno)))") }
+        try Self.installIndex(Self.index(entries, packChecksum: checksum), directory: directory, name: name) { () throws(BackupError) in
             // Packs are read-only, as git makes them.
             fchmod(descriptor, 0o444)
-            fchmod(indexDescriptor, 0o444)
             try FileSystem.rename(temporaryPath, "\(directory)/\(name).pack")
             finished = true
+        }
+        return (offset + checksum.count, name)
+    }
+
+    /// Writes `index` under a temporary name in `directory`, fsynced and read-only, runs
+    /// `placePack` (which puts `<name>.pack` in place), and only then renames the index to
+    /// `<name>.idx`: git and libgit2 see a pack once its index is there, so never a partial one.
+    static func installIndex(_ index: [UInt8], directory: String, name: String, placePack: () throws(BackupError) -> Void) throws(BackupError) {
+        let (indexDescriptor, indexPath) = try temporaryFile("\(directory)/tmp_idx_")
+        defer { close(indexDescriptor) }
+        do throws(BackupError) {
+            try write(index, to: indexDescriptor, at: 0, path: indexPath)
+            guard fsync(indexDescriptor) == 0 else { throw BackupError("cannot write the pack index \(indexPath): \(String(cString: strerror(errno)))") }
+            fchmod(indexDescriptor, 0o444)
+            try placePack()
             try FileSystem.rename(indexPath, "\(directory)/\(name).idx")
         } catch {
             unlink(indexPath)
             throw error
         }
         FileSystem.syncDirectory(of: "\(directory)/\(name).idx")
-        return (offset + checksum.count, name)
     }
 
     /// A version 2 pack index: fan-out table, sorted ids, CRC-32s, 31-bit offsets (the top bit
@@ -366,6 +374,8 @@ final class PackedEntries: @unchecked Sendable {
     private struct Pack {
         let path: String
         let descriptor: Int32
+        /// The pack file as it was opened: a hard link to it must lead to this very file.
+        let info: stat
         let index: [UInt8]
         let count: Int
         /// Every entry's offset, ascending, then the trailer's: where each entry ends.
@@ -390,7 +400,7 @@ final class PackedEntries: @unchecked Sendable {
             var info = stat()
             guard fstat(descriptor, &info) == 0 else { close(descriptor); continue }
             let offsets = (0..<count).map { Self.offset(index, count: count, at: $0) }
-            packs.append(Pack(path: base + ".pack", descriptor: descriptor, index: index, count: count, ends: offsets.sorted() + [Int(info.st_size) - 20]))
+            packs.append(Pack(path: base + ".pack", descriptor: descriptor, info: info, index: index, count: count, ends: offsets.sorted() + [Int(info.st_size) - 20]))
         }
         self.packs = packs
     }
@@ -419,6 +429,12 @@ final class PackedEntries: @unchecked Sendable {
             if crc != Self.uint32(pack.index, at: 1032 + pack.count * 20 + position * 4) { return id }
         }
         return nil
+    }
+
+    /// Pack `base` (a path from `contents`) as it was opened and read: the file's status, for a
+    /// link to be checked against, and its index's bytes, for the destination's own copy.
+    func opened(_ base: String) -> (file: stat, index: [UInt8])? {
+        packs.first { $0.path == base + ".pack" }.map { ($0.info, $0.index) }
     }
 
     /// Each pack's path without its extension (`…/objects/pack/pack-<sha1>`) and the objects its

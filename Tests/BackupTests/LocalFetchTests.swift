@@ -72,6 +72,26 @@ struct LocalFetchTests {
         }
     }
 
+    @Test("a remote pack another user owns is copied, not linked (they could change a shared file): the restore on an empty state still gives the same rows")
+    func foreignPackIsCopied() async throws {
+        let fixture = try Fixture()
+        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
+        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        #expect(try await fixture.runner().run().push.state == .pushed)
+        let rows = try fixture.rows(fixture.database)
+        let packs = try FileManager.default.contentsOfDirectory(atPath: fixture.remote + "/objects/pack").filter { $0.hasSuffix(".pack") }
+        #expect(!packs.isEmpty)
+        for pack in packs { #expect(chown(fixture.remote + "/objects/pack/" + pack, 65534, 65534) == 0) }
+        let host = try Self.newHost(fixture)
+        let copy = fixture.directory + "/copy.db"
+        let restore = try await run("opsctl", ["restore", "--from-remote", "--to", copy, "--config", host.config])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try fixture.rows(copy) == rows)
+        #expect(Self.sharedPacks(host.repository, fixture.remote).isEmpty, "a pack of another user's was linked")
+        let fsck = try await fixture.git(["fsck", "--strict", "--no-dangling"], in: host.repository)
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+    }
+
     @Test("a restore on an empty state from a path remote gives the same rows, git fsck accepts the new repository, and the chunks arrive as the remote stores them")
     func restoreOnAnEmptyState() async throws {
         let fixture = try Fixture()
