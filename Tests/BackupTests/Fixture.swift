@@ -78,6 +78,13 @@ final class Fixture {
         try Database(path: path, mode: .readOnly).query("SELECT id, label, counter FROM items ORDER BY id")
     }
 
+    /// Makes `remote` a bare git repository and the config's `backup.remote.url` (a path remote).
+    func usePathRemote() async throws {
+        let created = try await run("/usr/bin/git", ["init", "--quiet", "--bare", remote])
+        guard created.status == 0 else { throw TestFailure("git init --bare \(remote): \(created.stderr)") }
+        try writeConfig(remote: "    url: \(remote)\n")
+    }
+
     func sha256(_ path: String) async throws -> String {
         let result = try await run("/usr/bin/sha256sum", [path])
         return String(result.stdout.prefix(64))

@@ -8,8 +8,7 @@ struct LeftoversTests {
     @Test("a FETCH_HEAD.lock left by a fetch killed mid-way is removed, and a restore from the remote succeeds")
     func staleFetchLock() async throws {
         let fixture = try Fixture(rows: 500)
-        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
-        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        try await fixture.usePathRemote()
         #expect(try await fixture.runner().run().push.state == .pushed)
         // What a SIGKILL during libgit2's fetch leaves: its lock on FETCH_HEAD.
         #expect(FileManager.default.createFile(atPath: fixture.repository + "/FETCH_HEAD.lock", contents: Data()))

@@ -75,8 +75,7 @@ struct LocalFetchTests {
     @Test("a remote pack another user owns is copied, not linked (they could change a shared file): the restore on an empty state still gives the same rows")
     func foreignPackIsCopied() async throws {
         let fixture = try Fixture()
-        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
-        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        try await fixture.usePathRemote()
         #expect(try await fixture.runner().run().push.state == .pushed)
         let rows = try fixture.rows(fixture.database)
         let packs = try FileManager.default.contentsOfDirectory(atPath: fixture.remote + "/objects/pack").filter { $0.hasSuffix(".pack") }
@@ -95,8 +94,7 @@ struct LocalFetchTests {
     @Test("a restore on an empty state from a path remote gives the same rows, git fsck accepts the new repository, and the chunks arrive as the remote stores them")
     func restoreOnAnEmptyState() async throws {
         let fixture = try Fixture()
-        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
-        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        try await fixture.usePathRemote()
         #expect(try await fixture.runner().run().push.state == .pushed)
         try fixture.churn(0.01)
         #expect(try await fixture.runner().run().push.state == .pushed)
@@ -168,8 +166,7 @@ struct LocalFetchTests {
     @Test("a remote whose pack is damaged is refused with a message naming the remote, and nothing is referenced locally")
     func damagedRemote() async throws {
         let fixture = try Fixture()
-        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
-        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        try await fixture.usePathRemote()
         #expect(try await fixture.runner().run().push.state == .pushed)
         let packDirectory = fixture.remote + "/objects/pack"
         let pack = try #require(try FileManager.default.contentsOfDirectory(atPath: packDirectory).first { $0.hasSuffix(".pack") })

@@ -12,8 +12,7 @@ struct PackFileTests {
     func handWrittenPacksAreGit() async throws {
         // About 30 MiB: two 16 MiB chunks, deflated on two workers at once.
         let fixture = try Fixture(rows: 300_000)
-        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
-        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        try await fixture.usePathRemote()
         let runner = try fixture.runner()
         let first = try await runner.run()
         #expect(first.push.state == .pushed)

@@ -12,8 +12,7 @@ struct PruneTests {
     /// A fixture with a bare remote and `keep: {last: 3}`.
     static func fixture() async throws -> Fixture {
         let fixture = try Fixture(rows: 5_000)
-        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
-        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        try await fixture.usePathRemote()
         try (try String(contentsOfFile: fixture.configPath, encoding: .utf8) + "  keep: {last: 3}\n").write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
         return fixture
     }
@@ -180,8 +179,7 @@ struct PruneTests {
     @Test("a remote that is a path stays under the pack threshold over 40 backups (its small packs rolled up after a push), git fsck accepts it, and it has every backup")
     func remotePacksStayFew() async throws {
         let fixture = try Fixture(rows: 1_000)
-        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
-        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        try await fixture.usePathRemote()
         let runner = try fixture.runner()
         var most = 0
         for seed in 1...40 {

@@ -11,8 +11,7 @@ struct RemoteLeftoversTests {
     @Test("a backup removes the remote's temporary pack files older than the grace period and keeps fresh ones; git fsck stays clean")
     func staleTemporaryPacksInTheRemote() async throws {
         let fixture = try Fixture(rows: 500)
-        #expect(try await run("/usr/bin/git", ["init", "--quiet", "--bare", fixture.remote]).status == 0)
-        try fixture.writeConfig(remote: "    url: \(fixture.remote)\n")
+        try await fixture.usePathRemote()
         #expect(try await fixture.runner().run().push.state == .pushed)
 
         // What a push killed two hours ago left, and what another host's push is writing now.
